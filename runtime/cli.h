@@ -1,0 +1,17 @@
+/*
+** cli.h - the lcmflow command's subcommands.  Each lives in its own
+** cli_<name>.c and is listed in cli_main.c's table.
+*/
+#ifndef LCMFLOW_CLI_H
+#define LCMFLOW_CLI_H
+
+/* Each returns the process exit status (0 ok, 1 failure, 2 usage error). */
+typedef int (*lf_cli_fn)(int argc, char **argv);
+
+struct lf_cli_command {
+    const char *name;
+    const char *summary;
+    lf_cli_fn run;
+};
+
+#endif

@@ -1,0 +1,37 @@
+/*
+** cli_main.c - the lcmflow command: dispatches to one subcommand.
+*/
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct lf_cli_command commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: lcmflow <command> [options]\n\ncommands:\n");
+    for (const struct lf_cli_command *c = commands; c->name; c++)
+        fprintf(f, "  %-16s %s\n", c->name, c->summary);
+    fprintf(f, "\n'lcmflow <command> --help' describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (const struct lf_cli_command *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name))
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "lcmflow: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,43 @@
+// common.glsl - shared declarations for every lcmflow compute shader.
+//
+// Tensors are reached through buffer device addresses passed in push
+// constants (GL_EXT_buffer_reference), so no descriptor sets are needed and
+// no tensor is limited by maxStorageBufferRange.  Element indices are 32-bit
+// (a tensor holds fewer than 2^32 elements: maxBufferSize bounds it anyway).
+//
+// dtype codes match enum lf_dtype: 0 = f32, 1 = f16.
+// Dispatch convention: a 1-D grid of N invocations is laid out as
+// (groups_x, groups_y) with groups_x <= 65535; lf_global_index() undoes it.
+#extension GL_EXT_buffer_reference : require
+#extension GL_EXT_shader_explicit_arithmetic_types : require
+#extension GL_EXT_shader_16bit_storage : require
+
+#define LF_F32 0u
+#define LF_F16 1u
+
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer LfF32 { float v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer LfF16 { float16_t v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer LfI32 { int v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 16) buffer LfVec4 { vec4 v[]; };
+layout(buffer_reference, std430, buffer_reference_align = 8) buffer LfF16Vec4 { f16vec4 v[]; };
+
+uint lf_global_index()
+{
+    return gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * gl_WorkGroupSize.x) +
+           gl_GlobalInvocationID.x;
+}
+
+float lf_load(uint64_t base, uint dtype, uint i)
+{
+    if (dtype == LF_F16)
+        return float(LfF16(base).v[i]);
+    return LfF32(base).v[i];
+}
+
+void lf_store(uint64_t base, uint dtype, uint i, float x)
+{
+    if (dtype == LF_F16)
+        LfF16(base).v[i] = float16_t(clamp(x, -65504.0, 65504.0));
+    else
+        LfF32(base).v[i] = x;
+}
