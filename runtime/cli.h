@@ -14,4 +14,6 @@ struct lf_cli_command {
     lf_cli_fn run;
 };
 
+int lf_cli_devices(int argc, char **argv);
+
 #endif

@@ -46,8 +46,7 @@ void lf_error_prefix(struct lf_error *err, const char *fmt, ...)
 {
     char prefix[512], old[LF_ERROR_MESSAGE_MAX];
     va_list ap;
-    if (!err)
-        return;
+    if (!err) return;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
@@ -57,14 +56,12 @@ void lf_error_prefix(struct lf_error *err, const char *fmt, ...)
 
 void lf_error_clear(struct lf_error *err)
 {
-    if (err)
-        memset(err, 0, sizeof *err);
+    if (err) memset(err, 0, sizeof *err);
 }
 
 const char *lf_error_text(const struct lf_error *err, char *buf, size_t size)
 {
-    if (!err || size == 0)
-        return "";
+    if (!err || size == 0) return "";
     if (err->path[0] && err->line > 0 && err->col > 0)
         snprintf(buf, size, "%s:%d:%d: %s", err->path, err->line, err->col, err->message);
     else if (err->path[0] && err->line > 0)
@@ -81,20 +78,34 @@ const char *lf_error_text(const struct lf_error *err, char *buf, size_t size)
 const char *lf_status_name(enum lf_status status)
 {
     switch (status) {
-    case LF_OK: return "ok";
-    case LF_ERR_INVALID: return "invalid argument";
-    case LF_ERR_IO: return "input/output error";
-    case LF_ERR_FORMAT: return "malformed file";
-    case LF_ERR_NOT_FOUND: return "not found";
-    case LF_ERR_UNSUPPORTED: return "unsupported";
-    case LF_ERR_OUT_OF_MEMORY: return "out of host memory";
-    case LF_ERR_NO_DEVICE: return "no Vulkan device";
-    case LF_ERR_DEVICE_LOST: return "device lost";
-    case LF_ERR_OUT_OF_DEVICE_MEMORY: return "out of device memory";
-    case LF_ERR_DEVICE: return "Vulkan error";
-    case LF_ERR_PLUGIN: return "plugin error";
-    case LF_ERR_GRAPH: return "graph error";
-    case LF_ERR_INTERRUPTED: return "interrupted";
+    case LF_OK:
+        return "ok";
+    case LF_ERR_INVALID:
+        return "invalid argument";
+    case LF_ERR_IO:
+        return "input/output error";
+    case LF_ERR_FORMAT:
+        return "malformed file";
+    case LF_ERR_NOT_FOUND:
+        return "not found";
+    case LF_ERR_UNSUPPORTED:
+        return "unsupported";
+    case LF_ERR_OUT_OF_MEMORY:
+        return "out of host memory";
+    case LF_ERR_NO_DEVICE:
+        return "no Vulkan device";
+    case LF_ERR_DEVICE_LOST:
+        return "device lost";
+    case LF_ERR_OUT_OF_DEVICE_MEMORY:
+        return "out of device memory";
+    case LF_ERR_DEVICE:
+        return "Vulkan error";
+    case LF_ERR_PLUGIN:
+        return "plugin error";
+    case LF_ERR_GRAPH:
+        return "graph error";
+    case LF_ERR_INTERRUPTED:
+        return "interrupted";
     }
     return "unknown status";
 }

@@ -7,7 +7,11 @@
 //
 // dtype codes match enum lf_dtype: 0 = f32, 1 = f16.
 // Dispatch convention: a 1-D grid of N invocations is laid out as
-// (groups_x, groups_y) with groups_x <= 65535; lf_global_index() undoes it.
+// (groups_x, groups_y) with groups_x = 65535 whenever groups_y > 1;
+// lf_global_index() undoes it.
+// Declare the local size (layout(local_size_x = ...) in;) BEFORE including
+// this file: glslang gives gl_WorkGroupSize = (1,1,1) to functions compiled
+// ahead of the declaration.
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_shader_explicit_arithmetic_types : require
 #extension GL_EXT_shader_16bit_storage : require
@@ -23,8 +27,7 @@ layout(buffer_reference, std430, buffer_reference_align = 8) buffer LfF16Vec4 { 
 
 uint lf_global_index()
 {
-    return gl_GlobalInvocationID.y * (gl_NumWorkGroups.x * gl_WorkGroupSize.x) +
-           gl_GlobalInvocationID.x;
+    return gl_WorkGroupID.y * (65535u * gl_WorkGroupSize.x) + gl_GlobalInvocationID.x;
 }
 
 float lf_load(uint64_t base, uint dtype, uint i)

@@ -10,10 +10,11 @@ static void formats_path_line_col(void **state)
 {
     struct lf_error err = {0};
     char buf[256];
-    assert_int_equal(lf_error_set_at(&err, LF_ERR_GRAPH, "g.yaml", 3, 7, "unknown node type '%s'",
-                                     "Foo"),
-                     LF_ERR_GRAPH);
-    assert_string_equal(lf_error_text(&err, buf, sizeof buf), "g.yaml:3:7: unknown node type 'Foo'");
+    assert_int_equal(
+        lf_error_set_at(&err, LF_ERR_GRAPH, "g.yaml", 3, 7, "unknown node type '%s'", "Foo"),
+        LF_ERR_GRAPH);
+    assert_string_equal(lf_error_text(&err, buf, sizeof buf),
+                        "g.yaml:3:7: unknown node type 'Foo'");
     lf_error_prefix(&err, "loading");
     assert_string_equal(err.message, "loading: unknown node type 'Foo'");
 }

@@ -28,15 +28,14 @@
 **    with the same leading dims as A.
 ** bias: [N] or NULL.  Output [..., M, N]. */
 enum lf_status lf_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
-                          bool trans_a, bool trans_b, struct lf_tensor **out,
-                          struct lf_error *err);
+                          bool trans_a, bool trans_b, struct lf_tensor **out, struct lf_error *err);
 
 /* PyTorch Linear: x [..., K] @ weight[N, K]^T + bias[N] -> [..., N]. */
 enum lf_status lf_op_linear(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
                             struct lf_tensor **out, struct lf_error *err);
 
 struct lf_conv2d_params {
-    int stride;         /* same in both directions */
+    int stride; /* same in both directions */
     int pad_top, pad_bottom, pad_left, pad_right;
 };
 
@@ -122,6 +121,9 @@ enum lf_status lf_op_timestep_embedding(struct lf_tensor *timesteps, int dim, bo
 ** Conv: weight [O, C, KH, KW], up [O, r, 1, 1], down [r, C, KH, KW]. */
 enum lf_status lf_op_lora_merge(struct lf_tensor *weight, struct lf_tensor *up,
                                 struct lf_tensor *down, float scale, struct lf_error *err);
+
+/* In place: every element of x = value. */
+enum lf_status lf_op_fill(struct lf_tensor *x, float value, struct lf_error *err);
 
 /* In place: dst = src (same shape; dtype conversion allowed). */
 enum lf_status lf_op_copy(struct lf_tensor *dst, struct lf_tensor *src, struct lf_error *err);

@@ -1,0 +1,67 @@
+/*
+** ops_common.c - helpers shared by the op implementations.
+*/
+#include "ops_impl.h"
+
+#include <stdio.h>
+
+const char *lf_op_shape_text(const struct lf_tensor *t, char *buf, size_t size)
+{
+    if (!t) {
+        snprintf(buf, size, "(none)");
+        return buf;
+    }
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < t->rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "] %s", lf_dtype_name(t->dtype));
+    return buf;
+}
+
+enum lf_status lf_op_check_float(const struct lf_tensor *t, const char *op, const char *what,
+                                 struct lf_error *err)
+{
+    if (!t) return lf_error_set(err, LF_ERR_INVALID, "%s: %s is missing", op, what);
+    if (t->dtype != LF_DTYPE_F32 && t->dtype != LF_DTYPE_F16)
+        return lf_error_set(err, LF_ERR_INVALID, "%s: %s must be f32 or f16, not %s", op, what,
+                            lf_dtype_name(t->dtype));
+    return LF_OK;
+}
+
+enum lf_status lf_op_check_device(const char *op, struct lf_tensor *a, struct lf_tensor *b,
+                                  struct lf_error *err)
+{
+    if (a && b && a->device != b->device)
+        return lf_error_set(err, LF_ERR_INVALID, "%s: tensors live on different devices", op);
+    return LF_OK;
+}
+
+enum lf_status lf_op_output(struct lf_tensor *like, enum lf_dtype dtype, int rank,
+                            const int64_t *shape, struct lf_tensor **out, struct lf_error *err)
+{
+    return lf_tensor_create(like->device, dtype, rank, shape, out, err);
+}
+
+enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uint32_t *spec,
+                         uint32_t spec_count, const void *push, uint32_t push_size,
+                         uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
+                         struct lf_error *err)
+{
+    VkPipeline pipeline;
+    enum lf_status s = lf_vk_pipeline_get(device, shader, spec, spec_count, &pipeline, err);
+    if (s) return s;
+    return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
+}
+
+enum lf_status lf_op_run_1d(struct lf_device *device, const char *shader, const void *push,
+                            uint32_t push_size, uint64_t invocations, uint32_t local_size,
+                            struct lf_error *err)
+{
+    uint64_t groups = (invocations + local_size - 1) / local_size;
+    uint32_t gx = groups < 65535 ? (uint32_t)groups : 65535;
+    uint32_t gy = gx ? (uint32_t)((groups + gx - 1) / gx) : 0;
+    if (gy > 65535)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "%s: %llu invocations are too many", shader,
+                            (unsigned long long)invocations);
+    return lf_op_run(device, shader, NULL, 0, push, push_size, gx, gy, 1, err);
+}

@@ -1,0 +1,123 @@
+/*
+** vk_impl.h - the Vulkan side of a device, private to the runtime.
+**
+** Layout of the Vulkan backend:
+**   vk_device.c    instance, device selection, features, lifecycle
+**   vk_memory.c    the suballocating allocator behind tensors
+**   vk_pipeline.c  compute pipelines for the embedded shaders, on-disk cache
+**   vk_command.c   recording dispatches, batching submits, transfers
+**
+** Every shader reaches tensors by buffer device address: push constants
+** carry 64-bit addresses, so no descriptor sets exist and a tensor may be
+** larger than maxStorageBufferRange.
+*/
+#ifndef LCMFLOW_VK_IMPL_H
+#define LCMFLOW_VK_IMPL_H
+
+#include "lcmflow/device.h"
+#include "lcmflow/tensor.h"
+
+#include <vulkan/vulkan.h>
+
+#define LF_PUSH_CONSTANT_SIZE 128
+
+struct lf_memory_block;
+struct lf_pipeline;
+
+/* A range of a memory block owned by one or more tensors. */
+struct lf_tensor_buffer {
+    uint32_t refcount;
+    struct lf_device *device;
+    struct lf_memory_block *block;
+    uint64_t offset; /* in block */
+    uint64_t size;
+};
+
+struct lf_device {
+    struct lf_device_info info;
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice physical;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    bool lost;
+    uint32_t validation_errors;
+
+    /* memory (vk_memory.c) */
+    VkPhysicalDeviceMemoryProperties memory_properties;
+    uint32_t memory_type;     /* for tensors */
+    bool memory_host_visible; /* tensors can be mapped: no staging */
+    uint32_t staging_type;
+    uint64_t max_allocation;
+    struct lf_memory_block *blocks;
+    struct lf_device_memory_stats stats;
+    VkBuffer staging_buffer;
+    VkDeviceMemory staging_memory;
+    void *staging_map;
+    uint64_t staging_size;
+
+    /* pipelines (vk_pipeline.c) */
+    VkPipelineLayout pipeline_layout;
+    VkPipelineCache pipeline_cache;
+    struct lf_pipeline *pipelines;
+    char pipeline_cache_path[512];
+
+    /* commands (vk_command.c) */
+    VkCommandPool command_pool;
+    VkCommandBuffer command_buffer;
+    VkFence fence;
+    bool recording;
+    uint32_t pending_dispatches;
+    VkPipeline bound_pipeline;
+    uint64_t dispatch_count; /* since creation, for tests and profiling */
+};
+
+/* Maps a VkResult to a status with a message naming what failed. */
+enum lf_status lf_vk_error(struct lf_device *device, VkResult result, const char *what,
+                           struct lf_error *err);
+
+/* vk_memory.c */
+enum lf_status lf_vk_memory_init(struct lf_device *device, struct lf_error *err);
+void lf_vk_memory_finish(struct lf_device *device);
+enum lf_status lf_vk_buffer_alloc(struct lf_device *device, uint64_t size,
+                                  struct lf_tensor_buffer **out, struct lf_error *err);
+void lf_vk_buffer_release(struct lf_tensor_buffer *buffer);
+/* Host pointer of a tensor buffer when memory is host-visible, else NULL. */
+void *lf_vk_buffer_map(struct lf_tensor_buffer *buffer);
+VkDeviceAddress lf_vk_buffer_address(const struct lf_tensor_buffer *buffer);
+VkBuffer lf_vk_buffer_handle(const struct lf_tensor_buffer *buffer, uint64_t *offset);
+/* Creates the staging buffer on first need (devices whose memory is not mapped). */
+enum lf_status lf_vk_staging(struct lf_device *device, struct lf_error *err);
+
+/* vk_pipeline.c */
+enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *err);
+void lf_vk_pipelines_finish(struct lf_device *device);
+
+/* A compute pipeline for an embedded shader, built on first use and kept.
+** spec: specialization constants 0..spec_count-1 (e.g. local sizes). */
+enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
+                                  const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
+                                  struct lf_error *err);
+
+/* vk_command.c */
+enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *err);
+void lf_vk_commands_finish(struct lf_device *device);
+
+/* Records one dispatch followed by a barrier that orders it before every
+** later dispatch or transfer.  push is copied (at most 128 bytes). */
+enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, const void *push,
+                              uint32_t push_size, uint32_t groups_x, uint32_t groups_y,
+                              uint32_t groups_z, struct lf_error *err);
+
+/* Submits what was recorded and waits for it. */
+enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err);
+
+/* Copies host bytes into / out of a buffer range, through staging when the
+** memory is not host-visible.  Both wait for recorded work first. */
+enum lf_status lf_vk_write(struct lf_tensor_buffer *buffer, uint64_t offset, const void *data,
+                           uint64_t size, struct lf_error *err);
+enum lf_status lf_vk_read(struct lf_tensor_buffer *buffer, uint64_t offset, void *data,
+                          uint64_t size, struct lf_error *err);
+
+#endif
