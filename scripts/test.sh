@@ -1,25 +1,39 @@
 #!/bin/sh
 # Sets up, builds and runs every test; the last line is "N passed, N failed".
-# Extra arguments go to `meson test` (e.g. a suite: --suite nodevice).
+#
+# Two builds: build/ runs the whole suite (Vulkan tests on whatever device
+# there is, lavapipe in CI, with the validation layer on), build-asan/ runs
+# the tests that need no device under AddressSanitizer + UBSan.
+# Extra arguments go to the first `meson test` (e.g. a test name or --suite).
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 [ -d build ] || meson setup build >/dev/null
-ninja -C build -j2 >/dev/null
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
+    -Db_lundef=false >/dev/null
 status=0
+ninja -C build -j2 >/dev/null || status=$?
 meson test -C build --num-processes 2 --print-errorlogs "$@" || status=$?
-log=build/meson-logs/testlog.json
-if [ -f "$log" ]; then
-    python3 - "$log" <<'PY'
-import json, sys
+if [ $# -eq 0 ]; then
+    ninja -C build-asan -j2 >/dev/null || status=$?
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --suite nodevice --num-processes 2 --print-errorlogs || status=$?
+fi
+logs=build/meson-logs/testlog.json
+[ $# -eq 0 ] && logs="$logs build-asan/meson-logs/testlog.json"
+# shellcheck disable=SC2086
+python3 - $logs <<'PY'
+import json, os, sys
 passed = failed = skipped = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    if r in ("OK", "EXPECTEDFAIL"): passed += 1
-    elif r == "SKIP": skipped += 1
-    else: failed += 1
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"): passed += 1
+        elif r == "SKIP": skipped += 1
+        else: failed += 1
 if skipped: print(f"({skipped} skipped)")
 print(f"{passed} passed, {failed} failed")
 PY
-fi
 exit $status

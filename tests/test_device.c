@@ -1,0 +1,189 @@
+/*
+** test_device.c - the Vulkan runtime: device selection errors, memory
+** accounting and suballocation, batching of many dispatches, the on-disk
+** pipeline cache, out-of-memory as an error, and that validation-layer
+** errors are counted (the mechanism every op test relies on).
+*/
+#include "op_test.h"
+#include "vk_impl.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+static void bad_device_index_is_an_error(void **state)
+{
+    struct lf_error err = {0};
+    struct lf_device *device = NULL;
+    struct lf_device_options options = {.index = 999};
+    assert_int_equal(lf_device_create(&options, &device, &err), LF_ERR_INVALID);
+    assert_null(device);
+    assert_non_null(strstr(err.message, "does not exist"));
+
+    setenv("LCMFLOW_DEVICE", "banana", 1);
+    options.index = -1;
+    assert_int_equal(lf_device_create(&options, &device, &err), LF_ERR_INVALID);
+    assert_non_null(strstr(err.message, "LCMFLOW_DEVICE"));
+    unsetenv("LCMFLOW_DEVICE");
+}
+
+static void list_shows_the_chosen_device(void **state)
+{
+    struct lf_error err = {0};
+    uint32_t count = 0;
+    assert_int_equal(lf_device_list(NULL, 0, &count, &err), LF_OK);
+    assert_true(count >= 1);
+    struct lf_device_info *infos = calloc(count, sizeof *infos);
+    assert_int_equal(lf_device_list(infos, count, &count, &err), LF_OK);
+    const struct lf_device_info *chosen = lf_device_get_info(op_test_device());
+    assert_string_equal(infos[chosen->index].name, chosen->name);
+    assert_true(chosen->max_storage_buffer_range > 0);
+    assert_true(chosen->subgroup_size > 0);
+    free(infos);
+}
+
+static void memory_is_suballocated_and_counted(void **state)
+{
+    struct lf_device *device = op_test_device();
+    struct lf_error err = {0};
+    struct lf_device_memory_stats before, during, after;
+    lf_device_memory_stats(device, &before);
+    lf_device_reset_peak(device);
+    struct lf_tensor *t[64];
+    int64_t n = 1000;
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(lf_tensor_create(device, LF_DTYPE_F32, 1, &n, &t[i], &err), LF_OK);
+    lf_device_memory_stats(device, &during);
+    /* 64 small tensors share blocks: at most one new block. */
+    assert_true(during.reserved - before.reserved <= (256u << 20));
+    assert_true(during.in_use >= before.in_use + 64 * 4000);
+    /* Distinct, non-overlapping addresses. */
+    for (int i = 1; i < 64; i++)
+        assert_true(t[i]->buffer->offset != t[0]->buffer->offset ||
+                    t[i]->buffer->block != t[0]->buffer->block);
+    for (int i = 0; i < 64; i++)
+        lf_tensor_release(t[i]);
+    lf_device_memory_stats(device, &after);
+    assert_int_equal(after.in_use, before.in_use);
+    assert_true(after.peak_in_use >= during.in_use);
+}
+
+static void reshape_shares_memory(void **state)
+{
+    struct lf_error err = {0};
+    int64_t shape[2] = {4, 6}, flat = 24, bad = 25;
+    float data[24];
+    for (int i = 0; i < 24; i++)
+        data[i] = (float)i;
+    struct lf_tensor *t = op_test_tensor(LF_DTYPE_F32, 2, shape, data), *v;
+    assert_int_equal(lf_tensor_reshape(t, 1, &bad, &v, &err), LF_ERR_INVALID);
+    assert_int_equal(lf_tensor_reshape(t, 1, &flat, &v, &err), LF_OK);
+    lf_tensor_release(t); /* the view keeps the memory alive */
+    float *got = op_test_download(v);
+    for (int i = 0; i < 24; i++)
+        assert_true(got[i] == (float)i);
+    free(got);
+    lf_tensor_release(v);
+}
+
+/* More dispatches than one batch holds, each depending on the previous. */
+static void long_dependency_chains_are_ordered(void **state)
+{
+    struct lf_error err = {0};
+    int64_t n = 4097;
+    float *x = calloc((size_t)n, sizeof *x);
+    struct lf_tensor *t = op_test_tensor(LF_DTYPE_F32, 1, &n, x);
+    for (int i = 0; i < 1000; i++) {
+        struct lf_tensor *next;
+        assert_int_equal(lf_op_scale(t, 1.0f, 1.0f, &next, &err), LF_OK);
+        lf_tensor_release(t);
+        t = next;
+    }
+    float *got = op_test_download(t);
+    for (int64_t i = 0; i < n; i++)
+        assert_true(got[i] == 1000.0f);
+    free(x), free(got);
+    lf_tensor_release(t);
+    op_test_check_validation();
+}
+
+static void too_large_a_tensor_is_an_error(void **state)
+{
+    struct lf_error err = {0};
+    struct lf_tensor *t = NULL;
+    int64_t shape[2] = {1 << 20, 1 << 11}; /* 2^31 f32 = 8 GiB */
+    enum lf_status s = lf_tensor_create(op_test_device(), LF_DTYPE_F32, 2, shape, &t, &err);
+    assert_int_equal(s, LF_ERR_OUT_OF_DEVICE_MEMORY);
+    assert_null(t);
+    assert_non_null(strstr(err.message, "MiB"));
+    int64_t negative = -1;
+    assert_int_equal(lf_tensor_create(op_test_device(), LF_DTYPE_F32, 1, &negative, &t, &err),
+                     LF_ERR_INVALID);
+}
+
+static void pipeline_cache_is_saved(void **state)
+{
+    const char *dir = getenv("XDG_CACHE_HOME");
+    if (!dir) skip();
+    struct lf_error err = {0};
+    struct lf_device *device;
+    struct lf_device_options options = {.index = -1};
+    assert_int_equal(lf_device_create(&options, &device, &err), LF_OK);
+    int64_t n = 3;
+    struct lf_tensor *t;
+    assert_int_equal(lf_tensor_create(device, LF_DTYPE_F32, 1, &n, &t, &err), LF_OK);
+    assert_int_equal(lf_op_fill(t, 1.0f, &err), LF_OK);
+    assert_int_equal(lf_device_sync(device, &err), LF_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s", device->pipeline_cache_path);
+    lf_tensor_release(t);
+    lf_device_destroy(device);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 0);
+    assert_non_null(strstr(path, dir));
+}
+
+/* A deliberate misuse must be counted, or a silent validation layer would
+** let every op test pass unchecked. */
+static void validation_errors_are_counted(void **state)
+{
+    struct lf_device *device = op_test_device();
+    if (!getenv("LCMFLOW_VALIDATION")) skip();
+    uint32_t before = lf_device_validation_errors(device);
+    VkBufferCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = 0, /* invalid: size must be > 0 */
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+    };
+    VkBuffer buffer = VK_NULL_HANDLE;
+    fprintf(stderr, "(an intentional validation error follows)\n");
+    if (vkCreateBuffer(device->device, &info, NULL, &buffer) == VK_SUCCESS && buffer)
+        vkDestroyBuffer(device->device, buffer, NULL);
+    if (lf_device_validation_errors(device) == before) {
+        fprintf(stderr, "validation layer not installed: nothing to check\n");
+        skip();
+    }
+    assert_true(lf_device_validation_errors(device) > before);
+    device->validation_errors = before; /* the misuse was ours */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_device_index_is_an_error),
+        cmocka_unit_test(list_shows_the_chosen_device),
+        cmocka_unit_test(memory_is_suballocated_and_counted),
+        cmocka_unit_test(reshape_shares_memory),
+        cmocka_unit_test(long_dependency_chains_are_ordered),
+        cmocka_unit_test(too_large_a_tensor_is_an_error),
+        cmocka_unit_test(pipeline_cache_is_saved),
+        cmocka_unit_test(validation_errors_are_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
