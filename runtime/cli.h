@@ -14,4 +14,7 @@ struct lf_cli_command {
     lf_cli_fn run;
 };
 
+/* cli_tokenize.c */
+int lf_cli_tokenize(int argc, char **argv);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 static const struct lf_cli_command commands[] = {
+    {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {NULL, NULL, NULL},
 };
 
