@@ -1,10 +1,12 @@
 /*
 ** tokenizer_clean.c - CLIP's text clean-up before pre-tokenisation:
-**   ftfy.fix_text (the parts that are well defined per character: control
-**   characters removed, Latin ligatures and full-width forms replaced by
-**   their compatibility forms, curly quotes straightened, NFC), then
-**   html.unescape twice, strip, every whitespace run -> one space, strip,
-**   Python's str.lower().
+**   ftfy.fix_text with its default options, as far as it is defined per
+**   character: HTML entities ending in ';' (only when the text does not hold
+**   both '<' and '>'), Latin ligatures split, full-width forms narrowed,
+**   curly quotes straightened, control characters removed, NFC; repeated
+**   until nothing changes, as ftfy does;
+**   then html.unescape twice, strip, every whitespace run -> one space,
+**   strip, and Python's str.lower().
 ** Not replicated: ftfy's mojibake repair (a heuristic re-decoding of text
 ** that went through the wrong codec) and the full HTML5 entity table (only
 ** numeric references and amp/lt/gt/quot/apos/nbsp are decoded).
@@ -84,10 +86,44 @@ static bool ftfy_control(int32_t c)
            (c >= 0x1d173 && c <= 0x1d17a) || (c >= 0xe0000 && c <= 0xe007f);
 }
 
-static bool latin_ligature(int32_t c)
+/* ftfy splits only these Latin ligatures (not NFKC's longer list). */
+static const char *latin_ligature(int32_t c)
 {
-    return c == 0x132 || c == 0x133 || c == 0x149 || (c >= 0x1c4 && c <= 0x1cc) ||
-           (c >= 0x1f1 && c <= 0x1f3) || (c >= 0xfb00 && c <= 0xfb06);
+    switch (c) {
+    case 0x132:
+        return "IJ";
+    case 0x133:
+        return "ij";
+    case 0xfb00:
+        return "ff";
+    case 0xfb01:
+        return "fi";
+    case 0xfb02:
+        return "fl";
+    case 0xfb03:
+        return "ffi";
+    case 0xfb04:
+        return "ffl";
+    case 0xfb05:
+        return "\xc5\xbft"; /* long s + t */
+    case 0xfb06:
+        return "st";
+    default:
+        return NULL;
+    }
+}
+
+static int push_utf8(struct cps *out, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)s, (utf8proc_ssize_t)len, &cp);
+        if (k <= 0 || push(out, cp)) return -1;
+        s += k;
+        len -= (size_t)k;
+    }
+    return 0;
 }
 
 static int ftfy_chars(const struct cps *in, struct cps *out)
@@ -103,7 +139,9 @@ static int ftfy_chars(const struct cps *in, struct cps *out)
             r = push(out, '"');
         else if (c == 0x3000)
             r = push(out, ' ');
-        else if (latin_ligature(c) || (c >= 0xff01 && c <= 0xffef))
+        else if (latin_ligature(c))
+            r = push_utf8(out, latin_ligature(c));
+        else if (c >= 0xff01 && c <= 0xffef)
             r = push_nfkc(out, c);
         else
             r = push(out, c);
@@ -142,8 +180,9 @@ static const struct entity entities[] = {
 };
 
 /* Decodes the reference at in->v[i] == '&'; returns the code units consumed
-** (0: not a reference) and pushes its replacement. */
-static size_t unescape_one(const struct cps *in, size_t i, struct cps *out, int *fail)
+** (0: not a reference) and pushes its replacement.  strict: ftfy's rule,
+** only references that end in ';'; otherwise Python's html.unescape rules. */
+static size_t unescape_one(const struct cps *in, size_t i, struct cps *out, bool strict, int *fail)
 {
     size_t j = i + 1;
     if (j < in->n && in->v[j] == '#') {
@@ -185,7 +224,7 @@ static size_t unescape_one(const struct cps *in, size_t i, struct cps *out, int 
         }
         /* Without ';' only legacy names count, as a prefix of whatever
         ** follows ("&ampx" -> "&x"); none of ours is a prefix of another. */
-        if (entities[e].legacy) {
+        if (entities[e].legacy && !strict) {
             *fail = push(out, entities[e].cp);
             return len + 1;
         }
@@ -193,12 +232,12 @@ static size_t unescape_one(const struct cps *in, size_t i, struct cps *out, int 
     return 0;
 }
 
-static int html_unescape(const struct cps *in, struct cps *out)
+static int html_unescape(const struct cps *in, struct cps *out, bool strict)
 {
     out->n = 0;
     for (size_t i = 0; i < in->n;) {
         int fail = 0;
-        size_t used = in->v[i] == '&' ? unescape_one(in, i, out, &fail) : 0;
+        size_t used = in->v[i] == '&' ? unescape_one(in, i, out, strict, &fail) : 0;
         if (fail) return -1;
         if (used) {
             i += used;
@@ -290,10 +329,59 @@ static int lower(const struct cps *in, struct cps *out)
     return 0;
 }
 
+static void swap(struct cps *a, struct cps *b)
+{
+    struct cps t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* NFC of a, in place (b is scratch).  a holds valid code points, so only
+** memory can fail. */
+static int nfc(struct cps *a)
+{
+    char *s = encode(a);
+    uint8_t *n = NULL;
+    size_t bad;
+    int r = -1;
+    if (s && utf8proc_map((const uint8_t *)s, 0, &n,
+                          UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE) >= 0)
+        r = decode(n, strlen((char *)n), a, &bad) ? -1 : 0;
+    free(s);
+    free(n);
+    return r;
+}
+
+/* ftfy.fix_text: its steps in its order, repeated until the text stops
+** changing (ftfy's own loop; bounded here). */
+static int ftfy(struct cps *a, struct cps *b, struct cps *prev)
+{
+    bool lt = false, gt = false;
+    for (size_t i = 0; i < a->n; i++) {
+        lt |= a->v[i] == '<';
+        gt |= a->v[i] == '>';
+    }
+    /* Text with both angle brackets may be HTML: ftfy leaves its entities. */
+    bool entities = !(lt && gt);
+    for (int round = 0; round < 8; round++) {
+        prev->n = 0;
+        for (size_t i = 0; i < a->n; i++)
+            if (push(prev, a->v[i])) return -1;
+        if (entities) {
+            if (html_unescape(a, b, true)) return -1;
+            swap(a, b);
+        }
+        if (ftfy_chars(a, b)) return -1;
+        swap(a, b);
+        if (nfc(a)) return -1;
+        if (a->n == prev->n && !memcmp(a->v, prev->v, a->n * sizeof *a->v)) break;
+    }
+    return 0;
+}
+
 enum lf_status lf_tok_clean_text(const char *text, char **out, struct lf_error *err)
 {
-    struct cps a = {0}, b = {0};
-    uint8_t *nfc = NULL;
+    struct cps a = {0}, b = {0}, c = {0};
     size_t bad = 0;
     char *s = NULL;
     int r = decode((const uint8_t *)text, strlen(text), &a, &bad);
@@ -301,24 +389,17 @@ enum lf_status lf_tok_clean_text(const char *text, char **out, struct lf_error *
         free(a.v);
         return lf_error_set(err, LF_ERR_INVALID, "text is not valid UTF-8 (byte %zu)", bad);
     }
-    if (r || ftfy_chars(&a, &b) || !(s = encode(&b))) goto oom;
-    if (utf8proc_map((const uint8_t *)s, 0, &nfc,
-                     UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE) < 0)
-        goto oom; /* input is valid UTF-8 here, so only memory can fail */
-    free(s);
-    s = NULL;
-    if (decode(nfc, strlen((char *)nfc), &a, &bad) || html_unescape(&a, &b) ||
-        html_unescape(&b, &a) || collapse_space(&a, &b) || lower(&b, &a) || !(s = encode(&a)))
-        goto oom;
-    free(nfc);
+    /* CLIP: ftfy, html.unescape(html.unescape(.)), whitespace, lower(). */
+    if (r || ftfy(&a, &b, &c) || html_unescape(&a, &b, false) || html_unescape(&b, &a, false) ||
+        collapse_space(&a, &b) || lower(&b, &a) || !(s = encode(&a))) {
+        free(a.v);
+        free(b.v);
+        free(c.v);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
+    }
     free(a.v);
     free(b.v);
+    free(c.v);
     *out = s;
     return LF_OK;
-oom:
-    free(nfc);
-    free(s);
-    free(a.v);
-    free(b.v);
-    return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");
 }

@@ -18,7 +18,7 @@
 
 #define MAX_MERGES     (49152 - 256 - 2)
 #define MAX_FILE_BYTES ((size_t)256 << 20) /* after decompression */
-#define MAX_TOKEN_ID   (1 << 24)
+#define MAX_TOKEN_ID   (1 << 20)           /* CLIP has 49408; this bounds allocations */
 #define MAX_TOKEN_LEN  1024
 #define BOS_TEXT       "<|startoftext|>"
 #define EOS_TEXT       "<|endoftext|>"
