@@ -374,7 +374,7 @@ static int ftfy(struct cps *a, struct cps *b, struct cps *prev)
         if (ftfy_chars(a, b)) return -1;
         swap(a, b);
         if (nfc(a)) return -1;
-        if (a->n == prev->n && !memcmp(a->v, prev->v, a->n * sizeof *a->v)) break;
+        if (a->n == prev->n && (!a->n || !memcmp(a->v, prev->v, a->n * sizeof *a->v))) break;
     }
     return 0;
 }

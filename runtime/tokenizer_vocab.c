@@ -311,7 +311,10 @@ static enum lf_status build_openai_vocab(struct lf_tokenizer *tok, const char *p
     for (int eow = 0; eow < 2; eow++)
         for (int i = 0; i < 256; i++) {
             size_t len = utf8_small(byte_cp[order[i]], s);
-            if (eow) memcpy(s + len, EOW, 4), len += 4;
+            if (eow) {
+                memcpy(s + len, EOW, 4);
+                len += 4;
+            }
             if (lf_tok_strmap_put(&tok->vocab, s, len, id++, NULL)) return oom(path, err);
         }
     for (size_t i = 0; i < n; i++) {
