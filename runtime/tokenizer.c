@@ -7,6 +7,7 @@
 #include "tokenizer_impl.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +169,19 @@ void lf_tokenizer_free(struct lf_tokenizer *tok)
 /* ---- lookup order ---- */
 
 /* Appends "; " + text to the list of places looked at. */
-static void note(char *list, size_t size, const char *fmt, const char *a, const char *b)
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+note(char *list, size_t size, const char *fmt, ...)
 {
     size_t n = strlen(list);
+    va_list ap;
     if (n + 3 >= size) return;
     if (n) n += (size_t)snprintf(list + n, size - n, "; ");
-    snprintf(list + n, size - n, fmt, a, b);
+    va_start(ap, fmt);
+    vsnprintf(list + n, size - n, fmt, ap);
+    va_end(ap);
 }
 
 static bool has_vocab(const char *dir)
@@ -211,23 +219,23 @@ enum lf_status lf_tokenizer_locate(const char *checkpoint, const char *param, ch
             return st;
         }
         if (dir)
-            note(looked, sizeof looked, "%s (the checkpoint's tokenizer folder%s)", dir,
-                 is_dir(dir) ? ": no vocab.json or bpe_simple_vocab_16e6.txt.gz" : ": absent");
+            note(looked, sizeof looked, "%s (the checkpoint's tokenizer folder: %s)", dir,
+                 is_dir(dir) ? "no vocab.json or bpe_simple_vocab_16e6.txt.gz" : "absent");
         else
-            note(looked, sizeof looked, "checkpoint %s%s (does not exist)", checkpoint, "");
+            note(looked, sizeof looked, "checkpoint %s (does not exist)", checkpoint);
         free(dir);
     }
     if (param && *param) {
         if (exists(param)) return found(param, path, size, err);
-        note(looked, sizeof looked, "tokenizer param '%s'%s (no such file or folder)", param, "");
+        note(looked, sizeof looked, "tokenizer param '%s' (no such file or folder)", param);
     } else {
-        note(looked, sizeof looked, "the tokenizer param%s%s (not set)", "", "");
+        note(looked, sizeof looked, "the tokenizer param (not set)");
     }
     if (env && *env) {
         if (exists(env)) return found(env, path, size, err);
-        note(looked, sizeof looked, LF_TOKENIZER_ENV "='%s'%s (no such file or folder)", env, "");
+        note(looked, sizeof looked, LF_TOKENIZER_ENV "='%s' (no such file or folder)", env);
     } else {
-        note(looked, sizeof looked, "%s%s (not set)", LF_TOKENIZER_ENV, "");
+        note(looked, sizeof looked, LF_TOKENIZER_ENV " (not set)");
     }
     return lf_error_set(err, LF_ERR_NOT_FOUND,
                         "no CLIP tokenizer vocabulary found; looked at: %s. Point the "
