@@ -15,5 +15,7 @@ struct lf_cli_command {
 };
 
 int lf_cli_devices(int argc, char **argv);
+/* cli_tokenize.c */
+int lf_cli_tokenize(int argc, char **argv);
 
 #endif

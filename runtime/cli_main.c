@@ -8,6 +8,7 @@
 
 static const struct lf_cli_command commands[] = {
     {"devices", "list Vulkan devices and their capabilities", lf_cli_devices},
+    {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,203 @@
+/*
+** sd_weights.c - a component's weights on the device, by name.
+*/
+#include "sd_weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    enum lf_status s = lf_safetensors_open(path, &(*out)->st, err);
+    if (s) {
+        free(*out);
+        *out = NULL;
+        return s;
+    }
+    (*out)->refcount = 1;
+    return LF_OK;
+}
+
+struct sd_file *sd_file_retain(struct sd_file *file)
+{
+    if (file)
+        file->refcount++;
+    return file;
+}
+
+void sd_file_release(struct sd_file *file)
+{
+    if (!file || --file->refcount > 0)
+        return;
+    lf_safetensors_close(file->st);
+    free(file);
+}
+
+enum lf_status sd_weights_create(struct lf_device *device, enum lf_dtype dtype,
+                                 struct sd_weights **out, struct lf_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    (*out)->refcount = 1;
+    (*out)->device = device;
+    (*out)->dtype = dtype;
+    return LF_OK;
+}
+
+struct sd_weights *sd_weights_retain(struct sd_weights *w)
+{
+    if (w)
+        w->refcount++;
+    return w;
+}
+
+void sd_weights_release(struct sd_weights *w)
+{
+    if (!w || --w->refcount > 0)
+        return;
+    for (size_t i = 0; i < w->count; i++) {
+        free(w->items[i].name);
+        lf_tensor_release(w->items[i].tensor);
+    }
+    for (size_t i = 0; i < w->file_count; i++)
+        sd_file_release(w->files[i]);
+    free(w->files);
+    free(w->items);
+    free(w->index);
+    free(w);
+}
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static enum lf_status rehash(struct sd_weights *w, struct lf_error *err)
+{
+    size_t size = w->index_size ? w->index_size * 2 : 1024;
+    size_t *index = malloc(size * sizeof *index);
+    if (!index)
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < size; i++)
+        index[i] = SIZE_MAX;
+    for (size_t i = 0; i < w->count; i++) {
+        size_t slot = hash_name(w->items[i].name) & (size - 1);
+        while (index[slot] != SIZE_MAX)
+            slot = (slot + 1) & (size - 1);
+        index[slot] = i;
+    }
+    free(w->index);
+    w->index = index;
+    w->index_size = size;
+    return LF_OK;
+}
+
+const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name)
+{
+    if (!w->index_size)
+        return NULL;
+    size_t slot = hash_name(name) & (w->index_size - 1);
+    for (; w->index[slot] != SIZE_MAX; slot = (slot + 1) & (w->index_size - 1))
+        if (!strcmp(w->items[w->index[slot]].name, name))
+            return &w->items[w->index[slot]];
+    return NULL;
+}
+
+struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name)
+{
+    const struct sd_weight *item = sd_weights_find(w, name);
+    return item ? item->tensor : NULL;
+}
+
+/* Copies a file tensor into a new device tensor of dtype. */
+static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *st,
+                             const struct lf_safetensors_tensor *src, struct lf_tensor **out,
+                             struct lf_error *err)
+{
+    int64_t one = 1;
+    const int64_t *shape = src->rank ? src->shape : &one;
+    int rank = src->rank ? src->rank : 1;
+    enum lf_status s = lf_tensor_create(w->device, w->dtype, rank, shape, out, err);
+    if (s)
+        return s;
+    if (src->has_dtype && src->dtype == w->dtype) {
+        s = lf_tensor_upload(*out, src->data, src->nbytes, err);
+    } else {
+        float *tmp = malloc((size_t)(src->numel ? src->numel : 1) * sizeof *tmp);
+        if (!tmp)
+            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        else if (!(s = lf_safetensors_tensor_to_f32(st, src, tmp, src->numel, err)))
+            s = lf_tensor_upload_f32(*out, tmp, src->numel, err);
+        free(tmp);
+    }
+    if (s) {
+        lf_tensor_release(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, sd_name_map map,
+                                   void *user, struct lf_error *err)
+{
+    struct sd_file **files = realloc(w->files, (w->file_count + 1) * sizeof *files);
+    if (!files)
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    w->files = files;
+    w->files[w->file_count++] = sd_file_retain(file);
+
+    const struct lf_safetensors *st = file->st;
+    size_t n = lf_safetensors_count(st);
+    for (size_t i = 0; i < n; i++) {
+        const struct lf_safetensors_tensor *src = lf_safetensors_tensor_at(st, i);
+        char name[256];
+        if (!map(src->name, name, user))
+            continue;
+        if (!src->has_dtype || (src->dtype != LF_DTYPE_F32 && src->dtype != LF_DTYPE_F16 &&
+                                src->dtype != LF_DTYPE_BF16))
+            continue; /* position ids, DDPM buffers and the like */
+        if (sd_weights_find(w, name))
+            return lf_error_set(err, LF_ERR_FORMAT, "%s: tensor '%s' appears twice (as '%s')",
+                                lf_safetensors_path(st), name, src->name);
+        if (w->count == w->capacity) {
+            size_t cap = w->capacity ? w->capacity * 2 : 256;
+            struct sd_weight *items = realloc(w->items, cap * sizeof *items);
+            if (!items)
+                return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+            w->items = items;
+            w->capacity = cap;
+        }
+        if (2 * (w->count + 1) > w->index_size) {
+            enum lf_status s = rehash(w, err);
+            if (s)
+                return s;
+        }
+        struct sd_weight *item = &w->items[w->count];
+        memset(item, 0, sizeof *item);
+        item->name = strdup(name);
+        if (!item->name)
+            return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        enum lf_status s = upload(w, st, src, &item->tensor, err);
+        if (s) {
+            free(item->name);
+            lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(st), src->name);
+            return s;
+        }
+        item->file = st;
+        item->source = src;
+        w->bytes += lf_tensor_nbytes(item->tensor);
+        size_t slot = hash_name(name) & (w->index_size - 1);
+        while (w->index[slot] != SIZE_MAX)
+            slot = (slot + 1) & (w->index_size - 1);
+        w->index[slot] = w->count++;
+    }
+    return LF_OK;
+}

@@ -1,0 +1,67 @@
+/*
+** sd_weights.h - the weights of one model component (UNet, VAE, text
+** encoder) on the device, found by name.
+**
+** Names are the original-LDM names relative to the component's prefix
+** ("input_blocks.1.0.in_layers.0.weight" for the UNet).  The source files
+** stay memory-mapped: they are the base copy that LoRA merges start from.
+*/
+#ifndef LCMFLOW_SD_WEIGHTS_H
+#define LCMFLOW_SD_WEIGHTS_H
+
+#include "lcmflow/safetensors.h"
+#include "lcmflow/tensor.h"
+
+#include <stdbool.h>
+
+struct sd_weight {
+    char *name;
+    struct lf_tensor *tensor;                     /* owned */
+    const struct lf_safetensors *file;            /* borrowed: one of the weights' files */
+    const struct lf_safetensors_tensor *source;   /* the base values, in the mapped file */
+};
+
+struct sd_weights {
+    uint32_t refcount;
+    struct lf_device *device;
+    enum lf_dtype dtype; /* of the device copies: f32 or f16 */
+    struct sd_weight *items;
+    size_t count, capacity;
+    size_t *index; /* open-addressing hash of items, index_size slots (SIZE_MAX = empty) */
+    size_t index_size;
+    struct sd_file **files; /* retained */
+    size_t file_count;
+    uint64_t bytes; /* device bytes of all tensors */
+};
+
+/* Maps a file's tensor name to the component name, or returns false to skip
+** the tensor.  out has room for 256 bytes. */
+typedef bool (*sd_name_map)(const char *file_name, char *out, void *user);
+
+/* An empty set; caller releases with sd_weights_release(). */
+enum lf_status sd_weights_create(struct lf_device *device, enum lf_dtype dtype,
+                                 struct sd_weights **out, struct lf_error *err);
+struct sd_weights *sd_weights_retain(struct sd_weights *w);
+void sd_weights_release(struct sd_weights *w);
+
+/* A shared open safetensors file: the UNet, VAE and text encoder of one
+** checkpoint keep it mapped together. */
+struct sd_file {
+    uint32_t refcount;
+    struct lf_safetensors *st;
+};
+/* Caller releases with sd_file_release(). */
+enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_error *err);
+struct sd_file *sd_file_retain(struct sd_file *file);
+void sd_file_release(struct sd_file *file);
+
+/* Uploads every tensor of file that map accepts, converting to w's dtype
+** (integer tensors are skipped).  w retains file. */
+enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, sd_name_map map,
+                                   void *user, struct lf_error *err);
+
+/* The weight called name, or NULL.  Borrowed, valid while w lives. */
+const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name);
+struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name);
+
+#endif
