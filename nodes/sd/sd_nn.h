@@ -55,8 +55,7 @@ struct lf_tensor *sd_layer_norm(struct sd_nn *nn, struct lf_tensor *x, float eps
 struct lf_tensor *sd_add(struct sd_nn *nn, struct lf_tensor *a, struct lf_tensor *b);
 struct lf_tensor *sd_unary(struct sd_nn *nn, struct lf_tensor *x, enum lf_unary fn);
 struct lf_tensor *sd_scale(struct sd_nn *nn, struct lf_tensor *x, float scale, float shift);
-struct lf_tensor *sd_permute(struct sd_nn *nn, struct lf_tensor *x, int p0, int p1, int p2,
-                             int p3);
+struct lf_tensor *sd_permute(struct sd_nn *nn, struct lf_tensor *x, int p0, int p1, int p2, int p3);
 struct lf_tensor *sd_reshape(struct sd_nn *nn, struct lf_tensor *x, int rank, int64_t d0,
                              int64_t d1, int64_t d2, int64_t d3);
 struct lf_tensor *sd_cast(struct sd_nn *nn, struct lf_tensor *x, enum lf_dtype dtype);

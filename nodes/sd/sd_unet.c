@@ -39,8 +39,7 @@ static void read_part(const struct sd_weights *w, const char *block, int i, int 
             char name[256];
             snprintf(name, sizeof name, "%s.%d.%d.transformer_blocks.%d.norm1.weight", block, i, j,
                      d);
-            if (!sd_weights_find(w, name))
-                break;
+            if (!sd_weights_find(w, name)) break;
             *depth = d + 1;
         }
     } else if (HAS("op.weight"))
@@ -67,8 +66,7 @@ static void read_middle(const struct sd_weights *w, struct sd_unet_block *block)
             for (int d = 0; d < 64; d++) {
                 snprintf(name, sizeof name, "middle_block.%d.transformer_blocks.%d.norm1.weight", j,
                          d);
-                if (!sd_weights_find(w, name))
-                    break;
+                if (!sd_weights_find(w, name)) break;
                 block->depth[j] = d + 1;
             }
         }
@@ -82,8 +80,7 @@ enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int h
     const struct sd_weight *conv_in = sd_weights_find(weights, "input_blocks.0.0.weight");
     const struct sd_weight *conv_out = sd_weights_find(weights, "out.2.weight");
     if (!conv_in || !conv_out || conv_in->tensor->rank != 4)
-        return lf_error_set(err, LF_ERR_FORMAT,
-                            "UNet: missing tensor '%s' (not an SD 1.5 UNet?)",
+        return lf_error_set(err, LF_ERR_FORMAT, "UNet: missing tensor '%s' (not an SD 1.5 UNet?)",
                             conv_in ? "out.2.weight" : "input_blocks.0.0.weight");
     u->model_channels = (int)conv_in->tensor->shape[0];
     u->in_channels = (int)conv_in->tensor->shape[1];
@@ -98,16 +95,14 @@ enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int h
         }
         for (int j = 0; j < 3; j++)
             read_part(weights, "input_blocks", i, j, &b->parts[j], &b->depth[j]);
-        if (b->parts[0] == SD_PART_NONE)
-            break;
+        if (b->parts[0] == SD_PART_NONE) break;
         u->input_count = i + 1;
     }
     for (int i = 0; i < SD_UNET_MAX_BLOCKS; i++) {
         struct sd_unet_block *b = &u->output[i];
         for (int j = 0; j < 3; j++)
             read_part(weights, "output_blocks", i, j, &b->parts[j], &b->depth[j]);
-        if (b->parts[0] == SD_PART_NONE)
-            break;
+        if (b->parts[0] == SD_PART_NONE) break;
         u->output_count = i + 1;
     }
     read_middle(weights, &u->middle);
@@ -119,7 +114,8 @@ enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int h
     for (size_t i = 0; i < weights->count; i++) {
         const char *name = weights->items[i].name;
         size_t n = strlen(name);
-        if (n > 20 && !strcmp(name + n - 20, "attn2.to_k.weight") - 0 == 0 &&
+        static const char suffix[] = "attn2.to_k.weight";
+        if (n >= sizeof suffix - 1 && !strcmp(name + n - (sizeof suffix - 1), suffix) &&
             weights->items[i].tensor->rank == 2) {
             u->context_dim = (int)weights->items[i].tensor->shape[1];
             break;
@@ -146,8 +142,7 @@ struct forward {
 
 static void probe(struct forward *f, const char *name, struct lf_tensor *t)
 {
-    if (f->probe && t && !f->nn.status)
-        f->probe(name, t, f->user);
+    if (f->probe && t && !f->nn.status) f->probe(name, t, f->user);
 }
 
 static struct lf_tensor *res_block(struct forward *f, struct lf_tensor *x, const char *p)
@@ -182,10 +177,9 @@ static struct lf_tensor *attention(struct forward *f, struct lf_tensor *x, struc
     struct lf_tensor *a = NULL;
     if (!nn->status) {
         int dim = (int)q->shape[2] / f->u->heads;
-        sd_check(nn,
-                 lf_op_attention(q, k, v, f->u->heads, 1.0f / sqrtf((float)dim), false, &a,
-                                 nn->err),
-                 a);
+        sd_check(
+            nn, lf_op_attention(q, k, v, f->u->heads, 1.0f / sqrtf((float)dim), false, &a, nn->err),
+            a);
     }
     sd_drop(q), sd_drop(k), sd_drop(v);
     struct lf_tensor *y = sd_linear(nn, a, "%s.to_out.0", p);
@@ -210,8 +204,7 @@ static struct lf_tensor *transformer_block(struct forward *f, struct lf_tensor *
     n = sd_layer_norm(nn, x2, 1e-5f, "%s.norm3", p);
     struct lf_tensor *g = sd_linear(nn, n, "%s.ff.net.0.proj", p), *gg = NULL;
     sd_drop(n);
-    if (g)
-        sd_check(nn, lf_op_geglu(g, &gg, nn->err), gg);
+    if (g) sd_check(nn, lf_op_geglu(g, &gg, nn->err), gg);
     sd_drop(g);
     struct lf_tensor *ff = sd_linear(nn, gg, "%s.ff.net.2", p);
     sd_drop(gg);
@@ -261,10 +254,17 @@ static struct lf_tensor *run_block(struct forward *f, const struct sd_unet_block
             snprintf(p, sizeof p, "%s.%d", block, j);
         struct lf_tensor *y = NULL;
         switch (b->parts[j]) {
-        case SD_PART_NONE: continue;
-        case SD_PART_CONV: y = sd_conv3(nn, x, "%s.%d.%d", block, i, j); break;
-        case SD_PART_RES: y = res_block(f, x, p); break;
-        case SD_PART_ATTENTION: y = spatial_transformer(f, x, p, b->depth[j]); break;
+        case SD_PART_NONE:
+            continue;
+        case SD_PART_CONV:
+            y = sd_conv3(nn, x, "%s.%d.%d", block, i, j);
+            break;
+        case SD_PART_RES:
+            y = res_block(f, x, p);
+            break;
+        case SD_PART_ATTENTION:
+            y = spatial_transformer(f, x, p, b->depth[j]);
+            break;
         case SD_PART_DOWNSAMPLE: {
             static const int pad[4] = {1, 1, 1, 1};
             y = sd_conv(nn, x, 2, pad, "%s.op", p);
@@ -320,10 +320,9 @@ static struct lf_tensor *time_embedding(struct forward *f, struct lf_tensor *lik
     return silu;
 }
 
-enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor *x,
-                                      float timestep, struct lf_tensor *context,
-                                      sd_unet_probe probe_fn, void *user, struct lf_tensor **out,
-                                      struct lf_error *err)
+enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor *x, float timestep,
+                                      struct lf_tensor *context, sd_unet_probe probe_fn, void *user,
+                                      struct lf_tensor **out, struct lf_error *err)
 {
     *out = NULL;
     if (x->rank != 4 || x->shape[1] != u->in_channels)

@@ -52,9 +52,8 @@ enum lf_status sd_unet_forward(const struct sd_unet *u, struct lf_tensor *x, flo
 ** ("time_proj", "time_embedding", "conv_in", "down0".., "mid", "up0".., "conv_norm_out").
 ** Borrowed tensor, valid during the call. */
 typedef void (*sd_unet_probe)(const char *name, struct lf_tensor *t, void *user);
-enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor *x,
-                                      float timestep, struct lf_tensor *context,
-                                      sd_unet_probe probe, void *user, struct lf_tensor **out,
-                                      struct lf_error *err);
+enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor *x, float timestep,
+                                      struct lf_tensor *context, sd_unet_probe probe, void *user,
+                                      struct lf_tensor **out, struct lf_error *err);
 
 #endif

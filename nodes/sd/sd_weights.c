@@ -10,8 +10,7 @@
 enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_error *err)
 {
     *out = calloc(1, sizeof **out);
-    if (!*out)
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!*out) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     enum lf_status s = lf_safetensors_open(path, &(*out)->st, err);
     if (s) {
         free(*out);
@@ -24,15 +23,13 @@ enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_er
 
 struct sd_file *sd_file_retain(struct sd_file *file)
 {
-    if (file)
-        file->refcount++;
+    if (file) file->refcount++;
     return file;
 }
 
 void sd_file_release(struct sd_file *file)
 {
-    if (!file || --file->refcount > 0)
-        return;
+    if (!file || --file->refcount > 0) return;
     lf_safetensors_close(file->st);
     free(file);
 }
@@ -41,8 +38,7 @@ enum lf_status sd_weights_create(struct lf_device *device, enum lf_dtype dtype,
                                  struct sd_weights **out, struct lf_error *err)
 {
     *out = calloc(1, sizeof **out);
-    if (!*out)
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!*out) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     (*out)->refcount = 1;
     (*out)->device = device;
     (*out)->dtype = dtype;
@@ -51,15 +47,13 @@ enum lf_status sd_weights_create(struct lf_device *device, enum lf_dtype dtype,
 
 struct sd_weights *sd_weights_retain(struct sd_weights *w)
 {
-    if (w)
-        w->refcount++;
+    if (w) w->refcount++;
     return w;
 }
 
 void sd_weights_release(struct sd_weights *w)
 {
-    if (!w || --w->refcount > 0)
-        return;
+    if (!w || --w->refcount > 0) return;
     for (size_t i = 0; i < w->count; i++) {
         free(w->items[i].name);
         lf_tensor_release(w->items[i].tensor);
@@ -84,8 +78,7 @@ static enum lf_status rehash(struct sd_weights *w, struct lf_error *err)
 {
     size_t size = w->index_size ? w->index_size * 2 : 1024;
     size_t *index = malloc(size * sizeof *index);
-    if (!index)
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!index) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t i = 0; i < size; i++)
         index[i] = SIZE_MAX;
     for (size_t i = 0; i < w->count; i++) {
@@ -102,12 +95,10 @@ static enum lf_status rehash(struct sd_weights *w, struct lf_error *err)
 
 const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name)
 {
-    if (!w->index_size)
-        return NULL;
+    if (!w->index_size) return NULL;
     size_t slot = hash_name(name) & (w->index_size - 1);
     for (; w->index[slot] != SIZE_MAX; slot = (slot + 1) & (w->index_size - 1))
-        if (!strcmp(w->items[w->index[slot]].name, name))
-            return &w->items[w->index[slot]];
+        if (!strcmp(w->items[w->index[slot]].name, name)) return &w->items[w->index[slot]];
     return NULL;
 }
 
@@ -126,8 +117,7 @@ static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *
     const int64_t *shape = src->rank ? src->shape : &one;
     int rank = src->rank ? src->rank : 1;
     enum lf_status s = lf_tensor_create(w->device, w->dtype, rank, shape, out, err);
-    if (s)
-        return s;
+    if (s) return s;
     if (src->has_dtype && src->dtype == w->dtype) {
         s = lf_tensor_upload(*out, src->data, src->nbytes, err);
     } else {
@@ -149,8 +139,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
                                    void *user, struct lf_error *err)
 {
     struct sd_file **files = realloc(w->files, (w->file_count + 1) * sizeof *files);
-    if (!files)
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!files) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     w->files = files;
     w->files[w->file_count++] = sd_file_retain(file);
 
@@ -159,8 +148,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
     for (size_t i = 0; i < n; i++) {
         const struct lf_safetensors_tensor *src = lf_safetensors_tensor_at(st, i);
         char name[256];
-        if (!map(src->name, name, user))
-            continue;
+        if (!map(src->name, name, user)) continue;
         if (!src->has_dtype || (src->dtype != LF_DTYPE_F32 && src->dtype != LF_DTYPE_F16 &&
                                 src->dtype != LF_DTYPE_BF16))
             continue; /* position ids, DDPM buffers and the like */
@@ -170,21 +158,18 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
         if (w->count == w->capacity) {
             size_t cap = w->capacity ? w->capacity * 2 : 256;
             struct sd_weight *items = realloc(w->items, cap * sizeof *items);
-            if (!items)
-                return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+            if (!items) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
             w->items = items;
             w->capacity = cap;
         }
         if (2 * (w->count + 1) > w->index_size) {
             enum lf_status s = rehash(w, err);
-            if (s)
-                return s;
+            if (s) return s;
         }
         struct sd_weight *item = &w->items[w->count];
         memset(item, 0, sizeof *item);
         item->name = strdup(name);
-        if (!item->name)
-            return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (!item->name) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
         enum lf_status s = upload(w, st, src, &item->tensor, err);
         if (s) {
             free(item->name);

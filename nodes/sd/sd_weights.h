@@ -16,9 +16,9 @@
 
 struct sd_weight {
     char *name;
-    struct lf_tensor *tensor;                     /* owned */
-    const struct lf_safetensors *file;            /* borrowed: one of the weights' files */
-    const struct lf_safetensors_tensor *source;   /* the base values, in the mapped file */
+    struct lf_tensor *tensor;                   /* owned */
+    const struct lf_safetensors *file;          /* borrowed: one of the weights' files */
+    const struct lf_safetensors_tensor *source; /* the base values, in the mapped file */
 };
 
 struct sd_weights {

@@ -1,0 +1,35 @@
+/*
+** sd_checkpoint.h - opening an SD 1.5 checkpoint in either layout and
+** splitting it into UNet, VAE and text-encoder weights.
+**
+** Layouts: the original single-file .safetensors (model.diffusion_model.*,
+** first_stage_model.*, cond_stage_model.transformer.*) and the diffusers
+** folder (unet/, vae/, text_encoder/), whose names are mapped to the
+** original ones so the model code sees one naming.  Pickle files (.ckpt,
+** .pt, .bin) are refused: loading them can execute code.
+*/
+#ifndef LCMFLOW_SD_CHECKPOINT_H
+#define LCMFLOW_SD_CHECKPOINT_H
+
+#include "sd_weights.h"
+
+struct sd_checkpoint {
+    struct sd_weights *unet, *vae, *clip; /* owned references */
+    bool diffusers;                       /* folder layout */
+    int text_heads;                       /* from the text encoder's config, 0 if unknown */
+};
+
+/* dtype: LF_DTYPE_F32 or LF_DTYPE_F16 for weights and activations. */
+enum lf_status sd_checkpoint_load(struct lf_device *device, const char *path, enum lf_dtype dtype,
+                                  struct sd_checkpoint *out, struct lf_error *err);
+void sd_checkpoint_clear(struct sd_checkpoint *ckpt);
+
+/* Maps a diffusers UNet/VAE name to its original-LDM name (relative to the
+** component prefix); false when it has no counterpart.  out: 256 bytes. */
+bool sd_unet_name_from_diffusers(const char *name, char *out);
+bool sd_vae_name_from_diffusers(const char *name, char *out);
+
+/* Refuses pickle checkpoints with a message that says why and how to convert. */
+enum lf_status sd_refuse_pickle(const char *path, struct lf_error *err);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+** sd_clip.h - the CLIP text transformer of SD 1.5 (Hugging Face
+** CLIPTextModel names relative to cond_stage_model.transformer.).
+*/
+#ifndef LCMFLOW_SD_CLIP_H
+#define LCMFLOW_SD_CLIP_H
+
+#include "sd_weights.h"
+
+struct sd_clip {
+    struct sd_weights *weights; /* retained */
+    int layers, hidden, heads, positions, vocab;
+};
+
+/* heads <= 0: hidden / 64 for widths of 256 and more (CLIP ViT-L: 12),
+** hidden / 16 below (the tiny test model: 4).  Depth and widths come from
+** the weights. */
+enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights, int heads,
+                            struct lf_error *err);
+void sd_clip_clear(struct sd_clip *c);
+
+/* ids: count token ids (count <= positions) -> last hidden state
+** [1, count, hidden] f32 after the final layer norm.  Caller releases. */
+enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int count,
+                              struct lf_tensor **out, struct lf_error *err);
+
+#endif
