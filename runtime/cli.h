@@ -18,4 +18,7 @@ int lf_cli_devices(int argc, char **argv);
 /* cli_tokenize.c */
 int lf_cli_tokenize(int argc, char **argv);
 
+/* cli_synth.c */
+int lf_cli_synth_checkpoint(int argc, char **argv);
+
 #endif

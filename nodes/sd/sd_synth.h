@@ -1,0 +1,24 @@
+/*
+** sd_synth.h - synthetic checkpoints and vocabularies: random weights in the
+** real file layout, so a fresh machine can run every pipeline end to end
+** (its images are noise) and benchmarks can run at full size.
+*/
+#ifndef LCMFLOW_SD_SYNTH_H
+#define LCMFLOW_SD_SYNTH_H
+
+#include "lcmflow/tensor.h"
+#include "sd_arch.h"
+
+/* Writes a single-file checkpoint of arch with weights drawn from seed
+** (PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)); norms 1 and
+** 0).  Deterministic: the same seed gives the same bytes.  dtype f16 or f32.
+** The file is written to a temporary name and renamed. */
+enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, enum lf_dtype dtype,
+                                   const char *path, int64_t *params, struct lf_error *err);
+
+/* Writes dir/vocab.json and dir/merges.txt: a small CLIP-style BPE
+** vocabulary (the 512 byte tokens, merges spelling common prompt words,
+** <|startoftext|> and <|endoftext|>) of at most max_tokens entries. */
+enum lf_status sd_synth_vocab(const char *dir, int max_tokens, struct lf_error *err);
+
+#endif
