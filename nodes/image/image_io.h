@@ -1,0 +1,41 @@
+/*
+** image_io.h - reading PNG/JPEG images and writing PNGs with text chunks.
+**
+** Pixels are 8-bit RGB, row-major, no padding.  PNGs are written to a
+** temporary name in the target folder and renamed, so an interrupted write
+** never leaves a broken file under the final name.
+*/
+#ifndef LCMFLOW_IMAGE_IO_H
+#define LCMFLOW_IMAGE_IO_H
+
+#include "lcmflow/error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Loads path as RGB (alpha dropped, grey expanded).  *pixels is malloc'd;
+** caller frees.  Errors name the file and what is wrong (missing, not an
+** image, truncated, unsupported format). */
+enum lf_status lf_image_load(const char *path, int *width, int *height, uint8_t **pixels,
+                             struct lf_error *err);
+
+struct lf_image_text {
+    const char *key;   /* Latin-1 keyword, 1..79 bytes */
+    const char *value; /* stored as an iTXt chunk (UTF-8) */
+};
+
+/* Writes an RGB PNG with the given text chunks. */
+enum lf_status lf_image_save_png(const char *path, int width, int height, const uint8_t *pixels,
+                                 const struct lf_image_text *text, size_t text_count,
+                                 struct lf_error *err);
+
+/* Reads back the text chunks of a PNG: calls fn for each (tEXt and iTXt). */
+typedef void (*lf_image_text_fn)(const char *key, const char *value, void *user);
+enum lf_status lf_image_read_png_text(const char *path, lf_image_text_fn fn, void *user,
+                                      struct lf_error *err);
+
+/* Nearest-neighbour resize of RGB pixels (caller frees *out). */
+enum lf_status lf_image_resize(const uint8_t *pixels, int width, int height, int out_width,
+                               int out_height, uint8_t **out, struct lf_error *err);
+
+#endif
