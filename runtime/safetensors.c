@@ -29,8 +29,8 @@ struct lf_safetensors {
     struct json_object *root;              /* owns every name and metadata string */
     struct lf_safetensors_tensor *tensors; /* ascending data offset */
     size_t count;
-    int64_t *shapes; /* every tensor's shape, back to back */
-    size_t *by_name; /* indices into tensors, sorted by name */
+    int64_t *shapes;                              /* every tensor's shape, back to back */
+    const struct lf_safetensors_tensor **by_name; /* sorted by name, for lookup */
     const char **meta_keys;
     const char **meta_values;
     size_t meta_count;
@@ -168,7 +168,7 @@ static int raw_key_cmp(const void *a, const void *b)
 ** letters of true/false/null. */
 static bool json_bare_char(char c)
 {
-    return strchr("{}[],: \t\n\r0123456789+-.eEtruefalsn", c) != NULL;
+    return c != '\0' && strchr("{}[],: \t\n\r0123456789+-.eEtruefalsn", c) != NULL;
 }
 
 /*
@@ -364,12 +364,10 @@ static int by_offset(const void *a, const void *b)
     return (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
 
-/* qsort has no context argument; the index sort reads this. */
-static const struct lf_safetensors_tensor *sort_tensors;
-
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(sort_tensors[*(const size_t *)a].name, sort_tensors[*(const size_t *)b].name);
+    const struct lf_safetensors_tensor *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
 }
 
 static enum lf_status parse_header(struct lf_safetensors *st, const unsigned char *base,
@@ -479,10 +477,8 @@ static enum lf_status parse_header(struct lf_safetensors *st, const unsigned cha
     }
 
     for (size_t i = 0; i < st->count; i++)
-        st->by_name[i] = i;
-    sort_tensors = st->tensors;
+        st->by_name[i] = &st->tensors[i];
     qsort(st->by_name, st->count, sizeof *st->by_name, by_name);
-    sort_tensors = NULL;
     return LF_OK;
 }
 
@@ -605,7 +601,7 @@ const struct lf_safetensors_tensor *lf_safetensors_find(const struct lf_safetens
     size_t lo = 0, hi = st->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const struct lf_safetensors_tensor *t = &st->tensors[st->by_name[mid]];
+        const struct lf_safetensors_tensor *t = st->by_name[mid];
         int c = strcmp(name, t->name);
         if (c == 0) return t;
         if (c < 0)
