@@ -15,5 +15,6 @@ struct lf_cli_command {
 };
 
 int lf_cli_devices(int argc, char **argv);
+int lf_cli_bench(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 
 static const struct lf_cli_command commands[] = {
     {"devices", "list Vulkan devices and their capabilities", lf_cli_devices},
+    {"bench", "time the compute ops ('lcmflow bench ops')", lf_cli_bench},
     {NULL, NULL, NULL},
 };
 
