@@ -20,5 +20,6 @@ int lf_cli_tokenize(int argc, char **argv);
 
 /* cli_synth.c */
 int lf_cli_synth_checkpoint(int argc, char **argv);
+int lf_cli_bench(int argc, char **argv);
 
 #endif

@@ -1,0 +1,246 @@
+/*
+** ops_gemm.c - GEMM and PyTorch Linear.  Shaders: gemm.comp (portable, any
+** device, any shape), gemm_lvp.comp (lavapipe: one 8-lane subgroup per
+** workgroup, vec4 loads, subgroupBroadcast, register blocking) and
+** gemm_tiled.comp (GPUs: shared-memory tiles).
+**
+** The variant is chosen per call: the device type picks lavapipe or tiled,
+** LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one (tests use it to check
+** every variant against the reference).  The lavapipe variant needs K and N
+** (and M when A is transposed) to be multiples of 4 so that every vec4 is
+** aligned; other shapes take the portable shader, even when forced.
+*/
+#include "ops_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum gemm_variant {
+    GEMM_PORTABLE,
+    GEMM_LAVAPIPE,
+    GEMM_TILED,
+};
+
+struct gemm_push {
+    uint64_t a, b, bias, c;
+    uint32_t m, n, k, m_offset;
+    uint32_t a_bstride, b_bstride, c_bstride, pad;
+};
+
+/* One entry per shader: rows per workgroup tile, columns per tile. */
+struct gemm_shader {
+    const char *name;
+    uint32_t tile_m, tile_n;
+};
+
+static const struct gemm_shader portable_shader = {"gemm", 8, 8};
+static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64};
+static const struct gemm_shader lavapipe_shaders[] = {
+    {"gemm_lvp", 16, 64},     {"gemm_lvp_8x32", 8, 32},   {"gemm_lvp_16x32", 16, 32},
+    {"gemm_lvp_8x64", 8, 64}, {"gemm_lvp_32x32", 32, 32},
+};
+
+/* LCMFLOW_GEMM_LVP names one of lavapipe_shaders (for tuning, bench only). */
+static const struct gemm_shader *lavapipe_shader(void)
+{
+    const char *name = getenv("LCMFLOW_GEMM_LVP");
+    if (name && *name)
+        for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++)
+            if (!strcmp(lavapipe_shaders[i].name, name)) return &lavapipe_shaders[i];
+    return &lavapipe_shaders[0];
+}
+
+static enum gemm_variant choose_variant(const struct lf_device *device)
+{
+    const char *force = getenv("LCMFLOW_OP_VARIANT");
+    if (force && !strcmp(force, "portable")) return GEMM_PORTABLE;
+    if (force && !strcmp(force, "lavapipe")) return GEMM_LAVAPIPE;
+    if (force && !strcmp(force, "gpu")) return GEMM_TILED;
+    const struct lf_device_info *info = lf_device_get_info(device);
+    if (info->type == LF_DEVICE_CPU) return GEMM_LAVAPIPE;
+    if (info->max_shared_memory >= 2 * 16 * 65 * sizeof(float)) return GEMM_TILED;
+    return GEMM_PORTABLE;
+}
+
+/* The shapes of one call, checked. */
+struct gemm_shape {
+    uint32_t m, n, k, batch;
+    uint32_t a_bstride, b_bstride;
+    int out_rank;
+    int64_t out_shape[LF_TENSOR_MAX_RANK];
+};
+
+static enum lf_status shape_error(struct lf_tensor *a, struct lf_tensor *b, bool trans_a,
+                                  bool trans_b, const char *why, struct lf_error *err)
+{
+    char ta[96], tb[96];
+    return lf_error_set(err, LF_ERR_INVALID, "gemm: A %s%s and B %s%s %s",
+                        lf_op_shape_text(a, ta, sizeof ta), trans_a ? " (transposed)" : "",
+                        lf_op_shape_text(b, tb, sizeof tb), trans_b ? " (transposed)" : "", why);
+}
+
+static enum lf_status check_shapes(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                                   bool trans_a, bool trans_b, struct gemm_shape *g,
+                                   struct lf_error *err)
+{
+    enum lf_status s;
+    if ((s = lf_op_check_float(a, "gemm", "A", err)) ||
+        (s = lf_op_check_float(b, "gemm", "B", err)) || (s = lf_op_check_device("gemm", a, b, err)))
+        return s;
+    if (bias && ((s = lf_op_check_float(bias, "gemm", "bias", err)) ||
+                 (s = lf_op_check_device("gemm", a, bias, err))))
+        return s;
+    if (a->rank < 2 || b->rank < 2)
+        return shape_error(a, b, trans_a, trans_b, "need at least 2 dimensions each", err);
+    int64_t m = a->shape[a->rank - (trans_a ? 1 : 2)];
+    int64_t k = a->shape[a->rank - (trans_a ? 2 : 1)];
+    int64_t kb = b->shape[b->rank - (trans_b ? 1 : 2)];
+    int64_t n = b->shape[b->rank - (trans_b ? 2 : 1)];
+    if (k != kb) return shape_error(a, b, trans_a, trans_b, "differ in K", err);
+
+    /* Batch dims: those of A; B either has none (broadcast) or the same.
+    ** A without batch dims may meet a batched B: then A is broadcast. */
+    const struct lf_tensor *lead = a->rank >= b->rank ? a : b;
+    if (a->rank > 2 && b->rank > 2) {
+        if (a->rank != b->rank || memcmp(a->shape, b->shape, (size_t)(a->rank - 2) * 8) != 0)
+            return shape_error(a, b, trans_a, trans_b, "have different batch dimensions", err);
+    }
+    int64_t batch = 1;
+    for (int i = 0; i < lead->rank - 2; i++)
+        batch *= lead->shape[i];
+    if (bias) {
+        if (lf_tensor_numel(bias) != n || bias->shape[bias->rank - 1] != n) {
+            char tb[96];
+            return lf_error_set(err, LF_ERR_INVALID, "gemm: bias %s does not match N = %lld",
+                                lf_op_shape_text(bias, tb, sizeof tb), (long long)n);
+        }
+    }
+    /* Shaders index elements with 32-bit integers. */
+    if (lf_tensor_numel(a) >= ((int64_t)1 << 32) || lf_tensor_numel(b) >= ((int64_t)1 << 32) ||
+        batch * m * n >= ((int64_t)1 << 32))
+        return shape_error(a, b, trans_a, trans_b, "have 2^32 elements or more", err);
+    g->m = (uint32_t)m;
+    g->n = (uint32_t)n;
+    g->k = (uint32_t)k;
+    g->batch = (uint32_t)batch;
+    g->a_bstride = a->rank > 2 ? (uint32_t)(m * k) : 0;
+    g->b_bstride = b->rank > 2 ? (uint32_t)(k * n) : 0;
+    g->out_rank = lead->rank;
+    for (int i = 0; i < lead->rank - 2; i++)
+        g->out_shape[i] = lead->shape[i];
+    g->out_shape[lead->rank - 2] = m;
+    g->out_shape[lead->rank - 1] = n;
+    return LF_OK;
+}
+
+static bool lavapipe_fits(const struct lf_device *device, const struct gemm_shape *g, bool trans_a)
+{
+    return lf_device_get_info(device)->subgroup_size >= 8 && g->k % 4 == 0 && g->n % 4 == 0 &&
+           (!trans_a || g->m % 4 == 0);
+}
+
+static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                               struct lf_tensor *c, bool trans_a, bool trans_b,
+                               const struct gemm_shape *g, struct lf_error *err)
+{
+    struct lf_device *device = a->device;
+    const struct gemm_shader *shader = &portable_shader;
+    switch (choose_variant(device)) {
+    case GEMM_LAVAPIPE:
+        if (lavapipe_fits(device, g, trans_a)) shader = lavapipe_shader();
+        break;
+    case GEMM_TILED:
+        shader = &tiled_shader;
+        break;
+    case GEMM_PORTABLE:
+        break;
+    }
+    const uint32_t spec[7] = {
+        lf_op_dtype(a), lf_op_dtype(b), lf_op_dtype(c), bias ? lf_op_dtype(bias) : 0,
+        trans_a,        trans_b,        bias != NULL,
+    };
+    struct gemm_push p = {
+        .a = lf_op_address(a),
+        .b = lf_op_address(b),
+        .bias = lf_op_address(bias),
+        .c = lf_op_address(c),
+        .m = g->m,
+        .n = g->n,
+        .k = g->k,
+        .a_bstride = g->a_bstride,
+        .b_bstride = g->b_bstride,
+        .c_bstride = g->m * g->n,
+    };
+    uint32_t groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
+    uint64_t groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
+    /* Grids beyond 65535 in y or z become several dispatches: rows through
+    ** m_offset, batches by moving the base addresses. */
+    for (uint32_t z0 = 0; z0 < g->batch; z0 += 65535) {
+        uint32_t nz = g->batch - z0 < 65535 ? g->batch - z0 : 65535;
+        struct gemm_push q = p;
+        q.a += (uint64_t)z0 * g->a_bstride * lf_dtype_size(a->dtype);
+        q.b += (uint64_t)z0 * g->b_bstride * lf_dtype_size(b->dtype);
+        q.c += (uint64_t)z0 * q.c_bstride * lf_dtype_size(c->dtype);
+        for (uint64_t y0 = 0; y0 < groups_y; y0 += 65535) {
+            uint32_t ny = (uint32_t)(groups_y - y0 < 65535 ? groups_y - y0 : 65535);
+            q.m_offset = (uint32_t)(y0 * shader->tile_m);
+            enum lf_status s =
+                lf_op_run(device, shader->name, spec, 7, &q, sizeof q, groups_x, ny, nz, err);
+            if (s) return s;
+        }
+    }
+    return LF_OK;
+}
+
+enum lf_status lf_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                          bool trans_a, bool trans_b, struct lf_tensor **out, struct lf_error *err)
+{
+    *out = NULL;
+    struct gemm_shape g;
+    enum lf_status s = check_shapes(a, b, bias, trans_a, trans_b, &g, err);
+    if (s) return s;
+    if ((s = lf_op_output(a, a->dtype, g.out_rank, g.out_shape, out, err))) return s;
+    if ((s = dispatch(a, b, bias, *out, trans_a, trans_b, &g, err))) {
+        lf_tensor_release(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+enum lf_status lf_op_linear(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
+                            struct lf_tensor **out, struct lf_error *err)
+{
+    *out = NULL;
+    enum lf_status s;
+    if ((s = lf_op_check_float(x, "linear", "x", err)) ||
+        (s = lf_op_check_float(weight, "linear", "weight", err)))
+        return s;
+    char tx[96], tw[96];
+    if (x->rank < 1 || weight->rank != 2 || x->shape[x->rank - 1] != weight->shape[1])
+        return lf_error_set(
+            err, LF_ERR_INVALID,
+            "linear: x %s does not match weight %s (want x [..., K], weight [N, K])",
+            lf_op_shape_text(x, tx, sizeof tx), lf_op_shape_text(weight, tw, sizeof tw));
+    /* Flatten the leading dims into rows, multiply, restore them. */
+    int64_t k = x->shape[x->rank - 1];
+    int64_t rows_shape[2] = {k ? lf_tensor_numel(x) / k : 0, k};
+    if (k == 0) {
+        rows_shape[0] = 1;
+        for (int i = 0; i < x->rank - 1; i++)
+            rows_shape[0] *= x->shape[i];
+    }
+    struct lf_tensor *rows = NULL, *y = NULL;
+    if ((s = lf_tensor_reshape(x, 2, rows_shape, &rows, err))) return s;
+    s = lf_op_gemm(rows, weight, bias, false, true, &y, err);
+    lf_tensor_release(rows);
+    if (s) {
+        lf_error_prefix(err, "linear");
+        return s;
+    }
+    int64_t shape[LF_TENSOR_MAX_RANK];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->rank - 1] = weight->shape[0];
+    s = lf_tensor_reshape(y, x->rank, shape, out, err);
+    lf_tensor_release(y);
+    return s;
+}

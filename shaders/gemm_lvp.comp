@@ -1,0 +1,128 @@
+#version 450
+// gemm_lvp: GEMM tuned for lavapipe (llvmpipe), after PERF-NOTES.md.
+//
+// A workgroup is one 8-lane subgroup computing a TM x (32*TNV) tile of C.
+// Lane l owns the columns n0 + 4*l + 32*j (j < TNV, a vec4 each) of every
+// row of the tile.  Per step of 4 along K each lane loads its vec4s of B
+// and TM/8 vec4s of A; the A values every lane needs are then passed round
+// with subgroupBroadcast from a constant lane (a register shuffle on
+// llvmpipe) instead of each lane loading them.  No shared memory and no
+// barriers: on llvmpipe both cost far more than they save.
+//
+// Shape requirements (the host falls back to the portable shader
+// otherwise): K % 4 == 0, N % 4 == 0, and M % 4 == 0 when TRANS_A, so that
+// every vec4 is aligned.  Any M and any N tile edge are handled by clamping
+// the loaded rows/columns into range and masking the stores.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_EXT_control_flow_attributes : require
+layout(local_size_x = 8) in;
+#include "common.glsl"
+#include "gemm_common.glsl"
+
+#ifndef TM
+#define TM 16
+#endif
+#ifndef TNV
+#define TNV 2
+#endif
+#define AV (TM / 8) // vec4s of A each lane loads per K step
+
+// A vec4 of 4 consecutive elements starting at element i (i % 4 == 0).
+vec4 load4(uint64_t base, uint dt, uint i)
+{
+    if (dt == LF_F16)
+        return vec4(LfF16Vec4(base).v[i >> 2]);
+    return LfVec4(base).v[i >> 2];
+}
+
+void main()
+{
+    uint lane = gl_SubgroupInvocationID;
+    uint z = gl_WorkGroupID.z;
+    uint m0 = p.m_offset + gl_WorkGroupID.y * TM;
+    uint n0 = gl_WorkGroupID.x * (32u * TNV) + 4u * lane;
+    uint abase = z * p.a_bstride, bbase = z * p.b_bstride;
+
+    // Columns this lane loads, clamped so that edge tiles read valid memory.
+    uint ncol[TNV];
+    [[unroll]] for (int j = 0; j < TNV; j++)
+        ncol[j] = min(n0 + 32u * j, p.N - 4u);
+
+    // The A elements each lane loads per K step.  Not transposed: rows
+    // lane + 8*i, 4 consecutive k.  Transposed ([K, M]): item q = lane + 8*i
+    // is k = q / (TM/4), rows 4 * (q % (TM/4)) .. +3.
+    uint aidx[AV];
+    uint astep;
+    [[unroll]] for (int i = 0; i < AV; i++) {
+        uint q = lane + 8u * i;
+        if (TRANS_A != 0u) {
+            uint m = min(m0 + 4u * (q % (TM / 4)), p.M - 4u);
+            aidx[i] = abase + (q / (TM / 4)) * p.M + m;
+        } else {
+            uint m = min(m0 + q, p.M - 1u);
+            aidx[i] = abase + m * p.K;
+        }
+    }
+    astep = TRANS_A != 0u ? 4u * p.M : 4u;
+
+    vec4 acc[TM][TNV];
+    [[unroll]] for (int r = 0; r < TM; r++)
+        [[unroll]] for (int j = 0; j < TNV; j++)
+            acc[r][j] = vec4(0.0);
+
+    for (uint k0 = 0u; k0 < p.K; k0 += 4u) {
+        vec4 av[AV];
+        [[unroll]] for (int i = 0; i < AV; i++)
+            av[i] = load4(p.a, A_DT, aidx[i]);
+        [[unroll]] for (int i = 0; i < AV; i++)
+            aidx[i] += astep;
+
+        // bv[kk][j]: B[k0 + kk][ncol[j] .. +3].
+        vec4 bv[4][TNV];
+        [[unroll]] for (int j = 0; j < TNV; j++) {
+            if (TRANS_B != 0u) {
+                vec4 t[4];
+                [[unroll]] for (int c = 0; c < 4; c++)
+                    t[c] = load4(p.b, B_DT, bbase + (ncol[j] + c) * p.K + k0);
+                [[unroll]] for (int kk = 0; kk < 4; kk++)
+                    bv[kk][j] = vec4(t[0][kk], t[1][kk], t[2][kk], t[3][kk]);
+            } else {
+                [[unroll]] for (int kk = 0; kk < 4; kk++)
+                    bv[kk][j] = load4(p.b, B_DT, bbase + (k0 + kk) * p.N + ncol[j]);
+            }
+        }
+
+        [[unroll]] for (int r = 0; r < TM; r++) {
+            [[unroll]] for (int kk = 0; kk < 4; kk++) {
+                float a;
+                if (TRANS_A != 0u) {
+                    const int q = kk * (TM / 4) + r / 4;
+                    a = subgroupBroadcast(av[q / 8][r % 4], q % 8);
+                } else {
+                    a = subgroupBroadcast(av[r / 8][kk], r % 8);
+                }
+                [[unroll]] for (int j = 0; j < TNV; j++)
+                    acc[r][j] += a * bv[kk][j];
+            }
+        }
+    }
+
+    [[unroll]] for (int j = 0; j < TNV; j++) {
+        uint n = n0 + 32u * j;
+        if (n >= p.N) continue;
+        vec4 bias = vec4(0.0);
+        if (HAS_BIAS != 0u)
+            bias = load4(p.bias, BIAS_DT, n);
+        [[unroll]] for (int r = 0; r < TM; r++) {
+            uint m = m0 + r;
+            if (m >= p.M) continue;
+            uint ci = z * p.c_bstride + m * p.N + n;
+            vec4 v = acc[r][j] + bias;
+            if (C_DT == LF_F16)
+                LfF16Vec4(p.c).v[ci >> 2] = f16vec4(clamp(v, -65504.0, 65504.0));
+            else
+                LfVec4(p.c).v[ci >> 2] = v;
+        }
+    }
+}
