@@ -1,0 +1,212 @@
+/*
+** ops_conv.c - 2-D convolution, NCHW, any kernel size, stride and padding.
+**
+** Variants (LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one, for tests
+** and benchmarks; a forced variant that cannot take a shape falls back to
+** the portable one):
+**   portable  conv2d.comp: one output per invocation; every device, every shape.
+**   lavapipe  conv2d_lavapipe.comp: register-blocked implicit GEMM with
+**             subgroupBroadcast and no shared memory (PERF-NOTES.md), built
+**             for 1x1 stride 1 and 3x3 stride 1 and 2, output widths that
+**             are multiples of 8; chosen by default on CPU devices.
+**   gpu       conv2d_gpu.comp: shared-memory tiles; chosen by default on GPUs.
+*/
+#include "ops_conv.h"
+#include "ops_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCAL_SIZE 64
+#define LP_TILE_O  16 /* conv2d_lavapipe.comp: TO */
+#define LP_TILE_P  64 /* 8 lanes x PL */
+#define LP_LANE_P  8
+#define GPU_TILE_O 64 /* conv2d_gpu.comp: tile of outputs per workgroup */
+#define GPU_TILE_P 64
+
+enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
+
+struct conv_shape {
+    uint32_t B, C, H, W, O, Ho, Wo, KH, KW, stride;
+    int32_t pad_top, pad_left;
+};
+
+static enum variant pick_variant(const struct lf_device *device)
+{
+    const char *v = getenv("LCMFLOW_OP_VARIANT");
+    if (v && strcmp(v, "portable") == 0) return VARIANT_PORTABLE;
+    if (v && strcmp(v, "lavapipe") == 0) return VARIANT_LAVAPIPE;
+    if (v && strcmp(v, "gpu") == 0) return VARIANT_GPU;
+    return lf_device_get_info(device)->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
+}
+
+/* The lavapipe shader's name for this shape, or NULL when it has none. */
+static const char *lavapipe_shader(const struct lf_device *device, const struct conv_shape *k)
+{
+    if (lf_device_get_info(device)->subgroup_size < 8) return NULL;
+    if (k->Wo % LP_LANE_P != 0 || k->KH != k->KW) return NULL;
+    uint64_t groups = ((uint64_t)k->Ho * k->Wo + LP_TILE_P - 1) / LP_TILE_P;
+    if (groups > 65535 || (k->O + LP_TILE_O - 1) / LP_TILE_O > 65535 || k->B > 65535) return NULL;
+    if (k->KH == 1 && k->stride == 1) return "conv2d_lavapipe_k1s1";
+    if (k->KH == 3 && k->stride == 1) return "conv2d_lavapipe_k3s1";
+    if (k->KH == 3 && k->stride == 2) return "conv2d_lavapipe_k3s2";
+    return NULL;
+}
+
+static enum lf_status run_lavapipe(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                                   struct lf_tensor *y, const struct conv_shape *k,
+                                   const char *shader, struct lf_error *err)
+{
+    struct {
+        uint64_t x, w, bias, y;
+        uint32_t C, H, W, O, Ho, Wo;
+        int32_t pad_top, pad_left;
+    } p = {lf_op_address(x),
+           lf_op_address(w),
+           lf_op_address(bias),
+           lf_op_address(y),
+           k->C,
+           k->H,
+           k->W,
+           k->O,
+           k->Ho,
+           k->Wo,
+           k->pad_top,
+           k->pad_left};
+    uint32_t spec[3] = {lf_op_dtype(x), lf_op_dtype(w), bias ? lf_op_dtype(bias) : 0};
+    uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + LP_TILE_P - 1) / LP_TILE_P);
+    uint32_t gy = (k->O + LP_TILE_O - 1) / LP_TILE_O;
+    return lf_op_run(x->device, shader, spec, 3, &p, sizeof p, gx, gy, k->B, err);
+}
+
+static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                                   struct lf_tensor *y, const struct conv_shape *k,
+                                   struct lf_error *err)
+{
+    struct {
+        uint64_t x, w, bias, y;
+        uint32_t count, dtypes, C, H, W, O, Ho, Wo, KH, KW, stride;
+        int32_t pad_top, pad_left;
+    } p = {
+        .x = lf_op_address(x),
+        .w = lf_op_address(w),
+        .bias = lf_op_address(bias),
+        .y = lf_op_address(y),
+        .count = (uint32_t)lf_tensor_numel(y),
+        .dtypes = lf_op_dtype(x) | lf_op_dtype(w) << 4 | (bias ? lf_op_dtype(bias) : 0) << 8 |
+                  lf_op_dtype(y) << 12,
+        .C = k->C,
+        .H = k->H,
+        .W = k->W,
+        .O = k->O,
+        .Ho = k->Ho,
+        .Wo = k->Wo,
+        .KH = k->KH,
+        .KW = k->KW,
+        .stride = k->stride,
+        .pad_top = k->pad_top,
+        .pad_left = k->pad_left,
+    };
+    return lf_op_run_1d(x->device, "conv2d", &p, sizeof p, p.count, LOCAL_SIZE, err);
+}
+
+static enum lf_status check_args(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                                 const struct lf_conv2d_params *params, struct conv_shape *k,
+                                 struct lf_error *err)
+{
+    char tx[96], tw[96], tb[96];
+    enum lf_status s;
+    if ((s = lf_op_check_float(x, "conv2d", "x", err)) ||
+        (s = lf_op_check_float(w, "conv2d", "weight", err)) ||
+        (bias && (s = lf_op_check_float(bias, "conv2d", "bias", err))) ||
+        (s = lf_op_check_device("conv2d", x, w, err)) ||
+        (s = lf_op_check_device("conv2d", x, bias, err)))
+        return s;
+    if (!params) return lf_error_set(err, LF_ERR_INVALID, "conv2d: params are missing");
+    if (x->rank != 4 || w->rank != 4 || x->shape[1] != w->shape[1])
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "conv2d: x %s and weight %s must be [B, C, H, W] and [O, C, KH, KW]",
+                            lf_op_shape_text(x, tx, sizeof tx), lf_op_shape_text(w, tw, sizeof tw));
+    if (bias && (bias->rank != 1 || bias->shape[0] != w->shape[0]))
+        return lf_error_set(err, LF_ERR_INVALID, "conv2d: bias %s must be [O] for weight %s",
+                            lf_op_shape_text(bias, tb, sizeof tb),
+                            lf_op_shape_text(w, tw, sizeof tw));
+    if (params->stride < 1 || params->pad_top < 0 || params->pad_bottom < 0 ||
+        params->pad_left < 0 || params->pad_right < 0 || params->stride > 65535 ||
+        params->pad_top > 65535 || params->pad_bottom > 65535 || params->pad_left > 65535 ||
+        params->pad_right > 65535)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "conv2d: stride %d must be >= 1 and paddings (%d, %d, %d, %d) >= 0",
+                            params->stride, params->pad_top, params->pad_bottom, params->pad_left,
+                            params->pad_right);
+    int64_t hp = x->shape[2] + params->pad_top + params->pad_bottom;
+    int64_t wp = x->shape[3] + params->pad_left + params->pad_right;
+    if (w->shape[2] < 1 || w->shape[3] < 1 || hp < w->shape[2] || wp < w->shape[3])
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "conv2d: weight %s does not fit x %s with paddings (%d, %d, %d, %d)",
+                            lf_op_shape_text(w, tw, sizeof tw), lf_op_shape_text(x, tx, sizeof tx),
+                            params->pad_top, params->pad_bottom, params->pad_left,
+                            params->pad_right);
+    k->B = (uint32_t)x->shape[0];
+    k->C = (uint32_t)x->shape[1];
+    k->H = (uint32_t)x->shape[2];
+    k->W = (uint32_t)x->shape[3];
+    k->O = (uint32_t)w->shape[0];
+    k->KH = (uint32_t)w->shape[2];
+    k->KW = (uint32_t)w->shape[3];
+    k->stride = (uint32_t)params->stride;
+    k->Ho = (uint32_t)((hp - w->shape[2]) / params->stride + 1);
+    k->Wo = (uint32_t)((wp - w->shape[3]) / params->stride + 1);
+    k->pad_top = params->pad_top;
+    k->pad_left = params->pad_left;
+    return LF_OK;
+}
+
+const char *lf_op_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
+                                const struct lf_conv2d_params *params)
+{
+    struct conv_shape k = {0};
+    if (check_args(x, weight, NULL, params, &k, NULL) != LF_OK) return NULL;
+    const char *lp =
+        pick_variant(x->device) == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+    return lp ? lp : "conv2d";
+}
+
+enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
+                            const struct lf_conv2d_params *params, struct lf_tensor **out,
+                            struct lf_error *err)
+{
+    struct conv_shape k = {0};
+    *out = NULL;
+    enum lf_status s = check_args(x, weight, bias, params, &k, err);
+    if (s) return s;
+    int64_t shape[4] = {k.B, k.O, k.Ho, k.Wo};
+    if ((s = lf_op_output(x, x->dtype, 4, shape, out, err))) return s;
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    if (k.C == 0) {
+        /* No input channels: the output is the bias alone. */
+        s = lf_op_fill(*out, 0.0f, err);
+        if (!s && bias) {
+            struct lf_tensor *b4 = NULL, *sum = NULL;
+            int64_t bshape[4] = {1, k.O, 1, 1};
+            if (!(s = lf_tensor_reshape(bias, 4, bshape, &b4, err)) &&
+                !(s = lf_op_binary(*out, b4, LF_BINARY_ADD, &sum, err))) {
+                lf_tensor_release(*out);
+                *out = sum;
+            }
+            lf_tensor_release(b4);
+        }
+    } else {
+        enum variant v = pick_variant(x->device);
+        const char *lp = v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+        if (lp)
+            s = run_lavapipe(x, weight, bias, *out, &k, lp, err);
+        else
+            s = run_portable(x, weight, bias, *out, &k, err);
+    }
+    if (s) {
+        lf_tensor_release(*out);
+        *out = NULL;
+    }
+    return s;
+}
