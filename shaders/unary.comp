@@ -22,18 +22,6 @@ layout(push_constant) uniform Params {
 #define FN_TANH 4u
 #define FN_IDENTITY 100u
 
-// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), since
-// GLSL has no erf and GELU must be the exact one.
-float lf_erf(float x)
-{
-    float z = abs(x);
-    float t = 1.0 / (1.0 + 0.5 * z);
-    float r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 +
-              t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 +
-              t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-    return x >= 0.0 ? 1.0 - r : r - 1.0;
-}
-
 void main()
 {
     uint i = lf_global_index();

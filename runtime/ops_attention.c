@@ -1,0 +1,156 @@
+/*
+** ops_attention.c - multi-head attention, flash style (the Lq x Lk score
+** matrix is never stored).  Shaders: attention.comp (portable; with TILED
+** the GPU variant using shared-memory tiles) and attention_lavapipe.comp
+** (one 8-lane subgroup per workgroup, lanes split the keys).
+**
+** The variant is chosen per device (lavapipe for CPU devices, gpu for
+** others) unless LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one, so
+** tests can compare every variant with the reference.
+*/
+#include "ops_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HEAD_DIM 160
+#define ROWS_PER_GROUP 64 /* attention.comp's local size */
+
+enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
+
+struct attention_push {
+    uint64_t q, k, v, o;
+    uint32_t lq, lk, heads, causal;
+    float scale_log2;
+    uint32_t q_dtype, k_dtype, v_dtype, o_dtype;
+};
+
+static enum variant pick_variant(const struct lf_device *device)
+{
+    const struct lf_device_info *info = lf_device_get_info(device);
+    const char *env = getenv("LCMFLOW_OP_VARIANT");
+    enum variant v = info->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
+    if (env && !strcmp(env, "portable")) v = VARIANT_PORTABLE;
+    if (env && !strcmp(env, "lavapipe")) v = VARIANT_LAVAPIPE;
+    if (env && !strcmp(env, "gpu")) v = VARIANT_GPU;
+    /* The lavapipe shader merges its 8 lanes with subgroup reductions: a
+    ** workgroup of 8 must be one subgroup. */
+    if (v == VARIANT_LAVAPIPE && info->subgroup_size < 8) v = VARIANT_PORTABLE;
+    return v;
+}
+
+static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
+                                   int heads, struct lf_error *err)
+{
+    char a[96], b[96], c[96];
+    enum lf_status s;
+    if ((s = lf_op_check_float(q, "attention", "q", err)) ||
+        (s = lf_op_check_float(k, "attention", "k", err)) ||
+        (s = lf_op_check_float(v, "attention", "v", err)) ||
+        (s = lf_op_check_device("attention", q, k, err)) ||
+        (s = lf_op_check_device("attention", q, v, err)))
+        return s;
+    if (q->rank != 3 || k->rank != 3 || v->rank != 3 || k->shape[0] != q->shape[0] ||
+        k->shape[2] != q->shape[2] || memcmp(k->shape, v->shape, 3 * sizeof *k->shape) ||
+        k->shape[1] < 1)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "attention: need q [B, Lq, C], k and v [B, Lk >= 1, C]; got q %s, "
+                            "k %s, v %s",
+                            lf_op_shape_text(q, a, sizeof a), lf_op_shape_text(k, b, sizeof b),
+                            lf_op_shape_text(v, c, sizeof c));
+    if (heads < 1 || q->shape[2] % heads)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "attention: %d heads do not divide the %lld channels of q %s", heads,
+                            (long long)q->shape[2], lf_op_shape_text(q, a, sizeof a));
+    if (q->shape[2] / heads > MAX_HEAD_DIM)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "attention: head dim %lld is over the supported %d (q %s, %d heads)",
+                            (long long)(q->shape[2] / heads), MAX_HEAD_DIM,
+                            lf_op_shape_text(q, a, sizeof a), heads);
+    if (q->shape[0] > 65535 || q->shape[1] > 65535 * 64 || heads > 65535)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "attention: q %s with %d heads is too large",
+                            lf_op_shape_text(q, a, sizeof a), heads);
+    return LF_OK;
+}
+
+/* Rows per workgroup and keys per lane per block of the lavapipe shader:
+** more rows per workgroup give more FMAs per loaded key, until the
+** accumulators no longer fit the registers (measured on a Zen4 VM). */
+static void lavapipe_blocking(uint32_t d, uint32_t *rows, uint32_t *kb)
+{
+    *rows = d <= 64 ? 4 : 2;
+    *kb = 2;
+}
+
+static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
+                          struct lf_tensor *o, uint32_t d, const struct attention_push *p,
+                          struct lf_error *err)
+{
+    struct lf_device *device = q->device;
+    uint32_t batch = (uint32_t)q->shape[0];
+    switch (pick_variant(device)) {
+    case VARIANT_LAVAPIPE: {
+        uint32_t rows, kb;
+        lavapipe_blocking(d, &rows, &kb);
+        /* vec4 loads need every row start aligned to a whole vec4. */
+        bool vec = d % 4 == 0;
+        struct lf_tensor *t[4] = {q, k, v, o};
+        for (int i = 0; i < 4; i++)
+            if (lf_op_address(t[i]) % 16) vec = false;
+        uint32_t spec[8] = {d,           rows,        kb,          lf_op_dtype(q),
+                            lf_op_dtype(k), lf_op_dtype(v), lf_op_dtype(o), vec};
+        uint32_t groups = (p->lq + rows - 1) / rows;
+        if (groups > 65535) {
+            /* Too many rows for one grid: fall back to the portable one. */
+            break;
+        }
+        return lf_op_run(device, "attention_lavapipe", spec, 8, p, sizeof *p, groups, p->heads,
+                         batch, err);
+    }
+    case VARIANT_GPU: {
+        uint32_t shared = lf_device_get_info(device)->max_shared_memory;
+        uint32_t tk = shared / (2 * 4 * d);
+        if (tk > 64) tk = 64;
+        if (tk < 1) break;
+        uint32_t spec[2] = {d, tk};
+        return lf_op_run(device, "attention_gpu", spec, 2, p, sizeof *p,
+                         (p->lq + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP, p->heads, batch, err);
+    }
+    case VARIANT_PORTABLE:
+        break;
+    }
+    return lf_op_run(device, "attention", &d, 1, p, sizeof *p,
+                     (p->lq + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP, p->heads, batch, err);
+}
+
+enum lf_status lf_op_attention(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
+                               int heads, float scale, bool causal, struct lf_tensor **out,
+                               struct lf_error *err)
+{
+    *out = NULL;
+    enum lf_status s = check_inputs(q, k, v, heads, err);
+    if (s) return s;
+    if ((s = lf_op_output(q, q->dtype, 3, q->shape, out, err))) return s;
+    if (q->shape[1] == 0 || q->shape[0] == 0) return LF_OK;
+    struct attention_push p = {
+        .q = lf_op_address(q),
+        .k = lf_op_address(k),
+        .v = lf_op_address(v),
+        .o = lf_op_address(*out),
+        .lq = (uint32_t)q->shape[1],
+        .lk = (uint32_t)k->shape[1],
+        .heads = (uint32_t)heads,
+        .causal = causal,
+        .scale_log2 = (float)(scale * 1.4426950408889634),
+        .q_dtype = lf_op_dtype(q),
+        .k_dtype = lf_op_dtype(k),
+        .v_dtype = lf_op_dtype(v),
+        .o_dtype = lf_op_dtype(*out),
+    };
+    if ((s = run(q, k, v, *out, (uint32_t)(q->shape[2] / heads), &p, err))) {
+        lf_tensor_release(*out);
+        *out = NULL;
+    }
+    return s;
+}
