@@ -137,7 +137,7 @@ enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int c
         struct lf_tensor *v = sd_linear(&nn, n, "%s.self_attn.v_proj", p);
         sd_drop(n);
         struct lf_tensor *a = NULL;
-        if (!nn.status) sd_check(&nn, lf_op_attention(q, k, v, c->heads, scale, true, &a, err), a);
+        if (!nn.status) sd_check(&nn, lf_op_attention(q, k, v, c->heads, scale, true, &a, err), &a);
         sd_drop(q), sd_drop(k), sd_drop(v);
         struct lf_tensor *o = sd_linear(&nn, a, "%s.self_attn.out_proj", p);
         sd_drop(a);

@@ -40,10 +40,10 @@ struct lf_tensor *sd_weight(struct sd_nn *nn, const char *fmt, ...)
     return weight_named(nn, name, true);
 }
 
-struct lf_tensor *sd_check(struct sd_nn *nn, enum lf_status status, struct lf_tensor *t)
+struct lf_tensor *sd_check(struct sd_nn *nn, enum lf_status status, struct lf_tensor **t)
 {
     if (status && nn->status == LF_OK) nn->status = status;
-    return status ? NULL : t;
+    return status ? NULL : *t;
 }
 
 void sd_drop(struct lf_tensor *t)
@@ -71,7 +71,7 @@ static struct lf_tensor *conv_named(struct sd_nn *nn, struct lf_tensor *x, int s
     struct lf_conv2d_params p = {stride, pad[0], pad[1], pad[2], pad[3]};
     enum lf_status s = lf_op_conv2d(x, w, b, &p, &y, nn->err);
     if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, y);
+    return sd_check(nn, s, &y);
 }
 
 struct lf_tensor *sd_conv(struct sd_nn *nn, struct lf_tensor *x, int stride, const int pad[4],
@@ -118,7 +118,7 @@ struct lf_tensor *sd_linear(struct sd_nn *nn, struct lf_tensor *x, const char *f
     if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
     enum lf_status s = lf_op_linear(x, w, b, &y, nn->err);
     if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, y);
+    return sd_check(nn, s, &y);
 }
 
 struct lf_tensor *sd_group_norm(struct sd_nn *nn, struct lf_tensor *x, int groups, float eps,
@@ -133,7 +133,7 @@ struct lf_tensor *sd_group_norm(struct sd_nn *nn, struct lf_tensor *x, int group
     if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
     enum lf_status s = lf_op_group_norm(x, w, b, groups, eps, silu, &y, nn->err);
     if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, y);
+    return sd_check(nn, s, &y);
 }
 
 struct lf_tensor *sd_layer_norm(struct sd_nn *nn, struct lf_tensor *x, float eps, const char *fmt,
@@ -148,28 +148,28 @@ struct lf_tensor *sd_layer_norm(struct sd_nn *nn, struct lf_tensor *x, float eps
     if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
     enum lf_status s = lf_op_layer_norm(x, w, b, eps, &y, nn->err);
     if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, y);
+    return sd_check(nn, s, &y);
 }
 
 struct lf_tensor *sd_add(struct sd_nn *nn, struct lf_tensor *a, struct lf_tensor *b)
 {
     struct lf_tensor *y = NULL;
     if (nn->status || !a || !b) return NULL;
-    return sd_check(nn, lf_op_binary(a, b, LF_BINARY_ADD, &y, nn->err), y);
+    return sd_check(nn, lf_op_binary(a, b, LF_BINARY_ADD, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_unary(struct sd_nn *nn, struct lf_tensor *x, enum lf_unary fn)
 {
     struct lf_tensor *y = NULL;
     if (nn->status || !x) return NULL;
-    return sd_check(nn, lf_op_unary(x, fn, &y, nn->err), y);
+    return sd_check(nn, lf_op_unary(x, fn, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_scale(struct sd_nn *nn, struct lf_tensor *x, float scale, float shift)
 {
     struct lf_tensor *y = NULL;
     if (nn->status || !x) return NULL;
-    return sd_check(nn, lf_op_scale(x, scale, shift, &y, nn->err), y);
+    return sd_check(nn, lf_op_scale(x, scale, shift, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_permute(struct sd_nn *nn, struct lf_tensor *x, int p0, int p1, int p2, int p3)
@@ -177,7 +177,7 @@ struct lf_tensor *sd_permute(struct sd_nn *nn, struct lf_tensor *x, int p0, int 
     int perm[4] = {p0, p1, p2, p3};
     struct lf_tensor *y = NULL;
     if (nn->status || !x) return NULL;
-    return sd_check(nn, lf_op_permute(x, perm, &y, nn->err), y);
+    return sd_check(nn, lf_op_permute(x, perm, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_reshape(struct sd_nn *nn, struct lf_tensor *x, int rank, int64_t d0,
@@ -186,7 +186,7 @@ struct lf_tensor *sd_reshape(struct sd_nn *nn, struct lf_tensor *x, int rank, in
     int64_t shape[4] = {d0, d1, d2, d3};
     struct lf_tensor *y = NULL;
     if (nn->status || !x) return NULL;
-    return sd_check(nn, lf_tensor_reshape(x, rank, shape, &y, nn->err), y);
+    return sd_check(nn, lf_tensor_reshape(x, rank, shape, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_cast(struct sd_nn *nn, struct lf_tensor *x, enum lf_dtype dtype)
@@ -194,7 +194,7 @@ struct lf_tensor *sd_cast(struct sd_nn *nn, struct lf_tensor *x, enum lf_dtype d
     struct lf_tensor *y = NULL;
     if (nn->status || !x) return NULL;
     if (x->dtype == dtype) return lf_tensor_retain(x);
-    return sd_check(nn, lf_op_cast(x, dtype, &y, nn->err), y);
+    return sd_check(nn, lf_op_cast(x, dtype, &y, nn->err), &y);
 }
 
 struct lf_tensor *sd_to_tokens(struct sd_nn *nn, struct lf_tensor *x)
@@ -204,7 +204,7 @@ struct lf_tensor *sd_to_tokens(struct sd_nn *nn, struct lf_tensor *x)
     struct lf_tensor *flat = sd_reshape(nn, x, 3, b, c, hw, 0);
     int perm[3] = {0, 2, 1};
     struct lf_tensor *y = NULL;
-    if (flat) sd_check(nn, lf_op_permute(flat, perm, &y, nn->err), y);
+    if (flat) sd_check(nn, lf_op_permute(flat, perm, &y, nn->err), &y);
     sd_drop(flat);
     return nn->status ? NULL : y;
 }
@@ -214,7 +214,7 @@ struct lf_tensor *sd_from_tokens(struct sd_nn *nn, struct lf_tensor *x, int64_t 
     if (nn->status || !x) return NULL;
     int perm[3] = {0, 2, 1};
     struct lf_tensor *t = NULL;
-    sd_check(nn, lf_op_permute(x, perm, &t, nn->err), t);
+    sd_check(nn, lf_op_permute(x, perm, &t, nn->err), &t);
     if (nn->status) return NULL;
     struct lf_tensor *y = sd_reshape(nn, t, 4, t->shape[0], t->shape[1], h, w);
     sd_drop(t);

@@ -31,8 +31,9 @@ bool sd_has(struct sd_nn *nn, const char *fmt, ...) SD_PRINTF(2, 3);
 /* The weight, or NULL with nn->status set to a "missing tensor" error. */
 struct lf_tensor *sd_weight(struct sd_nn *nn, const char *fmt, ...) SD_PRINTF(2, 3);
 
-/* Records a failed op's status (for direct lf_op_* calls); returns t. */
-struct lf_tensor *sd_check(struct sd_nn *nn, enum lf_status status, struct lf_tensor *t);
+/* Records a failed op's status (for direct lf_op_* calls); returns *t, read
+** after the call so that `sd_check(nn, lf_op_x(..., &y, ...), &y)` is safe. */
+struct lf_tensor *sd_check(struct sd_nn *nn, enum lf_status status, struct lf_tensor **t);
 
 void sd_drop(struct lf_tensor *t); /* lf_tensor_release, NULL allowed */
 

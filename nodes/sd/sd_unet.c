@@ -179,7 +179,7 @@ static struct lf_tensor *attention(struct forward *f, struct lf_tensor *x, struc
         int dim = (int)q->shape[2] / f->u->heads;
         sd_check(
             nn, lf_op_attention(q, k, v, f->u->heads, 1.0f / sqrtf((float)dim), false, &a, nn->err),
-            a);
+            &a);
     }
     sd_drop(q), sd_drop(k), sd_drop(v);
     struct lf_tensor *y = sd_linear(nn, a, "%s.to_out.0", p);
@@ -204,7 +204,7 @@ static struct lf_tensor *transformer_block(struct forward *f, struct lf_tensor *
     n = sd_layer_norm(nn, x2, 1e-5f, "%s.norm3", p);
     struct lf_tensor *g = sd_linear(nn, n, "%s.ff.net.0.proj", p), *gg = NULL;
     sd_drop(n);
-    if (g) sd_check(nn, lf_op_geglu(g, &gg, nn->err), gg);
+    if (g) sd_check(nn, lf_op_geglu(g, &gg, nn->err), &gg);
     sd_drop(g);
     struct lf_tensor *ff = sd_linear(nn, gg, "%s.ff.net.2", p);
     sd_drop(gg);
@@ -272,7 +272,7 @@ static struct lf_tensor *run_block(struct forward *f, const struct sd_unet_block
         }
         case SD_PART_UPSAMPLE: {
             struct lf_tensor *up = NULL;
-            sd_check(nn, lf_op_resize_nearest(x, target_h, target_w, &up, nn->err), up);
+            sd_check(nn, lf_op_resize_nearest(x, target_h, target_w, &up, nn->err), &up);
             y = sd_conv3(nn, up, "%s.conv", p);
             sd_drop(up);
             break;
@@ -298,12 +298,12 @@ static struct lf_tensor *time_embedding(struct forward *f, struct lf_tensor *lik
     struct lf_tensor *tt = NULL, *proj = NULL;
     for (int i = 0; i < batch && i < 64; i++)
         t[i] = timestep;
-    sd_check(nn, lf_tensor_from_f32(like->device, LF_DTYPE_F32, 1, &b, t, &tt, nn->err), tt);
+    sd_check(nn, lf_tensor_from_f32(like->device, LF_DTYPE_F32, 1, &b, t, &tt, nn->err), &tt);
     if (tt)
         sd_check(nn,
                  lf_op_timestep_embedding(tt, f->u->model_channels, true, 0.0f, 10000.0f, &proj,
                                           nn->err),
-                 proj);
+                 &proj);
     sd_drop(tt);
     probe(f, "time_proj", proj);
     struct lf_tensor *pc = sd_cast(nn, proj, f->u->weights->dtype);
@@ -365,7 +365,7 @@ enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor 
     for (int i = 0; i < u->output_count && !nn->status; i++) {
         int s = u->input_count - 1 - i;
         struct lf_tensor *cat = NULL;
-        sd_check(nn, lf_op_concat(h, skips[s], 1, &cat, nn->err), cat);
+        sd_check(nn, lf_op_concat(h, skips[s], 1, &cat, nn->err), &cat);
         sd_drop(h);
         sd_drop(skips[s]);
         skips[s] = NULL;

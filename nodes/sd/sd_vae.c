@@ -94,7 +94,7 @@ static struct lf_tensor *mid_attention(struct sd_nn *nn, struct lf_tensor *x, co
     sd_drop(q), sd_drop(k), sd_drop(v);
     if (!nn->status) {
         float scale = 1.0f / sqrtf((float)qt->shape[2]);
-        sd_check(nn, lf_op_attention(qt, kt, vt, 1, scale, false, &a, nn->err), a);
+        sd_check(nn, lf_op_attention(qt, kt, vt, 1, scale, false, &a, nn->err), &a);
     }
     sd_drop(qt), sd_drop(kt), sd_drop(vt);
     struct lf_tensor *s = sd_from_tokens(nn, a, h, w);
@@ -159,7 +159,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
         }
         if (sd_has(&nn, "decoder.up.%d.upsample.conv.weight", level) && h) {
             struct lf_tensor *up = NULL;
-            sd_check(&nn, lf_op_resize_nearest(h, h->shape[2] * 2, h->shape[3] * 2, &up, err), up);
+            sd_check(&nn, lf_op_resize_nearest(h, h->shape[2] * 2, h->shape[3] * 2, &up, err), &up);
             sd_drop(h);
             h = sd_conv3(&nn, up, "decoder.up.%d.upsample.conv", level);
             sd_drop(up);
