@@ -632,12 +632,13 @@ static enum lf_status visit(struct lf_graph *g, size_t v, unsigned char *color, 
             size_t from = 0, len;
             while (stack[from] != (size_t)s)
                 from++;
-            len = (size_t)snprintf(msg, sizeof msg, "cycle:");
-            /* Name the cycle in data-flow order: s feeds ... feeds v feeds s. */
-            for (size_t i = from; i < *depth && len < sizeof msg; i++)
+            /* The stack runs from consumers to producers; name the cycle
+            ** in data-flow order: s feeds stack[depth-1] ... feeds s. */
+            len = (size_t)snprintf(msg, sizeof msg, "cycle: %s", g->nodes[s].id);
+            for (size_t i = *depth; i-- > from + 1 && len < sizeof msg;)
                 len +=
-                    (size_t)snprintf(msg + len, sizeof msg - len, " %s ->", g->nodes[stack[i]].id);
-            if (len < sizeof msg) snprintf(msg + len, sizeof msg - len, " %s", g->nodes[s].id);
+                    (size_t)snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[stack[i]].id);
+            if (len < sizeof msg) snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[s].id);
             return lf_graph_error(g, g->nodes[s].pos, err, "%s", msg);
         }
         enum lf_status st = visit(g, (size_t)s, color, stack, depth, count, err);

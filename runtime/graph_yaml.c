@@ -44,8 +44,9 @@ static enum lf_status yaml_failure(const struct lf_graph *g, const yaml_parser_t
     if (p->error == YAML_MEMORY_ERROR)
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "%s: out of memory reading YAML", g->path);
     if (p->context)
-        return lf_graph_error(g, mark_pos(p->problem_mark), err, "YAML syntax error: %s %s",
-                              p->context, problem);
+        return lf_graph_error(g, mark_pos(p->problem_mark), err,
+                              "YAML syntax error: %s (%s that starts at line %d)", problem,
+                              p->context, (int)p->context_mark.line + 1);
     return lf_graph_error(g, mark_pos(p->problem_mark), err, "YAML syntax error: %s", problem);
 }
 
