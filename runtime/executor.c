@@ -155,6 +155,7 @@ static enum lf_status file_identity(const struct lf_gnode *n, uint64_t *out, str
 struct run_output {
     char *ref;
     struct lf_value value;
+    uint64_t key;
 };
 
 struct lf_run {
@@ -215,6 +216,13 @@ const struct lf_value *lf_run_output(const struct lf_run *run, const char *ref)
     for (size_t i = 0; i < run->noutputs; i++)
         if (!strcmp(run->outputs[i].ref, ref)) return &run->outputs[i].value;
     return NULL;
+}
+
+uint64_t lf_run_output_key(const struct lf_run *run, const char *ref)
+{
+    for (size_t i = 0; i < run->noutputs; i++)
+        if (!strcmp(run->outputs[i].ref, ref)) return run->outputs[i].key;
+    return 0;
 }
 
 void lf_run_print_profile(const struct lf_run *run, FILE *f)
@@ -542,6 +550,7 @@ static enum lf_status collect_outputs(struct plan *p, struct lf_run *run, struct
                 return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
             snprintf(ro->ref, len, "%s.%s", n->id, n->type->outputs[o].name);
             ro->value = p->slot[slot];
+            ro->key = p->key[slot];
             memset(&p->slot[slot], 0, sizeof p->slot[slot]);
             run->noutputs++;
         }

@@ -100,6 +100,10 @@ size_t lf_run_executed_count(const struct lf_run *run);
 ** Borrowed, valid until lf_run_destroy. */
 const struct lf_value *lf_run_output(const struct lf_run *run, const char *ref);
 
+/* The cache key of a requested output (0 when it is not one): stable across
+** processes, for tests and debugging. */
+uint64_t lf_run_output_key(const struct lf_run *run, const char *ref);
+
 /* "<node id> <wall ms> cached|ran" per visited node, visit order. */
 void lf_run_print_profile(const struct lf_run *run, FILE *f);
 
