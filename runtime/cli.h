@@ -14,4 +14,9 @@ struct lf_cli_command {
     lf_cli_fn run;
 };
 
+/* Graph engine subcommands (cli_run.c, cli_nodes.c, cli_lua.c). */
+int lf_cli_run(int argc, char **argv);
+int lf_cli_nodes(int argc, char **argv);
+int lf_cli_lua(int argc, char **argv);
+
 #endif

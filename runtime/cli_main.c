@@ -7,6 +7,9 @@
 #include <string.h>
 
 static const struct lf_cli_command commands[] = {
+    {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
+    {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},
+    {"lua", "run a Lua script with the lcmflow module", lf_cli_lua},
     {NULL, NULL, NULL},
 };
 
@@ -29,8 +32,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (const struct lf_cli_command *c = commands; c->name; c++)
-        if (!strcmp(argv[1], c->name))
-            return c->run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "lcmflow: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

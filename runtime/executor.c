@@ -186,6 +186,11 @@ void lf_run_destroy(struct lf_run *run)
     free(run);
 }
 
+const char *lf_run_node_id(const struct lf_run *run, size_t i)
+{
+    return i < run->nnodes ? run->ids[i] : NULL;
+}
+
 enum lf_node_state lf_run_node_state(const struct lf_run *run, size_t i)
 {
     return i < run->nnodes ? run->state[i] : LF_NODE_SKIPPED;

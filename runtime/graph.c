@@ -814,3 +814,11 @@ const struct lf_value *lf_graph_param(const struct lf_graph *g, const char *node
     if (!n || !n->type || !n->values || (k = lf_type_param_index(n->type, param)) < 0) return NULL;
     return &n->values[k];
 }
+
+const char *lf_graph_param_text(const struct lf_graph *g, const char *node_id, const char *param)
+{
+    const struct lf_gnode *n = find_node(g, node_id);
+    for (size_t j = 0; n && j < n->nparams; j++)
+        if (!strcmp(n->params[j].name, param)) return n->params[j].text;
+    return NULL;
+}

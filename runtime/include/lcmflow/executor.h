@@ -89,6 +89,7 @@ enum lf_node_state {
 };
 
 /* Per node of the graph (graph index order). */
+const char *lf_run_node_id(const struct lf_run *run, size_t node_index);
 enum lf_node_state lf_run_node_state(const struct lf_run *run, size_t node_index);
 double lf_run_node_ms(const struct lf_run *run, size_t node_index);
 /* Nodes in the order the run visited them (needed nodes only), for profiles. */

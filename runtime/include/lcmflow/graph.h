@@ -131,4 +131,8 @@ long lf_graph_find_node(const struct lf_graph *g, const char *id);
 const struct lf_value *lf_graph_param(const struct lf_graph *g, const char *node_id,
                                       const char *param);
 
+/* The param's text as written in the graph (or set since), before typing
+** and path resolution; NULL when the param was not written (default). */
+const char *lf_graph_param_text(const struct lf_graph *g, const char *node_id, const char *param);
+
 #endif
