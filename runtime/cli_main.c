@@ -32,7 +32,8 @@ int main(int argc, char **argv)
         return 0;
     }
     for (const struct lf_cli_command *c = commands; c->name; c++)
-        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], c->name))
+            return c->run(argc - 1, argv + 1);
     fprintf(stderr, "lcmflow: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -83,9 +83,9 @@ const struct lf_device_info *lf_device_get_info(const struct lf_device *device);
 enum lf_status lf_device_sync(struct lf_device *device, struct lf_error *err);
 
 struct lf_device_memory_stats {
-    uint64_t in_use;      /* bytes of tensors alive now */
-    uint64_t peak_in_use; /* the maximum of in_use since creation or reset */
-    uint64_t reserved;    /* bytes of device memory blocks held */
+    uint64_t in_use;       /* bytes of tensors alive now */
+    uint64_t peak_in_use;  /* the maximum of in_use since creation or reset */
+    uint64_t reserved;     /* bytes of device memory blocks held */
     uint64_t peak_reserved;
 };
 void lf_device_memory_stats(const struct lf_device *device, struct lf_device_memory_stats *stats);

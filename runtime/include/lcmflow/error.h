@@ -17,19 +17,19 @@
 
 enum lf_status {
     LF_OK = 0,
-    LF_ERR_INVALID,       /* a bad argument or parameter value */
-    LF_ERR_IO,            /* a file could not be read or written */
-    LF_ERR_FORMAT,        /* a file's content is malformed */
-    LF_ERR_NOT_FOUND,     /* a named thing (file, node type, tensor) is missing */
-    LF_ERR_UNSUPPORTED,   /* valid, but not something lcmflow does */
-    LF_ERR_OUT_OF_MEMORY, /* host memory */
-    LF_ERR_NO_DEVICE,     /* no usable Vulkan device */
-    LF_ERR_DEVICE_LOST,   /* the device stopped responding */
+    LF_ERR_INVALID,           /* a bad argument or parameter value */
+    LF_ERR_IO,                /* a file could not be read or written */
+    LF_ERR_FORMAT,            /* a file's content is malformed */
+    LF_ERR_NOT_FOUND,         /* a named thing (file, node type, tensor) is missing */
+    LF_ERR_UNSUPPORTED,       /* valid, but not something lcmflow does */
+    LF_ERR_OUT_OF_MEMORY,     /* host memory */
+    LF_ERR_NO_DEVICE,         /* no usable Vulkan device */
+    LF_ERR_DEVICE_LOST,       /* the device stopped responding */
     LF_ERR_OUT_OF_DEVICE_MEMORY,
-    LF_ERR_DEVICE,      /* any other Vulkan failure */
-    LF_ERR_PLUGIN,      /* a plugin could not be loaded or misbehaved */
-    LF_ERR_GRAPH,       /* a graph file is wrong */
-    LF_ERR_INTERRUPTED, /* stopped by the user (Ctrl-C) */
+    LF_ERR_DEVICE,            /* any other Vulkan failure */
+    LF_ERR_PLUGIN,            /* a plugin could not be loaded or misbehaved */
+    LF_ERR_GRAPH,             /* a graph file is wrong */
+    LF_ERR_INTERRUPTED,       /* stopped by the user (Ctrl-C) */
 };
 
 #define LF_ERROR_MESSAGE_MAX 1024

@@ -28,14 +28,15 @@
 **    with the same leading dims as A.
 ** bias: [N] or NULL.  Output [..., M, N]. */
 enum lf_status lf_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
-                          bool trans_a, bool trans_b, struct lf_tensor **out, struct lf_error *err);
+                          bool trans_a, bool trans_b, struct lf_tensor **out,
+                          struct lf_error *err);
 
 /* PyTorch Linear: x [..., K] @ weight[N, K]^T + bias[N] -> [..., N]. */
 enum lf_status lf_op_linear(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
                             struct lf_tensor **out, struct lf_error *err);
 
 struct lf_conv2d_params {
-    int stride; /* same in both directions */
+    int stride;         /* same in both directions */
     int pad_top, pad_bottom, pad_left, pad_right;
 };
 

@@ -50,7 +50,8 @@ const char *lf_dtype_name(enum lf_dtype dtype);
 
 /* Creates a tensor with uninitialised contents.  Caller releases. */
 enum lf_status lf_tensor_create(struct lf_device *device, enum lf_dtype dtype, int rank,
-                                const int64_t *shape, struct lf_tensor **out, struct lf_error *err);
+                                const int64_t *shape, struct lf_tensor **out,
+                                struct lf_error *err);
 
 /* A new tensor header over the same memory with another shape of the same
 ** element count.  Caller releases; the source may be released first. */
@@ -79,8 +80,8 @@ enum lf_status lf_tensor_download_f32(struct lf_tensor *tensor, float *data, int
 
 /* Convenience: create + upload_f32. */
 enum lf_status lf_tensor_from_f32(struct lf_device *device, enum lf_dtype dtype, int rank,
-                                  const int64_t *shape, const float *data, struct lf_tensor **out,
-                                  struct lf_error *err);
+                                  const int64_t *shape, const float *data,
+                                  struct lf_tensor **out, struct lf_error *err);
 
 /* Host-side conversions shared by loaders and tests. */
 uint16_t lf_f32_to_f16(float value);
