@@ -399,6 +399,46 @@ static const struct lf_node_type steps_type = {
     .execute = steps_exec,
 };
 
+/* ---- TestNoise: a sampler stand-in: a number from a seed, in steps ---- */
+
+static enum lf_status noise_exec(const struct lf_node_call *c, struct lf_error *err)
+{
+    const struct blob *b = (const struct blob *)c->inputs[0].u.object;
+    uint64_t x = (uint64_t)c->params[0].u.i * 6364136223846793005ull + (uint64_t)b->kb;
+    int steps = (int)c->params[1].u.i;
+    count(c->node_id);
+    for (int i = 1; i <= steps; i++) {
+        if (c->host->interrupted(c->ctx))
+            return c->host->error_set(err, LF_ERR_INTERRUPTED, "interrupted at step %d", i);
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        c->host->progress(c->ctx, i, steps);
+    }
+    c->outputs[0] =
+        (struct lf_value){.type = LF_TYPE_FLOAT, .u.f = (double)(x >> 11) / 9007199254740992.0};
+    return LF_OK;
+}
+
+static const struct lf_node_type noise_type = {
+    .name = "TestNoise",
+    .description = "A sampler stand-in: a number in [0, 1) from a model and a seed.",
+    .flags = LF_NODE_DETERMINISTIC,
+    .inputs =
+        (const struct lf_input_desc[]){
+            {.name = "model", .type = LF_TYPE_UNET},
+            {.name = "text", .type = LF_TYPE_STRING, .flags = LF_PORT_OPTIONAL},
+            {0}},
+    .outputs = (const struct lf_output_desc[]){{.name = "value", .type = LF_TYPE_FLOAT}, {0}},
+    .params = (const struct lf_param_desc[]){{.name = "seed", .type = LF_TYPE_INT},
+                                             {.name = "steps",
+                                              .type = LF_TYPE_INT,
+                                              .flags = LF_PARAM_HAS_RANGE,
+                                              .default_int = 4,
+                                              .min = 1,
+                                              .max = 1000},
+                                             {0}},
+    .execute = noise_exec,
+};
+
 /* ---- TestClock: not deterministic ---- */
 
 static enum lf_status clock_exec(const struct lf_node_call *c, struct lf_error *err)
@@ -490,7 +530,7 @@ static const struct lf_node_type grid_type = {
 static const struct lf_node_type *const types[] = {
     &number_type, &add_type,  &scale_type,      &pair_type,      &inc_type,   &read_type,
     &concat_type, &text_type, &blob_type,       &blob_size_type, &write_type, &steps_type,
-    &clock_type,  &fail_type, &bad_output_type, &grid_type,      NULL,
+    &clock_type,  &fail_type, &bad_output_type, &grid_type,      &noise_type, NULL,
 };
 
 static const struct lf_plugin_desc desc = {
