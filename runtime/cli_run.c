@@ -5,6 +5,7 @@
 */
 #include "cli.h"
 #include "lcmflow/executor.h"
+#include "lcmflow/tensor.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -64,7 +65,17 @@ static void print_value(const char *ref, const struct lf_value *v)
         printf("%s = %s\n", ref, v->u.s);
         break;
     default:
-        printf("%s: %s\n", ref, lf_value_type_name(v->type));
+        printf("%s: %s", ref, lf_value_type_name(v->type));
+        if (v->type >= LF_TYPE_TENSOR && v->type <= LF_TYPE_IMAGE && v->u.tensor) {
+            const struct lf_tensor *t = v->u.tensor;
+            for (int i = 0; i < t->rank && i < LF_TENSOR_MAX_RANK; i++)
+                printf("%s%lld", i ? "," : " [", (long long)t->shape[i]);
+            printf("%s", t->rank > 0 ? "]" : "");
+        } else if (v->type >= LF_TYPE_UNET && v->type <= LF_TYPE_VAE && v->u.object) {
+            printf(" (%s, %llu bytes)", v->u.object->kind ? v->u.object->kind : "?",
+                   (unsigned long long)v->u.object->nbytes);
+        }
+        printf("\n");
         break;
     }
 }

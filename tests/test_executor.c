@@ -427,6 +427,30 @@ static void test_progress_and_profile(void **state)
     free(progress);
 }
 
+/* On a terminal: one redrawn line, cleared at the end. */
+static void test_progress_bar(void **state)
+{
+    struct fixture *f = *state;
+    struct lf_error err = {0};
+    struct lf_session *s;
+    struct lf_run *r;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&text, &size);
+    struct lf_session_options opts = {.progress = LF_PROGRESS_BAR, .progress_stream = mem};
+    load(f, "version: 1\nnodes:\n  a: { type: TestSteps, params: { steps: 2 } }\n");
+    assert_int_equal(lf_session_create(&opts, &s, &err), LF_OK);
+    assert_int_equal(lf_session_run(s, f->graph, &r, &err), LF_OK);
+    fclose(mem);
+    assert_string_equal(text, "\r\033[K[------------------------] 1/1 a"
+                              "\r\033[K[############------------] 1/1 a step 1/2"
+                              "\r\033[K[########################] 1/1 a step 2/2"
+                              "\r\033[K");
+    free(text);
+    lf_run_destroy(r);
+    lf_session_destroy(s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -439,6 +463,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_node_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_profile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_bar, setup, teardown),
     };
     if (argc < 2) {
         fprintf(stderr, "usage: test-executor PLUGIN_DIR\n");

@@ -54,7 +54,8 @@ struct lf_run;
 enum lf_status lf_session_create(const struct lf_session_options *options, struct lf_session **out,
                                  struct lf_error *err);
 /* Drops the cache and the device (if one was created).  NULL allowed.
-** Runs made by it stay valid. */
+** Runs made by it stay valid unless their outputs hold tensors: destroy
+** those runs first (their tensors live on the session's device). */
 void lf_session_destroy(struct lf_session *s);
 
 /* Asks the current (or next) run to stop after the running node's current

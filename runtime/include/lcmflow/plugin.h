@@ -268,7 +268,8 @@ struct lf_plugin_desc {
                              outputs change for the same inputs */
     const struct lf_node_type *const *node_types; /* NULL-terminated */
     /* (optional; NULL means nothing to do) drops plugin-internal caches
-    ** (OpenFX PurgeCaches); called when the host runs short of memory. */
+    ** (OpenFX PurgeCaches).  Reserved: the runtime does not call it yet;
+    ** it will when the host runs short of memory. */
     void (*purge)(void);
 };
 
