@@ -123,6 +123,12 @@ static enum lf_status add_plugin(struct lf_registry *reg, const struct lf_plugin
     if (desc->struct_size < offsetof(struct lf_plugin_desc, purge))
         return lf_error_set(err, LF_ERR_PLUGIN, "%s: descriptor too small (%u bytes)", file,
                             (unsigned)desc->struct_size);
+    if (desc->struct_size > offsetof(struct lf_plugin_desc, node_type_size) &&
+        desc->node_type_size != 0 &&
+        desc->node_type_size <
+            offsetof(struct lf_node_type, file_identity) + sizeof(void (*)(void)))
+        return lf_error_set(err, LF_ERR_PLUGIN, "%s: node types too small (%u bytes)", file,
+                            (unsigned)desc->node_type_size);
     if (!desc->name || !desc->version || !desc->node_types)
         return lf_error_set(err, LF_ERR_PLUGIN, "%s: descriptor lacks a name, version or types",
                             file);

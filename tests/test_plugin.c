@@ -200,6 +200,10 @@ static void test_abi_pins(void **state)
     assert_int_equal(offsetof(struct lf_host_api, struct_size), 4);
     assert_int_equal(offsetof(struct lf_host_api, log), 8);
     assert_int_equal(sizeof(struct lf_value), 16);
+    /* Array elements: fixed for all of ABI 1. */
+    assert_int_equal(sizeof(struct lf_input_desc), 24);
+    assert_int_equal(sizeof(struct lf_output_desc), 32);
+    assert_int_equal(sizeof(struct lf_param_desc), 72);
     assert_int_equal(offsetof(struct lf_object, nbytes), 8);
     assert_int_equal(LF_TYPE_INT, 1);
     assert_int_equal(LF_TYPE_VAE, 11);

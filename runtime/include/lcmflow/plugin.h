@@ -131,7 +131,12 @@ struct lf_value {
     } u;
 };
 
-/* ---- descriptors: static const data, sentinel-terminated arrays ---- */
+/* ---- descriptors: static const data, sentinel-terminated arrays ----
+**
+** lf_input_desc, lf_output_desc and lf_param_desc are array elements: their
+** size is part of ABI 1 and they never grow (a change means ABI 2).
+** lf_node_type is reached through pointers and may grow at its end (see
+** lf_plugin_desc.node_type_size). */
 
 enum lf_port_flags {
     LF_PORT_OPTIONAL = 1u << 0, /* input may be left unconnected (value type NONE) */
@@ -271,6 +276,10 @@ struct lf_plugin_desc {
     ** (OpenFX PurgeCaches).  Reserved: the runtime does not call it yet;
     ** it will when the host runs short of memory. */
     void (*purge)(void);
+    /* sizeof(struct lf_node_type) as the plugin saw it; 0 means the ABI 1.0
+    ** layout.  Lets later ABI 1.x hosts read fields appended to node types
+    ** only from plugins that have them. */
+    uint32_t node_type_size;
 };
 
 /*
