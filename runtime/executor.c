@@ -53,6 +53,12 @@ void lf_session_clear_interrupt(struct lf_session *s)
     s->interrupted = 0;
 }
 
+void lf_session_set_progress(struct lf_session *s, enum lf_progress_mode mode, FILE *stream)
+{
+    s->mode = mode;
+    if (stream) s->stream = stream;
+}
+
 void lf_session_set_cache_bytes(struct lf_session *s, size_t bytes)
 {
     lf_cache_set_budget(s->cache, bytes);

@@ -558,6 +558,18 @@ static int l_cache_mb(lua_State *L)
     return 0;
 }
 
+/* lcmflow.progress("none" | "lines" | "bar" | "auto") [-1, +0, v]: progress of
+** later runs on stderr (default "none"). */
+static int l_progress(lua_State *L)
+{
+    static const char *const names[] = {"none", "lines", "bar", "auto", NULL};
+    static const enum lf_progress_mode modes[] = {LF_PROGRESS_NONE, LF_PROGRESS_LINES,
+                                                  LF_PROGRESS_BAR, LF_PROGRESS_AUTO};
+    int i = luaL_checkoption(L, 1, NULL, names);
+    lf_session_set_progress(get_context(L)->session, modes[i], stderr);
+    return 0;
+}
+
 /* lcmflow.cache_stats() [-0, +2, -] */
 static int l_cache_stats(lua_State *L)
 {
@@ -574,6 +586,7 @@ static const luaL_Reg module_funcs[] = {
     {"nodes", l_nodes},
     {"cache_mb", l_cache_mb},
     {"cache_stats", l_cache_stats},
+    {"progress", l_progress},
     {NULL, NULL},
 };
 

@@ -280,9 +280,13 @@ static void test_lua(void **state)
                "assert(found.params[1].default == 1.0 and found.params[1].max == 1000)\n"
                "local ok, msg = pcall(function() g:set('twice.factor', 'abc') end)\n"
                "assert(not ok and msg:find('api.lua:24: param .factor. of node .twice.'), msg)\n"
+               "lf.progress('lines')\n"
+               "g:set('twice.factor', 4)\n"
+               "g:run()\n"
                "print('api ok')\n");
     assert_int_equal(sh("%s lua %s/api.lua", lcmflow, tmp), 0);
     assert_string_equal(out_text, "api ok\n");
+    assert_string_equal(err_text, "[1/1] twice (TestScale)\n");
 }
 
 static void test_embed(void **state)

@@ -64,6 +64,9 @@ void lf_session_interrupt(struct lf_session *s);
 /* Clears the flag (done by the caller after handling an interruption). */
 void lf_session_clear_interrupt(struct lf_session *s);
 
+/* Changes how later runs report progress (stream NULL: keep the current one). */
+void lf_session_set_progress(struct lf_session *s, enum lf_progress_mode mode, FILE *stream);
+
 /* Changes the cache budget, evicting least recently used values now. */
 void lf_session_set_cache_bytes(struct lf_session *s, size_t bytes);
 /* Cache contents: number of values and their bytes. */

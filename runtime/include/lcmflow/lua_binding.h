@@ -12,6 +12,7 @@
 **                                             version, inputs, outputs, params
 **   lcmflow.cache_mb(n)                       sets the cache budget
 **   lcmflow.cache_stats()     -> count, bytes
+**   lcmflow.progress(mode)                    "none" (default), "lines", "bar", "auto"
 ** Graph methods:
 **   g:set("node.param", v)    v: number, string or boolean, typed by the param
 **   g:get("node.param")       -> the param's current value
