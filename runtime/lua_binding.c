@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* tensor.c is another part of the library; without it no tensor exists. */
+#pragma weak lf_tensor_download_f32
+
 #define CONTEXT_MT "lcmflow.Context"
 #define GRAPH_MT   "lcmflow.Graph"
 #define RUN_MT     "lcmflow.Run"
@@ -401,6 +404,33 @@ static int run_output(lua_State *L)
     return 1;
 }
 
+/* r:values("node.output") [-1, +1, e]: a tensor output's elements as a
+** flat array of numbers (row-major), read back from the device. */
+static int run_values(lua_State *L)
+{
+    struct run_box *r = check_run(L, 1);
+    const char *ref = luaL_checkstring(L, 2);
+    const struct lf_value *v = lf_run_output(r->run, ref);
+    struct lf_error err = {0};
+    if (!v || v->type < LF_TYPE_TENSOR || v->type > LF_TYPE_IMAGE || !v->u.tensor)
+        return luaL_argerror(L, 2, "not a tensor output of this run");
+    if (!lf_tensor_download_f32) return luaL_error(L, "this build of lcmflow cannot read tensors");
+    const struct lf_tensor *t = v->u.tensor;
+    int64_t n = 1;
+    for (int i = 0; i < t->rank && i < LF_TENSOR_MAX_RANK; i++)
+        n *= t->shape[i];
+    luaL_argcheck(L, n >= 0 && n <= (int64_t)(1 << 28), 2, "tensor too large for a Lua table");
+    /* The buffer is a userdata, so an error below cannot leak it. */
+    float *data = lua_newuserdatauv(L, (size_t)n * sizeof *data + 1, 0);
+    if (lf_tensor_download_f32(v->u.tensor, data, n, &err) != LF_OK) return raise_error(L, &err, 1);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushnumber(L, (lua_Number)data[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 static const char *const state_names[] = {"skipped", "cached", "ran"};
 
 /* Node ids of the run's visit in the given state. */
@@ -596,7 +626,7 @@ static const luaL_Reg graph_methods[] = {
 };
 
 static const luaL_Reg run_methods[] = {
-    {"output", run_output}, {"ran", run_ran},         {"cached", run_cached},
+    {"output", run_output}, {"values", run_values},   {"ran", run_ran}, {"cached", run_cached},
     {"state", run_state},   {"profile", run_profile}, {NULL, NULL},
 };
 

@@ -283,6 +283,8 @@ static void test_lua(void **state)
                "lf.progress('lines')\n"
                "g:set('twice.factor', 4)\n"
                "g:run()\n"
+               "local ok2, msg2 = pcall(r.values, r, 'x.value')\n"
+               "assert(not ok2 and msg2:find('not a tensor output'), msg2)\n"
                "print('api ok')\n");
     assert_int_equal(sh("%s lua %s/api.lua", lcmflow, tmp), 0);
     assert_string_equal(out_text, "api ok\n");

@@ -23,6 +23,7 @@
 **   r:output("node.output")   -> number | string | boolean |
 **                                {type=, dtype=, shape={...}} (tensors) |
 **                                {type=, kind=, bytes=} (models) | nil
+**   r:values("node.output")   -> {x1, x2, ...} a tensor output's elements (f32/f16)
 **   r:ran(), r:cached()       -> {id...}      nodes executed / taken from the cache
 **   r:state("id")             -> "ran" | "cached" | "skipped"
 **   r:profile()               -> "<node> <ms> cached|ran\n..."
