@@ -39,7 +39,18 @@
 **
 ** Plugins may link liblcmflow.so for tensors and ops (tensor.h, ops.h); the
 ** host services below are reached only through the lf_host_api table so a
-** test can pass a fake host.
+** test can pass a fake host.  In meson:
+**
+**     shared_module('sd15', 'sd15.c', name_prefix : '',
+**                   c_args : ['-fvisibility=hidden'], dependencies : lcmflow_dep,
+**                   install : true, install_dir : lf_plugin_dir)
+**
+** Lifecycle.  Node types are stateless: describe is the static tables,
+** validate (optional) checks params when a graph is validated, execute runs
+** once per needed evaluation.  Anything costly to build (loaded weights,
+** pipelines) is an output value (a struct lf_object for models) that the
+** executor caches and passes on, so it lives exactly as long as the cache
+** keeps it; there are no per-node instances to create or destroy.
 */
 #ifndef LCMFLOW_PLUGIN_H
 #define LCMFLOW_PLUGIN_H
