@@ -11,6 +11,9 @@ static const struct lf_cli_command commands[] = {
     {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {"synth-checkpoint", "write a random-weight SD 1.5 checkpoint", lf_cli_synth_checkpoint},
     {"bench", "time the compute ops ('lcmflow bench ops')", lf_cli_bench},
+    {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
+    {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},
+    {"lua", "run a Lua script with the lcmflow module", lf_cli_lua},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,327 @@
+/*
+** cli_run.c - `lcmflow run`: loads a graph, applies --set overrides, runs it
+** (once, or once per --sweep value with the cache kept), prints the
+** requested outputs' values, progress and profiles.
+*/
+#include "cli.h"
+#include "lcmflow/executor.h"
+#include "lcmflow/tensor.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lcmflow run GRAPH.yaml [options]\n"
+            "\n"
+            "Runs a graph: only the nodes that feed its outputs (the graph's\n"
+            "'outputs:', or every sink node), reusing cached values.\n"
+            "\n"
+            "options:\n"
+            "  --set NODE.PARAM=VALUE     override a param (repeatable); the value is typed\n"
+            "                             by the param, relative paths are relative to the\n"
+            "                             graph's folder, as in the file\n"
+            "  --sweep NODE.PARAM=V1,V2,...\n"
+            "                             run once per value, in order, in one process with\n"
+            "                             the cache kept; '{value}' in string params (output\n"
+            "                             paths) is replaced by the value of each run\n"
+            "  --output NODE[.OUTPUT]     run for this output only (repeatable)\n"
+            "  --profile                  after each run print '<node> <wall ms> cached|ran'\n"
+            "  --quiet                    no progress on stderr\n"
+            "  --cache-mb N               cache budget in MiB (default %zu)\n"
+            "  -h, --help                 this help\n"
+            "\n"
+            "Scalar outputs are printed on stdout as 'node.output = value'.\n"
+            "Ctrl-C stops after the current dispatch; exit status 130.\n",
+            LF_CACHE_DEFAULT_BYTES >> 20);
+}
+
+static struct lf_session *running; /* for the SIGINT handler */
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (running) lf_session_interrupt(running);
+    /* A second Ctrl-C kills at once. */
+    signal(SIGINT, SIG_DFL);
+}
+
+static void print_value(const char *ref, const struct lf_value *v)
+{
+    switch (v->type) {
+    case LF_TYPE_INT:
+        printf("%s = %lld\n", ref, (long long)v->u.i);
+        break;
+    case LF_TYPE_FLOAT:
+        printf("%s = %.17g\n", ref, v->u.f);
+        break;
+    case LF_TYPE_BOOL:
+        printf("%s = %s\n", ref, v->u.b ? "true" : "false");
+        break;
+    case LF_TYPE_STRING:
+        printf("%s = %s\n", ref, v->u.s);
+        break;
+    default:
+        printf("%s: %s", ref, lf_value_type_name(v->type));
+        if (v->type >= LF_TYPE_TENSOR && v->type <= LF_TYPE_IMAGE && v->u.tensor) {
+            const struct lf_tensor *t = v->u.tensor;
+            for (int i = 0; i < t->rank && i < LF_TENSOR_MAX_RANK; i++)
+                printf("%s%lld", i ? "," : " [", (long long)t->shape[i]);
+            printf("%s", t->rank > 0 ? "]" : "");
+        } else if (v->type >= LF_TYPE_UNET && v->type <= LF_TYPE_VAE && v->u.object) {
+            printf(" (%s, %llu bytes)", v->u.object->kind ? v->u.object->kind : "?",
+                   (unsigned long long)v->u.object->nbytes);
+        }
+        printf("\n");
+        break;
+    }
+}
+
+/* Prints every requested output of the run (graph order). */
+static void print_outputs(const struct lf_graph *g, const struct lf_run *run)
+{
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const struct lf_node_type *t = lf_graph_node_type(g, i);
+        for (const struct lf_output_desc *o = t->outputs; o && o->name; o++) {
+            char ref[512];
+            const struct lf_value *v;
+            snprintf(ref, sizeof ref, "%s.%s", lf_graph_node_id(g, i), o->name);
+            if ((v = lf_run_output(run, ref)) != NULL) print_value(ref, v);
+        }
+    }
+    fflush(stdout);
+}
+
+/* A string param whose written text holds "{value}", for sweeps. */
+struct template
+{
+    char key[512]; /* node.param */
+    char *text;
+};
+
+static char *replace_all(const char *text, const char *needle, const char *with)
+{
+    size_t n = 0, ln = strlen(needle), lw = strlen(with);
+    for (const char *p = strstr(text, needle); p; p = strstr(p + ln, needle))
+        n++;
+    char *out = malloc(strlen(text) + n * lw + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *p = text;;) {
+        const char *hit = strstr(p, needle);
+        size_t len = hit ? (size_t)(hit - p) : strlen(p);
+        memcpy(o, p, len);
+        o += len;
+        if (!hit) break;
+        memcpy(o, with, lw);
+        o += lw;
+        p = hit + ln;
+    }
+    *o = '\0';
+    return out;
+}
+
+static size_t find_templates(const struct lf_graph *g, struct template **out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_graph_node_id(g, i);
+        const struct lf_node_type *t = lf_graph_node_type(g, i);
+        for (const struct lf_param_desc *d = t->params; d && d->name; d++) {
+            const char *text = lf_graph_param_text(g, id, d->name);
+            if (d->type != LF_TYPE_STRING || !text || !strstr(text, "{value}")) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                struct template *p = realloc(*out, cap * sizeof *p);
+                if (!p) return n;
+                *out = p;
+            }
+            snprintf((*out)[n].key, sizeof(*out)[n].key, "%s.%s", id, d->name);
+            if (((*out)[n].text = strdup(text)) != NULL) n++;
+        }
+    }
+    return n;
+}
+
+struct options {
+    const char *graph;
+    const char **sets;
+    size_t nsets;
+    const char **targets;
+    size_t ntargets;
+    const char *sweep;
+    bool profile, quiet;
+    size_t cache_bytes;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    o->sets = calloc((size_t)argc, sizeof *o->sets);
+    o->targets = calloc((size_t)argc, sizeof *o->targets);
+    if (!o->sets || !o->targets) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return -1;
+        } else if (!strcmp(a, "--set") && has_value) {
+            o->sets[o->nsets++] = argv[++i];
+        } else if (!strcmp(a, "--output") && has_value) {
+            o->targets[o->ntargets++] = argv[++i];
+        } else if (!strcmp(a, "--sweep") && has_value) {
+            if (o->sweep) {
+                fprintf(stderr, "lcmflow run: only one --sweep per run\n");
+                return 2;
+            }
+            o->sweep = argv[++i];
+        } else if (!strcmp(a, "--cache-mb") && has_value) {
+            char *end;
+            unsigned long long mb = strtoull(argv[++i], &end, 10);
+            if (*end || mb == 0 || mb > ((size_t)-1 >> 20)) {
+                fprintf(stderr, "lcmflow run: --cache-mb needs a positive number of MiB\n");
+                return 2;
+            }
+            o->cache_bytes = (size_t)mb << 20;
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = true;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "lcmflow run: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!o->graph) {
+            o->graph = a;
+        } else {
+            fprintf(stderr, "lcmflow run: one graph per run ('%s' is extra)\n", a);
+            return 2;
+        }
+    }
+    if (!o->graph) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* One run; returns the exit status. */
+static int run_once(struct lf_session *s, struct lf_graph *g, const struct options *o)
+{
+    struct lf_error err = {0};
+    struct lf_run *run;
+    char text[2048];
+    enum lf_status st = o->ntargets
+                            ? lf_session_run_targets(s, g, o->targets, o->ntargets, &run, &err)
+                            : lf_session_run(s, g, &run, &err);
+    if (st == LF_ERR_INTERRUPTED) {
+        fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
+        return 130;
+    }
+    if (st) {
+        fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
+        return 1;
+    }
+    print_outputs(g, run);
+    if (o->profile) lf_run_print_profile(run, stdout);
+    fflush(stdout);
+    lf_run_destroy(run);
+    return 0;
+}
+
+static int run_sweep(struct lf_session *s, struct lf_graph *g, const struct options *o)
+{
+    const char *eq = strchr(o->sweep, '=');
+    char key[512], text[2048];
+    struct lf_error err = {0};
+    struct template *templates;
+    size_t ntemplates;
+    int status = 0;
+    if (!eq || eq == o->sweep || (size_t)(eq - o->sweep) >= sizeof key || !eq[1]) {
+        fprintf(stderr, "lcmflow run: --sweep wants NODE.PARAM=V1,V2,...\n");
+        return 2;
+    }
+    memcpy(key, o->sweep, (size_t)(eq - o->sweep));
+    key[eq - o->sweep] = '\0';
+    ntemplates = find_templates(g, &templates);
+    char *values = strdup(eq + 1), *save = NULL;
+    for (char *v = values ? strtok_r(values, ",", &save) : NULL; v && status == 0;
+         v = strtok_r(NULL, ",", &save)) {
+        if (lf_graph_set_param(g, key, v, &err) != LF_OK) {
+            fprintf(stderr, "lcmflow: --sweep %s: %s\n", o->sweep,
+                    lf_error_text(&err, text, sizeof text));
+            status = 1;
+            break;
+        }
+        for (size_t t = 0; t < ntemplates && status == 0; t++) {
+            char *filled = replace_all(templates[t].text, "{value}", v);
+            if (!filled || lf_graph_set_param(g, templates[t].key, filled, &err) != LF_OK) {
+                fprintf(stderr, "lcmflow: %s: %s\n", templates[t].key,
+                        filled ? lf_error_text(&err, text, sizeof text) : "out of memory");
+                status = 1;
+            }
+            free(filled);
+        }
+        if (status) break;
+        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", key, v);
+        printf("# %s=%s\n", key, v);
+        status = run_once(s, g, o);
+    }
+    for (size_t t = 0; t < ntemplates; t++)
+        free(templates[t].text);
+    free(templates);
+    free(values);
+    return status;
+}
+
+int lf_cli_run(int argc, char **argv)
+{
+    struct options o = {0};
+    struct lf_registry *reg = NULL;
+    struct lf_graph *g = NULL;
+    struct lf_session *s = NULL;
+    struct lf_error err = {0};
+    char text[2048];
+    int status = parse_args(argc, argv, &o);
+    if (status) {
+        free(o.sets);
+        free(o.targets);
+        return status < 0 ? 0 : status;
+    }
+    struct lf_session_options so = {
+        .cache_bytes = o.cache_bytes,
+        .progress = o.quiet ? LF_PROGRESS_NONE : LF_PROGRESS_AUTO,
+    };
+    if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
+        lf_graph_load(reg, o.graph, &g, &err)) {
+        fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
+        status = 1;
+        goto done;
+    }
+    for (size_t i = 0; i < o.nsets; i++)
+        if (lf_graph_set(g, o.sets[i], &err) != LF_OK) {
+            fprintf(stderr, "lcmflow: --set: %s\n", lf_error_text(&err, text, sizeof text));
+            status = 1;
+            goto done;
+        }
+    if (lf_session_create(&so, &s, &err) != LF_OK) {
+        fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
+        status = 1;
+        goto done;
+    }
+    running = s;
+    signal(SIGINT, on_sigint);
+    status = o.sweep ? run_sweep(s, g, &o) : run_once(s, g, &o);
+    signal(SIGINT, SIG_DFL);
+    running = NULL;
+done:
+    lf_session_destroy(s);
+    lf_graph_destroy(g);
+    lf_registry_destroy(reg);
+    free(o.sets);
+    free(o.targets);
+    return status;
+}

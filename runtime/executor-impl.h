@@ -1,0 +1,64 @@
+/*
+** executor-impl.h - the session's parts: the value cache, the host context
+** handed to plugins, and progress display.
+*/
+#ifndef LCMFLOW_EXECUTOR_IMPL_H
+#define LCMFLOW_EXECUTOR_IMPL_H
+
+#include "lcmflow/executor.h"
+
+/* ---- cache.c: values by 64-bit key, LRU under a byte budget ---- */
+
+struct lf_cache;
+
+enum lf_status lf_cache_create(size_t budget, struct lf_cache **out, struct lf_error *err);
+void lf_cache_destroy(struct lf_cache *c); /* NULL allowed */
+/* On a hit, copies the value into *out (a new reference), marks it most
+** recently used and returns true. */
+bool lf_cache_get(struct lf_cache *c, uint64_t key, struct lf_value *out);
+/* Stores a copy of v under key (replacing any), then evicts least recently
+** used values until the total fits the budget.  A value larger than the
+** whole budget is not stored. */
+void lf_cache_put(struct lf_cache *c, uint64_t key, const struct lf_value *v);
+void lf_cache_set_budget(struct lf_cache *c, size_t budget);
+void lf_cache_stats(const struct lf_cache *c, size_t *count, size_t *bytes);
+void lf_cache_clear(struct lf_cache *c);
+
+/* ---- progress.c ---- */
+
+struct lf_progress {
+    enum lf_progress_mode mode; /* resolved: NONE, LINES or BAR */
+    FILE *stream;
+    size_t index, total; /* node being run (1-based) of nodes to run */
+    const char *node_id, *type_name;
+    bool bar_drawn;
+};
+
+void lf_progress_begin(struct lf_progress *p, enum lf_progress_mode mode, FILE *stream,
+                       size_t total);
+void lf_progress_node(struct lf_progress *p, size_t index, const char *node_id,
+                      const char *type_name);
+void lf_progress_step(struct lf_progress *p, int step, int total);
+/* Prints a message without breaking the bar. */
+void lf_progress_message(struct lf_progress *p, const char *text);
+void lf_progress_end(struct lf_progress *p);
+
+/* ---- the session and the host context ---- */
+
+struct lf_session {
+    struct lf_cache *cache;
+    enum lf_progress_mode mode;
+    FILE *stream;
+    volatile sig_atomic_t interrupted;
+    struct lf_device *device; /* created on first get_device */
+    uint64_t run_counter;
+    struct lf_progress progress;
+};
+
+/* What a plugin's host calls see; one per running node. */
+struct lf_host_ctx {
+    struct lf_session *session;
+    const char *node_id;
+};
+
+#endif

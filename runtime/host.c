@@ -1,0 +1,93 @@
+/*
+** host.c - the lf_host_api table plugins receive: log, progress,
+** interruption, errors and the shared device.
+*/
+#include "executor-impl.h"
+#include "lcmflow/device.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+/* device.c comes from another part of the library; without it there is no
+** device (tests of the graph engine run without one). */
+#pragma weak lf_device_create
+
+static void host_log(struct lf_host_ctx *ctx, enum lf_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    char text[1024];
+    size_t len = 0;
+    va_list ap;
+    if (level == LF_LOG_DEBUG && !getenv("LCMFLOW_DEBUG")) return;
+    if (ctx && ctx->node_id) len = (size_t)snprintf(text, sizeof text, "%s: ", ctx->node_id);
+    if (len < sizeof text && (unsigned)level <= LF_LOG_DEBUG)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s: ", names[level]);
+    va_start(ap, fmt);
+    if (len < sizeof text) vsnprintf(text + len, sizeof text - len, fmt, ap);
+    va_end(ap);
+    /* Quiet sessions still show errors and warnings. */
+    if (ctx && ctx->session &&
+        (ctx->session->progress.mode != LF_PROGRESS_NONE || level <= LF_LOG_WARNING))
+        lf_progress_message(&ctx->session->progress, text);
+    else if (!ctx || level <= LF_LOG_WARNING)
+        fprintf(stderr, "%s\n", text);
+}
+
+static void host_progress(struct lf_host_ctx *ctx, int step, int total)
+{
+    if (ctx && ctx->session) lf_progress_step(&ctx->session->progress, step, total);
+}
+
+static bool host_interrupted(struct lf_host_ctx *ctx)
+{
+    return ctx && ctx->session && ctx->session->interrupted;
+}
+
+static enum lf_status host_error_set(struct lf_error *err, enum lf_status code, const char *fmt,
+                                     ...)
+{
+    if (err) {
+        va_list ap;
+        lf_error_clear(err);
+        err->code = code;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_error *err)
+{
+    struct lf_session *s = ctx ? ctx->session : NULL;
+    if (!s) {
+        lf_error_set(err, LF_ERR_NO_DEVICE, "no session to hold a device");
+        return NULL;
+    }
+    if (!s->device) {
+        struct lf_device_options opts = {.index = -1};
+        if (!lf_device_create) {
+            lf_error_set(err, LF_ERR_NO_DEVICE, "this build of lcmflow has no compute device");
+            return NULL;
+        }
+        if (lf_device_create(&opts, &s->device, err) != LF_OK) return NULL;
+    }
+    return s->device;
+}
+
+static const struct lf_host_api host_api = {
+    .abi_version = LF_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(struct lf_host_api),
+    .log = host_log,
+    .progress = host_progress,
+    .interrupted = host_interrupted,
+    .error_set = host_error_set,
+    .get_device = host_get_device,
+};
+
+const struct lf_host_api *lf_host_api_get(void)
+{
+    return &host_api;
+}

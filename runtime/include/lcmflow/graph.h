@@ -1,0 +1,138 @@
+/*
+** graph.h - node registries (loaded plugins) and graphs (YAML or built in
+** code): load, validate, set params.  Running a graph is executor.h.
+**
+**     struct lf_registry *reg;
+**     struct lf_graph *g;
+**     struct lf_error err = {0};
+**     if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
+**         lf_graph_load(reg, "g.yaml", &g, &err) ||
+**         lf_graph_set_param(g, "sample.seed", "7", &err))
+**         ... print lf_error_text(&err, ...): "g.yaml:3:12: unknown node type ..."
+**
+** A graph is metadata only: loading and validating it allocates no tensors.
+** Every error in a graph is reported with the file, 1-based line and column
+** of the offending YAML node, and nothing runs.
+*/
+#ifndef LCMFLOW_GRAPH_H
+#define LCMFLOW_GRAPH_H
+
+#include "lcmflow/error.h"
+#include "lcmflow/plugin.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* ---- values ---- */
+
+/* Copies src into *dst (a new reference for tensors and objects, a new
+** string for STRING).  *dst is overwritten, not cleared first. */
+enum lf_status lf_value_copy(struct lf_value *dst, const struct lf_value *src,
+                             struct lf_error *err);
+/* Releases what v owns and sets it to type NONE. */
+void lf_value_clear(struct lf_value *v);
+/* Bytes the value holds, for the cache budget. */
+size_t lf_value_nbytes(const struct lf_value *v);
+
+/* ---- registry: the node types of the loaded plugins ---- */
+
+struct lf_registry;
+
+/* An empty registry; caller frees with lf_registry_destroy. */
+enum lf_status lf_registry_create(struct lf_registry **out, struct lf_error *err);
+/* Unloads every plugin.  NULL allowed.  Graphs made with it must be gone. */
+void lf_registry_destroy(struct lf_registry *reg);
+
+/* Loads every plugin found in LCMFLOW_PLUGIN_PATH (colon-separated folders),
+** then the build tree's nodes/ folder when liblcmflow runs from the build
+** tree, else the install folder.  Stops at the first broken plugin. */
+enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error *err);
+/* Loads every *.so in dir, in name order.  A missing dir is not an error. */
+enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, struct lf_error *err);
+/* Loads one plugin file.  Refuses (LF_ERR_PLUGIN, naming the file): a file
+** that cannot be opened, without the entry symbol, of another ABI version, a
+** malformed descriptor, a node type already defined by another plugin (both
+** files named).  Loading the same file twice is a no-op. */
+enum lf_status lf_registry_load_file(struct lf_registry *reg, const char *path,
+                                     struct lf_error *err);
+/* Adds a plugin linked into the program (no file); origin names it in
+** messages.  desc is borrowed and must outlive the registry. */
+enum lf_status lf_registry_add(struct lf_registry *reg, const struct lf_plugin_desc *desc,
+                               const char *origin, struct lf_error *err);
+
+/* Node types, in load order.  Borrowed, valid until lf_registry_destroy. */
+size_t lf_registry_count(const struct lf_registry *reg);
+const struct lf_node_type *lf_registry_type(const struct lf_registry *reg, size_t index);
+/* NULL when unknown. */
+const struct lf_node_type *lf_registry_find(const struct lf_registry *reg, const char *name);
+/* The plugin of a type and the file it came from (origin for lf_registry_add). */
+const struct lf_plugin_desc *lf_registry_plugin_of(const struct lf_registry *reg,
+                                                   const struct lf_node_type *type,
+                                                   const char **file);
+/* The known type name closest to name (edit distance), or NULL. */
+const char *lf_registry_suggest(const struct lf_registry *reg, const char *name);
+
+/* The host table the registry hands to plugins; its context functions are
+** wired to the executor (executor.h).  Borrowed, static. */
+const struct lf_host_api *lf_host_api_get(void);
+
+/* ---- graphs ---- */
+
+struct lf_graph;
+
+/* Reads and validates a YAML graph file; caller frees with lf_graph_destroy.
+** reg is borrowed and must outlive the graph. */
+enum lf_status lf_graph_load(struct lf_registry *reg, const char *path, struct lf_graph **out,
+                             struct lf_error *err);
+/* The same from text in memory; name is used in messages and its folder for
+** relative paths. */
+enum lf_status lf_graph_load_string(struct lf_registry *reg, const char *name, const char *text,
+                                    size_t size, struct lf_graph **out, struct lf_error *err);
+
+/* Building a graph in code (the Lua binding's path).  Start empty, add nodes,
+** inputs and params as text, then validate.  Positions (source, line) are
+** used in messages; line 0 means none. */
+enum lf_status lf_graph_create(struct lf_registry *reg, const char *source, struct lf_graph **out,
+                               struct lf_error *err);
+enum lf_status lf_graph_add_node(struct lf_graph *g, const char *id, const char *type, int line,
+                                 struct lf_error *err);
+/* ref is "node.output". */
+enum lf_status lf_graph_add_input(struct lf_graph *g, const char *id, const char *input,
+                                  const char *ref, struct lf_error *err);
+/* text is parsed by the param's declared type at validation; quoted means the
+** text was a string (so "42" stays a string where one is expected and is
+** refused where a number is). */
+enum lf_status lf_graph_add_param(struct lf_graph *g, const char *id, const char *param,
+                                  const char *text, bool quoted, struct lf_error *err);
+/* ref is "node" (every output; runs side-effect nodes) or "node.output". */
+enum lf_status lf_graph_add_output(struct lf_graph *g, const char *ref, struct lf_error *err);
+/* Resolves types, params, inputs and order; needed before running.  Called
+** by lf_graph_load. */
+enum lf_status lf_graph_validate(struct lf_graph *g, struct lf_error *err);
+
+void lf_graph_destroy(struct lf_graph *g); /* NULL allowed */
+
+/* Overrides a param: assignment is "node.param=value" for lf_graph_set,
+** separate for lf_graph_set_param.  The value is typed by the declared type
+** (an INT param refuses "abc", a range is checked).  The graph must be
+** validated. */
+enum lf_status lf_graph_set(struct lf_graph *g, const char *assignment, struct lf_error *err);
+enum lf_status lf_graph_set_param(struct lf_graph *g, const char *node_param, const char *value,
+                                  struct lf_error *err);
+
+/* Inspection.  Borrowed, valid until the graph changes or is destroyed. */
+const char *lf_graph_path(const struct lf_graph *g);
+size_t lf_graph_node_count(const struct lf_graph *g);
+const char *lf_graph_node_id(const struct lf_graph *g, size_t index);
+const struct lf_node_type *lf_graph_node_type(const struct lf_graph *g, size_t index);
+/* -1 when absent. */
+long lf_graph_find_node(const struct lf_graph *g, const char *id);
+/* A validated param's current value (typed); NULL when unknown. */
+const struct lf_value *lf_graph_param(const struct lf_graph *g, const char *node_id,
+                                      const char *param);
+
+/* The param's text as written in the graph (or set since), before typing
+** and path resolution; NULL when the param was not written (default). */
+const char *lf_graph_param_text(const struct lf_graph *g, const char *node_id, const char *param);
+
+#endif

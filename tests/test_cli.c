@@ -1,0 +1,329 @@
+/*
+** test_cli.c - the lcmflow command as a user meets it: run (outputs,
+** profile, progress, --set, --sweep with {value} paths, error texts and exit
+** codes, Ctrl-C), nodes, lua (examples and error positions), --help, and
+** the C embedding example.
+**
+** Arguments: the lcmflow and embed executables, the build folder of
+** tests/plugins, and the source folders tests/graphs and lua.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *lcmflow, *embed, *plugin_dir, *graphs_dir, *lua_dir;
+static char tmp[] = "/tmp/lftest-cli-XXXXXX";
+static char *out_text, *err_text;
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = calloc(1, 1 << 16);
+    if (f && text) {
+        size_t n = fread(text, 1, (1 << 16) - 1, f);
+        text[n] = '\0';
+    }
+    if (f) fclose(f);
+    return text;
+}
+
+/* Runs "cd graphs_dir && <command>" with stdout and stderr captured into
+** out_text and err_text; returns the exit status. */
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096], line[8192], path[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "cd '%s' && %s >'%s/out' 2>'%s/err'", graphs_dir, cmd, tmp, tmp);
+    int st = system(line);
+    free(out_text);
+    free(err_text);
+    snprintf(path, sizeof path, "%s/out", tmp);
+    out_text = read_all(path);
+    snprintf(path, sizeof path, "%s/err", tmp);
+    err_text = read_all(path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s --help", lcmflow), 0);
+    assert_non_null(strstr(out_text, "  run "));
+    assert_non_null(strstr(out_text, "  nodes "));
+    assert_non_null(strstr(out_text, "  lua "));
+    assert_int_equal(sh("%s run --help", lcmflow), 0);
+    assert_non_null(strstr(out_text, "--sweep NODE.PARAM=V1,V2,..."));
+    assert_non_null(strstr(out_text, "--cache-mb N"));
+    assert_int_equal(sh("%s nodes --help", lcmflow), 0);
+    assert_int_equal(sh("%s lua --help", lcmflow), 0);
+    assert_int_equal(sh("%s run", lcmflow), 2);
+    assert_int_equal(sh("%s run ok.yaml --bogus", lcmflow), 2);
+    assert_non_null(strstr(err_text, "unknown or incomplete option '--bogus'"));
+}
+
+static void test_run(void **state)
+{
+    char id[32], word[32];
+    double ms;
+    (void)state;
+    assert_int_equal(sh("%s run ok.yaml --quiet --profile", lcmflow), 0);
+    assert_string_equal(err_text, "");
+    /* Outputs first, then one profile line per node. */
+    const char *p = out_text;
+    assert_int_equal(strncmp(p, "sum.sum = 5.5\ntwice.value = 11\n", 31), 0);
+    p += 31;
+    static const char *const ids[] = {"x", "y", "sum", "twice"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sscanf(p, "%31s %lf %31s", id, &ms, word), 3);
+        assert_string_equal(id, ids[i]);
+        assert_string_equal(word, "ran");
+        p = strchr(p, '\n') + 1;
+    }
+    assert_string_equal(p, "");
+    /* Progress: plain lines when stderr is not a terminal. */
+    assert_int_equal(sh("%s run ok.yaml --set twice.factor=-1", lcmflow), 0);
+    assert_string_equal(out_text, "sum.sum = 5.5\ntwice.value = -5.5\n");
+    assert_string_equal(err_text, "[1/4] x (TestNumber)\n[2/4] y (TestNumber)\n"
+                                  "[3/4] sum (TestAdd)\n[4/4] twice (TestScale)\n");
+    assert_int_equal(sh("%s run ok.yaml --quiet --output x.value", lcmflow), 0);
+    assert_string_equal(out_text, "x.value = 2\n");
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s run cycle.yaml", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: cycle.yaml:4:3: cycle: a -> b -> c -> a\n");
+    assert_string_equal(out_text, "");
+    assert_int_equal(sh("%s run unknown_type.yaml", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: unknown_type.yaml:4:16: unknown node type 'TestAd' "
+                                  "(did you mean 'TestAdd'?)\n");
+    assert_int_equal(sh("%s run ok.yaml --set twice.factor=abc", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: --set: param 'factor' of node 'twice' (TestScale) "
+                                  "expects a number, got 'abc'\n");
+    assert_int_equal(sh("%s run ok.yaml --set twice.fctor=2", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: --set: twice.fctor: node 'twice' (TestScale) has no "
+                                  "param 'fctor' (did you mean 'factor'?)\n");
+    assert_int_equal(sh("%s run missing.yaml", lcmflow), 1);
+    assert_string_equal(err_text,
+                        "lcmflow: missing.yaml: cannot open: No such file or directory\n");
+}
+
+static void test_sweep(void **state)
+{
+    char yaml[1024], path[512];
+    (void)state;
+    assert_int_equal(sh("%s run ok.yaml --quiet --profile --sweep x.value=1,2", lcmflow), 0);
+    /* The second run reuses y (its key did not change). */
+    assert_non_null(strstr(out_text, "# x.value=1\nsum.sum = 4.5\ntwice.value = 9\nx "));
+    const char *second = strstr(out_text, "# x.value=2\n");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "\ny "));
+    assert_non_null(strstr(strstr(second, "\ny "), " cached\n"));
+    assert_non_null(strstr(second, "twice.value = 11\n"));
+
+    /* {value} in a path: one file per swept value. */
+    snprintf(
+        yaml, sizeof yaml,
+        "version: 1\n"
+        "nodes:\n"
+        "  t: { type: TestText, params: { text: x } }\n"
+        "  w: { type: TestWrite, inputs: { text: t.text }, params: { path: \"out_{value}.txt\" } "
+        "}\n");
+    write_file("sweep.yaml", yaml);
+    assert_int_equal(sh("%s run %s/sweep.yaml --quiet --sweep t.text=cat,dog", lcmflow, tmp), 0);
+    snprintf(path, sizeof path, "%s/out_cat.txt", tmp);
+    char *text = read_all(path);
+    assert_string_equal(text, "cat");
+    free(text);
+    snprintf(path, sizeof path, "%s/out_dog.txt", tmp);
+    text = read_all(path);
+    assert_string_equal(text, "dog");
+    free(text);
+    assert_int_equal(sh("%s run ok.yaml --sweep twice.factor=1,abc --quiet", lcmflow), 1);
+    assert_non_null(strstr(err_text, "expects a number, got 'abc'"));
+}
+
+static void test_interrupt(void **state)
+{
+    char path[512];
+    (void)state;
+    write_file("slow.yaml", "version: 1\n"
+                            "nodes:\n"
+                            "  a: { type: TestSteps, params: { steps: 1000, delay_ms: 5 } }\n"
+                            "  b: { type: TestSteps, inputs: { after: a.value } }\n");
+    snprintf(path, sizeof path, "%s/slow.yaml", tmp);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char errpath[512];
+        snprintf(errpath, sizeof errpath, "%s/interrupt.err", tmp);
+        if (!freopen(errpath, "w", stderr)) _exit(99);
+        execl(lcmflow, lcmflow, "run", path, (char *)NULL);
+        _exit(98);
+    }
+    /* Wait until node a has started (its progress line is out), then Ctrl-C. */
+    snprintf(path, sizeof path, "%s/interrupt.err", tmp);
+    for (int i = 0; i < 500; i++) {
+        char *text = read_all(path);
+        bool started = strstr(text, "[1/2] a (TestSteps)\n") != NULL;
+        free(text);
+        if (started) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    }
+    kill(pid, SIGINT);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 130);
+    snprintf(path, sizeof path, "%s/interrupt.err", tmp);
+    char *text = read_all(path);
+    assert_non_null(strstr(text, "\nlcmflow: interrupted at step "));
+    assert_null(strstr(text, "[2/2] b"));
+    free(text);
+}
+
+static void test_nodes(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s nodes", lcmflow), 0);
+    assert_non_null(strstr(out_text, "TestAdd - Adds two numbers. [lftest_counting 1.0.0]\n"
+                                     "    inputs: a FLOAT, b FLOAT?\n"
+                                     "    outputs: sum FLOAT\n"
+                                     "    params: -\n"));
+    assert_non_null(strstr(out_text, "TestScale - "));
+    assert_int_equal(sh("%s nodes TestScale", lcmflow), 0);
+    assert_non_null(strstr(out_text, "TestScale - Multiplies a number by a factor.\n"));
+    assert_non_null(strstr(out_text, "plugin: lftest_counting 1.0.0 ("));
+    assert_non_null(
+        strstr(out_text, "  factor           FLOAT         default 1, range [-1000, 1000]\n"));
+    assert_int_equal(sh("%s nodes TestScal", lcmflow), 1);
+    assert_string_equal(
+        err_text, "lcmflow nodes: unknown node type 'TestScal' (did you mean 'TestScale'?)\n");
+}
+
+static void test_lua(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s lua %s/seed_sweep.lua 5,6", lcmflow, lua_dir), 0);
+    const char *second = strstr(out_text, "\nsample.seed=6 ");
+    assert_non_null(strstr(out_text, "sample.seed=5  decode.value="));
+    assert_non_null(strstr(out_text, "ran: model prompt sample decode  cached: \n"));
+    assert_non_null(second);
+    assert_non_null(strstr(second, "ran: sample decode  cached: model prompt\n"));
+    assert_int_equal(sh("%s lua %s/param_grid.lua", lcmflow, lua_dir), 0);
+    assert_non_null(strstr(out_text, "(3 ran)"));
+    assert_non_null(strstr(out_text, "(1 ran)"));
+
+    /* Errors carry the script position, and the graph's when there is one. */
+    write_file("bad1.lua", "local lf = require 'lcmflow'\nlocal g = lf.load('nope.yaml')\n");
+    assert_int_equal(sh("%s lua %s/bad1.lua", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "lcmflow lua: "));
+    assert_non_null(strstr(err_text, "/bad1.lua:2: nope.yaml: cannot open: No such file or "
+                                     "directory\n"));
+    write_file("bad2.lua", "local lf = require 'lcmflow'\n"
+                           "local g = lf.load('cycle.yaml')\n");
+    assert_int_equal(sh("%s lua %s/bad2.lua", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "/bad2.lua:2: cycle.yaml:4:3: cycle: a -> b -> c -> a\n"));
+    write_file("bad3.lua", "local lf = require 'lcmflow'\n"
+                           "\n"
+                           "local g = lf.graph{ nodes = { a = { type = 'TestAd' } } }\n");
+    assert_int_equal(sh("%s lua %s/bad3.lua", lcmflow, tmp), 1);
+    assert_non_null(
+        strstr(err_text, "/bad3.lua:3: unknown node type 'TestAd' (did you mean 'TestAdd'?)\n"));
+    write_file("api.lua",
+               "local lf = require 'lcmflow'\n"
+               "local g = lf.load('ok.yaml')\n"
+               "local r = g:run()\n"
+               "assert(r:output('twice.value') == 11, 'first run')\n"
+               "assert(#r:ran() == 4 and r:state('y') == 'ran')\n"
+               "g:set('twice.factor', 3)\n"
+               "assert(g:get('twice.factor') == 3.0)\n"
+               "r = g:run()\n"
+               "assert(r:output('twice.value') == 16.5)\n"
+               "assert(#r:ran() == 1 and r:ran()[1] == 'twice', 'only twice re-ran')\n"
+               "assert(r:state('sum') == 'cached')\n"
+               "r = g:run({'x.value'})\n"
+               "assert(r:output('x.value') == 2 and r:output('twice.value') == nil)\n"
+               "local b = lf.graph{ nodes = { m = { type = 'TestBlob', params = { kb = 4 } } },\n"
+               "                    outputs = { 'm.blob' } }\n"
+               "local blob = b:run():output('m.blob')\n"
+               "assert(blob.type == 'UNET' and blob.kind == 'lftest.blob' and blob.bytes == 4096)\n"
+               "local found\n"
+               "for _, t in ipairs(lf.nodes()) do\n"
+               "  if t.name == 'TestScale' then found = t end\n"
+               "end\n"
+               "assert(found.plugin == 'lftest_counting' and found.params[1].name == 'factor')\n"
+               "assert(found.params[1].default == 1.0 and found.params[1].max == 1000)\n"
+               "local ok, msg = pcall(function() g:set('twice.factor', 'abc') end)\n"
+               "assert(not ok and msg:find('api.lua:24: param .factor. of node .twice.'), msg)\n"
+               "lf.progress('lines')\n"
+               "g:set('twice.factor', 4)\n"
+               "g:run()\n"
+               "local ok2, msg2 = pcall(r.values, r, 'x.value')\n"
+               "assert(not ok2 and msg2:find('not a tensor output'), msg2)\n"
+               "print('api ok')\n");
+    assert_int_equal(sh("%s lua %s/api.lua", lcmflow, tmp), 0);
+    assert_string_equal(out_text, "api ok\n");
+    assert_string_equal(err_text, "[1/1] twice (TestScale)\n");
+}
+
+static void test_embed(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s ok.yaml twice.factor=3 twice.value %s", embed, plugin_dir), 0);
+    assert_string_equal(out_text, "first run: twice.value = 11 (4 nodes executed)\n"
+                                  "after set: twice.value = 16.5 (1 nodes executed)\n");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),      cmocka_unit_test(test_run),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_interrupt), cmocka_unit_test(test_nodes),
+        cmocka_unit_test(test_lua),       cmocka_unit_test(test_embed),
+    };
+    if (argc < 6) {
+        fprintf(stderr, "usage: test-cli LCMFLOW EMBED PLUGIN_DIR GRAPHS_DIR LUA_DIR\n");
+        return 1;
+    }
+    lcmflow = realpath(argv[1], NULL);
+    embed = realpath(argv[2], NULL);
+    plugin_dir = realpath(argv[3], NULL);
+    graphs_dir = argv[4];
+    lua_dir = realpath(argv[5], NULL);
+    if (!lcmflow || !embed || !plugin_dir || !lua_dir || !mkdtemp(tmp)) {
+        fprintf(stderr, "test-cli: missing executable or folder\n");
+        return 1;
+    }
+    setenv("LCMFLOW_PLUGIN_PATH", plugin_dir, 1);
+    int status = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "test-cli: could not remove %s\n", tmp);
+    return status;
+}

@@ -1,0 +1,229 @@
+/*
+** test_plugin.c - the plugin loader: a good plugin, deliberately broken
+** ones (other ABI, no entry symbol, a node type defined twice), discovery
+** through LCMFLOW_PLUGIN_PATH, and the ABI pins of the public descriptors.
+**
+** Arguments: the build folders of tests/plugins, tests/plugins/broken and
+** tests/plugins/dup.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "lcmflow/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *good_dir, *broken_dir, *dup_dir;
+
+static void path_of(char *buf, size_t size, const char *dir, const char *file)
+{
+    snprintf(buf, size, "%s/%s", dir, file);
+}
+
+static void test_load_good(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char path[1024];
+    const char *file = NULL;
+    (void)state;
+    path_of(path, sizeof path, good_dir, "lftest_counting.so");
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_file(reg, path, &err), LF_OK);
+    assert_int_equal(lf_registry_count(reg), 17);
+    /* Loading the same file again changes nothing. */
+    assert_int_equal(lf_registry_load_file(reg, path, &err), LF_OK);
+    assert_int_equal(lf_registry_count(reg), 17);
+    const struct lf_node_type *t = lf_registry_find(reg, "TestScale");
+    assert_non_null(t);
+    assert_string_equal(t->params[0].name, "factor");
+    assert_true(t->params[0].default_float == 1.0);
+    const struct lf_plugin_desc *p = lf_registry_plugin_of(reg, t, &file);
+    assert_non_null(p);
+    assert_string_equal(p->name, "lftest_counting");
+    assert_non_null(strstr(file, "lftest_counting.so"));
+    assert_null(lf_registry_find(reg, "TestScal"));
+    assert_string_equal(lf_registry_suggest(reg, "TestScal"), "TestScale");
+    assert_string_equal(lf_registry_suggest(reg, "testadd"), "TestAdd");
+    assert_null(lf_registry_suggest(reg, "CompletelyDifferent"));
+    lf_registry_destroy(reg);
+}
+
+static void test_wrong_abi(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char path[1024], expect[1200], text[2048];
+    (void)state;
+    path_of(path, sizeof path, broken_dir, "bad_abi.so");
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_file(reg, path, &err), LF_ERR_PLUGIN);
+    snprintf(expect, sizeof expect, "%s: plugin ABI 999, runtime expects %d", path,
+             LF_PLUGIN_ABI_VERSION);
+    assert_string_equal(lf_error_text(&err, text, sizeof text), expect);
+    assert_int_equal(lf_registry_count(reg), 0);
+    lf_registry_destroy(reg);
+}
+
+static void test_no_entry(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char path[1024], expect[1200], text[2048];
+    (void)state;
+    path_of(path, sizeof path, broken_dir, "no_entry.so");
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_file(reg, path, &err), LF_ERR_PLUGIN);
+    snprintf(expect, sizeof expect,
+             "%s: no entry point 'lcmflow_plugin_entry' (not an lcmflow plugin, or built without "
+             "LF_EXPORT)",
+             path);
+    assert_string_equal(lf_error_text(&err, text, sizeof text), expect);
+    lf_registry_destroy(reg);
+}
+
+static void test_missing_file(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    (void)state;
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_file(reg, "/nonexistent/x.so", &err), LF_ERR_PLUGIN);
+    assert_string_equal(err.message, "/nonexistent/x.so: cannot open plugin: no such file");
+    /* A missing folder holds no plugins: not an error. */
+    assert_int_equal(lf_registry_load_dir(reg, "/nonexistent", &err), LF_OK);
+    lf_registry_destroy(reg);
+}
+
+static void test_duplicate_type(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char a[1024], b[1024], real_a[4096], expect[8192];
+    (void)state;
+    path_of(a, sizeof a, dup_dir, "dup_a.so");
+    path_of(b, sizeof b, dup_dir, "dup_b.so");
+    assert_non_null(realpath(a, real_a));
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_dir(reg, dup_dir, &err), LF_ERR_PLUGIN);
+    snprintf(expect, sizeof expect, "node type 'TestDup' is defined by both %s and %s", real_a, b);
+    assert_string_equal(err.message, expect);
+    /* The first one stays loaded, the second was refused. */
+    assert_int_equal(lf_registry_count(reg), 1);
+    lf_registry_destroy(reg);
+}
+
+static void test_plugin_path(void **state)
+{
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char env[2048];
+    (void)state;
+    snprintf(env, sizeof env, "/nonexistent:%s", good_dir);
+    setenv("LCMFLOW_PLUGIN_PATH", env, 1);
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_default(reg, &err), LF_OK);
+    assert_non_null(lf_registry_find(reg, "TestAdd"));
+    lf_registry_destroy(reg);
+    /* A broken plugin on the path stops loading, naming the file. */
+    snprintf(env, sizeof env, "%s", broken_dir);
+    setenv("LCMFLOW_PLUGIN_PATH", env, 1);
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_default(reg, &err), LF_ERR_PLUGIN);
+    assert_non_null(strstr(err.message, "bad_abi.so: plugin ABI 999"));
+    lf_registry_destroy(reg);
+    unsetenv("LCMFLOW_PLUGIN_PATH");
+}
+
+/* A fake host: the plugin's descriptors walked and one node executed with
+** no registry and no executor. */
+static enum lf_status fake_error_set(struct lf_error *err, enum lf_status code, const char *fmt,
+                                     ...)
+{
+    (void)fmt;
+    if (err) err->code = code;
+    return code;
+}
+
+static void test_fake_host(void **state)
+{
+    static const struct lf_host_api host = {
+        .abi_version = LF_PLUGIN_ABI_VERSION,
+        .struct_size = sizeof host,
+        .error_set = fake_error_set,
+    };
+    struct lf_registry *reg;
+    struct lf_error err = {0};
+    char path[1024];
+    (void)state;
+    path_of(path, sizeof path, good_dir, "lftest_counting.so");
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_file(reg, path, &err), LF_OK);
+    const struct lf_node_type *add = lf_registry_find(reg, "TestAdd");
+    size_t nin = 0;
+    for (size_t i = 0; i < lf_registry_count(reg); i++) {
+        const struct lf_node_type *t = lf_registry_type(reg, i);
+        assert_non_null(t->description);
+        assert_non_null(t->execute);
+    }
+    for (const struct lf_input_desc *d = add->inputs; d->name; d++)
+        nin++;
+    assert_int_equal(nin, 2);
+    assert_true(add->inputs[1].flags & LF_PORT_OPTIONAL);
+    struct lf_value in[2] = {{.type = LF_TYPE_FLOAT, .u.f = 1.25},
+                             {.type = LF_TYPE_FLOAT, .u.f = 2}};
+    struct lf_value out[1] = {{0}};
+    struct lf_node_call call = {.struct_size = sizeof call,
+                                .host = &host,
+                                .node_id = "fake",
+                                .type = add,
+                                .inputs = in,
+                                .outputs = out};
+    assert_int_equal(add->execute(&call, &err), LF_OK);
+    assert_int_equal(out[0].type, LF_TYPE_FLOAT);
+    assert_true(out[0].u.f == 3.25);
+    lf_registry_destroy(reg);
+}
+
+/* The layout plugins compile against: changing it breaks every plugin. */
+static void test_abi_pins(void **state)
+{
+    (void)state;
+    assert_int_equal(offsetof(struct lf_plugin_desc, abi_version), 0);
+    assert_int_equal(offsetof(struct lf_plugin_desc, struct_size), 4);
+    assert_int_equal(offsetof(struct lf_plugin_desc, name), 8);
+    assert_int_equal(offsetof(struct lf_host_api, abi_version), 0);
+    assert_int_equal(offsetof(struct lf_host_api, struct_size), 4);
+    assert_int_equal(offsetof(struct lf_host_api, log), 8);
+    assert_int_equal(sizeof(struct lf_value), 16);
+    /* Array elements: fixed for all of ABI 1. */
+    assert_int_equal(sizeof(struct lf_input_desc), 24);
+    assert_int_equal(sizeof(struct lf_output_desc), 32);
+    assert_int_equal(sizeof(struct lf_param_desc), 72);
+    assert_int_equal(offsetof(struct lf_object, nbytes), 8);
+    assert_int_equal(LF_TYPE_INT, 1);
+    assert_int_equal(LF_TYPE_VAE, 11);
+    assert_string_equal(lf_value_type_name(LF_TYPE_CONDITIONING), "CONDITIONING");
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_good),      cmocka_unit_test(test_wrong_abi),
+        cmocka_unit_test(test_no_entry),       cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_duplicate_type), cmocka_unit_test(test_plugin_path),
+        cmocka_unit_test(test_fake_host),      cmocka_unit_test(test_abi_pins),
+    };
+    if (argc < 4) {
+        fprintf(stderr, "usage: test-plugin GOOD_DIR BROKEN_DIR DUP_DIR\n");
+        return 1;
+    }
+    good_dir = argv[1];
+    broken_dir = argv[2];
+    dup_dir = argv[3];
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
