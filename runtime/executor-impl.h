@@ -59,6 +59,8 @@ struct lf_session {
 struct lf_host_ctx {
     struct lf_session *session;
     const char *node_id;
+    const struct lf_graph *graph;
+    char *graph_yaml; /* made on first request, freed after execute */
 };
 
 #endif

@@ -462,7 +462,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
     const struct lf_gnode *n = &p->g->nodes[v];
     struct lf_value *inputs = calloc(n->n_in + 1, sizeof *inputs);
     struct lf_value *outputs = calloc(n->n_out + 1, sizeof *outputs);
-    struct lf_host_ctx ctx = {p->s, n->id};
+    struct lf_host_ctx ctx = {p->s, n->id, p->g, NULL};
     enum lf_status st = LF_OK;
     if (!inputs || !outputs) {
         free(inputs);
@@ -486,6 +486,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
     double t0 = now_ms();
     st = n->type->execute(&call, err);
     run->ms[v] = now_ms() - t0;
+    free(ctx.graph_yaml);
     if (st == LF_OK) {
         for (size_t o = 0; o < n->n_out; o++)
             if (!value_matches(n->type->outputs[o].type, &outputs[o])) {

@@ -77,6 +77,15 @@ static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_erro
     return s->device;
 }
 
+static const char *host_graph_yaml(struct lf_host_ctx *ctx)
+{
+    if (!ctx || !ctx->graph)
+        return NULL;
+    if (!ctx->graph_yaml && lf_graph_to_yaml(ctx->graph, &ctx->graph_yaml, NULL) != LF_OK)
+        return NULL;
+    return ctx->graph_yaml;
+}
+
 static const struct lf_host_api host_api = {
     .abi_version = LF_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct lf_host_api),
@@ -85,6 +94,7 @@ static const struct lf_host_api host_api = {
     .interrupted = host_interrupted,
     .error_set = host_error_set,
     .get_device = host_get_device,
+    .graph_yaml = host_graph_yaml,
 };
 
 const struct lf_host_api *lf_host_api_get(void)

@@ -112,6 +112,11 @@ enum lf_status lf_graph_validate(struct lf_graph *g, struct lf_error *err);
 
 void lf_graph_destroy(struct lf_graph *g); /* NULL allowed */
 
+/* The graph as YAML in the file format, with params as currently set
+** (overrides included): what made an output, for embedding in it.
+** *out is malloc'd; caller frees. */
+enum lf_status lf_graph_to_yaml(const struct lf_graph *g, char **out, struct lf_error *err);
+
 /* Overrides a param: assignment is "node.param=value" for lf_graph_set,
 ** separate for lf_graph_set_param.  The value is typed by the declared type
 ** (an INT param refuses "abc", a range is checked).  The graph must be

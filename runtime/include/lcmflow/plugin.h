@@ -330,6 +330,11 @@ struct lf_host_api {
     ** Borrowed, valid until the host is destroyed.  NULL with err set when
     ** no device can be opened. */
     struct lf_device *(*get_device)(struct lf_host_ctx *ctx, struct lf_error *err);
+    /* ABI 1.1 and later */
+    /* The running graph as YAML with its current params (lf_graph_to_yaml):
+    ** what made the outputs, for nodes that embed it (SaveImage metadata).
+    ** Borrowed, valid until execute returns; NULL when unknown. */
+    const char *(*graph_yaml)(struct lf_host_ctx *ctx);
 };
 
 /* The entry symbol's type.  host is borrowed and outlives the plugin;

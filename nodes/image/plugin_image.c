@@ -1,0 +1,166 @@
+/*
+** plugin_image.c - the image plugin: LoadImage and SaveImage.
+*/
+#include "image_io.h"
+#include "sd_image.h"
+#include "sd_node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- LoadImage ---- */
+
+enum { LOAD_PATH, LOAD_RESIZE };
+
+static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    const char *path = sd_param_string(c, LOAD_PATH);
+    struct lf_device *device = sd_device(c, err);
+    if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
+    int w, h;
+    uint8_t *px;
+    enum lf_status s = lf_image_load(path, &w, &h, &px, err);
+    if (s) return s;
+    if (w % 8 || h % 8) {
+        int nw = w >= 8 ? w / 8 * 8 : 8, nh = h >= 8 ? h / 8 * 8 : 8;
+        if (!sd_param_bool(c, LOAD_RESIZE)) {
+            free(px);
+            return lf_error_set_at(err, LF_ERR_INVALID, path, 0, 0,
+                                   "image is %dx%d; width and height must be multiples of 8 "
+                                   "(set resize: true to scale it to %dx%d)",
+                                   w, h, nw, nh);
+        }
+        uint8_t *resized;
+        s = lf_image_resize(px, w, h, nw, nh, &resized, err);
+        free(px);
+        if (s) return s;
+        c->host->log(c->ctx, LF_LOG_INFO, "%s: resized %dx%d to %dx%d (multiples of 8)", path, w, h,
+                     nw, nh);
+        px = resized, w = nw, h = nh;
+    }
+    struct lf_tensor *image;
+    s = sd_image_from_rgb8(device, px, w, h, &image, err);
+    free(px);
+    if (!s) sd_output_tensor(c, 0, LF_TYPE_IMAGE, image);
+    return s;
+}
+
+static const struct lf_node_type load_image_type = {
+    .name = "LoadImage",
+    .description = "Reads a PNG or JPEG as an image [1, H, W, 3] in [0, 1].",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
+    .outputs = (const struct lf_output_desc[]){{"image", LF_TYPE_IMAGE, NULL, NULL}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "path",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+             .description = "PNG or JPEG file"},
+            {.name = "resize",
+             .type = LF_TYPE_BOOL,
+             .default_bool = false,
+             .description = "scale down to multiples of 8 instead of refusing other sizes"},
+            {0},
+        },
+    .execute = load_execute,
+};
+
+/* ---- SaveImage ---- */
+
+enum { SAVE_PATH, SAVE_METADATA };
+
+/* path for batch item i: "out/cat.png" -> "out/cat_1.png" when batch > 1. */
+static void item_path(const char *path, int64_t i, int64_t count, char *out, size_t size)
+{
+    if (count <= 1) {
+        snprintf(out, size, "%s", path);
+        return;
+    }
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) dot = path + strlen(path);
+    snprintf(out, size, "%.*s_%lld%s", (int)(dot - path), path, (long long)i, dot);
+}
+
+/* Creates the folders above path, as users of ComfyUI's output folder expect. */
+static enum lf_status make_parents(const char *path, struct lf_error *err)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot create folder %s: %s", dir,
+                                   strerror(errno));
+        *p = '/';
+    }
+    return LF_OK;
+}
+
+static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct lf_tensor *image = sd_input_tensor(c, 0);
+    if (image->rank != 4 || image->shape[3] != 3)
+        return lf_error_set(err, LF_ERR_INVALID, "image must be [B, H, W, 3]");
+    struct lf_image_text text[3];
+    size_t ntext = 0;
+    text[ntext++] = (struct lf_image_text){"Software", "lcmflow"};
+    const char *yaml = NULL;
+    if (sd_param_bool(c, SAVE_METADATA) &&
+        c->host->struct_size > offsetof(struct lf_host_api, graph_yaml) && c->host->graph_yaml &&
+        (yaml = c->host->graph_yaml(c->ctx))) {
+        text[ntext++] = (struct lf_image_text){"lcmflow.graph", yaml};
+        text[ntext++] = (struct lf_image_text){"lcmflow.node", c->node_id};
+    }
+    enum lf_status s = LF_OK;
+    for (int64_t i = 0; s == LF_OK && i < image->shape[0]; i++) {
+        uint8_t *px;
+        char path[1100];
+        item_path(sd_param_string(c, SAVE_PATH), i, image->shape[0], path, sizeof path);
+        if ((s = make_parents(path, err)) || (s = sd_image_to_rgb8(image, i, &px, err))) break;
+        s = lf_image_save_png(path, (int)image->shape[2], (int)image->shape[1], px, text, ntext,
+                              err);
+        free(px);
+    }
+    return s;
+}
+
+static const struct lf_node_type save_image_type = {
+    .name = "SaveImage",
+    .description = "Writes an image as PNG (atomically), with the graph in text chunks.",
+    .flags = LF_NODE_SIDE_EFFECT,
+    .inputs = (const struct lf_input_desc[]){{"image", LF_TYPE_IMAGE, 0, NULL}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "path",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+             .description = "output PNG (batch items get _0, _1, ... before the extension)"},
+            {.name = "metadata",
+             .type = LF_TYPE_BOOL,
+             .default_bool = true,
+             .description = "embed the graph and its params in PNG text chunks"},
+            {0},
+        },
+    .execute = save_execute,
+};
+
+static const struct lf_node_type *const types[] = {&load_image_type, &save_image_type, NULL};
+
+static const struct lf_plugin_desc desc = {
+    .abi_version = LF_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof desc,
+    .name = "image",
+    .version = "0.1.0",
+    .node_types = types,
+    .node_type_size = sizeof(struct lf_node_type),
+};
+
+LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
+{
+    (void)host;
+    return &desc;
+}

@@ -1,0 +1,236 @@
+/*
+** nodes_model.c - CheckpointLoader, TextEncode and ModelPredict.
+*/
+#include "lcmflow/ops.h"
+#include "sd_checkpoint.h"
+#include "sd_node.h"
+#include "sd_nodes.h"
+#include "sd_objects.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- CheckpointLoader ---- */
+
+enum { CKPT_PATH, CKPT_DTYPE, CKPT_TOKENIZER };
+enum { CKPT_MODEL, CKPT_CLIP, CKPT_VAE };
+
+static enum lf_status checkpoint_validate(const struct lf_node_type *type,
+                                          const struct lf_value *params, struct lf_error *err)
+{
+    const char *dtype = params[CKPT_DTYPE].u.s ? params[CKPT_DTYPE].u.s : "";
+    if (strcmp(dtype, "auto") && strcmp(dtype, "f16") && strcmp(dtype, "f32"))
+        return lf_error_set(err, LF_ERR_INVALID, "dtype must be auto, f16 or f32, not '%s'", dtype);
+    return sd_refuse_pickle(params[CKPT_PATH].u.s ? params[CKPT_PATH].u.s : "", err);
+}
+
+static uint64_t mix_stat(uint64_t h, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return h * 31 + 7;
+    uint64_t v[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                     (uint64_t)st.st_mtim.tv_nsec};
+    for (int i = 0; i < 3; i++)
+        h = (h ^ v[i]) * 1099511628211ull;
+    return h;
+}
+
+/* A diffusers folder's content is its files, and the vocabulary beside a
+** single file counts too: hash the size and mtime of each. */
+static enum lf_status checkpoint_identity(const struct lf_node_type *type,
+                                          const struct lf_value *params, uint64_t *identity,
+                                          struct lf_error *err)
+{
+    static const char *const parts[] = {"unet/diffusion_pytorch_model.safetensors",
+                                        "vae/diffusion_pytorch_model.safetensors",
+                                        "text_encoder/model.safetensors",
+                                        "text_encoder/config.json",
+                                        "tokenizer/vocab.json",
+                                        "tokenizer/merges.txt"};
+    const char *path = params[CKPT_PATH].u.s ? params[CKPT_PATH].u.s : "";
+    const char *vocab = params[CKPT_TOKENIZER].u.s ? params[CKPT_TOKENIZER].u.s : "";
+    uint64_t h = mix_stat(1469598103934665603ull, path);
+    char buf[1200];
+    struct stat st;
+    bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+        if (dir)
+            snprintf(buf, sizeof buf, "%s/%s", path, parts[i]);
+        else if (i >= 4) {
+            const char *slash = strrchr(path, '/');
+            snprintf(buf, sizeof buf, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path,
+                     parts[i]);
+        } else
+            continue;
+        h = mix_stat(h, buf);
+    }
+    if (*vocab) h = mix_stat(h, vocab);
+    *identity = h;
+    return LF_OK;
+}
+
+static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct lf_device *device = sd_device(c, err);
+    if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
+    const char *path = sd_param_string(c, CKPT_PATH);
+    const char *dtype_name = sd_param_string(c, CKPT_DTYPE);
+    enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
+                          : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
+                          : lf_device_supports_f16(device) ? LF_DTYPE_F16
+                                                           : LF_DTYPE_F32;
+    if (dtype == LF_DTYPE_F16 && !lf_device_supports_f16(device))
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "dtype f16: the device has no f16 storage");
+    struct sd_checkpoint ck;
+    enum lf_status s = sd_checkpoint_load(device, path, dtype, &ck, err);
+    if (s) return s;
+    struct sd_unet unet;
+    struct sd_clip clip;
+    struct sd_vae vae;
+    memset(&unet, 0, sizeof unet), memset(&clip, 0, sizeof clip), memset(&vae, 0, sizeof vae);
+    struct sd_vocab *vocab = sd_vocab_new();
+    if (!vocab) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!s && !(s = sd_unet_init(&unet, ck.unet, 8, err)) &&
+        !(s = sd_clip_init(&clip, ck.clip, ck.text_heads, err)))
+        s = sd_vae_init(&vae, ck.vae, err);
+    if (!s) {
+        /* An explicit tokenizer param wins; else the checkpoint's own, then
+        ** LCMFLOW_TOKENIZER.  A missing vocabulary is reported by TextEncode:
+        ** the model and VAE are usable without one. */
+        const char *param = sd_param_string(c, CKPT_TOKENIZER);
+        struct lf_error verr = {0};
+        enum lf_status vs = *param ? lf_tokenizer_load(param, &vocab->tokenizer, &verr)
+                                   : lf_tokenizer_find(path, NULL, &vocab->tokenizer, &verr);
+        if (vs) {
+            char text[LF_ERROR_MESSAGE_MAX + 600];
+            snprintf(vocab->missing, sizeof vocab->missing, "%s",
+                     lf_error_text(&verr, text, sizeof text));
+        }
+    }
+    if (!s) {
+        struct lf_object *m = sd_unet_object_new(&unet, ck.unet->bytes);
+        struct lf_object *t = sd_clip_object_new(&clip, vocab, ck.clip->bytes);
+        struct lf_object *v = sd_vae_object_new(&vae, ck.vae->bytes);
+        if (!m || !t || !v) {
+            lf_object_release(m), lf_object_release(t), lf_object_release(v);
+            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+        } else {
+            sd_output_object(c, CKPT_MODEL, LF_TYPE_UNET, m);
+            sd_output_object(c, CKPT_CLIP, LF_TYPE_CLIP, t);
+            sd_output_object(c, CKPT_VAE, LF_TYPE_VAE, v);
+        }
+    } else {
+        sd_unet_clear(&unet), sd_clip_clear(&clip), sd_vae_clear(&vae);
+    }
+    sd_vocab_release(vocab);
+    sd_checkpoint_clear(&ck);
+    return s;
+}
+
+static const char *const ckpt_model_deps[] = {"path", "dtype", NULL};
+static const char *const ckpt_clip_deps[] = {"path", "dtype", "tokenizer", NULL};
+
+const struct lf_node_type sd_checkpoint_loader_type = {
+    .name = "CheckpointLoader",
+    .description = "Loads an SD 1.5 checkpoint (single .safetensors file or diffusers folder).",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
+    .outputs =
+        (const struct lf_output_desc[]){
+            {"model", LF_TYPE_UNET, ckpt_model_deps, "the UNet"},
+            {"clip", LF_TYPE_CLIP, ckpt_clip_deps, "the text encoder and its tokenizer"},
+            {"vae", LF_TYPE_VAE, ckpt_model_deps, "the VAE"},
+            {0},
+        },
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "path",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+             .description = "checkpoint .safetensors file or diffusers folder"},
+            {.name = "dtype",
+             .type = LF_TYPE_STRING,
+             .default_string = "auto",
+             .description = "weights and activations: auto (f16 where supported), f16, f32"},
+            {.name = "tokenizer",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_PATH,
+             .default_string = "",
+             .description = "CLIP vocabulary (folder, vocab.json or bpe_simple_vocab_16e6.txt.gz); "
+                            "default: the checkpoint's tokenizer/, then $LCMFLOW_TOKENIZER"},
+            {0},
+        },
+    .execute = checkpoint_execute,
+    .validate = checkpoint_validate,
+    .file_identity = checkpoint_identity,
+};
+
+/* ---- TextEncode ---- */
+
+static enum lf_status text_encode_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct sd_clip_object *clip = sd_clip_object_of(&c->inputs[0]);
+    if (!clip) return lf_error_set(err, LF_ERR_INVALID, "input clip is not an SD text encoder");
+    if (!clip->vocab || !clip->vocab->tokenizer)
+        return lf_error_set(err, LF_ERR_NOT_FOUND, "no CLIP vocabulary for this checkpoint: %s",
+                            clip->vocab ? clip->vocab->missing : "none loaded");
+    int32_t ids[LF_TOKENIZER_CONTEXT];
+    enum lf_status s =
+        lf_tokenizer_encode(clip->vocab->tokenizer, sd_param_string(c, 0), ids, NULL, err);
+    struct lf_tensor *out = NULL;
+    if (!s) s = sd_clip_encode(&clip->clip, ids, LF_TOKENIZER_CONTEXT, &out, err);
+    if (!s) sd_output_tensor(c, 0, LF_TYPE_CONDITIONING, out);
+    return s;
+}
+
+const struct lf_node_type sd_text_encode_type = {
+    .name = "TextEncode",
+    .description = "Encodes a prompt with the CLIP text encoder (77 tokens, SD 1.5 padding).",
+    .flags = LF_NODE_DETERMINISTIC,
+    .inputs = (const struct lf_input_desc[]){{"clip", LF_TYPE_CLIP, 0, "text encoder"}, {0}},
+    .outputs =
+        (const struct lf_output_desc[]){
+            {"conditioning", LF_TYPE_CONDITIONING, NULL, "[1, 77, C] last hidden state"}, {0}},
+    .params = (const struct lf_param_desc[]){{.name = "text",
+                                              .type = LF_TYPE_STRING,
+                                              .default_string = "",
+                                              .description = "the prompt"},
+                                             {0}},
+    .execute = text_encode_execute,
+};
+
+/* ---- ModelPredict ---- */
+
+static enum lf_status model_predict_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct sd_unet_object *m = sd_unet_object_of(&c->inputs[0]);
+    if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
+    struct lf_tensor *out;
+    enum lf_status s = sd_unet_forward(&m->unet, sd_input_tensor(c, 1), (float)sd_param_int(c, 0),
+                                       sd_input_tensor(c, 2), &out, err);
+    if (!s) sd_output_tensor(c, 0, LF_TYPE_TENSOR, out);
+    return s;
+}
+
+const struct lf_node_type sd_model_predict_type = {
+    .name = "ModelPredict",
+    .description = "One raw UNet evaluation (the noise prediction), for tests and debugging.",
+    .flags = LF_NODE_DETERMINISTIC,
+    .inputs =
+        (const struct lf_input_desc[]){
+            {"model", LF_TYPE_UNET, 0, NULL},
+            {"latent", LF_TYPE_LATENT, 0, NULL},
+            {"conditioning", LF_TYPE_CONDITIONING, 0, NULL},
+            {0},
+        },
+    .outputs = (const struct lf_output_desc[]){{"tensor", LF_TYPE_TENSOR, NULL, "eps"}, {0}},
+    .params = (const struct lf_param_desc[]){{.name = "timestep",
+                                              .type = LF_TYPE_INT,
+                                              .flags = LF_PARAM_REQUIRED | LF_PARAM_HAS_RANGE,
+                                              .min = 0,
+                                              .max = 999,
+                                              .description = "integer timestep"},
+                                             {0}},
+    .execute = model_predict_execute,
+};

@@ -1,0 +1,180 @@
+/*
+** nodes_sample.c - EmptyLatent and LcmSampler.
+*/
+#include "lcmflow/ops.h"
+#include "sd_node.h"
+#include "sd_nodes.h"
+#include "sd_objects.h"
+#include "sd_sample.h"
+
+#include <string.h>
+
+/* ---- EmptyLatent ---- */
+
+enum { EMPTY_WIDTH, EMPTY_HEIGHT, EMPTY_BATCH };
+
+static enum lf_status empty_validate(const struct lf_node_type *type, const struct lf_value *params,
+                                     struct lf_error *err)
+{
+    if (params[EMPTY_WIDTH].u.i % 8)
+        return lf_error_set(err, LF_ERR_INVALID, "width %lld is not a multiple of 8",
+                            (long long)params[EMPTY_WIDTH].u.i);
+    if (params[EMPTY_HEIGHT].u.i % 8)
+        return lf_error_set(err, LF_ERR_INVALID, "height %lld is not a multiple of 8",
+                            (long long)params[EMPTY_HEIGHT].u.i);
+    return LF_OK;
+}
+
+static enum lf_status empty_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct lf_device *device = sd_device(c, err);
+    if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
+    int64_t shape[4] = {sd_param_int(c, EMPTY_BATCH), 4, sd_param_int(c, EMPTY_HEIGHT) / 8,
+                        sd_param_int(c, EMPTY_WIDTH) / 8};
+    struct lf_tensor *t;
+    enum lf_status s = lf_tensor_create(device, LF_DTYPE_F32, 4, shape, &t, err);
+    if (!s && (s = lf_op_fill(t, 0.0f, err))) lf_tensor_release(t);
+    if (!s) sd_output_tensor(c, 0, LF_TYPE_LATENT, t);
+    return s;
+}
+
+const struct lf_node_type sd_empty_latent_type = {
+    .name = "EmptyLatent",
+    .description = "A zero latent of the given image size (txt2img's start).",
+    .flags = LF_NODE_DETERMINISTIC,
+    .outputs =
+        (const struct lf_output_desc[]){
+            {"latent", LF_TYPE_LATENT, NULL, "[batch, 4, height/8, width/8]"}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "width",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 512,
+             .min = 8,
+             .max = 8192,
+             .description = "image width in pixels, a multiple of 8"},
+            {.name = "height",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 512,
+             .min = 8,
+             .max = 8192,
+             .description = "image height in pixels, a multiple of 8"},
+            {.name = "batch",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 1,
+             .min = 1,
+             .max = 64,
+             .description = "images per run"},
+            {0},
+        },
+    .execute = empty_execute,
+    .validate = empty_validate,
+};
+
+/* ---- LcmSampler ---- */
+
+enum { SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_CFG, SAMPLE_DENOISE, SAMPLE_ORIGINAL };
+enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD };
+
+struct progress {
+    const struct lf_node_call *call;
+};
+
+static void on_step(void *user, int index, int total, int t, const float *latents_in,
+                    const float *noise_pred, const float *denoised, const float *noise,
+                    const float *latents_out, size_t count)
+{
+    const struct lf_node_call *c = ((struct progress *)user)->call;
+    if (c->host->progress) c->host->progress(c->ctx, index + 1, total);
+}
+
+static bool on_interrupted(void *user)
+{
+    return sd_interrupted(((struct progress *)user)->call);
+}
+
+static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct sd_unet_object *m = sd_unet_object_of(&c->inputs[IN_MODEL]);
+    if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
+    struct sd_sample_params p = {
+        .seed = (uint64_t)sd_param_int(c, SAMPLE_SEED),
+        .steps = (int)sd_param_int(c, SAMPLE_STEPS),
+        .cfg = (float)sd_param_float(c, SAMPLE_CFG),
+        .denoise = (float)sd_param_float(c, SAMPLE_DENOISE),
+        .original_steps = (int)sd_param_int(c, SAMPLE_ORIGINAL),
+    };
+    struct progress prog = {c};
+    struct sd_sample_trace trace = {.step = on_step, .interrupted = on_interrupted, .user = &prog};
+    struct lf_tensor *out;
+    enum lf_status s = sd_lcm_sample(&m->unet, sd_input_tensor(c, IN_POSITIVE),
+                                     sd_input_tensor(c, IN_NEGATIVE), sd_input_tensor(c, IN_LATENT),
+                                     sd_input_tensor(c, IN_LATENT_STD), &p, &trace, &out, err);
+    if (!s) sd_output_tensor(c, 0, LF_TYPE_LATENT, out);
+    return s;
+}
+
+const struct lf_node_type sd_lcm_sampler_type = {
+    .name = "LcmSampler",
+    .description = "LCM sampling (txt2img, or img2img when denoise < 1), seeds as PyTorch's CPU "
+                   "generator.",
+    .flags = LF_NODE_DETERMINISTIC,
+    .inputs =
+        (const struct lf_input_desc[]){
+            {"model", LF_TYPE_UNET, 0, NULL},
+            {"positive", LF_TYPE_CONDITIONING, 0, "prompt conditioning"},
+            {"negative", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
+             "negative prompt conditioning (needed when cfg > 1)"},
+            {"latent", LF_TYPE_LATENT, 0,
+             "start latent: its size for txt2img, its content for "
+             "img2img"},
+            {"latent_std", LF_TYPE_TENSOR, LF_PORT_OPTIONAL,
+             "VaeEncode's latent_std: img2img samples latent + std * noise first, as the "
+             "reference pipeline"},
+            {0},
+        },
+    .outputs = (const struct lf_output_desc[]){{"latent", LF_TYPE_LATENT, NULL, NULL}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "seed",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 0,
+             .min = 0,
+             .max = 9007199254740991.0,
+             .description = "generator seed (torch.Generator().manual_seed)"},
+            {.name = "steps",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 4,
+             .min = 1,
+             .max = 50,
+             .description = "sampling steps"},
+            {.name = "cfg",
+             .type = LF_TYPE_FLOAT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_float = 1.0,
+             .min = 0.0,
+             .max = 30.0,
+             .description = "classifier-free guidance scale (> 1 runs the negative too)"},
+            {.name = "denoise",
+             .type = LF_TYPE_FLOAT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_float = 1.0,
+             .min = 0.0,
+             .max = 1.0,
+             .description = "img2img strength; 1 = txt2img"},
+            {.name = "original_steps",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 50,
+             .min = 1,
+             .max = 1000,
+             .description = "LCM's original_inference_steps"},
+            {0},
+        },
+    .execute = sampler_execute,
+};
