@@ -1,0 +1,258 @@
+/*
+** test_sd_graphs.c - the model nodes through the graph engine, as users run
+** them: CheckpointLoader -> TextEncode -> SaveTensor writes the reference
+** embedding; the txt2img graph with pipe_a's settings writes the reference
+** image (within the pipeline tolerances) with the graph in its metadata;
+** a re-run with only the seed changed recomputes exactly the sampler, the
+** decoder and the save; img2img from the sketch runs and is deterministic.
+*/
+#include "image_io.h"
+#include "lcmflow/executor.h"
+#include "lcmflow/graph.h"
+#include "lcmflow/safetensors.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static char fixtures[512], tmp[] = "/tmp/lcmflow-sdgraphs-XXXXXX";
+static struct lf_registry *reg;
+static struct lf_session *session;
+
+static struct lf_graph *load(const char *yaml)
+{
+    struct lf_graph *g;
+    struct lf_error err = {0};
+    char text[1600];
+    if (lf_graph_load_string(reg, "test.yaml", yaml, strlen(yaml), &g, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    return g;
+}
+
+static void set(struct lf_graph *g, const char *fmt, ...)
+{
+    char assignment[1200], text[1600];
+    struct lf_error err = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(assignment, sizeof assignment, fmt, ap);
+    va_end(ap);
+    if (lf_graph_set(g, assignment, &err))
+        fail_msg("%s: %s", assignment, lf_error_text(&err, text, sizeof text));
+}
+
+static struct lf_run *run(struct lf_graph *g)
+{
+    struct lf_run *r;
+    struct lf_error err = {0};
+    char text[1600];
+    if (lf_session_run(session, g, &r, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    return r;
+}
+
+static const char embed_yaml[] =
+    "version: 1\n"
+    "nodes:\n"
+    "  ckpt: { type: CheckpointLoader, params: { path: model.safetensors, dtype: f32 } }\n"
+    "  pos:  { type: TextEncode, inputs: { clip: ckpt.clip }, params: { text: x } }\n"
+    "  save: { type: SaveTensor, inputs: { tensor: pos.conditioning }, params: { path: e.st } }\n";
+
+static void text_embedding_graph_writes_reference(void **state)
+{
+    struct lf_graph *g = load(embed_yaml);
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    set(g, "pos.text=a photograph of an astronaut riding a horse");
+    set(g, "save.path=%s/embed.safetensors", tmp);
+    lf_run_destroy(run(g));
+
+    char path[700];
+    struct lf_error err = {0};
+    struct lf_safetensors *got, *ref;
+    snprintf(path, sizeof path, "%s/embed.safetensors", tmp);
+    assert_int_equal(lf_safetensors_open(path, &got, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/tiny-sd15/ref/text_encoder.safetensors", fixtures);
+    assert_int_equal(lf_safetensors_open(path, &ref, &err), LF_OK);
+    const struct lf_safetensors_tensor *a = lf_safetensors_find(got, "tensor");
+    const struct lf_safetensors_tensor *b = lf_safetensors_find(ref, "p0.last_hidden_state");
+    assert_non_null(a);
+    assert_int_equal(a->numel, b->numel);
+    float *x = malloc((size_t)a->numel * 4), *y = malloc((size_t)b->numel * 4);
+    lf_safetensors_tensor_to_f32(got, a, x, a->numel, &err);
+    lf_safetensors_tensor_to_f32(ref, b, y, b->numel, &err);
+    double worst = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double d = fabs(x[i] - y[i]) / (1e-4 + 1e-4 * fabs(y[i]));
+        worst = d > worst ? d : worst;
+    }
+    printf("  embedding through the graph: %.2f of tolerance\n", worst);
+    assert_true(worst <= 1.0);
+    free(x), free(y);
+    lf_safetensors_close(got), lf_safetensors_close(ref);
+    lf_graph_destroy(g);
+}
+
+static char *graph_text;
+
+static void on_text(const char *key, const char *value, void *user)
+{
+    if (!strcmp(key, "lcmflow.graph")) graph_text = strdup(value);
+}
+
+static struct lf_graph *txt2img(void)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/../graphs/txt2img.yaml", SOURCE_DIR);
+    struct lf_graph *g;
+    struct lf_error err = {0};
+    char text[1600];
+    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    set(g, "ckpt.dtype=f32");
+    set(g, "empty.width=64");
+    set(g, "empty.height=64");
+    set(g, "save.path=%s/a.png", tmp);
+    return g;
+}
+
+static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
+{
+    struct lf_graph *g = txt2img();
+    struct lf_run *r = run(g);
+    lf_run_destroy(r);
+
+    char path[700];
+    int w, h, rw, rh;
+    uint8_t *got, *want;
+    struct lf_error err = {0};
+    snprintf(path, sizeof path, "%s/a.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_a.png", fixtures);
+    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
+    assert_int_equal(w, rw);
+    assert_int_equal(h, rh);
+    int worst = 0, beyond = 0;
+    for (int i = 0; i < w * h * 3; i++) {
+        int d = abs(got[i] - want[i]);
+        worst = d > worst ? d : worst;
+        beyond += d > 1;
+    }
+    printf("  txt2img graph vs pipe_a.png: worst %d levels\n", worst);
+    assert_true(worst <= 2 && beyond * 100 <= w * h * 3);
+    free(got), free(want);
+
+    /* The image names what made it. */
+    snprintf(path, sizeof path, "%s/a.png", tmp);
+    assert_int_equal(lf_image_read_png_text(path, on_text, NULL, &err), LF_OK);
+    assert_non_null(graph_text);
+    assert_non_null(strstr(graph_text, "seed: 42"));
+    assert_non_null(strstr(graph_text, "type: LcmSampler"));
+    free(graph_text);
+
+    /* Only the seed changes: sampler, decoder and save run; nothing else. */
+    set(g, "sample.seed=7");
+    r = run(g);
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_run_node_id(r, i);
+        enum lf_node_state st = lf_run_node_state(r, i);
+        bool should_run = !strcmp(id, "sample") || !strcmp(id, "decode") || !strcmp(id, "save");
+        printf("  seed change: %-6s %s\n", id, st == LF_NODE_RAN ? "ran" : "cached");
+        assert_int_equal(st, should_run ? LF_NODE_RAN : LF_NODE_CACHED);
+    }
+    lf_run_destroy(r);
+    lf_graph_destroy(g);
+}
+
+static void sketch2img_graph_is_deterministic(void **state)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/../graphs/sketch2img.yaml", SOURCE_DIR);
+    struct lf_graph *g;
+    struct lf_error err = {0};
+    char text[1600];
+    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    set(g, "sketch.path=%s/tiny-sd15/ref/pipe_c_sketch.png", fixtures);
+    set(g, "save.path=%s/c1.png", tmp);
+    lf_run_destroy(run(g));
+    lf_session_cache_clear(session);
+    set(g, "save.path=%s/c2.png", tmp);
+    lf_run_destroy(run(g));
+    int w1, h1, w2, h2;
+    uint8_t *a, *b;
+    snprintf(path, sizeof path, "%s/c1.png", tmp);
+    assert_int_equal(lf_image_load(path, &w1, &h1, &a, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/c2.png", tmp);
+    assert_int_equal(lf_image_load(path, &w2, &h2, &b, &err), LF_OK);
+    assert_int_equal(w1, 64);
+    assert_memory_equal(a, b, (size_t)(w1 * h1 * 3));
+    free(a), free(b);
+    lf_graph_destroy(g);
+}
+
+static void bad_inputs_are_clear_errors(void **state)
+{
+    struct lf_graph *g = load(embed_yaml);
+    struct lf_error err = {0};
+    struct lf_run *r = NULL;
+    char text[1600];
+    set(g, "ckpt.path=%s/no-such-model.safetensors", tmp);
+    set(g, "save.path=%s/never.safetensors", tmp);
+    assert_int_not_equal(lf_session_run(session, g, &r, &err), LF_OK);
+    lf_error_text(&err, text, sizeof text);
+    printf("  %s\n", text);
+    assert_non_null(strstr(text, "no-such-model.safetensors"));
+    assert_int_equal(access("never.safetensors", F_OK), -1);
+    lf_graph_destroy(g);
+
+    g = load(embed_yaml);
+    assert_int_not_equal(lf_graph_set(g, "ckpt.path=model.ckpt", &err), LF_OK);
+    lf_error_text(&err, text, sizeof text);
+    assert_non_null(strstr(text, "pickle"));
+    lf_graph_destroy(g);
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const char *dir = getenv("LCMFLOW_FIXTURES");
+    char probe[600];
+    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
+    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
+    if (access(probe, R_OK) != 0) {
+        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
+        return 77;
+    }
+    struct lf_error err = {0};
+    if (!mkdtemp(tmp) || lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
+        lf_session_create(NULL, &session, &err)) {
+        fprintf(stderr, "setup: %s\n", err.message);
+        return 1;
+    }
+    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(text_embedding_graph_writes_reference),
+        cmocka_unit_test(txt2img_graph_reproduces_pipe_a_and_caches),
+        cmocka_unit_test(sketch2img_graph_is_deterministic),
+        cmocka_unit_test(bad_inputs_are_clear_errors),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, teardown);
+    lf_session_destroy(session);
+    lf_registry_destroy(reg);
+    return rc;
+}
