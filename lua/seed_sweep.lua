@@ -1,42 +1,33 @@
--- seed_sweep.lua - re-runs one graph for several seeds and prints, for each,
--- the result and which nodes were recomputed: only the sampler and what
--- follows it, never model loading or text encoding (the cache persists
--- across runs within the script).
+-- seed_sweep.lua - one image per seed from a txt2img graph, in one process:
+-- the checkpoint is loaded and the prompt encoded once, then each seed
+-- re-runs only the sampler, the decoder and the save (printed per run).
 --
---   lcmflow lua lua/seed_sweep.lua [GRAPH.yaml NODE.PARAM OUTPUT] [SEEDS]
+--   lcmflow lua lua/seed_sweep.lua [SEEDS] [NODE.PARAM=VALUE ...]
 --
--- With no graph, a stand-in graph of the test plugin's node types is used
--- (LCMFLOW_PLUGIN_PATH must reach tests/plugins in the build tree) until the
--- model nodes exist.  SEEDS is a comma-separated list (default 1,2,3,42).
+-- SEEDS is a comma-separated list (default 1,2,3,4).  The graph is
+-- graphs/txt2img.yaml (LCMFLOW_GRAPH overrides); images go to
+-- out/seed_<seed>.png beside the graph folder.  Extra NODE.PARAM=VALUE
+-- arguments set params first, e.g. empty.width=256 ckpt.path=/models/sd15.safetensors
 local lf = require "lcmflow"
 
-local graph, key, output, seeds
-if arg[1] and arg[1]:match("%.ya?ml$") then
-  graph = lf.load(arg[1])
-  key, output, seeds = arg[2], arg[3], arg[4]
-else
-  graph = lf.graph {
-    nodes = {
-      model  = { type = "TestBlob", params = { kb = 256 } },           -- "CheckpointLoader"
-      prompt = { type = "TestText", params = { text = "a cat" } },     -- "TextEncode"
-      sample = { type = "TestNoise", inputs = { model = "model.blob", text = "prompt.text" },
-                 params = { seed = 0, steps = 4 } },                   -- "LcmSampler"
-      decode = { type = "TestScale", inputs = { value = "sample.value" },
-                 params = { factor = 255 } },                          -- "VaeDecode"
-    },
-    outputs = { "decode.value" },
-  }
-  key, output, seeds = "sample.seed", "decode.value", arg[1]
-end
-assert(key and output, "usage: seed_sweep.lua [GRAPH.yaml NODE.PARAM OUTPUT] [SEEDS]")
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local graph = lf.load(os.getenv("LCMFLOW_GRAPH") or (here .. "/../graphs/txt2img.yaml"))
 
-for seed in (seeds or "1,2,3,42"):gmatch("[^,]+") do
-  graph:set(key, math.tointeger(tonumber(seed)) or seed)
-  local run = graph:run()
-  local value = run:output(output)
-  if type(value) == "table" then
-    value = value.type .. (value.shape and (" [" .. table.concat(value.shape, ",") .. "]") or "")
+local seeds = "1,2,3,4"
+for i = 1, #arg do
+  local key, value = arg[i]:match("^([%w_]+%.[%w_]+)=(.*)$")
+  if key then
+    graph:set(key, math.tointeger(tonumber(value)) or tonumber(value) or value)
+  else
+    seeds = arg[i]
   end
-  print(string.format("%s=%s  %s=%s  ran: %s  cached: %s", key, seed, output, tostring(value),
-                      table.concat(run:ran(), " "), table.concat(run:cached(), " ")))
+end
+
+for seed in seeds:gmatch("[^,]+") do
+  seed = assert(math.tointeger(tonumber(seed)), "a seed is an integer: " .. seed)
+  graph:set("sample.seed", seed)
+  graph:set("save.path", string.format("../out/seed_%d.png", seed))
+  local run = graph:run()
+  print(string.format("seed %-6d ran: %-22s cached: %s", seed, table.concat(run:ran(), " "),
+                      table.concat(run:cached(), " ")))
 end

@@ -2,7 +2,7 @@
 -- table of an output, with how many nodes each cell recomputed: moving along
 -- the inner param re-runs only what depends on it.
 --
---   lcmflow lua lua/param_grid.lua [GRAPH.yaml OUTPUT] [NODE.A=v1,v2 NODE.B=w1,w2]
+--   lcmflow lua tests/lua/param_grid.lua [GRAPH.yaml OUTPUT] [NODE.A=v1,v2 NODE.B=w1,w2]
 --
 -- With no graph, a stand-in graph of the test plugin's node types is used
 -- until the model nodes exist (LCMFLOW_PLUGIN_PATH must reach tests/plugins).
