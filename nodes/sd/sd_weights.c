@@ -186,3 +186,55 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
     }
     return LF_OK;
 }
+
+enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
+                                 struct lf_error *err)
+{
+    struct sd_weights *d;
+    enum lf_status s = sd_weights_create(w->device, w->dtype, &d, err);
+    if (s) return s;
+    d->items = calloc(w->count ? w->count : 1, sizeof *d->items);
+    d->files = calloc(w->file_count ? w->file_count : 1, sizeof *d->files);
+    d->index = malloc((w->index_size ? w->index_size : 1) * sizeof *d->index);
+    if (!d->items || !d->files || !d->index) {
+        sd_weights_release(d);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    d->capacity = w->count;
+    for (size_t i = 0; i < w->file_count; i++)
+        d->files[d->file_count++] = sd_file_retain(w->files[i]);
+    for (size_t i = 0; i < w->count; i++) {
+        struct sd_weight *item = &d->items[i];
+        item->name = strdup(w->items[i].name);
+        if (!item->name) {
+            sd_weights_release(d);
+            return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        item->tensor = lf_tensor_retain(w->items[i].tensor);
+        item->file = w->items[i].file;
+        item->source = w->items[i].source;
+        d->count++;
+    }
+    /* Same items in the same order: the hash index is valid as it is. */
+    if (w->index_size) memcpy(d->index, w->index, w->index_size * sizeof *d->index);
+    d->index_size = w->index_size;
+    d->bytes = w->bytes;
+    *out = d;
+    return LF_OK;
+}
+
+enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_tensor *tensor,
+                                  struct lf_error *err)
+{
+    if (index >= w->count)
+        return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: no item %zu", index);
+    struct lf_tensor *old = w->items[index].tensor;
+    if (tensor->rank != old->rank ||
+        memcmp(tensor->shape, old->shape, (size_t)old->rank * sizeof *old->shape) != 0)
+        return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: %s: another shape",
+                            w->items[index].name);
+    w->bytes = w->bytes - lf_tensor_nbytes(old) + lf_tensor_nbytes(tensor);
+    w->items[index].tensor = tensor;
+    lf_tensor_release(old);
+    return LF_OK;
+}

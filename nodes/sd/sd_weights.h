@@ -16,9 +16,12 @@
 
 struct sd_weight {
     char *name;
-    struct lf_tensor *tensor;                   /* owned */
-    const struct lf_safetensors *file;          /* borrowed: one of the weights' files */
-    const struct lf_safetensors_tensor *source; /* the base values, in the mapped file */
+    struct lf_tensor *tensor;          /* owned */
+    const struct lf_safetensors *file; /* borrowed: one of the weights' files */
+    /* The checkpoint's base values, in the mapped file.  For weights made by
+    ** sd_weights_derive + sd_weights_replace (LoRA merges) the tensor may
+    ** differ from source. */
+    const struct lf_safetensors_tensor *source;
 };
 
 struct sd_weights {
@@ -63,5 +66,17 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
 /* The weight called name, or NULL.  Borrowed, valid while w lives. */
 const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name);
 struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name);
+
+/* A new set with the same names, files and sources whose items share
+** (retain) every tensor of w; w is not modified.  Caller releases. */
+enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
+                                 struct lf_error *err);
+
+/* Replaces item index's tensor by tensor (same shape; w takes over the
+** caller's reference) and releases the old one.  Only for a set nobody else
+** holds yet (fresh from sd_weights_derive): other holders would see the
+** change.  On error the caller keeps its reference. */
+enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_tensor *tensor,
+                                  struct lf_error *err);
 
 #endif
