@@ -167,7 +167,8 @@ enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf
         s->alphas_cumprod[i] = (float)acc;
     }
     s->final_alpha_cumprod = c->set_alpha_to_one ? 1.0f : s->alphas_cumprod[0];
-    return lf_lcm_scheduler_set_timesteps(s, 4, 1.0, err);
+    s->count = 0; /* no schedule until lf_lcm_scheduler_set_timesteps */
+    return LF_OK;
 }
 
 enum lf_status lf_lcm_timesteps(const struct lf_lcm_config *cfg, int steps, double lcm_strength,

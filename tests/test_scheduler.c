@@ -338,6 +338,8 @@ static void step_refuses_misuse(void **state)
     struct lf_lcm_scheduler s;
     float v[4] = {0};
     assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(s.count, 0); /* no schedule yet: no step */
+    assert_int_equal(lf_lcm_scheduler_step(&s, 0, v, v, v, NULL, v, 4, &err), LF_ERR_INVALID);
     assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 2, 1.0, &err), LF_OK);
     assert_false(lf_lcm_scheduler_is_final(&s, 0));
     assert_true(lf_lcm_scheduler_is_final(&s, 1));

@@ -71,7 +71,8 @@ struct lf_lcm_scheduler {
     int timesteps[LF_LCM_MAX_TRAIN_TIMESTEPS];
 };
 
-/* Computes the noise schedule; cfg NULL means lf_lcm_config_default. */
+/* Computes the noise schedule; cfg NULL means lf_lcm_config_default.  No
+** timesteps are set yet (count 0). */
 enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf_lcm_config *cfg,
                                      struct lf_error *err);
 
