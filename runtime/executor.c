@@ -450,9 +450,12 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* NONE is allowed: a node may leave an output absent (LoraLoader's clip
+** without a clip input); a required input fed by it is refused before its
+** consumer runs. */
 static bool value_matches(enum lf_value_type declared, const struct lf_value *v)
 {
-    if (v->type == declared) return true;
+    if (v->type == declared || v->type == LF_TYPE_NONE) return true;
     return declared == LF_TYPE_TENSOR && v->type >= LF_TYPE_TENSOR && v->type <= LF_TYPE_IMAGE;
 }
 
@@ -473,6 +476,15 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
     for (size_t k = 0; k < n->n_in; k++)
         if (n->src_node[k] >= 0)
             inputs[k] = p->slot[p->base[n->src_node[k]] + (size_t)n->src_output[k]];
+    for (size_t k = 0; k < n->n_in; k++)
+        if (inputs[k].type == LF_TYPE_NONE && !(n->type->inputs[k].flags & LF_PORT_OPTIONAL)) {
+            free(inputs);
+            free(outputs);
+            return lf_error_set(
+                err, LF_ERR_GRAPH, "node '%s' (%s): input '%s' got no value from %s.%s", n->id,
+                n->type_name, n->type->inputs[k].name, p->g->nodes[n->src_node[k]].id,
+                p->g->nodes[n->src_node[k]].type->outputs[n->src_output[k]].name);
+        }
     struct lf_node_call call = {
         .struct_size = sizeof call,
         .host = lf_host_api_get(),

@@ -441,6 +441,44 @@ wrong_type:
                         quoted ? "\"" : "'");
 }
 
+/* The type's param_defaults pairs (ABI 1.1), or NULL for older plugins. */
+static const char *const *param_defaults_of(const struct lf_gnode *n)
+{
+    size_t end = offsetof(struct lf_node_type, param_defaults) + sizeof(const char *const *);
+    if (!n->plugin ||
+        n->plugin->struct_size <
+            offsetof(struct lf_plugin_desc, node_type_size) + sizeof(uint32_t) ||
+        n->plugin->node_type_size < end)
+        return NULL;
+    return n->type->param_defaults;
+}
+
+/* Params not written in the graph (set[k] false; NULL = look at the written
+** params) take the value of the param their type names in param_defaults. */
+static enum lf_status apply_param_defaults(struct lf_gnode *n, const bool *set,
+                                           struct lf_error *err)
+{
+    const char *const *pairs = param_defaults_of(n);
+    for (size_t i = 0; pairs && pairs[i] && pairs[i + 1]; i += 2) {
+        int x = lf_type_param_index(n->type, pairs[i]);
+        int y = lf_type_param_index(n->type, pairs[i + 1]);
+        if (x < 0 || y < 0) continue;
+        bool written = false;
+        if (set)
+            written = set[x];
+        else
+            for (size_t j = 0; j < n->nparams; j++)
+                written = written || !strcmp(n->params[j].name, pairs[i]);
+        if (written) continue;
+        struct lf_value v;
+        enum lf_status st = lf_value_copy(&v, &n->values[y], err);
+        if (st) return st;
+        lf_value_clear(&n->values[x]);
+        n->values[x] = v;
+    }
+    return LF_OK;
+}
+
 static void default_value(const struct lf_param_desc *d, struct lf_value *v)
 {
     memset(v, 0, sizeof *v);
@@ -529,6 +567,10 @@ static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n
             return st;
         }
         set[k] = true;
+    }
+    if ((st = apply_param_defaults(n, set, err))) {
+        free(set);
+        return st;
     }
     for (size_t k = 0; k < n->n_par; k++)
         if ((n->type->params[k].flags & LF_PARAM_REQUIRED) && !set[k]) {
@@ -762,7 +804,7 @@ enum lf_status lf_graph_set_param(struct lf_graph *g, const char *node_param, co
     }
     lf_value_clear(&n->values[k]);
     n->values[k] = v;
-    return LF_OK;
+    return apply_param_defaults(n, NULL, err);
 }
 
 enum lf_status lf_graph_set(struct lf_graph *g, const char *assignment, struct lf_error *err)

@@ -79,8 +79,7 @@ static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_erro
 
 static const char *host_graph_yaml(struct lf_host_ctx *ctx)
 {
-    if (!ctx || !ctx->graph)
-        return NULL;
+    if (!ctx || !ctx->graph) return NULL;
     if (!ctx->graph_yaml && lf_graph_to_yaml(ctx->graph, &ctx->graph_yaml, NULL) != LF_OK)
         return NULL;
     return ctx->graph_yaml;

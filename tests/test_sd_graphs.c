@@ -199,6 +199,78 @@ static void sketch2img_graph_is_deterministic(void **state)
     lf_graph_destroy(g);
 }
 
+/* pipe_b through the multi-LoRA graph: the reference image, and a strength
+** change re-runs that LoraLoader and what follows, not the checkpoint and,
+** with strength_clip set, not the text encoders. */
+static void multi_lora_graph_reproduces_pipe_b(void **state)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/../graphs/multi_lora.yaml", SOURCE_DIR);
+    struct lf_graph *g;
+    struct lf_error err = {0};
+    char text[1600];
+    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    set(g, "ckpt.dtype=f32");
+    set(g, "lcm.path=%s/tiny-sd15/lcm_lora.safetensors", fixtures);
+    set(g, "style.path=%s/tiny-sd15/style_lora_kohya.safetensors", fixtures);
+    set(g, "empty.width=64");
+    set(g, "empty.height=64");
+    set(g, "save.path=%s/b.png", tmp);
+    lf_run_destroy(run(g));
+    int w, h, rw, rh;
+    uint8_t *got, *want;
+    snprintf(path, sizeof path, "%s/b.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_b.png", fixtures);
+    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
+    int worst = 0, beyond = 0;
+    for (int i = 0; i < w * h * 3; i++) {
+        int d = abs(got[i] - want[i]);
+        worst = d > worst ? d : worst;
+        beyond += d > 1;
+    }
+    printf("  multi-LoRA graph vs pipe_b.png: worst %d levels\n", worst);
+    assert_true(worst <= 2 && beyond * 100 <= w * h * 3);
+    free(got), free(want);
+
+    set(g, "style.strength_model=0.5");
+    struct lf_run *r = run(g);
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_run_node_id(r, i);
+        bool should_run = !strcmp(id, "style") || !strcmp(id, "sample") || !strcmp(id, "decode") ||
+                          !strcmp(id, "save");
+        printf("  strength change: %-6s %s\n", id,
+               lf_run_node_state(r, i) == LF_NODE_RAN ? "ran" : "cached");
+        assert_int_equal(lf_run_node_state(r, i), should_run ? LF_NODE_RAN : LF_NODE_CACHED);
+    }
+    lf_run_destroy(r);
+    lf_graph_destroy(g);
+}
+
+/* strength_clip left out of the graph follows strength_model (also after
+** --set); written, it stays its own. */
+static void strength_clip_follows_strength_model(void **state)
+{
+    struct lf_graph *g =
+        load("version: 1\n"
+             "nodes:\n"
+             "  ckpt: { type: CheckpointLoader, params: { path: m.safetensors } }\n"
+             "  a: { type: LoraLoader, inputs: { model: ckpt.model, clip: ckpt.clip },\n"
+             "       params: { path: l.safetensors, strength_model: 0.3 } }\n"
+             "  b: { type: LoraLoader, inputs: { model: a.model, clip: a.clip },\n"
+             "       params: { path: l.safetensors, strength_model: 0.3, "
+             "strength_clip: 0.9 } }\n");
+    assert_true(lf_graph_param(g, "a", "strength_clip")->u.f == 0.3);
+    assert_true(lf_graph_param(g, "b", "strength_clip")->u.f == 0.9);
+    set(g, "a.strength_model=0.7");
+    set(g, "b.strength_model=0.7");
+    assert_true(lf_graph_param(g, "a", "strength_clip")->u.f == 0.7);
+    assert_true(lf_graph_param(g, "b", "strength_clip")->u.f == 0.9);
+    lf_graph_destroy(g);
+}
+
 static void bad_inputs_are_clear_errors(void **state)
 {
     struct lf_graph *g = load(embed_yaml);
@@ -249,6 +321,8 @@ int main(void)
         cmocka_unit_test(text_embedding_graph_writes_reference),
         cmocka_unit_test(txt2img_graph_reproduces_pipe_a_and_caches),
         cmocka_unit_test(sketch2img_graph_is_deterministic),
+        cmocka_unit_test(multi_lora_graph_reproduces_pipe_b),
+        cmocka_unit_test(strength_clip_follows_strength_model),
         cmocka_unit_test(bad_inputs_are_clear_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, teardown);

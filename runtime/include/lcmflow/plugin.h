@@ -274,6 +274,14 @@ struct lf_node_type {
     lf_node_execute_fn execute;
     lf_node_validate_fn validate;           /* optional */
     lf_node_file_identity_fn file_identity; /* optional */
+    /* ABI 1.1 and later (read when the plugin's node_type_size covers it) */
+    /* (optional; NULL means none) pairs of param names, NULL-terminated:
+    ** {"strength_clip", "strength_model", NULL} makes strength_clip take
+    ** strength_model's value whenever the graph does not write it.  The
+    ** effective value is what the params array and the cache keys see, so an
+    ** output may depend on strength_clip alone and still follow
+    ** strength_model when strength_clip is left out. */
+    const char *const *param_defaults;
 };
 
 struct lf_plugin_desc {

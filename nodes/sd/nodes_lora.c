@@ -1,0 +1,125 @@
+/*
+** nodes_lora.c - LoraLoader: merges one LoRA into a model and/or text
+** encoder.  Chains of LoraLoader nodes stack LoRAs; each node merges into
+** NEW weights from its (cached) input, so a strength change re-runs only
+** that node and what follows, never the checkpoint load, and never drifts.
+*/
+#include "sd_lora.h"
+#include "sd_node.h"
+#include "sd_nodes.h"
+#include "sd_objects.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { LORA_PATH, LORA_STRENGTH_MODEL, LORA_STRENGTH_CLIP };
+enum { LORA_IN_MODEL, LORA_IN_CLIP };
+enum { LORA_OUT_MODEL, LORA_OUT_CLIP };
+
+static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct sd_unet_object *m = sd_unet_object_of(&c->inputs[LORA_IN_MODEL]);
+    struct sd_clip_object *t = c->inputs[LORA_IN_CLIP].type == LF_TYPE_NONE
+                                   ? NULL
+                                   : sd_clip_object_of(&c->inputs[LORA_IN_CLIP]);
+    if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
+    if (c->inputs[LORA_IN_CLIP].type != LF_TYPE_NONE && !t)
+        return lf_error_set(err, LF_ERR_INVALID, "input clip is not an SD text encoder");
+    struct lf_device *device = sd_device(c, err);
+    if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
+    /* strength_clip is strength_model's value when the graph leaves it out
+    ** (param_defaults below: the graph engine fills it in). */
+    float strength_model = (float)sd_param_float(c, LORA_STRENGTH_MODEL);
+    float strength_clip = (float)sd_param_float(c, LORA_STRENGTH_CLIP);
+
+    struct sd_lora *lora = NULL;
+    struct sd_lora_report report = {0};
+    struct sd_weights *unet_w = NULL, *clip_w = NULL;
+    const struct sd_lora *stack[1];
+    enum lf_status s = sd_lora_load(device, sd_param_string(c, LORA_PATH), &lora, err);
+    if (!s) s = sd_lora_match(lora, m->unet.weights, t ? t->clip.weights : NULL, &report, err);
+    if (!s && report.warning && c->host->log)
+        c->host->log(c->ctx, LF_LOG_WARNING, "%s", report.warning);
+    stack[0] = lora;
+    if (!s)
+        s = sd_lora_apply(m->unet.weights, SD_LORA_PART_UNET, stack, &strength_model, 1, &unet_w,
+                          err);
+    if (!s && t)
+        s = sd_lora_apply(t->clip.weights, SD_LORA_PART_CLIP, stack, &strength_clip, 1, &clip_w,
+                          err);
+    /* New model objects over the merged weights (the structure is the input's). */
+    struct lf_object *mo = NULL, *to = NULL;
+    if (!s) {
+        struct sd_unet u = m->unet;
+        u.weights = sd_weights_retain(unet_w);
+        mo = sd_unet_object_new(&u, unet_w == m->unet.weights ? 0 : unet_w->bytes);
+        if (t) {
+            struct sd_clip cl = t->clip;
+            cl.weights = sd_weights_retain(clip_w);
+            to = sd_clip_object_new(&cl, t->vocab, clip_w == t->clip.weights ? 0 : clip_w->bytes);
+        }
+        if (!mo || (t && !to)) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    if (!s) {
+        sd_output_object(c, LORA_OUT_MODEL, LF_TYPE_UNET, mo);
+        /* Without a clip input the clip output is absent (NONE is allowed for
+        ** an output nothing consumes; a consumer would fail validation). */
+        if (to) sd_output_object(c, LORA_OUT_CLIP, LF_TYPE_CLIP, to);
+    } else {
+        lf_object_release(mo), lf_object_release(to);
+    }
+    sd_weights_release(unet_w), sd_weights_release(clip_w);
+    sd_lora_report_clear(&report);
+    sd_lora_release(lora);
+    return s;
+}
+
+static const char *const model_deps[] = {"path", "strength_model", "model", NULL};
+/* The clip output does not depend on strength_model: changing only that
+** keeps the text encoder cached (when strength_clip is written in the graph;
+** otherwise strength_clip follows strength_model, as it should). */
+static const char *const clip_deps[] = {"path", "strength_clip", "clip", NULL};
+static const char *const lora_param_defaults[] = {"strength_clip", "strength_model", NULL};
+
+const struct lf_node_type sd_lora_loader_type = {
+    .name = "LoraLoader",
+    .description = "Merges a LoRA (kohya, peft or diffusers file) into the model and text "
+                   "encoder.",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
+    .inputs =
+        (const struct lf_input_desc[]){
+            {"model", LF_TYPE_UNET, 0, NULL},
+            {"clip", LF_TYPE_CLIP, LF_PORT_OPTIONAL, "text encoder (for text-encoder LoRAs)"},
+            {0},
+        },
+    .outputs =
+        (const struct lf_output_desc[]){
+            {"model", LF_TYPE_UNET, model_deps, NULL},
+            {"clip", LF_TYPE_CLIP, clip_deps, "present when the clip input is connected"},
+            {0},
+        },
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "path",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+             .description = "LoRA .safetensors file"},
+            {.name = "strength_model",
+             .type = LF_TYPE_FLOAT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_float = 1.0,
+             .min = -20.0,
+             .max = 20.0,
+             .description = "strength on the UNet (negative allowed)"},
+            {.name = "strength_clip",
+             .type = LF_TYPE_FLOAT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_float = 1.0,
+             .min = -20.0,
+             .max = 20.0,
+             .description = "strength on the text encoder; default: strength_model"},
+            {0},
+        },
+    .execute = lora_execute,
+    .param_defaults = lora_param_defaults,
+};
