@@ -20,6 +20,7 @@
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
 #include "sd_image.h"
+#include "sd_lora.h"
 #include "sd_sample.h"
 #include "sd_vae.h"
 
@@ -311,6 +312,130 @@ static void cfg_and_non_square_are_deterministic(void **state)
     op_test_check_validation();
 }
 
+/* Merges LoRA files (fixture names) into m's UNet and text encoder, one
+** after the other as the reference does, and re-initialises the models. */
+static void apply_loras(struct model *m, const char *const *files, const float *strengths, int n)
+{
+    struct lf_error err = {0};
+    for (int i = 0; i < n; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/tiny-sd15/%s", fixtures, files[i]);
+        struct sd_lora *lora;
+        struct sd_weights *u, *c;
+        const struct sd_lora *stack[1];
+        if (sd_lora_load(op_test_device(), path, &lora, &err)) fail_msg("%s", err.message);
+        stack[0] = lora;
+        if (sd_lora_apply(m->ck.unet, SD_LORA_PART_UNET, stack, &strengths[i], 1, &u, &err) ||
+            sd_lora_apply(m->ck.clip, SD_LORA_PART_CLIP, stack, &strengths[i], 1, &c, &err))
+            fail_msg("%s", err.message);
+        sd_lora_release(lora);
+        sd_weights_release(m->ck.unet), sd_weights_release(m->ck.clip);
+        m->ck.unet = u, m->ck.clip = c;
+    }
+    sd_unet_clear(&m->unet);
+    sd_clip_clear(&m->clip);
+    if (sd_unet_init(&m->unet, m->ck.unet, 8, &err) || sd_clip_init(&m->clip, m->ck.clip, 0, &err))
+        fail_msg("%s", err.message);
+}
+
+static void check_image(struct lf_safetensors *st, const char *label, const uint8_t *pixels)
+{
+    size_t n;
+    float *want = ref(st, "image_uint8", &n);
+    int worst = 0;
+    size_t beyond = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = abs((int)pixels[i] - (int)want[i]);
+        worst = d > worst ? d : worst;
+        beyond += d > 1;
+    }
+    printf("  %s image: worst %d levels\n", label, worst);
+    assert_true(worst <= 2);
+    assert_true(beyond * 100 <= n);
+    free(want);
+}
+
+/* pipe_b: LCM-LoRA + kohya style LoRA (with its text-encoder part at 0.8),
+** cfg 1.5 with a negative prompt, seed 7: every step. */
+static void pipe_b_lora_cfg_matches(void **state)
+{
+    struct model m;
+    model_load(&m, LF_DTYPE_F32);
+    static const char *const files[] = {"lcm_lora.safetensors", "style_lora_kohya.safetensors"};
+    static const float strengths[] = {1.0f, 0.8f};
+    apply_loras(&m, files, strengths, 2);
+    struct trace_ref tr = {.st = open_ref("pipe_b.safetensors"), .check_steps = true};
+    uint8_t *px = run_txt2img(&m, "a watercolor painting of a fox in the snow",
+                              "blurry, low quality", 7, 4, 1.5f, 64, 64, &tr, NULL);
+    assert_int_equal(tr.steps_seen, 4);
+    check_image(tr.st, "pipe_b", px);
+    free(px), free(tr.start);
+    lf_safetensors_close(tr.st);
+    model_free(&m);
+    op_test_check_validation();
+}
+
+/* pipe_d: 96x64 (latent 8x12), peft style LoRA 0.6 then LCM-LoRA, 2 steps. */
+static void pipe_d_non_square_peft_matches(void **state)
+{
+    struct model m;
+    model_load(&m, LF_DTYPE_F32);
+    static const char *const files[] = {"style_lora_peft.safetensors", "lcm_lora.safetensors"};
+    static const float strengths[] = {0.6f, 1.0f};
+    apply_loras(&m, files, strengths, 2);
+    struct trace_ref tr = {.st = open_ref("pipe_d.safetensors"), .check_steps = true};
+    uint8_t *px = run_txt2img(&m, "a wide landscape with mountains and a lake", NULL, 1, 2, 1.0f,
+                              64, 96, &tr, NULL);
+    assert_int_equal(tr.steps_seen, 2);
+    check_image(tr.st, "pipe_d", px);
+    free(px), free(tr.start);
+    lf_safetensors_close(tr.st);
+    model_free(&m);
+    op_test_check_validation();
+}
+
+/* pipe_c: img2img from the sketch at strength 0.5 with the LCM-LoRA: RNG
+** order encoder sample, add-noise, step noise; every step and the image. */
+static void pipe_c_img2img_lora_matches(void **state)
+{
+    struct model m;
+    model_load(&m, LF_DTYPE_F32);
+    static const char *const files[] = {"lcm_lora.safetensors"};
+    static const float strengths[] = {1.0f};
+    apply_loras(&m, files, strengths, 1);
+    struct lf_safetensors *st = open_ref("pipe_c.safetensors");
+    struct lf_error err = {0};
+    size_t n;
+    float *image = ref(st, "image_in", &n);
+    int64_t shape[4] = {1, 3, 64, 64};
+    struct lf_tensor *x = op_test_tensor(LF_DTYPE_F32, 4, shape, image), *mean, *std, *lat,
+                     *lat_std, *out, *decoded, *img;
+    if (sd_vae_encode(&m.vae, x, &mean, &std, &err) ||
+        lf_op_scale(mean, SD_VAE_SCALING, 0, &lat, &err) ||
+        lf_op_scale(std, SD_VAE_SCALING, 0, &lat_std, &err))
+        fail_msg("%s", err.message);
+    struct lf_tensor *pos =
+        encode(&m, "a red house with a yellow sun, colorful children's drawing");
+    struct sd_sample_params p = {123, 4, 1.0f, 0.5f, 50};
+    struct trace_ref tr = {.st = st, .check_steps = true};
+    struct sd_sample_trace trace = {on_step, on_start, NULL, &tr};
+    if (sd_lcm_sample(&m.unet, pos, NULL, lat, lat_std, &p, &trace, &out, &err))
+        fail_msg("%s", err.message);
+    assert_int_equal(tr.steps_seen, 2);
+    uint8_t *px;
+    if (sd_vae_decode(&m.vae, out, NULL, NULL, &decoded, &err) ||
+        sd_image_from_decoded(decoded, &img, &err) || sd_image_to_rgb8(img, 0, &px, &err))
+        fail_msg("%s", err.message);
+    check_image(st, "pipe_c", px);
+    free(px), free(tr.start), free(image);
+    lf_tensor_release(x), lf_tensor_release(mean), lf_tensor_release(std);
+    lf_tensor_release(lat), lf_tensor_release(lat_std), lf_tensor_release(pos);
+    lf_tensor_release(out), lf_tensor_release(decoded), lf_tensor_release(img);
+    lf_safetensors_close(st);
+    model_free(&m);
+    op_test_check_validation();
+}
+
 int main(void)
 {
     const char *dir = getenv("LCMFLOW_FIXTURES");
@@ -328,6 +453,9 @@ int main(void)
         cmocka_unit_test(pipe_a_f16_psnr),
         cmocka_unit_test(img2img_start_matches_pipe_c),
         cmocka_unit_test(cfg_and_non_square_are_deterministic),
+        cmocka_unit_test(pipe_b_lora_cfg_matches),
+        cmocka_unit_test(pipe_c_img2img_lora_matches),
+        cmocka_unit_test(pipe_d_non_square_peft_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
