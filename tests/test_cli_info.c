@@ -289,6 +289,43 @@ static void taesd(void **state)
     expect(&r, "TAESD-family decoder (sequential layout)");
     expect(&r, "decoder: latent channels 32, 10 blocks (3 with the mid-block pooling branch)");
     check_row(&r, "decoder", path, "");
+
+    /* The pair as a diffusers AutoencoderTiny folder: encoder.layers.N /
+    ** decoder.layers.N (decoder indices one lower: no Clamp layer). */
+    char dir[] = "/tmp/lcmflow-info-XXXXXX", file[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/diffusion_pytorch_model.safetensors", dir);
+    struct lf_error err = {0};
+    struct lf_safetensors_writer *w;
+    struct lf_safetensors *src[2];
+    assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
+    for (int side = 0; side < 2; side++) {
+        fixture(path, sizeof path,
+                side ? "taesd/taef2_decoder.safetensors" : "taesd/taef2_encoder.safetensors");
+        assert_int_equal(lf_safetensors_open(path, &src[side], &err), LF_OK);
+        for (size_t i = 0; i < lf_safetensors_count(src[side]); i++) {
+            const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(src[side], i);
+            char *rest, name[256];
+            long index = strtol(t->name, &rest, 10);
+            snprintf(name, sizeof name, "%s.layers.%ld%s", side ? "decoder" : "encoder",
+                     index - side, rest);
+            assert_int_equal(lf_safetensors_writer_add(w, name, t->st_dtype, t->rank, t->shape,
+                                                       t->data, t->nbytes, &err),
+                             LF_OK);
+        }
+    }
+    assert_int_equal(lf_safetensors_writer_write(w, file, &err), LF_OK);
+    lf_safetensors_writer_free(w);
+    lf_safetensors_close(src[0]), lf_safetensors_close(src[1]);
+    info(&r, dir);
+    assert_int_equal(r.status, 0);
+    expect(&r, "TAESD-family encoder and decoder (named layers)");
+    expect(&r, "decoder: latent channels 32, 10 blocks (3 with the mid-block pooling branch), "
+               "keys decoder.layers.");
+    check_row(&r, "encoder", file, "encoder.layers.");
+    check_row(&r, "decoder", file, "decoder.layers.");
+    remove(file);
+    rmdir(dir);
 }
 
 static void refusals(void **state)

@@ -402,6 +402,11 @@ static enum lf_status inspect_folder(const char *dir, struct sd_info *info, stru
     char path[1024];
     info->diffusers = true;
     snprintf(path, sizeof path, "%s/unet", dir);
+    if (!is_dir(path)) {
+        /* A single-model diffusers folder (AutoencoderTiny, a UNet...). */
+        snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+        if (is_file(path)) return sd_info_inspect(path, info, err);
+    }
     if (!is_dir(path))
         return lf_error_set_at(err, LF_ERR_FORMAT, dir, 0, 0,
                                "a folder, but not a diffusers SD 1.5 checkpoint: no unet/ "
@@ -591,6 +596,8 @@ static bool inspect_taesd(const struct lf_safetensors *st, struct sd_info *info)
 {
     if (!sd_taesd_inspect(st, &info->taesd)) return false;
     const struct sd_taesd_file_info *t = &info->taesd;
+    static const char *const order[] = {"encoder", "decoder"};
+    preset_components(info, order, 2);
     size_t n = lf_safetensors_count(st);
     for (size_t i = 0; i < n; i++) {
         const struct lf_safetensors_tensor *x = lf_safetensors_tensor_at(st, i);

@@ -12,6 +12,7 @@
 ** diffusers, which numbers from the first conv).
 */
 #include "sd_taesd.h"
+#include "sd_checkpoint.h"
 #include "sd_nn.h"
 
 #include <ctype.h>
@@ -236,8 +237,8 @@ static enum lf_status load_part(struct lf_device *device, const char *path, bool
 {
     const char *side = decoder ? "decoder" : "encoder";
     struct sd_file *file;
-    enum lf_status s = sd_file_open(path, &file, err);
-    if (s) return s;
+    enum lf_status s = sd_refuse_pickle(path, err); /* the .pth downloads */
+    if (s || (s = sd_file_open(path, &file, err))) return s;
     struct sd_taesd_file_info info;
     bool any = sd_taesd_inspect(file->st, &info);
     const char *prefix = decoder ? info.decoder_prefix : info.encoder_prefix;
