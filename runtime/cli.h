@@ -25,5 +25,7 @@ int lf_cli_bench(int argc, char **argv);
 int lf_cli_run(int argc, char **argv);
 int lf_cli_nodes(int argc, char **argv);
 int lf_cli_lua(int argc, char **argv);
+/* cli_info.c */
+int lf_cli_info(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const struct lf_cli_command commands[] = {
     {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
     {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},
     {"lua", "run a Lua script with the lcmflow module", lf_cli_lua},
+    {"info", "say what a model file is (checkpoint, LoRA, TAESD)", lf_cli_info},
     {NULL, NULL, NULL},
 };
 

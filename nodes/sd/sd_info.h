@@ -1,0 +1,109 @@
+/*
+** sd_info.h - what a model file is, read from its tensor names and shapes
+** only (no weights are loaded): SD 1.5 checkpoint in the single-file or
+** diffusers-folder layout, LoRA (kohya with LDM or diffusers module names,
+** peft), TAESD-family encoder/decoder, or something else.  Used by
+** `lcmflow info`.
+**
+** The architecture comes from shapes, as the loaders read it: UNet widths
+** from the res blocks' output convs, context dim from attn2.to_k, text
+** encoder depth from the layer count, VAE widths from the blocks' convs.
+** Head counts are not stored in the weights and are not reported, except
+** the text encoder's from a diffusers config.json.
+*/
+#ifndef LCMFLOW_SD_INFO_H
+#define LCMFLOW_SD_INFO_H
+
+#include "lcmflow/safetensors.h"
+#include "sd_taesd.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum sd_info_kind {
+    SD_INFO_OTHER = 0,  /* a safetensors file of no kind known here */
+    SD_INFO_CHECKPOINT, /* SD 1.5-structured checkpoint */
+    SD_INFO_LORA,
+    SD_INFO_TAESD,
+    SD_INFO_UNSUPPORTED, /* a known model lcmflow does not run (SDXL, SD 2.x) */
+};
+
+enum sd_lora_format {
+    SD_LORA_KOHYA_LDM = 0,   /* lora_unet_input_blocks_1_1_... */
+    SD_LORA_KOHYA_DIFFUSERS, /* lora_unet_down_blocks_0_attentions_0_... */
+    SD_LORA_KOHYA_TE_ONLY,   /* kohya, text encoder modules only */
+    SD_LORA_PEFT,            /* unet.<path>.lora_A.weight */
+};
+
+#define SD_INFO_MAX_COMPONENTS 6
+#define SD_INFO_MAX_LEVELS     8
+#define SD_INFO_MAX_VALUES     8
+
+/* Tensors and parameters of one part of a model, by stored dtype. */
+struct sd_info_component {
+    char name[32];  /* "UNet", "VAE", "text encoder", "other", ... */
+    char file[512]; /* the file it is in (diffusers folders), "" otherwise */
+    bool missing;   /* a diffusers component whose file is absent */
+    int64_t tensors, params, bytes;
+    int64_t dtype_tensors[LF_ST_DTYPE_COUNT];
+};
+
+struct sd_info_unet {
+    bool found;
+    int in_channels, out_channels, model_channels, time_embed_dim;
+    int levels, widths[SD_INFO_MAX_LEVELS];
+    int down_res_per_level, up_res_per_level;
+    int transformers, transformer_depth, context_dim;
+};
+
+struct sd_info_text {
+    bool found;
+    int layers, hidden, mlp, vocab, positions, heads; /* heads 0: unknown */
+};
+
+struct sd_info_vae {
+    bool found, has_encoder, has_decoder, mid_attention;
+    int latent_channels;
+    int encoder_levels, encoder_widths[SD_INFO_MAX_LEVELS], encoder_blocks;
+    int decoder_levels, decoder_widths[SD_INFO_MAX_LEVELS],
+        decoder_blocks; /* widths in run order */
+};
+
+struct sd_info_lora {
+    enum sd_lora_format format;
+    int modules, unet_modules, text_modules, other_modules;
+    int linear_modules, conv_modules;
+    int ranks[SD_INFO_MAX_VALUES], rank_count; /* distinct, ascending */
+    float alphas[SD_INFO_MAX_VALUES];
+    int alpha_count;              /* distinct values; 0: no alpha tensors (scale 1) */
+    int alpha_modules;            /* modules that carry an alpha */
+    bool more_ranks, more_alphas; /* more distinct values than listed */
+};
+
+struct sd_info {
+    enum sd_info_kind kind;
+    char what[160];        /* one line: "SD 1.5 checkpoint (single-file LDM layout)" */
+    bool diffusers;        /* a folder */
+    bool real_sd15_widths; /* checkpoint: every width equals real SD 1.5's */
+    struct sd_info_component components[SD_INFO_MAX_COMPONENTS];
+    int component_count;
+    struct sd_info_component total;
+    struct sd_info_unet unet;
+    struct sd_info_text text;
+    struct sd_info_vae vae;
+    struct sd_info_lora lora;
+    struct sd_taesd_file_info taesd;
+    bool tokenizer; /* diffusers folder with tokenizer/vocab.json */
+    char note[256]; /* extra explanation, "" if none */
+};
+
+/* Describes the file or diffusers folder at path.  Pickle files are refused
+** (sd_refuse_pickle's message); a file that is not safetensors is the
+** reader's LF_ERR_FORMAT error.  Any readable safetensors file succeeds,
+** as SD_INFO_OTHER if nothing else fits. */
+enum lf_status sd_info_inspect(const char *path, struct sd_info *out, struct lf_error *err);
+
+/* "kohya, LDM module names" and so on. */
+const char *sd_lora_format_name(enum sd_lora_format format);
+
+#endif

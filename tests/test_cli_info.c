@@ -1,0 +1,381 @@
+/* test_cli_info.c - runs the built `lcmflow info` (path in argv[1]) on the
+** tiny SD 1.5 fixture (single file and diffusers folder), a synthesized
+** checkpoint, each fixture LoRA, the TAEF2 files, a pickle name and a file
+** that is not safetensors.  Parameter counts in the output are checked
+** against sums computed here from the files' headers.
+**
+** The sd15 preset (2.1 GB, about a minute to write) is checked only when
+** LCMFLOW_TEST_SD15=1; otherwise the tiny preset stands in for it. */
+#include "lcmflow/safetensors.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+static const char *exe;
+static char fixtures[1024];
+
+struct result {
+    int status;
+    char out[16384];
+    char err[4096];
+};
+
+static void drain(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = '\0';
+    close(fd);
+}
+
+/* Runs exe with up to 6 args (NULL-terminated).  stderr is small, so
+** reading stdout first cannot deadlock. */
+static void run(struct result *r, const char *a0, const char *a1, const char *a2)
+{
+    int out[2], err[2], wstatus;
+    const char *argv[8] = {exe, a0, a1, a2, NULL};
+    assert_int_equal(pipe(out), 0);
+    assert_int_equal(pipe(err), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    drain(out[0], r->out, sizeof r->out);
+    drain(err[0], r->err, sizeof r->err);
+    waitpid(pid, &wstatus, 0);
+    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+}
+
+static void info(struct result *r, const char *path)
+{
+    run(r, "info", path, NULL);
+    printf("%s%s", r->out, r->err);
+}
+
+static void expect(const struct result *r, const char *text)
+{
+    if (!strstr(r->out, text)) fail_msg("output lacks '%s':\n%s", text, r->out);
+}
+
+/* The tensors and parameters of the component row called name. */
+static void row(const struct result *r, const char *name, long long *tensors, long long *params)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n  %s ", name);
+    const char *p = strstr(r->out, key);
+    if (!p) fail_msg("no row '%s' in:\n%s", name, r->out);
+    p += strlen(key);
+    long long v[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        while (*p == ' ')
+            p++;
+        for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+            if (*p != ',') v[k] = v[k] * 10 + (*p - '0');
+    }
+    *tensors = v[0];
+    *params = v[1];
+}
+
+/* Sums the tensors of path whose names start with prefix (and, when
+** contains is given, contain it). */
+static void sum(const char *path, const char *prefix, const char *contains, long long *tensors,
+                long long *params)
+{
+    struct lf_safetensors *st;
+    struct lf_error err = {0};
+    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
+    *tensors = *params = 0;
+    for (size_t i = 0; i < lf_safetensors_count(st); i++) {
+        const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
+        if (strncmp(t->name, prefix, strlen(prefix)) || (contains && !strstr(t->name, contains)))
+            continue;
+        (*tensors)++;
+        *params += t->numel;
+    }
+    lf_safetensors_close(st);
+}
+
+static void check_row(const struct result *r, const char *name, const char *path,
+                      const char *prefix)
+{
+    long long t, p, wt, wp;
+    row(r, name, &t, &p);
+    sum(path, prefix, NULL, &wt, &wp);
+    assert_true(wt > 0);
+    assert_int_equal(t, wt);
+    assert_int_equal(p, wp);
+}
+
+static void fixture(char *out, size_t size, const char *rel)
+{
+    snprintf(out, size, "%s/%s", fixtures, rel);
+}
+
+static void tiny_arch(const struct result *r)
+{
+    expect(r, "widths 32 64 128 128 (4 levels), 2 res blocks per level down and 3 up, "
+              "16 transformers (depth 1), context dim 64, in 4 / out 4 channels");
+    expect(r, "text encoder: CLIP, 4 layers, width 64, MLP 256");
+    expect(r, "VAE: latent channels 4, encoder widths 32 64 96 96 (2 blocks per level), "
+              "decoder widths 96 96 64 32 (3 blocks per level), mid-block attention");
+    expect(r, "other widths than the real SD 1.5");
+}
+
+static void tiny_single_file(void **state)
+{
+    char path[1200];
+    struct result r;
+    fixture(path, sizeof path, "tiny-sd15/model.safetensors");
+    info(&r, path);
+    assert_int_equal(r.status, 0);
+    expect(&r, "SD 1.5 checkpoint (single-file LDM layout)");
+    tiny_arch(&r);
+    expect(&r, "vocabulary 49408, 77 positions");
+    check_row(&r, "UNet", path, "model.diffusion_model.");
+    check_row(&r, "VAE", path, "first_stage_model.");
+    check_row(&r, "text encoder", path, "cond_stage_model.");
+    check_row(&r, "total", path, "");
+    expect(&r, "  F16\n");
+}
+
+static void tiny_diffusers(void **state)
+{
+    char dir[1200], path[1300];
+    struct result r;
+    fixture(dir, sizeof dir, "tiny-sd15/diffusers");
+    info(&r, dir);
+    assert_int_equal(r.status, 0);
+    expect(&r, "SD 1.5 checkpoint (diffusers folder layout)");
+    tiny_arch(&r);
+    expect(&r, "4 heads (config.json)");
+    expect(&r, "tokenizer: tokenizer/vocab.json");
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    check_row(&r, "UNet", path, "");
+    snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", dir);
+    check_row(&r, "VAE", path, "");
+    snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", dir);
+    check_row(&r, "text encoder", path, "");
+    /* One part alone is named as such. */
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    info(&r, path);
+    expect(&r, "a diffusers UNet alone");
+    expect(&r, "widths 32 64 128 128");
+}
+
+/* Removes what synth-checkpoint wrote (tokenizer/ only for tiny). */
+static void remove_synth(const char *dir)
+{
+    static const char *const files[] = {"synth.safetensors", "tokenizer/vocab.json",
+                                        "tokenizer/merges.txt", "tokenizer", ""};
+    char path[512];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        remove(path);
+    }
+}
+
+static void synthesized(void **state)
+{
+    char dir[] = "/tmp/lcmflow-info-XXXXXX", path[256];
+    struct result r;
+    assert_non_null(mkdtemp(dir));
+    const char *sd15 = getenv("LCMFLOW_TEST_SD15");
+    bool full = sd15 && !strcmp(sd15, "1");
+    if (!full) printf("  (sd15 preset skipped: set LCMFLOW_TEST_SD15=1; using tiny)\n");
+    snprintf(path, sizeof path, "%s/synth.safetensors", dir);
+    const char *argv_preset = full ? "sd15" : "tiny";
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(exe, exe, "synth-checkpoint", "--preset", argv_preset, "--seed", "3", "--out", path,
+              (char *)NULL);
+        _exit(127);
+    }
+    int wstatus;
+    waitpid(pid, &wstatus, 0);
+    assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+    info(&r, path);
+    assert_int_equal(r.status, 0);
+    expect(&r, "SD 1.5 checkpoint (single-file LDM layout)");
+    check_row(&r, "UNet", path, "model.diffusion_model.");
+    check_row(&r, "VAE", path, "first_stage_model.");
+    check_row(&r, "text encoder", path, "cond_stage_model.");
+    if (full) {
+        expect(&r, "widths match the real SD 1.5 model");
+        expect(&r, "UNet                686      859,520,964");
+        expect(&r, "model channels 320, widths 320 640 1280 1280 (4 levels)");
+        expect(&r, "context dim 768");
+        expect(&r, "text encoder: CLIP, 12 layers, width 768, MLP 3072, vocabulary 49408");
+        expect(&r, "encoder widths 128 256 512 512");
+        expect(&r, "total             1,130    1,066,235,307");
+    } else {
+        tiny_arch(&r);
+        expect(&r, "vocabulary 1024");
+    }
+    remove_synth(dir);
+}
+
+static void loras(void **state)
+{
+    char path[1200];
+    struct result r;
+    long long t, p, wt, wp;
+
+    fixture(path, sizeof path, "tiny-sd15/lcm_lora.safetensors");
+    info(&r, path);
+    assert_int_equal(r.status, 0);
+    expect(&r, "LoRA (kohya, diffusers module names");
+    expect(&r, "modules: 278 (UNet 278, text encoder 0)");
+    expect(&r, "touches: UNet only");
+    expect(&r, "rank: 4\n");
+    expect(&r, "alpha: 4 on 278 modules (scale alpha/rank = 1)");
+    check_row(&r, "UNet", path, "lora_unet_");
+
+    fixture(path, sizeof path, "tiny-sd15/style_lora_kohya.safetensors");
+    info(&r, path);
+    expect(&r, "LoRA (kohya, original LDM module names");
+    expect(&r, "modules: 216 (UNet 192, text encoder 24)");
+    expect(&r, "touches: UNet and text encoder");
+    expect(&r, "alpha: 2 on 216 modules (scale alpha/rank = 0.5)");
+    check_row(&r, "UNet", path, "lora_unet_");
+    check_row(&r, "text encoder", path, "lora_te_");
+
+    fixture(path, sizeof path, "tiny-sd15/style_lora_peft.safetensors");
+    info(&r, path);
+    expect(&r, "LoRA (diffusers/peft");
+    expect(&r, "modules: 192 (UNet 192, text encoder 0)");
+    expect(&r, "rank: 4\n");
+    expect(&r, "alpha: none (scale 1)");
+    row(&r, "UNet", &t, &p);
+    sum(path, "unet.", NULL, &wt, &wp);
+    assert_int_equal(t, wt);
+    assert_int_equal(p, wp);
+    /* 1x1-conv modules: proj_in/proj_out of 16 transformers. */
+    expect(&r, "160 linear, 32 conv");
+}
+
+static void taesd(void **state)
+{
+    char path[1200];
+    struct result r;
+    fixture(path, sizeof path, "taesd/taef2_encoder.safetensors");
+    if (access(path, R_OK) != 0) skip();
+    info(&r, path);
+    assert_int_equal(r.status, 0);
+    expect(&r, "TAESD-family encoder (sequential layout)");
+    expect(&r, "encoder: latent channels 32, 10 blocks (3 with the mid-block pooling branch)");
+    check_row(&r, "encoder", path, "");
+    fixture(path, sizeof path, "taesd/taef2_decoder.safetensors");
+    info(&r, path);
+    expect(&r, "TAESD-family decoder (sequential layout)");
+    expect(&r, "decoder: latent channels 32, 10 blocks (3 with the mid-block pooling branch)");
+    check_row(&r, "decoder", path, "");
+
+    /* The pair as a diffusers AutoencoderTiny folder: encoder.layers.N /
+    ** decoder.layers.N (decoder indices one lower: no Clamp layer). */
+    char dir[] = "/tmp/lcmflow-info-XXXXXX", file[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/diffusion_pytorch_model.safetensors", dir);
+    struct lf_error err = {0};
+    struct lf_safetensors_writer *w;
+    struct lf_safetensors *src[2];
+    assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
+    for (int side = 0; side < 2; side++) {
+        fixture(path, sizeof path,
+                side ? "taesd/taef2_decoder.safetensors" : "taesd/taef2_encoder.safetensors");
+        assert_int_equal(lf_safetensors_open(path, &src[side], &err), LF_OK);
+        for (size_t i = 0; i < lf_safetensors_count(src[side]); i++) {
+            const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(src[side], i);
+            char *rest, name[256];
+            long index = strtol(t->name, &rest, 10);
+            snprintf(name, sizeof name, "%s.layers.%ld%s", side ? "decoder" : "encoder",
+                     index - side, rest);
+            assert_int_equal(lf_safetensors_writer_add(w, name, t->st_dtype, t->rank, t->shape,
+                                                       t->data, t->nbytes, &err),
+                             LF_OK);
+        }
+    }
+    assert_int_equal(lf_safetensors_writer_write(w, file, &err), LF_OK);
+    lf_safetensors_writer_free(w);
+    lf_safetensors_close(src[0]), lf_safetensors_close(src[1]);
+    info(&r, dir);
+    assert_int_equal(r.status, 0);
+    expect(&r, "TAESD-family encoder and decoder (named layers)");
+    expect(&r, "decoder: latent channels 32, 10 blocks (3 with the mid-block pooling branch), "
+               "keys decoder.layers.");
+    check_row(&r, "encoder", file, "encoder.layers.");
+    check_row(&r, "decoder", file, "decoder.layers.");
+    remove(file);
+    rmdir(dir);
+}
+
+static void refusals(void **state)
+{
+    struct result r;
+    char path[1200];
+    run(&r, "info", "/nonexistent/sd15-pruned.ckpt", NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "execute arbitrary code"));
+    assert_non_null(strstr(r.err, "sd15-pruned.ckpt"));
+    fixture(path, sizeof path, "taesd/README.md");
+    run(&r, "info", path, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "not a safetensors file"));
+    assert_non_null(strstr(r.err, "README.md"));
+    /* A valid safetensors file of no known kind is described, not refused. */
+    fixture(path, sizeof path, "taesd/astronaut_ref.safetensors");
+    info(&r, path);
+    assert_int_equal(r.status, 0);
+    expect(&r, "no SD 1.5 checkpoint, LoRA or TAESD");
+    expect(&r, "tensors               3          425,984");
+    run(&r, "info", NULL, NULL);
+    assert_int_equal(r.status, 2);
+    run(&r, "info", "--help", NULL);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "usage: lcmflow info"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test-cli-info PATH-TO-LCMFLOW\n");
+        return 1;
+    }
+    exe = argv[1];
+    const char *fx = getenv("LCMFLOW_FIXTURES");
+    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "../shared/fixtures");
+    char probe[1200];
+    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
+    if (access(probe, R_OK) != 0) {
+        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tiny_single_file),
+        cmocka_unit_test(tiny_diffusers),
+        cmocka_unit_test(synthesized),
+        cmocka_unit_test(loras),
+        cmocka_unit_test(taesd),
+        cmocka_unit_test(refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
