@@ -271,6 +271,63 @@ static void strength_clip_follows_strength_model(void **state)
     lf_graph_destroy(g);
 }
 
+/* TaesdLoader's vae through VaeEncode and VaeDecode (the TAEF2 fixture):
+** the latent and the decoded image match the reference round trip. */
+static void taesd_round_trip_graph(void **state)
+{
+    struct lf_graph *g = load(
+        "version: 1\n"
+        "nodes:\n"
+        "  taesd: { type: TaesdLoader, params: { decoder: d, encoder: e, dtype: f32 } }\n"
+        "  img:   { type: LoadImage, params: { path: i.png } }\n"
+        "  enc:   { type: VaeEncode, inputs: { vae: taesd.vae, image: img.image } }\n"
+        "  dec:   { type: VaeDecode, inputs: { vae: taesd.vae, latent: enc.latent } }\n"
+        "  save:  { type: SaveImage, inputs: { image: dec.image }, params: { path: o.png } }\n"
+        "  lat:   { type: SaveTensor, inputs: { tensor: enc.latent }, params: { path: l.st } }\n");
+    set(g, "taesd.decoder=%s/taesd/taef2_decoder.safetensors", fixtures);
+    set(g, "taesd.encoder=%s/taesd/taef2_encoder.safetensors", fixtures);
+    set(g, "img.path=%s/taesd/astronaut.png", fixtures);
+    set(g, "save.path=%s/astronaut.png", tmp);
+    set(g, "lat.path=%s/astronaut.safetensors", tmp);
+    lf_run_destroy(run(g));
+
+    char path[700];
+    struct lf_error err = {0};
+    struct lf_safetensors *got, *ref;
+    snprintf(path, sizeof path, "%s/astronaut.safetensors", tmp);
+    assert_int_equal(lf_safetensors_open(path, &got, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/taesd/astronaut_ref.safetensors", fixtures);
+    assert_int_equal(lf_safetensors_open(path, &ref, &err), LF_OK);
+    const struct lf_safetensors_tensor *a = lf_safetensors_find(got, "tensor");
+    const struct lf_safetensors_tensor *b = lf_safetensors_find(ref, "latent");
+    assert_int_equal(a->numel, b->numel);
+    float *x = malloc((size_t)a->numel * 4), *y = malloc((size_t)b->numel * 4);
+    lf_safetensors_tensor_to_f32(got, a, x, a->numel, &err);
+    lf_safetensors_tensor_to_f32(ref, b, y, b->numel, &err);
+    double worst = 0;
+    for (int64_t i = 0; i < a->numel; i++)
+        worst = fmax(worst, fabs(x[i] - y[i]));
+    printf("  TAESD latent through the graph: max |err| %.3g\n", worst);
+    assert_true(worst <= 1e-3);
+    free(x), free(y);
+    lf_safetensors_close(got), lf_safetensors_close(ref);
+
+    int w, h, rw, rh;
+    uint8_t *p1, *p2;
+    snprintf(path, sizeof path, "%s/astronaut.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &p1, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/taesd/astronaut_decoded.png", fixtures);
+    assert_int_equal(lf_image_load(path, &rw, &rh, &p2, &err), LF_OK);
+    assert_int_equal(w, rw);
+    int worst_level = 0;
+    for (int i = 0; i < w * h * 3; i++)
+        worst_level = abs(p1[i] - p2[i]) > worst_level ? abs(p1[i] - p2[i]) : worst_level;
+    printf("  TAESD decoded image: worst %d levels\n", worst_level);
+    assert_true(worst_level <= 2);
+    free(p1), free(p2);
+    lf_graph_destroy(g);
+}
+
 static void bad_inputs_are_clear_errors(void **state)
 {
     struct lf_graph *g = load(embed_yaml);
@@ -323,6 +380,7 @@ int main(void)
         cmocka_unit_test(sketch2img_graph_is_deterministic),
         cmocka_unit_test(multi_lora_graph_reproduces_pipe_b),
         cmocka_unit_test(strength_clip_follows_strength_model),
+        cmocka_unit_test(taesd_round_trip_graph),
         cmocka_unit_test(bad_inputs_are_clear_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, teardown);

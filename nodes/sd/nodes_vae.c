@@ -7,12 +7,22 @@
 #include "sd_nodes.h"
 #include "sd_objects.h"
 
+#include <string.h>
+
 static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf_error *err)
 {
     struct sd_vae_object *v = sd_vae_object_of(&c->inputs[0]);
     if (!v) return lf_error_set(err, LF_ERR_INVALID, "input vae is not an SD VAE");
-    struct lf_tensor *decoded = NULL, *image = NULL;
-    enum lf_status s = sd_vae_decode(&v->vae, sd_input_tensor(c, 1), NULL, NULL, &decoded, err);
+    struct lf_tensor *decoded = NULL, *image = NULL, *unit = NULL;
+    enum lf_status s;
+    if (v->is_taesd) {
+        /* TAESD decodes to [0, 1]; the KL VAE to [-1, 1]. */
+        s = sd_taesd_decode(&v->taesd, sd_input_tensor(c, 1), &unit, err);
+        if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
+        lf_tensor_release(unit);
+    } else {
+        s = sd_vae_decode(&v->vae, sd_input_tensor(c, 1), NULL, NULL, &decoded, err);
+    }
     if (!s) s = sd_image_from_decoded(decoded, &image, err);
     lf_tensor_release(decoded);
     if (!s) sd_output_tensor(c, 0, LF_TYPE_IMAGE, image);
@@ -39,7 +49,28 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
         return lf_error_set(err, LF_ERR_INVALID,
                             "image must be [B, H, W, 3] with H and W multiples of 8");
     struct lf_tensor *x = NULL, *mean = NULL, *std = NULL, *latent = NULL, *latent_std = NULL;
-    enum lf_status s = sd_image_to_vae_input(image, &x, err);
+    enum lf_status s;
+    if (v->is_taesd) {
+        /* TAESD is deterministic and works in the sampler's scaled space on
+        ** [0, 1] images: latent_std is zero (the sampler still draws its
+        ** noise, keeping the reference order). */
+        struct lf_tensor *unit = NULL;
+        s = sd_image_to_vae_input(image, &x, err);
+        if (!s) s = lf_op_scale(x, 0.5f, 0.5f, &unit, err);
+        if (!s) s = sd_taesd_encode(&v->taesd, unit, &latent, err);
+        if (!s && !(s = lf_tensor_create(latent->device, LF_DTYPE_F32, latent->rank, latent->shape,
+                                         &latent_std, err)))
+            s = lf_op_fill(latent_std, 0.0f, err);
+        lf_tensor_release(unit), lf_tensor_release(x);
+        if (s) {
+            lf_tensor_release(latent), lf_tensor_release(latent_std);
+            return s;
+        }
+        sd_output_tensor(c, 0, LF_TYPE_LATENT, latent);
+        sd_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
+        return LF_OK;
+    }
+    s = sd_image_to_vae_input(image, &x, err);
     if (!s) s = sd_vae_encode(&v->vae, x, &mean, &std, err);
     if (!s) s = lf_op_scale(mean, SD_VAE_SCALING, 0.0f, &latent, err);
     if (!s) s = lf_op_scale(std, SD_VAE_SCALING, 0.0f, &latent_std, err);
@@ -68,4 +99,66 @@ const struct lf_node_type sd_vae_encode_type = {
             {0},
         },
     .execute = vae_encode_execute,
+};
+
+/* ---- TaesdLoader ---- */
+
+enum { TAESD_DECODER, TAESD_ENCODER, TAESD_DTYPE };
+
+static enum lf_status taesd_validate(const struct lf_node_type *type, const struct lf_value *params,
+                                     struct lf_error *err)
+{
+    const char *d = params[TAESD_DECODER].u.s, *e = params[TAESD_ENCODER].u.s;
+    if ((!d || !*d) && (!e || !*e))
+        return lf_error_set(err, LF_ERR_INVALID, "give decoder, encoder or both");
+    const char *dtype = params[TAESD_DTYPE].u.s ? params[TAESD_DTYPE].u.s : "";
+    if (strcmp(dtype, "auto") && strcmp(dtype, "f16") && strcmp(dtype, "f32"))
+        return lf_error_set(err, LF_ERR_INVALID, "dtype must be auto, f16 or f32, not '%s'", dtype);
+    return LF_OK;
+}
+
+static enum lf_status taesd_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct lf_device *device = sd_device(c, err);
+    if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
+    const char *d = sd_param_string(c, TAESD_DECODER), *e = sd_param_string(c, TAESD_ENCODER);
+    const char *dtype_name = sd_param_string(c, TAESD_DTYPE);
+    enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
+                          : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
+                          : lf_device_supports_f16(device) ? LF_DTYPE_F16
+                                                           : LF_DTYPE_F32;
+    struct sd_taesd t;
+    enum lf_status s = sd_taesd_load(device, *e ? e : NULL, *d ? d : NULL, dtype, &t, err);
+    if (s) return s;
+    struct lf_object *o = sd_taesd_object_new(&t, 0);
+    if (!o) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    sd_output_object(c, 0, LF_TYPE_VAE, o);
+    return LF_OK;
+}
+
+const struct lf_node_type sd_taesd_loader_type = {
+    .name = "TaesdLoader",
+    .description = "Loads a TAESD-family tiny autoencoder as a VAE (fast previews and decodes).",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
+    .outputs = (const struct lf_output_desc[]){{"vae", LF_TYPE_VAE, NULL, NULL}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "decoder",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_PATH,
+             .default_string = "",
+             .description = "decoder weights (.safetensors); may be left out"},
+            {.name = "encoder",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_PATH,
+             .default_string = "",
+             .description = "encoder weights (.safetensors); may be left out"},
+            {.name = "dtype",
+             .type = LF_TYPE_STRING,
+             .default_string = "auto",
+             .description = "auto (f16 where supported), f16 or f32"},
+            {0},
+        },
+    .execute = taesd_execute,
+    .validate = taesd_validate,
 };

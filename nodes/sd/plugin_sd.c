@@ -4,9 +4,11 @@
 #include "sd_nodes.h"
 
 static const struct lf_node_type *const types[] = {
-    &sd_checkpoint_loader_type, &sd_text_encode_type, &sd_empty_latent_type,
-    &sd_lcm_sampler_type,       &sd_vae_decode_type,  &sd_vae_encode_type,
-    &sd_model_predict_type,     &sd_lora_loader_type, NULL,
+    &sd_checkpoint_loader_type, &sd_text_encode_type,
+    &sd_empty_latent_type,      &sd_lcm_sampler_type,
+    &sd_vae_decode_type,        &sd_vae_encode_type,
+    &sd_model_predict_type,     &sd_lora_loader_type,
+    &sd_taesd_loader_type,      NULL,
 };
 
 static const struct lf_plugin_desc desc = {

@@ -14,5 +14,6 @@ extern const struct lf_node_type sd_lcm_sampler_type;
 extern const struct lf_node_type sd_vae_decode_type;
 extern const struct lf_node_type sd_vae_encode_type;
 extern const struct lf_node_type sd_lora_loader_type;
+extern const struct lf_node_type sd_taesd_loader_type;
 
 #endif

@@ -49,6 +49,7 @@ static void vae_destroy(struct lf_object *o)
 {
     struct sd_vae_object *v = (struct sd_vae_object *)o;
     sd_vae_clear(&v->vae);
+    sd_taesd_clear(&v->taesd);
     free(v);
 }
 
@@ -98,6 +99,20 @@ struct lf_object *sd_vae_object_new(struct sd_vae *v, uint64_t nbytes)
     object_init(&o->base, VAE_KIND, nbytes, vae_destroy);
     o->vae = *v;
     memset(v, 0, sizeof *v);
+    return &o->base;
+}
+
+struct lf_object *sd_taesd_object_new(struct sd_taesd *t, uint64_t nbytes)
+{
+    struct sd_vae_object *o = calloc(1, sizeof *o);
+    if (!o) {
+        sd_taesd_clear(t);
+        return NULL;
+    }
+    object_init(&o->base, VAE_KIND, nbytes, vae_destroy);
+    o->is_taesd = true;
+    o->taesd = *t;
+    memset(t, 0, sizeof *t);
     return &o->base;
 }
 

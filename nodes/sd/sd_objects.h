@@ -10,6 +10,7 @@
 #include "lcmflow/plugin.h"
 #include "lcmflow/tokenizer.h"
 #include "sd_clip.h"
+#include "sd_taesd.h"
 #include "sd_unet.h"
 #include "sd_vae.h"
 
@@ -32,9 +33,13 @@ struct sd_clip_object {
     struct sd_vocab *vocab;
 };
 
+/* Either the KL VAE of a checkpoint or a TAESD-family tiny autoencoder
+** (is_taesd); VaeDecode and VaeEncode take both. */
 struct sd_vae_object {
     struct lf_object base; /* kind "sd.vae" */
+    bool is_taesd;
     struct sd_vae vae;
+    struct sd_taesd taesd;
 };
 
 /* Wrap initialised models; the object takes over u/c/v (and retains vocab).
@@ -42,6 +47,7 @@ struct sd_vae_object {
 struct lf_object *sd_unet_object_new(struct sd_unet *u, uint64_t nbytes);
 struct lf_object *sd_clip_object_new(struct sd_clip *c, struct sd_vocab *vocab, uint64_t nbytes);
 struct lf_object *sd_vae_object_new(struct sd_vae *v, uint64_t nbytes);
+struct lf_object *sd_taesd_object_new(struct sd_taesd *t, uint64_t nbytes);
 
 /* Typed views of input values; NULL when the object is of another kind. */
 struct sd_unet_object *sd_unet_object_of(const struct lf_value *v);
