@@ -430,16 +430,16 @@ static enum lf_status inspect_folder(const char *dir, struct sd_info *info, stru
 
 /* ---- LoRA ---- */
 
-const char *sd_lora_format_name(enum sd_lora_format format)
+const char *sd_info_lora_format_name(enum sd_info_lora_format format)
 {
     switch (format) {
-    case SD_LORA_KOHYA_LDM:
+    case SD_INFO_LORA_KOHYA_LDM:
         return "kohya, original LDM module names (lora_unet_input_blocks_...)";
-    case SD_LORA_KOHYA_DIFFUSERS:
+    case SD_INFO_LORA_KOHYA_DIFFUSERS:
         return "kohya, diffusers module names (lora_unet_down_blocks_...)";
-    case SD_LORA_KOHYA_TE_ONLY:
+    case SD_INFO_LORA_KOHYA_TE_ONLY:
         return "kohya, text encoder modules only (lora_te_...)";
-    case SD_LORA_PEFT:
+    case SD_INFO_LORA_PEFT:
         return "diffusers/peft (unet.<module>.lora_A/lora_B)";
     }
     return "?";
@@ -567,12 +567,12 @@ static bool inspect_lora(const struct lf_safetensors *st, struct sd_info *info)
     }
     info->kind = SD_INFO_LORA;
     if (peft > kohya)
-        l->format = SD_LORA_PEFT;
+        l->format = SD_INFO_LORA_PEFT;
     else if (l->unet_modules == 0)
-        l->format = SD_LORA_KOHYA_TE_ONLY;
+        l->format = SD_INFO_LORA_KOHYA_TE_ONLY;
     else
-        l->format = kohya_diffusers > kohya_ldm ? SD_LORA_KOHYA_DIFFUSERS : SD_LORA_KOHYA_LDM;
-    snprintf(info->what, sizeof info->what, "LoRA (%s)", sd_lora_format_name(l->format));
+        l->format = kohya_diffusers > kohya_ldm ? SD_INFO_LORA_KOHYA_DIFFUSERS : SD_INFO_LORA_KOHYA_LDM;
+    snprintf(info->what, sizeof info->what, "LoRA (%s)", sd_info_lora_format_name(l->format));
     if (te12)
         snprintf(info->note, sizeof info->note,
                  "modules for two text encoders (lora_te1_/lora_te2_): an SDXL LoRA, which does "

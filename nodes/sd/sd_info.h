@@ -28,11 +28,11 @@ enum sd_info_kind {
     SD_INFO_UNSUPPORTED, /* a known model lcmflow does not run (SDXL, SD 2.x) */
 };
 
-enum sd_lora_format {
-    SD_LORA_KOHYA_LDM = 0,   /* lora_unet_input_blocks_1_1_... */
-    SD_LORA_KOHYA_DIFFUSERS, /* lora_unet_down_blocks_0_attentions_0_... */
-    SD_LORA_KOHYA_TE_ONLY,   /* kohya, text encoder modules only */
-    SD_LORA_PEFT,            /* unet.<path>.lora_A.weight */
+enum sd_info_lora_format {
+    SD_INFO_LORA_KOHYA_LDM = 0,   /* lora_unet_input_blocks_1_1_... */
+    SD_INFO_LORA_KOHYA_DIFFUSERS, /* lora_unet_down_blocks_0_attentions_0_... */
+    SD_INFO_LORA_KOHYA_TE_ONLY,   /* kohya, text encoder modules only */
+    SD_INFO_LORA_PEFT,            /* unet.<path>.lora_A.weight */
 };
 
 #define SD_INFO_MAX_COMPONENTS 6
@@ -70,7 +70,7 @@ struct sd_info_vae {
 };
 
 struct sd_info_lora {
-    enum sd_lora_format format;
+    enum sd_info_lora_format format;
     int modules, unet_modules, text_modules, other_modules;
     int linear_modules, conv_modules;
     int ranks[SD_INFO_MAX_VALUES], rank_count; /* distinct, ascending */
@@ -104,6 +104,6 @@ struct sd_info {
 enum lf_status sd_info_inspect(const char *path, struct sd_info *out, struct lf_error *err);
 
 /* "kohya, LDM module names" and so on. */
-const char *sd_lora_format_name(enum sd_lora_format format);
+const char *sd_info_lora_format_name(enum sd_info_lora_format format);
 
 #endif
