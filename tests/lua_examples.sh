@@ -25,4 +25,15 @@ cat "$tmp/grid.txt"
 grep -q '^\[1,2\] .*ran: sample decode save$' "$tmp/grid.txt"
 grep -q '^\[2,1\] .*ran: pos sample decode save$' "$tmp/grid.txt"
 [ "$(ls "$tmp/out"/grid_*.png | wc -l)" -eq 9 ]
+# Two LoRA strengths: only the LoRA that changed and what follows re-run.
+sed -e "s|../models/tiny.safetensors|$fx/tiny-sd15/model.safetensors|" \
+    -e "s|../models/lcm_lora.safetensors|$fx/tiny-sd15/lcm_lora.safetensors|" \
+    -e "s|../models/style_lora.safetensors|$fx/tiny-sd15/style_lora_kohya.safetensors|" \
+    -e "s|../out/|$tmp/out/|" "$src/graphs/multi_lora.yaml" > "$tmp/graphs/multi_lora.yaml"
+LCMFLOW_GRAPH="$tmp/graphs/multi_lora.yaml" "$lcmflow" lua "$src/lua/lora_grid.lua" "$@" \
+    > "$tmp/lora.txt"
+cat "$tmp/lora.txt"
+grep -q '^lcm 0.50 style 0.40  ran: style sample decode save$' "$tmp/lora.txt"
+grep -q '^lcm 1.00 style 0.00  ran: lcm style sample decode save$' "$tmp/lora.txt"
+[ "$(ls "$tmp/out"/lora_*_*.png | wc -l)" -eq 6 ] && [ -s "$tmp/out/lora_grid.png" ]
 echo "lua examples: ok"

@@ -148,7 +148,84 @@ static const struct lf_node_type save_image_type = {
     .execute = save_execute,
 };
 
-static const struct lf_node_type *const types[] = {&load_image_type, &save_image_type, NULL};
+/* ---- ContactSheet ---- */
+
+enum { SHEET_IMAGES, SHEET_COLUMNS, SHEET_PATH };
+
+/* Tiles PNG files (a comma-separated list) into one PNG, row by row; each
+** cell is as large as the largest image; gaps are black. */
+static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    const char *list = sd_param_string(c, SHEET_IMAGES);
+    int columns = (int)sd_param_int(c, SHEET_COLUMNS);
+    enum { MAX_CELLS = 256 };
+    uint8_t *px[MAX_CELLS];
+    int w[MAX_CELLS], h[MAX_CELLS], n = 0, cw = 0, ch = 0;
+    enum lf_status s = LF_OK;
+    char path[1100];
+    for (const char *p = list; *p && s == LF_OK;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == MAX_CELLS) {
+            s = lf_error_set(err, LF_ERR_INVALID, "images: at most %d", MAX_CELLS);
+            break;
+        }
+        snprintf(path, sizeof path, "%.*s", (int)len, p);
+        if (len && (s = lf_image_load(path, &w[n], &h[n], &px[n], err)) == LF_OK) {
+            cw = w[n] > cw ? w[n] : cw;
+            ch = h[n] > ch ? h[n] : ch;
+            n++;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    if (s == LF_OK && n == 0) s = lf_error_set(err, LF_ERR_INVALID, "images: no file given");
+    uint8_t *sheet = NULL;
+    int cols = n < columns ? n : columns, rows = n ? (n + columns - 1) / columns : 0;
+    if (s == LF_OK && !(sheet = calloc((size_t)cols * cw * (size_t)rows * ch * 3, 1)))
+        s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int i = 0; s == LF_OK && i < n; i++) {
+        int x0 = (i % columns) * cw, y0 = (i / columns) * ch;
+        for (int y = 0; y < h[i]; y++)
+            memcpy(sheet + (((size_t)(y0 + y) * cols * cw) + (size_t)x0) * 3,
+                   px[i] + (size_t)y * w[i] * 3, (size_t)w[i] * 3);
+    }
+    if (s == LF_OK && (s = make_parents(sd_param_string(c, SHEET_PATH), err)) == LF_OK)
+        s = lf_image_save_png(sd_param_string(c, SHEET_PATH), cols * cw, rows * ch, sheet, NULL, 0,
+                              err);
+    for (int i = 0; i < n; i++)
+        free(px[i]);
+    free(sheet);
+    return s;
+}
+
+static const struct lf_node_type contact_sheet_type = {
+    .name = "ContactSheet",
+    .description = "Tiles PNG files into one PNG (a grid of results).",
+    .flags = LF_NODE_SIDE_EFFECT,
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "images",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED,
+             .description = "comma-separated PNG paths, row by row"},
+            {.name = "columns",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE,
+             .default_int = 4,
+             .min = 1,
+             .max = 256,
+             .description = "cells per row"},
+            {.name = "path",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+             .description = "output PNG"},
+            {0},
+        },
+    .execute = sheet_execute,
+};
+
+static const struct lf_node_type *const types[] = {&load_image_type, &save_image_type,
+                                                   &contact_sheet_type, NULL};
 
 static const struct lf_plugin_desc desc = {
     .abi_version = LF_PLUGIN_ABI_VERSION,
