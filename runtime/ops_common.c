@@ -4,6 +4,9 @@
 #include "ops_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 const char *lf_op_shape_text(const struct lf_tensor *t, char *buf, size_t size)
 {
@@ -42,6 +45,63 @@ enum lf_status lf_op_output(struct lf_tensor *like, enum lf_dtype dtype, int ran
     return lf_tensor_create(like->device, dtype, rank, shape, out, err);
 }
 
+/* {======================================================== op profile
+** LCMFLOW_OP_PROFILE=1 runs every dispatch alone (submit and wait) and adds
+** its wall time to its shader's line, printed to stderr at exit: where the
+** time goes, at the cost of all batching.  For benchmarks, not for use. */
+
+struct op_profile {
+    const char *shader; /* static string */
+    double ms;
+    uint64_t count;
+};
+
+static struct op_profile profile[64];
+static int profile_state; /* 0 unknown, 1 on, -1 off */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void print_profile(void)
+{
+    double total = 0;
+    for (int i = 0; i < 64 && profile[i].shader; i++)
+        total += profile[i].ms;
+    fprintf(stderr, "op profile (each dispatch run alone):\n");
+    for (int i = 0; i < 64 && profile[i].shader; i++)
+        fprintf(stderr, "  %-28s %8llu dispatches %10.1f ms %5.1f %%\n", profile[i].shader,
+                (unsigned long long)profile[i].count, profile[i].ms,
+                total > 0 ? 100.0 * profile[i].ms / total : 0.0);
+}
+
+static bool profiling(void)
+{
+    if (profile_state == 0) {
+        const char *v = getenv("LCMFLOW_OP_PROFILE");
+        profile_state = v && *v && strcmp(v, "0") ? 1 : -1;
+        if (profile_state > 0) atexit(print_profile);
+    }
+    return profile_state > 0;
+}
+
+static void profile_add(const char *shader, double ms)
+{
+    for (int i = 0; i < 64; i++) {
+        if (!profile[i].shader) profile[i].shader = shader;
+        if (!strcmp(profile[i].shader, shader)) {
+            profile[i].ms += ms;
+            profile[i].count++;
+            return;
+        }
+    }
+}
+
+/* }======================================================== */
+
 enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uint32_t *spec,
                          uint32_t spec_count, const void *push, uint32_t push_size,
                          uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
@@ -50,7 +110,17 @@ enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uin
     VkPipeline pipeline;
     enum lf_status s = lf_vk_pipeline_get(device, shader, spec, spec_count, &pipeline, err);
     if (s) return s;
-    return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
+    if (!profiling())
+        return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z,
+                              err);
+    if ((s = lf_vk_flush(device, err))) return s;
+    double t0 = now_ms();
+    if ((s = lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z,
+                            err)) ||
+        (s = lf_vk_flush(device, err)))
+        return s;
+    profile_add(shader, now_ms() - t0);
+    return LF_OK;
 }
 
 enum lf_status lf_op_run_1d(struct lf_device *device, const char *shader, const void *push,
