@@ -32,6 +32,8 @@ static void usage(FILE *f)
             "  --profile                  after each run print '<node> <wall ms> cached|ran'\n"
             "  --quiet                    no progress on stderr\n"
             "  --cache-mb N               cache budget in MiB (default %zu)\n"
+            "  --device N                 the Vulkan device to use ('lcmflow devices'); the\n"
+            "                             same as LCMFLOW_DEVICE=N\n"
             "  -h, --help                 this help\n"
             "\n"
             "Scalar outputs are printed on stdout as 'node.output = value'.\n"
@@ -186,6 +188,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->cache_bytes = (size_t)mb << 20;
+        } else if (!strcmp(a, "--device") && has_value) {
+            /* The session opens the device on first use and reads this. */
+            setenv("LCMFLOW_DEVICE", argv[++i], 1);
         } else if (!strcmp(a, "--profile")) {
             o->profile = true;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
