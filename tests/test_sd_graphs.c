@@ -161,7 +161,7 @@ static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
     set(g, "sample.seed=7");
     r = run(g);
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
-        const char *id = lf_run_node_id(r, i);
+        const char *id = lf_run_node_id(r, i) ? lf_run_node_id(r, i) : "?";
         enum lf_node_state st = lf_run_node_state(r, i);
         bool should_run = !strcmp(id, "sample") || !strcmp(id, "decode") || !strcmp(id, "save");
         printf("  seed change: %-6s %s\n", id, st == LF_NODE_RAN ? "ran" : "cached");
@@ -238,7 +238,7 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     set(g, "style.strength_model=0.5");
     struct lf_run *r = run(g);
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
-        const char *id = lf_run_node_id(r, i);
+        const char *id = lf_run_node_id(r, i) ? lf_run_node_id(r, i) : "?";
         bool should_run = !strcmp(id, "style") || !strcmp(id, "sample") || !strcmp(id, "decode") ||
                           !strcmp(id, "save");
         printf("  strength change: %-6s %s\n", id,
