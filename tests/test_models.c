@@ -222,6 +222,10 @@ static void vae_matches(void **state)
     struct lf_error err = {0};
     load("model.safetensors", LF_DTYPE_F32, &ck);
     vae_decode_case(&ck, true);
+    /* The route SD 1.5's 512-wide mid attention takes: two GEMMs. */
+    setenv("LCMFLOW_VAE_ATTENTION", "gemm", 1);
+    vae_decode_case(&ck, false);
+    unsetenv("LCMFLOW_VAE_ATTENTION");
 
     struct sd_vae v;
     assert_int_equal(sd_vae_init(&v, ck.vae, &err), LF_OK);

@@ -18,6 +18,16 @@
 #define GROUPS 32
 #define EPS    1e-6f
 
+/* Head dims the flash attention op takes (ops.h); wider single heads use
+** GEMMs.  LCMFLOW_VAE_ATTENTION=gemm forces the GEMM route (for tests). */
+#define SD_VAE_FLASH_MAX_DIM 160
+
+static int64_t flash_max_dim(void)
+{
+    const char *v = getenv("LCMFLOW_VAE_ATTENTION");
+    return v && !strcmp(v, "gemm") ? 0 : SD_VAE_FLASH_MAX_DIM;
+}
+
 static int count_levels(const struct sd_weights *w, const char *fmt)
 {
     int n = 0;
@@ -94,7 +104,19 @@ static struct lf_tensor *mid_attention(struct sd_nn *nn, struct lf_tensor *x, co
     sd_drop(q), sd_drop(k), sd_drop(v);
     if (!nn->status) {
         float scale = 1.0f / sqrtf((float)qt->shape[2]);
-        sd_check(nn, lf_op_attention(qt, kt, vt, 1, scale, false, &a, nn->err), &a);
+        if (qt->shape[2] <= flash_max_dim()) {
+            sd_check(nn, lf_op_attention(qt, kt, vt, 1, scale, false, &a, nn->err), &a);
+        } else {
+            /* One head as wide as the channels (512 in SD 1.5) is beyond the
+            ** flash kernel's register budget: scores are [HW, HW] (64 MiB at
+            ** 512x512), so take the plain route through two GEMMs. */
+            struct lf_tensor *scores = NULL, *scaled = NULL, *p = NULL;
+            sd_check(nn, lf_op_gemm(qt, kt, NULL, false, true, &scores, nn->err), &scores);
+            if (scores) sd_check(nn, lf_op_scale(scores, scale, 0.0f, &scaled, nn->err), &scaled);
+            if (scaled) sd_check(nn, lf_op_softmax(scaled, &p, nn->err), &p);
+            if (p) sd_check(nn, lf_op_gemm(p, vt, NULL, false, false, &a, nn->err), &a);
+            sd_drop(scores), sd_drop(scaled), sd_drop(p);
+        }
     }
     sd_drop(qt), sd_drop(kt), sd_drop(vt);
     struct lf_tensor *s = sd_from_tokens(nn, a, h, w);
