@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#pragma weak lf_device_destroy
-
 /* ---- sessions ---- */
 
 enum lf_status lf_session_create(const struct lf_session_options *options, struct lf_session **out,
@@ -39,7 +37,7 @@ void lf_session_destroy(struct lf_session *s)
 {
     if (!s) return;
     lf_cache_destroy(s->cache); /* values may hold device tensors: before the device */
-    if (s->device && lf_device_destroy) lf_device_destroy(s->device);
+    if (s->device) lf_device_destroy(s->device);
     free(s);
 }
 

@@ -10,10 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* device.c comes from another part of the library; without it there is no
-** device (tests of the graph engine run without one). */
-#pragma weak lf_device_create
-
 static void host_log(struct lf_host_ctx *ctx, enum lf_log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -68,10 +64,6 @@ static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_erro
     }
     if (!s->device) {
         struct lf_device_options opts = {.index = -1};
-        if (!lf_device_create) {
-            lf_error_set(err, LF_ERR_NO_DEVICE, "this build of lcmflow has no compute device");
-            return NULL;
-        }
         if (lf_device_create(&opts, &s->device, err) != LF_OK) return NULL;
     }
     return s->device;

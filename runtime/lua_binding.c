@@ -16,9 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* tensor.c is another part of the library; without it no tensor exists. */
-#pragma weak lf_tensor_download_f32
-
 #define CONTEXT_MT "lcmflow.Context"
 #define GRAPH_MT   "lcmflow.Graph"
 #define RUN_MT     "lcmflow.Run"
@@ -414,7 +411,6 @@ static int run_values(lua_State *L)
     struct lf_error err = {0};
     if (!v || v->type < LF_TYPE_TENSOR || v->type > LF_TYPE_IMAGE || !v->u.tensor)
         return luaL_argerror(L, 2, "not a tensor output of this run");
-    if (!lf_tensor_download_f32) return luaL_error(L, "this build of lcmflow cannot read tensors");
     const struct lf_tensor *t = v->u.tensor;
     int64_t n = 1;
     for (int i = 0; i < t->rank && i < LF_TENSOR_MAX_RANK; i++)

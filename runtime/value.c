@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
-** The tensor functions live in tensor.c, which another part of the library
-** provides.  Weak references let the graph engine link (and its tests run)
-** in a build without them; no tensor value can exist there anyway.
-*/
-#pragma weak lf_tensor_retain
-#pragma weak lf_tensor_release
-
 static const char *const type_names[LF_TYPE_COUNT] = {
     [LF_TYPE_NONE] = "NONE",     [LF_TYPE_INT] = "INT",
     [LF_TYPE_FLOAT] = "FLOAT",   [LF_TYPE_STRING] = "STRING",
@@ -49,7 +41,7 @@ enum lf_status lf_value_copy(struct lf_value *dst, const struct lf_value *src, s
             dst->type = LF_TYPE_NONE;
             return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory copying a string");
         }
-    } else if (is_tensor_type(src->type) && src->u.tensor && lf_tensor_retain) {
+    } else if (is_tensor_type(src->type) && src->u.tensor) {
         lf_tensor_retain(src->u.tensor);
     } else if (is_object_type(src->type)) {
         lf_object_retain(src->u.object);
@@ -62,7 +54,7 @@ void lf_value_clear(struct lf_value *v)
     if (!v) return;
     if (v->type == LF_TYPE_STRING)
         free(v->u.s);
-    else if (is_tensor_type(v->type) && v->u.tensor && lf_tensor_release)
+    else if (is_tensor_type(v->type) && v->u.tensor)
         lf_tensor_release(v->u.tensor);
     else if (is_object_type(v->type))
         lf_object_release(v->u.object);
@@ -70,31 +62,10 @@ void lf_value_clear(struct lf_value *v)
 }
 
 /* Element sizes by enum lf_dtype, kept here so sizing needs no tensor.c. */
-static size_t dtype_size(enum lf_dtype d)
-{
-    switch (d) {
-    case LF_DTYPE_F32:
-    case LF_DTYPE_I32:
-        return 4;
-    case LF_DTYPE_F16:
-    case LF_DTYPE_BF16:
-        return 2;
-    case LF_DTYPE_U8:
-        return 1;
-    }
-    return 4;
-}
-
 size_t lf_value_nbytes(const struct lf_value *v)
 {
     if (v->type == LF_TYPE_STRING) return sizeof *v + (v->u.s ? strlen(v->u.s) + 1 : 0);
-    if (is_tensor_type(v->type) && v->u.tensor) {
-        const struct lf_tensor *t = v->u.tensor;
-        size_t n = 1;
-        for (int i = 0; i < t->rank && i < LF_TENSOR_MAX_RANK; i++)
-            n *= (size_t)t->shape[i];
-        return sizeof *v + n * dtype_size(t->dtype);
-    }
+    if (is_tensor_type(v->type) && v->u.tensor) return sizeof *v + lf_tensor_nbytes(v->u.tensor);
     if (is_object_type(v->type) && v->u.object) return sizeof *v + (size_t)v->u.object->nbytes;
     return sizeof *v;
 }
