@@ -565,6 +565,11 @@ enum lf_status lf_safetensors_open(const char *path, struct lf_safetensors **out
     return LF_OK;
 }
 
+void lf_safetensors_drop_pages(const struct lf_safetensors *st)
+{
+    if (st && st->map) madvise(st->map, st->map_size, MADV_DONTNEED);
+}
+
 void lf_safetensors_close(struct lf_safetensors *st)
 {
     if (!st) return;

@@ -184,6 +184,10 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
             slot = (slot + 1) & (w->index_size - 1);
         w->index[slot] = w->count++;
     }
+    /* The device holds the values now; the mapping is the base copy, read
+    ** back from the file on demand.  Without this the file counts twice in
+    ** memory on CPU devices. */
+    lf_safetensors_drop_pages(st);
     return LF_OK;
 }
 

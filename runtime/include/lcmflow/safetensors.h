@@ -103,6 +103,11 @@ enum lf_status lf_safetensors_open_buffer(const void *data, size_t size, const c
 
 void lf_safetensors_close(struct lf_safetensors *st); /* NULL allowed */
 
+/* Tells the kernel the mapped pages are not needed now (they stay valid and
+** are read back from the file on the next access): after the tensors were
+** copied to the device, this keeps the file from counting twice in memory. */
+void lf_safetensors_drop_pages(const struct lf_safetensors *st);
+
 /* The path (or buffer name) given at open; borrowed. */
 const char *lf_safetensors_path(const struct lf_safetensors *st);
 
