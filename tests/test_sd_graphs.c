@@ -247,6 +247,23 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     }
     lf_run_destroy(r);
     lf_graph_destroy(g);
+
+    /* The plain txt2img graph shares the cached checkpoint with the LoRA
+    ** graph: it must still give pipe_a's image (no LoRA leaked into it). */
+    struct lf_graph *a = txt2img();
+    set(a, "save.path=%s/a2.png", tmp);
+    lf_run_destroy(run(a));
+    snprintf(path, sizeof path, "%s/a2.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_a.png", fixtures);
+    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
+    worst = 0;
+    for (int i = 0; i < w * h * 3; i++)
+        worst = abs(got[i] - want[i]) > worst ? abs(got[i] - want[i]) : worst;
+    printf("  txt2img after the LoRA graph, same session: worst %d levels\n", worst);
+    assert_true(worst <= 2);
+    free(got), free(want);
+    lf_graph_destroy(a);
 }
 
 /* strength_clip left out of the graph follows strength_model (also after
