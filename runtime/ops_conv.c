@@ -18,17 +18,27 @@
 #include <string.h>
 
 #define LOCAL_SIZE 64
-#define LP_TILE_O  16 /* conv2d_lavapipe.comp: TO */
-#define LP_TILE_P  64 /* 8 lanes x PL */
-#define LP_LANE_P  8
-#define GPU_TILE_O 64 /* conv2d_gpu.comp: tile of outputs per workgroup */
-#define GPU_TILE_P 64
 
 enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
 
 struct conv_shape {
     uint32_t B, C, H, W, O, Ho, Wo, KH, KW, stride;
     int32_t pad_top, pad_left;
+};
+
+/* conv2d_lavapipe.comp builds: kernel size, stride, and the tile (TO output
+** channels x 8 lanes x PL positions) they were compiled with. */
+struct lavapipe_shader {
+    const char *name;
+    uint32_t ksize, stride, tile_o, lane_p;
+};
+
+static const struct lavapipe_shader lavapipe_shaders[] = {
+    {"conv2d_lavapipe_k1s1_t64p16", 1, 1, 64, 16}, {"conv2d_lavapipe_k1s1_t64p8", 1, 1, 64, 8},
+    {"conv2d_lavapipe_k1s1_t16p8", 1, 1, 16, 8},   {"conv2d_lavapipe_k3s1_t64p16", 3, 1, 64, 16},
+    {"conv2d_lavapipe_k3s1_t64p8", 3, 1, 64, 8},   {"conv2d_lavapipe_k3s1_t16p8", 3, 1, 16, 8},
+    {"conv2d_lavapipe_k3s2_t64p16", 3, 2, 64, 16}, {"conv2d_lavapipe_k3s2_t64p8", 3, 2, 64, 8},
+    {"conv2d_lavapipe_k3s2_t16p8", 3, 2, 16, 8},
 };
 
 static enum variant pick_variant(const struct lf_device *device)
@@ -40,43 +50,79 @@ static enum variant pick_variant(const struct lf_device *device)
     return lf_device_get_info(device)->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
 }
 
-/* The lavapipe shader's name for this shape, or NULL when it has none. */
-static const char *lavapipe_shader(const struct lf_device *device, const struct conv_shape *k)
+/* The lavapipe build for this shape, or NULL when none takes it.  The
+** largest tile wins where the shape fills it: 64 output channels x 128
+** positions reuse each loaded value most (loads, not FMAs, bound lavapipe);
+** smaller tiles keep narrow layers and small maps from computing padding. */
+static const struct lavapipe_shader *lavapipe_shader(const struct lf_device *device,
+                                                     const struct conv_shape *k)
 {
     if (lf_device_get_info(device)->subgroup_size < 8) return NULL;
-    if (k->Wo % LP_LANE_P != 0 || k->KH != k->KW) return NULL;
-    uint64_t groups = ((uint64_t)k->Ho * k->Wo + LP_TILE_P - 1) / LP_TILE_P;
-    if (groups > 65535 || (k->O + LP_TILE_O - 1) / LP_TILE_O > 65535 || k->B > 65535) return NULL;
-    if (k->KH == 1 && k->stride == 1) return "conv2d_lavapipe_k1s1";
-    if (k->KH == 3 && k->stride == 1) return "conv2d_lavapipe_k3s1";
-    if (k->KH == 3 && k->stride == 2) return "conv2d_lavapipe_k3s2";
+    if (k->KH != k->KW || k->W % 2 != 0) return NULL; /* inputs are read in pairs */
+    uint64_t positions = (uint64_t)k->Ho * k->Wo;
+    uint32_t tile_o = k->O >= 48 ? 64 : 16;
+    uint32_t lane_p = k->Wo % 16 == 0 && positions >= 512 && tile_o == 64 ? 16 : 8;
+    for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++) {
+        const struct lavapipe_shader *l = &lavapipe_shaders[i];
+        if (l->ksize != k->KH || l->stride != k->stride || l->tile_o != tile_o ||
+            l->lane_p != lane_p || k->Wo % l->lane_p != 0)
+            continue;
+        uint64_t groups = (positions + 8 * l->lane_p - 1) / (8 * l->lane_p);
+        if (groups > 65535 || (k->O + l->tile_o - 1) / l->tile_o > 65535 || k->B > 65535) continue;
+        return l;
+    }
     return NULL;
 }
 
+/* Packs the weights for the lavapipe shader (conv2d_pack_weights.comp),
+** then runs it.  The packed copy is released once recorded: later
+** dispatches are ordered after this one (see vk_memory.c). */
 static enum lf_status run_lavapipe(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
                                    struct lf_tensor *y, const struct conv_shape *k,
-                                   const char *shader, struct lf_error *err)
+                                   const struct lavapipe_shader *l, struct lf_error *err)
 {
+    uint32_t kk = k->KH * k->KW, tiles = (k->O + l->tile_o - 1) / l->tile_o;
+    uint32_t wstr = (l->tile_o / 8 * kk + 3) / 4 * 4;
+    int64_t count = (int64_t)tiles * k->C * 8 * wstr;
+    struct lf_tensor *packed = NULL;
+    enum lf_status s = lf_op_output(x, w->dtype, 1, &count, &packed, err);
+    if (s) return s;
     struct {
-        uint64_t x, w, bias, y;
-        uint32_t C, H, W, O, Ho, Wo;
-        int32_t pad_top, pad_left;
-    } p = {lf_op_address(x),
-           lf_op_address(w),
-           lf_op_address(bias),
-           lf_op_address(y),
-           k->C,
-           k->H,
-           k->W,
-           k->O,
-           k->Ho,
-           k->Wo,
-           k->pad_top,
-           k->pad_left};
-    uint32_t spec[3] = {lf_op_dtype(x), lf_op_dtype(w), bias ? lf_op_dtype(bias) : 0};
-    uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + LP_TILE_P - 1) / LP_TILE_P);
-    uint32_t gy = (k->O + LP_TILE_O - 1) / LP_TILE_O;
-    return lf_op_run(x->device, shader, spec, 3, &p, sizeof p, gx, gy, k->B, err);
+        uint64_t w, packed;
+        uint32_t count, dtype, C, O, KK, TO, WSTR;
+    } pp = {lf_op_address(w),
+            lf_op_address(packed),
+            (uint32_t)count,
+            lf_op_dtype(w),
+            k->C,
+            k->O,
+            kk,
+            l->tile_o,
+            wstr};
+    s = lf_op_run_1d(x->device, "conv2d_pack_weights", &pp, sizeof pp, pp.count, LOCAL_SIZE, err);
+    if (!s) {
+        struct {
+            uint64_t x, w, bias, y;
+            uint32_t C, H, W, O, Ho, Wo;
+            int32_t pad_top, pad_left;
+        } p = {lf_op_address(x),
+               lf_op_address(packed),
+               lf_op_address(bias),
+               lf_op_address(y),
+               k->C,
+               k->H,
+               k->W,
+               k->O,
+               k->Ho,
+               k->Wo,
+               k->pad_top,
+               k->pad_left};
+        uint32_t spec[3] = {lf_op_dtype(x), lf_op_dtype(w), bias ? lf_op_dtype(bias) : 0};
+        uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + 8 * l->lane_p - 1) / (8 * l->lane_p));
+        s = lf_op_run(x->device, l->name, spec, 3, &p, sizeof p, gx, tiles, k->B, err);
+    }
+    lf_tensor_release(packed);
+    return s;
 }
 
 static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
@@ -167,9 +213,9 @@ const char *lf_op_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
 {
     struct conv_shape k = {0};
     if (check_args(x, weight, NULL, params, &k, NULL) != LF_OK) return NULL;
-    const char *lp =
+    const struct lavapipe_shader *lp =
         pick_variant(x->device) == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
-    return lp ? lp : "conv2d";
+    return lp ? lp->name : "conv2d";
 }
 
 enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
@@ -198,7 +244,8 @@ enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struc
         }
     } else {
         enum variant v = pick_variant(x->device);
-        const char *lp = v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+        const struct lavapipe_shader *lp =
+            v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
         if (lp)
             s = run_lavapipe(x, weight, bias, *out, &k, lp, err);
         else
