@@ -4,12 +4,18 @@
 ** Variants (LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one, for tests
 ** and benchmarks; a forced variant that cannot take a shape falls back to
 ** the portable one):
-**   portable  conv2d.comp: one output per invocation; every device, every shape.
-**   lavapipe  conv2d_lavapipe.comp: register-blocked implicit GEMM with
-**             subgroupBroadcast and no shared memory (PERF-NOTES.md), built
-**             for 1x1 stride 1 and 3x3 stride 1 and 2, output widths that
-**             are multiples of 8; chosen by default on CPU devices.
-**   gpu       conv2d_gpu.comp: shared-memory tiles; chosen by default on GPUs.
+**   portable  conv2d.comp: one output per invocation; every device, every
+**             shape; slow.
+**   lavapipe  conv2d_lavapipe.comp after conv2d_pack_weights.comp: a
+**             register-blocked implicit GEMM, one 8-lane subgroup per
+**             workgroup, subgroupBroadcast, no shared memory (PERF-NOTES.md);
+**             built for 1x1 stride 1 and 3x3 stride 1 and 2 (any padding),
+**             even input widths and output widths that are multiples of 8;
+**             the default on CPU devices.
+**   gpu       conv2d_gpu.comp: shared-memory 64x64 tiles; the default on
+**             GPUs; every shape.
+** The lavapipe builds take 1-30 s each to compile on first use (large
+** unrolled tiles); the on-disk pipeline cache keeps them afterwards.
 */
 #include "ops_conv.h"
 #include "ops_impl.h"
@@ -18,6 +24,7 @@
 #include <string.h>
 
 #define LOCAL_SIZE 64
+#define GPU_TILE   64
 
 enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
 
@@ -156,6 +163,46 @@ static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, str
     return lf_op_run_1d(x->device, "conv2d", &p, sizeof p, p.count, LOCAL_SIZE, err);
 }
 
+/* conv2d_gpu.comp: the same push constants as the portable shader, minus
+** the element count; 64 x 64 output tiles. */
+static enum lf_status run_gpu(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                              struct lf_tensor *y, const struct conv_shape *k, struct lf_error *err)
+{
+    struct {
+        uint64_t x, w, bias, y;
+        uint32_t dtypes, C, H, W, O, Ho, Wo, KH, KW, stride;
+        int32_t pad_top, pad_left;
+    } p = {
+        .x = lf_op_address(x),
+        .w = lf_op_address(w),
+        .bias = lf_op_address(bias),
+        .y = lf_op_address(y),
+        .dtypes = lf_op_dtype(x) | lf_op_dtype(w) << 4 | (bias ? lf_op_dtype(bias) : 0) << 8 |
+                  lf_op_dtype(y) << 12,
+        .C = k->C,
+        .H = k->H,
+        .W = k->W,
+        .O = k->O,
+        .Ho = k->Ho,
+        .Wo = k->Wo,
+        .KH = k->KH,
+        .KW = k->KW,
+        .stride = k->stride,
+        .pad_top = k->pad_top,
+        .pad_left = k->pad_left,
+    };
+    uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + GPU_TILE - 1) / GPU_TILE);
+    uint32_t gy = (k->O + GPU_TILE - 1) / GPU_TILE;
+    return lf_op_run(x->device, "conv2d_gpu", NULL, 0, &p, sizeof p, gx, gy, k->B, err);
+}
+
+/* Whether conv2d_gpu.comp's grid fits this shape. */
+static bool gpu_fits(const struct conv_shape *k)
+{
+    return ((uint64_t)k->Ho * k->Wo + GPU_TILE - 1) / GPU_TILE <= 65535 && k->B <= 65535 &&
+           (uint64_t)k->C * k->KH * k->KW < (1ull << 31);
+}
+
 static enum lf_status check_args(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
                                  const struct lf_conv2d_params *params, struct conv_shape *k,
                                  struct lf_error *err)
@@ -215,7 +262,8 @@ const char *lf_op_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
     if (check_args(x, weight, NULL, params, &k, NULL) != LF_OK) return NULL;
     const struct lavapipe_shader *lp =
         pick_variant(x->device) == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
-    return lp ? lp->name : "conv2d";
+    if (lp) return lp->name;
+    return pick_variant(x->device) == VARIANT_GPU && gpu_fits(&k) ? "conv2d_gpu" : "conv2d";
 }
 
 enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
@@ -248,6 +296,8 @@ enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struc
             v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
         if (lp)
             s = run_lavapipe(x, weight, bias, *out, &k, lp, err);
+        else if (v == VARIANT_GPU && gpu_fits(&k))
+            s = run_gpu(x, weight, bias, *out, &k, err);
         else
             s = run_portable(x, weight, bias, *out, &k, err);
     }

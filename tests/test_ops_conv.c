@@ -1,6 +1,7 @@
 /*
 ** test_ops_conv.c - lf_op_conv2d against the plain-C reference (ref_conv.c)
-** for every variant (LCMFLOW_OP_VARIANT=portable|lavapipe), on SD 1.5's
+** for every variant (LCMFLOW_OP_VARIANT=portable|lavapipe|gpu; the test
+** also checks which shader each variant picks), on SD 1.5's
 ** kernels (3x3 stride 1 pad 1, 3x3 stride 2 pad 1, 3x3 stride 2 pad
 ** (0,1,0,1), 1x1) and general ones (5x3, stride 3, uneven padding), odd
 ** sizes, output-channel counts that are not multiples of the tiles, with
@@ -52,7 +53,7 @@ static const struct conv_case cases[] = {
     {2, 3, 6, 24, 48, 1, 1, {1, 0, 0, 0, 0}, true},
 };
 
-static const char *const variants[] = {"portable", "lavapipe"};
+static const char *const variants[] = {"portable", "lavapipe", "gpu"};
 
 static float *random_array(int64_t n, uint32_t seed)
 {
@@ -86,6 +87,7 @@ static void run_case(const struct conv_case *k, size_t index, enum lf_dtype xt, 
         assert_non_null(shader);
         if (check_path)
             assert_int_equal(strncmp(shader, "conv2d_lavapipe", 15) == 0, v == 1 && k->lavapipe);
+        assert_int_equal(strcmp(shader, "conv2d_gpu") == 0, v == 2);
         struct lf_tensor *ty = NULL;
         struct lf_error err = {0};
         if (lf_op_conv2d(tx, tw, tb, &k->p, &ty, &err) != LF_OK)
