@@ -112,21 +112,25 @@ static enum lf_status run_lavapipe(struct lf_tensor *x, struct lf_tensor *w, str
             uint64_t x, w, bias, y;
             uint32_t C, H, W, O, Ho, Wo;
             int32_t pad_top, pad_left;
-        } p = {lf_op_address(x),
-               lf_op_address(packed),
-               lf_op_address(bias),
-               lf_op_address(y),
-               k->C,
-               k->H,
-               k->W,
-               k->O,
-               k->Ho,
-               k->Wo,
-               k->pad_top,
-               k->pad_left};
-        uint32_t spec[3] = {lf_op_dtype(x), lf_op_dtype(w), bias ? lf_op_dtype(bias) : 0};
+            uint32_t bias_dtype;
+        } p = {
+            .x = lf_op_address(x),
+            .w = lf_op_address(packed),
+            .bias = lf_op_address(bias),
+            .y = lf_op_address(y),
+            .C = k->C,
+            .H = k->H,
+            .W = k->W,
+            .O = k->O,
+            .Ho = k->Ho,
+            .Wo = k->Wo,
+            .pad_top = k->pad_top,
+            .pad_left = k->pad_left,
+            .bias_dtype = bias ? lf_op_dtype(bias) : 0,
+        };
+        uint32_t spec[2] = {lf_op_dtype(x), lf_op_dtype(w)};
         uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + 8 * l->lane_p - 1) / (8 * l->lane_p));
-        s = lf_op_run(x->device, l->name, spec, 3, &p, sizeof p, gx, tiles, k->B, err);
+        s = lf_op_run(x->device, l->name, spec, 2, &p, sizeof p, gx, tiles, k->B, err);
     }
     lf_tensor_release(packed);
     return s;

@@ -49,7 +49,6 @@ layout(local_size_x = 8) in;
 
 layout(constant_id = 0) const uint X_DT = 0u; // also the output's dtype
 layout(constant_id = 1) const uint W_DT = 0u; // of the packed weights
-layout(constant_id = 2) const uint B_DT = 0u;
 
 layout(buffer_reference, std430, buffer_reference_align = 8) buffer LfU64 { uint64_t v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) buffer LfU32 { uint v[]; };
@@ -67,6 +66,7 @@ layout(push_constant) uniform Params {
     uint Wo;
     int pad_top;
     int pad_left;
+    uint bias_dtype; // a push constant, not a specialization: read once
 } p;
 
 // Elements e and e + 1 of x (e even).
@@ -98,7 +98,7 @@ void main()
         uint oc = min(o0 + o, p.O - 1u);
         float bv = 0.0;
         if (p.bias != 0ul)
-            bv = B_DT == LF_F16 ? float(LfF16(p.bias).v[oc]) : LfF32(p.bias).v[oc];
+            bv = lf_load(p.bias, p.bias_dtype, oc);
         [[unroll]] for (uint q = 0u; q < PV; q++) acc[o][q] = vec4(bv);
     }
 
