@@ -9,9 +9,10 @@
 **   lavapipe  conv2d_lavapipe.comp after conv2d_pack_weights.comp: a
 **             register-blocked implicit GEMM, one 8-lane subgroup per
 **             workgroup, subgroupBroadcast, no shared memory (PERF-NOTES.md);
-**             built for 1x1 stride 1 and 3x3 stride 1 and 2 (any padding),
-**             even input widths and output widths that are multiples of 8;
-**             the default on CPU devices.
+**             built for 1x1 stride 1 and 3x3 stride 1 and 2 (any padding)
+**             and even input widths; the default on CPU devices, which use
+**             the gpu shader (4x faster there than the portable one) for
+**             the shapes it cannot take.
 **   gpu       conv2d_gpu.comp: shared-memory 64x64 tiles; the default on
 **             GPUs; every shape.
 ** The lavapipe builds take 1-30 s each to compile on first use (large
@@ -48,13 +49,24 @@ static const struct lavapipe_shader lavapipe_shaders[] = {
     {"conv2d_lavapipe_k3s2_t16p8", 3, 2, 16, 8},
 };
 
-static enum variant pick_variant(const struct lf_device *device)
+/* *forced: chosen by LCMFLOW_OP_VARIANT rather than by the device. */
+static enum variant pick_variant(const struct lf_device *device, bool *forced)
 {
     const char *v = getenv("LCMFLOW_OP_VARIANT");
+    *forced =
+        v && (strcmp(v, "portable") == 0 || strcmp(v, "lavapipe") == 0 || strcmp(v, "gpu") == 0);
     if (v && strcmp(v, "portable") == 0) return VARIANT_PORTABLE;
     if (v && strcmp(v, "lavapipe") == 0) return VARIANT_LAVAPIPE;
     if (v && strcmp(v, "gpu") == 0) return VARIANT_GPU;
     return lf_device_get_info(device)->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
+}
+
+/* Workgroups along positions: Ho rows of Wo rounded up to the lane's
+** positions, 8 lanes each (see conv2d_lavapipe.comp). */
+static uint64_t lavapipe_groups(const struct conv_shape *k, const struct lavapipe_shader *l)
+{
+    uint64_t wo_pad = (k->Wo + l->lane_p - 1) / l->lane_p * l->lane_p;
+    return ((uint64_t)k->Ho * wo_pad + 8 * l->lane_p - 1) / (8 * l->lane_p);
 }
 
 /* The lavapipe build for this shape, or NULL when none takes it.  The
@@ -66,16 +78,17 @@ static const struct lavapipe_shader *lavapipe_shader(const struct lf_device *dev
 {
     if (lf_device_get_info(device)->subgroup_size < 8) return NULL;
     if (k->KH != k->KW || k->W % 2 != 0) return NULL; /* inputs are read in pairs */
-    uint64_t positions = (uint64_t)k->Ho * k->Wo;
     uint32_t tile_o = k->O >= 48 ? 64 : 16;
-    uint32_t lane_p = k->Wo % 16 == 0 && positions >= 512 && tile_o == 64 ? 16 : 8;
+    bool wide = k->Wo % 16 == 0 || k->Wo > 64; /* little padding at 16 per lane */
+    uint32_t lane_p = tile_o == 64 && (uint64_t)k->Ho * k->Wo >= 512 && wide ? 16 : 8;
     for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++) {
         const struct lavapipe_shader *l = &lavapipe_shaders[i];
         if (l->ksize != k->KH || l->stride != k->stride || l->tile_o != tile_o ||
-            l->lane_p != lane_p || k->Wo % l->lane_p != 0)
+            l->lane_p != lane_p)
             continue;
-        uint64_t groups = (positions + 8 * l->lane_p - 1) / (8 * l->lane_p);
-        if (groups > 65535 || (k->O + l->tile_o - 1) / l->tile_o > 65535 || k->B > 65535) continue;
+        if (lavapipe_groups(k, l) > 65535 || (k->O + l->tile_o - 1) / l->tile_o > 65535 ||
+            k->B > 65535)
+            continue;
         return l;
     }
     return NULL;
@@ -129,7 +142,7 @@ static enum lf_status run_lavapipe(struct lf_tensor *x, struct lf_tensor *w, str
             .bias_dtype = bias ? lf_op_dtype(bias) : 0,
         };
         uint32_t spec[2] = {lf_op_dtype(x), lf_op_dtype(w)};
-        uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + 8 * l->lane_p - 1) / (8 * l->lane_p));
+        uint32_t gx = (uint32_t)lavapipe_groups(k, l);
         s = lf_op_run(x->device, l->name, spec, 2, &p, sizeof p, gx, tiles, k->B, err);
     }
     lf_tensor_release(packed);
@@ -264,10 +277,14 @@ const char *lf_op_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
 {
     struct conv_shape k = {0};
     if (check_args(x, weight, NULL, params, &k, NULL) != LF_OK) return NULL;
+    bool forced;
+    enum variant v = pick_variant(x->device, &forced);
     const struct lavapipe_shader *lp =
-        pick_variant(x->device) == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+        v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
     if (lp) return lp->name;
-    return pick_variant(x->device) == VARIANT_GPU && gpu_fits(&k) ? "conv2d_gpu" : "conv2d";
+    if ((v == VARIANT_GPU || (v == VARIANT_LAVAPIPE && !forced)) && gpu_fits(&k))
+        return "conv2d_gpu";
+    return "conv2d";
 }
 
 enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struct lf_tensor *bias,
@@ -295,12 +312,13 @@ enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struc
             lf_tensor_release(b4);
         }
     } else {
-        enum variant v = pick_variant(x->device);
+        bool forced;
+        enum variant v = pick_variant(x->device, &forced);
         const struct lavapipe_shader *lp =
             v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
         if (lp)
             s = run_lavapipe(x, weight, bias, *out, &k, lp, err);
-        else if (v == VARIANT_GPU && gpu_fits(&k))
+        else if ((v == VARIANT_GPU || (v == VARIANT_LAVAPIPE && !forced)) && gpu_fits(&k))
             s = run_gpu(x, weight, bias, *out, &k, err);
         else
             s = run_portable(x, weight, bias, *out, &k, err);

@@ -8,8 +8,8 @@
 // Mesa 22.3, even a uniform one) into a loop over the 8 lanes, one scalar
 // load per lane and component, so the loads, not the FMAs, bound the speed.
 // Hence:
-// - lane l owns PL consecutive output positions of one output row (Wo must
-//   be a multiple of PL) and keeps TO x PL accumulators;
+// - lane l owns PL consecutive output positions of one output row and
+//   keeps TO x PL accumulators;
 // - the weights come pre-packed (conv2d_pack_weights.comp) so that lane l
 //   reads the KSIZE x KSIZE weights of its TO / 8 output channels for one
 //   input channel as a few 64-bit loads; the other lanes get them through
@@ -81,15 +81,19 @@ vec2 load_pair(uint e)
 void main()
 {
     uint lane = gl_SubgroupInvocationID;
-    uint P = p.Ho * p.Wo;
-    uint p0 = gl_WorkGroupID.x * (8u * PL) + lane * PL;
+    // Positions run over a grid of Ho rows of Wo rounded up to PL, so that a
+    // lane's PL positions share one output row; those past Wo are computed
+    // (reading zeros or clamped inputs) and not stored.
+    uint wo_pad = (p.Wo + PL - 1u) / PL * PL;
+    uint g0 = gl_WorkGroupID.x * (8u * PL) + lane * PL;
     uint o0 = gl_WorkGroupID.y * TO;
     uint b = gl_WorkGroupID.z;
-    bool pvalid = p0 < P;
-    uint pc = min(p0, P - 1u);
-    uint oy = pc / p.Wo;
+    uint oy = g0 / wo_pad;
+    uint ox0 = g0 - oy * wo_pad;
+    bool pvalid = oy < p.Ho;
+    oy = min(oy, p.Ho - 1u);
     int iy0 = int(oy * STRIDE) - p.pad_top;
-    int ix0 = int((pc - oy * p.Wo) * STRIDE) - p.pad_left;
+    int ix0 = int(ox0 * STRIDE) - p.pad_left;
     int e0 = ix0 - (ix0 & 1); // first pair, even
     bool odd = (ix0 & 1) != 0;
 
@@ -161,8 +165,9 @@ void main()
     if (!pvalid) return;
     [[unroll]] for (uint o = 0u; o < TO; o++) {
         if (o0 + o >= p.O) break;
-        uint base = (b * p.O + o0 + o) * P + p0;
+        uint base = ((b * p.O + o0 + o) * p.Ho + oy) * p.Wo + ox0;
         [[unroll]] for (uint j = 0u; j < PL; j++) {
+            if (ox0 + j >= p.Wo) break;
             float v = acc[o][j / 4u][j % 4u];
             if (X_DT == LF_F16)
                 LfF16(p.y).v[base + j] = float16_t(clamp(v, -65504.0, 65504.0));
