@@ -73,9 +73,13 @@ static uint64_t lavapipe_groups(const struct conv_shape *k, const struct lavapip
 ** largest tile wins where the shape fills it: 64 output channels x 128
 ** positions reuse each loaded value most (loads, not FMAs, bound lavapipe);
 ** smaller tiles keep narrow layers and small maps from computing padding. */
-static const struct lavapipe_shader *lavapipe_shader(const struct lf_device *device,
+static const struct lavapipe_shader *lavapipe_shader(struct lf_tensor *x,
                                                      const struct conv_shape *k)
 {
+    const struct lf_device *device = x->device;
+    /* Pairs are read as one 64-bit (f32) or 32-bit (f16) load: x's first
+    ** element must be 8-byte aligned (tensors are; a view might not be). */
+    if (lf_op_address(x) % 8 != 0) return NULL;
     if (lf_device_get_info(device)->subgroup_size < 8) return NULL;
     if (k->KH != k->KW || k->W % 2 != 0) return NULL; /* inputs are read in pairs */
     uint32_t tile_o = k->O >= 48 ? 64 : 16;
@@ -279,8 +283,7 @@ const char *lf_op_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
     if (check_args(x, weight, NULL, params, &k, NULL) != LF_OK) return NULL;
     bool forced;
     enum variant v = pick_variant(x->device, &forced);
-    const struct lavapipe_shader *lp =
-        v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+    const struct lavapipe_shader *lp = v == VARIANT_LAVAPIPE ? lavapipe_shader(x, &k) : NULL;
     if (lp) return lp->name;
     if ((v == VARIANT_GPU || (v == VARIANT_LAVAPIPE && !forced)) && gpu_fits(&k))
         return "conv2d_gpu";
@@ -314,8 +317,7 @@ enum lf_status lf_op_conv2d(struct lf_tensor *x, struct lf_tensor *weight, struc
     } else {
         bool forced;
         enum variant v = pick_variant(x->device, &forced);
-        const struct lavapipe_shader *lp =
-            v == VARIANT_LAVAPIPE ? lavapipe_shader(x->device, &k) : NULL;
+        const struct lavapipe_shader *lp = v == VARIANT_LAVAPIPE ? lavapipe_shader(x, &k) : NULL;
         if (lp)
             s = run_lavapipe(x, weight, bias, *out, &k, lp, err);
         else if ((v == VARIANT_GPU || (v == VARIANT_LAVAPIPE && !forced)) && gpu_fits(&k))
