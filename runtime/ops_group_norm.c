@@ -17,6 +17,7 @@
 
 #define LOCAL_SIZE 64
 #define MIN_CHUNK  4096u
+#define APPLY_SPAN (64 * 8) /* elements per workgroup of group_norm_apply.comp */
 
 enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
                                 struct lf_tensor *beta, int groups, float eps, bool silu,
@@ -57,9 +58,9 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
     int64_t nb_groups = batch * groups;
     if ((s = lf_op_output(x, x->dtype, x->rank, x->shape, out, err))) return s;
     if (count == 0) return LF_OK;
-    if (nb_groups > 65535) {
-        s = lf_error_set(err, LF_ERR_UNSUPPORTED, "group_norm: %lld groups in x %s are too many",
-                         (long long)nb_groups, lf_op_shape_text(x, tx, sizeof tx));
+    if (batch * channels > 65535 || (spatial + APPLY_SPAN - 1) / APPLY_SPAN > 65535) {
+        s = lf_error_set(err, LF_ERR_UNSUPPORTED, "group_norm: x %s is too large for one grid",
+                         lf_op_shape_text(x, tx, sizeof tx));
         goto fail;
     }
 
@@ -103,7 +104,7 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
 
     struct {
         uint64_t x, y, stats, gamma, beta;
-        uint32_t count, spatial, channels, group_channels;
+        uint32_t spatial, channels, group_channels;
         uint32_t x_dtype, y_dtype, gamma_dtype, beta_dtype, silu;
     } pa = {
         .x = lf_op_address(x),
@@ -111,7 +112,6 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
         .stats = lf_op_address(stats),
         .gamma = lf_op_address(gamma),
         .beta = lf_op_address(beta),
-        .count = (uint32_t)count,
         .spatial = (uint32_t)spatial,
         .channels = (uint32_t)channels,
         .group_channels = (uint32_t)(channels / groups),
@@ -121,8 +121,9 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
         .beta_dtype = beta ? lf_op_dtype(beta) : 0,
         .silu = silu ? 1u : 0u,
     };
-    if ((s = lf_op_run_1d(x->device, "group_norm_apply", &pa, sizeof pa, pa.count, LOCAL_SIZE,
-                          err)))
+    uint32_t apply_x = (uint32_t)((spatial + APPLY_SPAN - 1) / APPLY_SPAN);
+    if ((s = lf_op_run(x->device, "group_norm_apply", NULL, 0, &pa, sizeof pa, apply_x,
+                       (uint32_t)(batch * channels), 1, err)))
         goto fail;
     lf_tensor_release(partial);
     lf_tensor_release(stats);
