@@ -74,13 +74,14 @@ static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, str
     return LF_OK;
 }
 
-/* Rows per workgroup and keys per lane per block of the lavapipe shader:
-** more rows per workgroup give more FMAs per loaded key, until the
-** accumulators no longer fit the registers (measured on a Zen4 VM). */
-static void lavapipe_blocking(uint32_t d, uint32_t *rows, uint32_t *kb)
+/* Query rows per lane of the lavapipe shader (a workgroup has 8 * rows):
+** more rows give more FMAs per loaded key, until the accumulators spill
+** too much (measured on a Zen4 VM). */
+static uint32_t lavapipe_rows(uint32_t d)
 {
-    *rows = d <= 64 ? 4 : 2;
-    *kb = 2;
+    uint32_t rows = d <= 64 ? 4 : 2;
+    if (getenv("LF_TUNE_R")) rows = (uint32_t)atoi(getenv("LF_TUNE_R"));
+    return rows;
 }
 
 static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
@@ -91,21 +92,20 @@ static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_te
     uint32_t batch = (uint32_t)q->shape[0];
     switch (pick_variant(device)) {
     case VARIANT_LAVAPIPE: {
-        uint32_t rows, kb;
-        lavapipe_blocking(d, &rows, &kb);
+        uint32_t rows = lavapipe_rows(d);
         /* vec4 loads need every row start aligned to a whole vec4. */
         bool vec = d % 4 == 0;
         struct lf_tensor *t[4] = {q, k, v, o};
         for (int i = 0; i < 4; i++)
             if (lf_op_address(t[i]) % 16) vec = false;
-        uint32_t spec[8] = {d,           rows,        kb,          lf_op_dtype(q),
-                            lf_op_dtype(k), lf_op_dtype(v), lf_op_dtype(o), vec};
-        uint32_t groups = (p->lq + rows - 1) / rows;
+        uint32_t spec[7] = {d, rows, lf_op_dtype(q), lf_op_dtype(k), lf_op_dtype(v),
+                            lf_op_dtype(o), vec};
+        uint32_t groups = (p->lq + 8 * rows - 1) / (8 * rows);
         if (groups > 65535) {
             /* Too many rows for one grid: fall back to the portable one. */
             break;
         }
-        return lf_op_run(device, "attention_lavapipe", spec, 8, p, sizeof *p, groups, p->heads,
+        return lf_op_run(device, "attention_lavapipe", spec, 7, p, sizeof *p, groups, p->heads,
                          batch, err);
     }
     case VARIANT_GPU: {
