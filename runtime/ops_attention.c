@@ -2,7 +2,8 @@
 ** ops_attention.c - multi-head attention, flash style (the Lq x Lk score
 ** matrix is never stored).  Shaders: attention.comp (portable; with TILED
 ** the GPU variant using shared-memory tiles) and attention_lavapipe.comp
-** (one 8-lane subgroup per workgroup, lanes split the keys).
+** (one 8-lane subgroup per workgroup; lanes own query rows and share each
+** block of 8 keys through subgroupBroadcast).
 **
 ** The variant is chosen per device (lavapipe for CPU devices, gpu for
 ** others) unless LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one, so
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HEAD_DIM 160
+#define MAX_HEAD_DIM   160
 #define ROWS_PER_GROUP 64 /* attention.comp's local size */
 
 enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
@@ -75,12 +76,17 @@ static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, str
 }
 
 /* Query rows per lane of the lavapipe shader (a workgroup has 8 * rows):
-** more rows give more FMAs per loaded key, until the accumulators spill
-** too much (measured on a Zen4 VM). */
+** more rows give more FMAs per loaded key, but the accumulators of all
+** rows stay live, and LLVM's compile time grows steeply with them (on the
+** 2-core VM: about 2 s for D 40 and 8 rows, 10 s for D 160 and 2 rows).
+** Measured on the development VM against OpenBLAS: D 40 with 8 rows about
+** 20 %, 4 rows 13 %; D 80 with 4 rows 12 %, 2 rows 7 %.
+** LCMFLOW_ATTENTION_ROWS=1..16 overrides (for tuning on other CPUs). */
 static uint32_t lavapipe_rows(uint32_t d)
 {
-    uint32_t rows = d <= 64 ? 4 : 2;
-    if (getenv("LF_TUNE_R")) rows = (uint32_t)atoi(getenv("LF_TUNE_R"));
+    uint32_t rows = d <= 48 ? 8 : d <= 96 ? 4 : 1;
+    const char *env = getenv("LCMFLOW_ATTENTION_ROWS");
+    if (env && atoi(env) >= 1 && atoi(env) <= 16) rows = (uint32_t)atoi(env);
     return rows;
 }
 
@@ -98,8 +104,8 @@ static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_te
         struct lf_tensor *t[4] = {q, k, v, o};
         for (int i = 0; i < 4; i++)
             if (lf_op_address(t[i]) % 16) vec = false;
-        uint32_t spec[7] = {d, rows, lf_op_dtype(q), lf_op_dtype(k), lf_op_dtype(v),
-                            lf_op_dtype(o), vec};
+        uint32_t spec[7] = {
+            d, rows, lf_op_dtype(q), lf_op_dtype(k), lf_op_dtype(v), lf_op_dtype(o), vec};
         uint32_t groups = (p->lq + 8 * rows - 1) / (8 * rows);
         if (groups > 65535) {
             /* Too many rows for one grid: fall back to the portable one. */
@@ -113,14 +119,16 @@ static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_te
         uint32_t tk = shared / (2 * 4 * d);
         if (tk > 64) tk = 64;
         if (tk < 1) break;
-        uint32_t spec[2] = {d, tk};
-        return lf_op_run(device, "attention_gpu", spec, 2, p, sizeof *p,
+        uint32_t spec[6] = {d, tk, p->q_dtype, p->k_dtype, p->v_dtype, p->o_dtype};
+        return lf_op_run(device, "attention_gpu", spec, 6, p, sizeof *p,
                          (p->lq + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP, p->heads, batch, err);
     }
     case VARIANT_PORTABLE:
         break;
     }
-    return lf_op_run(device, "attention", &d, 1, p, sizeof *p,
+    /* Constant 1 (TK) is unused by the portable shader. */
+    uint32_t spec[6] = {d, 1, p->q_dtype, p->k_dtype, p->v_dtype, p->o_dtype};
+    return lf_op_run(device, "attention", spec, 6, p, sizeof *p,
                      (p->lq + ROWS_PER_GROUP - 1) / ROWS_PER_GROUP, p->heads, batch, err);
 }
 

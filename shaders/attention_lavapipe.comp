@@ -17,6 +17,7 @@
 // llvmpipe's 65535-iteration limit per invocation).
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
+#extension GL_KHR_shader_subgroup_vote : require
 layout(local_size_x = 8) in;
 #include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
@@ -60,6 +61,7 @@ vec4 load4(uint64_t addr, uint dtype, uint base, uint c)
 }
 
 const float NEG_INF = -1.0 / 0.0;
+const float RESCALE_AT = 8.0;
 
 void main()
 {
@@ -89,42 +91,44 @@ void main()
 
     for (uint j0 = 0u; j0 < kend; j0 += 8u) {
         uint kbase = kv0 + min(j0 + lane, p.lk - 1u) * C;
-        vec4 kr[D4];
-        [[unroll]] for (uint c = 0u; c < D4; c++) kr[c] = load4(p.k, KT, kbase, c);
-        float s[R][8];
-        [[unroll]] for (uint r = 0u; r < R; r++)
-            [[unroll]] for (uint t = 0u; t < 8u; t++) s[r][t] = 0.0;
-        [[unroll]] for (uint t = 0u; t < 8u; t++) {
+        vec4 kr[D4], vr[D4];
+        [[unroll]] for (uint c = 0u; c < D4; c++) {
+            kr[c] = load4(p.k, KT, kbase, c);
+            vr[c] = load4(p.v, VT, kbase, c);
+        }
+        uint tend = min(8u, kend - j0);
+        [[dont_unroll]] for (uint t = 0u; t < tend; t++) {
+            uint j = j0 + t;
+            float s[R];
+            [[unroll]] for (uint r = 0u; r < R; r++) s[r] = 0.0;
             [[unroll]] for (uint c = 0u; c < D4; c++) {
                 vec4 kc = subgroupBroadcast(kr[c], t);
-                [[unroll]] for (uint r = 0u; r < R; r++) s[r][t] += dot(qv[r][c], kc);
+                [[unroll]] for (uint r = 0u; r < R; r++) s[r] += dot(qv[r][c], kc);
             }
-        }
-        float pr[R][8];
-        [[unroll]] for (uint r = 0u; r < R; r++) {
-            float mx = m[r];
-            [[unroll]] for (uint t = 0u; t < 8u; t++) {
-                if (j0 + t >= limit[r]) s[r][t] = NEG_INF;
-                mx = max(mx, s[r][t]);
+            bool grow = false;
+            [[unroll]] for (uint r = 0u; r < R; r++) {
+                if (j >= limit[r]) s[r] = NEG_INF;
+                grow = grow || s[r] > m[r] + RESCALE_AT;
             }
-            // No visible key yet: subtract 0 so exp2 gives 0, not NaN.
-            float base = mx == NEG_INF ? 0.0 : mx;
-            float corr = exp2(m[r] - base);
-            float sum = 0.0;
-            [[unroll]] for (uint t = 0u; t < 8u; t++) {
-                pr[r][t] = exp2(s[r][t] - base);
-                sum += pr[r][t];
+            // The running max may lag the true one by up to RESCALE_AT
+            // (weights up to 2^RESCALE_AT, harmless in f32): so the
+            // accumulators are rescaled only when a score jumps, rarely.
+            if (subgroupAny(grow)) {
+                [[unroll]] for (uint r = 0u; r < R; r++) {
+                    float mn = max(m[r], s[r]);
+                    float corr = exp2(m[r] - mn); // 0 when m was -inf
+                    l[r] *= corr;
+                    [[unroll]] for (uint c = 0u; c < D4; c++) acc[r][c] *= corr;
+                    m[r] = mn;
+                }
             }
-            l[r] = l[r] * corr + sum;
-            m[r] = mx;
-            [[unroll]] for (uint c = 0u; c < D4; c++) acc[r][c] *= corr;
-        }
-        vec4 vr[D4];
-        [[unroll]] for (uint c = 0u; c < D4; c++) vr[c] = load4(p.v, VT, kbase, c);
-        [[unroll]] for (uint t = 0u; t < 8u; t++) {
+            float pr[R];
+            [[unroll]] for (uint r = 0u; r < R; r++)
+                pr[r] = s[r] == NEG_INF ? 0.0 : exp2(s[r] - m[r]);
+            [[unroll]] for (uint r = 0u; r < R; r++) l[r] += pr[r];
             [[unroll]] for (uint c = 0u; c < D4; c++) {
                 vec4 vc = subgroupBroadcast(vr[c], t);
-                [[unroll]] for (uint r = 0u; r < R; r++) acc[r][c] += pr[r][t] * vc;
+                [[unroll]] for (uint r = 0u; r < R; r++) acc[r][c] += pr[r] * vc;
             }
         }
     }

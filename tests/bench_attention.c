@@ -127,10 +127,8 @@ int main(int argc, char **argv)
     const char *variant = getenv("LCMFLOW_OP_VARIANT");
     printf("attention Lq %d Lk %d heads %d head_dim %d %s on %s (variant %s)\n", lq, lk, heads, d,
            f16 ? "f16" : "f32", info->name, variant ? variant : "default");
-    printf("  lcmflow  %8.1f ms  %6.2f GFLOP/s (median of %d)\n", mv * 1e3, flop / mv * 1e-9,
-           reps);
-    printf("  openblas %8.1f ms  %6.2f GFLOP/s (2 sgemm + softmax)\n", mb * 1e3,
-           flop / mb * 1e-9);
+    printf("  lcmflow  %8.1f ms  %6.2f GFLOP/s (median of %d)\n", mv * 1e3, flop / mv * 1e-9, reps);
+    printf("  openblas %8.1f ms  %6.2f GFLOP/s (2 sgemm + softmax)\n", mb * 1e3, flop / mb * 1e-9);
     printf("  ratio    %8.1f %%   max |diff| %.2g\n", 100 * mb / mv, worst);
     lf_tensor_release(tq), lf_tensor_release(tk), lf_tensor_release(tv), lf_tensor_release(to);
     lf_device_destroy(device);

@@ -44,7 +44,8 @@ static void layer_norm_matches_reference(void **state)
                 /* gamma/beta in f16 with f32 x too: weights are often f16. */
                 struct lf_tensor *tg = affine ? op_test_tensor(LF_DTYPE_F16, 1, &cols, g) : NULL;
                 struct lf_tensor *tb =
-                    affine == 2 ? op_test_tensor(LF_DTYPE_F32, 1, &cols, b) : NULL, *ty = NULL;
+                                     affine == 2 ? op_test_tensor(LF_DTYPE_F32, 1, &cols, b) : NULL,
+                                 *ty = NULL;
                 struct lf_error err = {0};
                 if (lf_op_layer_norm(tx, tg, tb, 1e-5f, &ty, &err) != LF_OK)
                     fail_msg("layer_norm: %s", err.message);
