@@ -86,12 +86,15 @@ static void attention_matches_reference(void **state)
         {2, 33, 77, 2, 16, false, 0},  /* cross-attention, batch 2 */
         {1, 70, 77, 2, 40, false, 0},  /* SD cross-attention head dim */
         {1, 37, 300, 1, 64, false, 0}, /* CLIP head dim */
-        {1, 21, 300, 2, 80, false, 0}, {1, 11, 77, 1, 160, false, 0},
+        {1, 21, 300, 2, 80, false, 0},
+        {1, 11, 77, 1, 160, false, 0},
         {2, 17, 19, 3, 5, false, 0},   /* odd head dim: no vec4 loads */
         {1, 77, 77, 2, 64, true, 0},   /* CLIP's causal self-attention */
         {2, 77, 77, 3, 5, true, 0},    /* causal with odd sizes */
         {1, 45, 300, 2, 40, false, 1}, /* scale 1: large scores */
         {1, 40, 40, 2, 40, true, 1},
+        {1, 20, 45, 2, 8, true, 0},  /* causal, more keys than queries */
+        {1, 50, 21, 1, 16, true, 0}, /* causal, rows past the last key */
     };
     for (int vi = 0; vi < VARIANT_COUNT; vi++) {
         set_variant(variants[vi]);
