@@ -17,6 +17,9 @@
 
 #define MAX_HEAD_DIM   160
 #define ROWS_PER_GROUP 64 /* attention.comp's local size */
+/* Key loop iterations per key: 1 (portable), 9/8 (lavapipe), at most
+** 1 + 160/64 + 1/TK (gpu); times 16384 keys stays under 65535. */
+#define MAX_CPU_KEYS 16384
 
 enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
 
@@ -35,8 +38,8 @@ static enum variant pick_variant(const struct lf_device *device)
     if (env && !strcmp(env, "portable")) v = VARIANT_PORTABLE;
     if (env && !strcmp(env, "lavapipe")) v = VARIANT_LAVAPIPE;
     if (env && !strcmp(env, "gpu")) v = VARIANT_GPU;
-    /* The lavapipe shader merges its 8 lanes with subgroup reductions: a
-    ** workgroup of 8 must be one subgroup. */
+    /* The lavapipe shader shares keys between its 8 lanes with
+    ** subgroupBroadcast: a workgroup of 8 must lie in one subgroup. */
     if (v == VARIANT_LAVAPIPE && info->subgroup_size < 8) v = VARIANT_PORTABLE;
     return v;
 }
@@ -64,11 +67,21 @@ static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, str
         return lf_error_set(err, LF_ERR_INVALID,
                             "attention: %d heads do not divide the %lld channels of q %s", heads,
                             (long long)q->shape[2], lf_op_shape_text(q, a, sizeof a));
+    if (q->shape[2] < 1)
+        return lf_error_set(err, LF_ERR_INVALID, "attention: q %s has no channels",
+                            lf_op_shape_text(q, a, sizeof a));
     if (q->shape[2] / heads > MAX_HEAD_DIM)
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
                             "attention: head dim %lld is over the supported %d (q %s, %d heads)",
                             (long long)(q->shape[2] / heads), MAX_HEAD_DIM,
                             lf_op_shape_text(q, a, sizeof a), heads);
+    /* llvmpipe silently ends a shader's loops after 65535 iterations in
+    ** all; the key loops of every variant stay below that up to here. */
+    if (lf_device_get_info(q->device)->type == LF_DEVICE_CPU && k->shape[1] > MAX_CPU_KEYS)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "attention: %lld keys (k %s) are over the %d this CPU device "
+                            "(llvmpipe) runs correctly",
+                            (long long)k->shape[1], lf_op_shape_text(k, a, sizeof a), MAX_CPU_KEYS);
     if (q->shape[0] > 65535 || q->shape[1] > 65535 * 64 || heads > 65535)
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "attention: q %s with %d heads is too large",
                             lf_op_shape_text(q, a, sizeof a), heads);

@@ -163,6 +163,15 @@ static void attention_rejects_bad_shapes(void **state)
     assert_int_equal(lf_op_attention(t2, t2, t2, 1, 1, false, &to, &err), LF_ERR_INVALID);
     assert_int_equal(lf_op_attention(tw, tw, tw, 1, 1, false, &to, &err), LF_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.message, "168"));
+    if (lf_device_get_info(op_test_device())->type == LF_DEVICE_CPU) {
+        /* Beyond llvmpipe's loop limit: refused, not silently wrong. */
+        struct lf_tensor *tl;
+        int64_t ls[3] = {1, 20000, 8};
+        assert_int_equal(lf_tensor_create(op_test_device(), LF_DTYPE_F32, 3, ls, &tl, &err), LF_OK);
+        assert_int_equal(lf_op_attention(ta, tl, tl, 2, 1, false, &to, &err), LF_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "20000 keys"));
+        lf_tensor_release(tl);
+    }
     lf_tensor_release(ta), lf_tensor_release(tb), lf_tensor_release(tw), lf_tensor_release(t2);
     op_test_check_validation();
 }
