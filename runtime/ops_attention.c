@@ -92,9 +92,9 @@ static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, str
 ** more rows give more FMAs per loaded key, but the accumulators of all
 ** rows stay live, and LLVM's compile time grows steeply with them (on the
 ** 2-core VM: about 2 s for D 40 and 8 rows, 10 s for D 160 and 2 rows).
-** Measured on the development VM against OpenBLAS: D 40 with 8 rows 15-20 %,
-** 4 rows 13 %; D 80 with 4 rows 11-12 %, 2 rows 7 %; D 160 with 1 row 18 %
-** at 256 tokens.
+** Measured on the development VM against OpenBLAS (before the fast blocks
+** of attention_lavapipe.comp, which add about half): D 40 with 8 rows 15 %,
+** 4 rows 10 %; D 80 with 4 rows 11 %, 2 rows 7 %.
 ** LCMFLOW_ATTENTION_ROWS=1..16 overrides (for tuning on other CPUs). */
 static uint32_t lavapipe_rows(uint32_t d)
 {

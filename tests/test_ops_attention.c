@@ -3,7 +3,8 @@
 ** (ref_attention.c) for every variant (LCMFLOW_OP_VARIANT = portable,
 ** lavapipe, gpu), f32 and f16 storage: head dims 4..160 and an odd 5, key
 ** lengths 1, 7, 77, 300, cross and self attention, a causal 77 x 77 case
-** (CLIP), batch 2, scales large enough to move the running max often; and
+** (CLIP), batch 2, scales large enough to move the running max often, keys
+** that jump in size in the middle of the sequence; and
 ** a long case (Lk = 9216) that also checks no Lq x Lk score matrix is
 ** allocated.
 **
@@ -36,7 +37,8 @@ struct attn_case {
     int heads;
     int64_t head_dim;
     bool causal;
-    float scale; /* 0: 1/sqrt(head_dim) */
+    float scale;  /* 0: 1/sqrt(head_dim) */
+    int64_t jump; /* > 0: keys jump .. jump + 4 are 20 times larger */
 };
 
 /* Runs one case in one dtype with the current variant; returns nothing,
@@ -52,6 +54,11 @@ static void check_case(const struct attn_case *c, enum lf_dtype dtype, const cha
     op_test_random(q, nq, -1.5f, 1.5f, seed);
     op_test_random(k, nk, -1.5f, 1.5f, seed + 1);
     op_test_random(v, nk, -1, 1, seed + 2);
+    if (c->jump > 0)
+        for (int64_t b = 0; b < c->batch; b++)
+            for (int64_t j = c->jump; j < c->jump + 5 && j < c->lk; j++)
+                for (int64_t e = 0; e < ch; e++)
+                    k[(b * c->lk + j) * ch + e] *= 20;
     float scale = c->scale > 0 ? c->scale : (float)(1.0 / sqrt((double)c->head_dim));
     struct lf_tensor *tq = op_test_tensor(dtype, 3, qs, q), *tk = op_test_tensor(dtype, 3, ks, k);
     struct lf_tensor *tv = op_test_tensor(dtype, 3, ks, v), *to = NULL;
@@ -81,20 +88,27 @@ static void set_variant(const char *name)
 static void attention_matches_reference(void **state)
 {
     static const struct attn_case cases[] = {
-        {1, 9, 1, 2, 4, false, 0},     /* a single key: output = v */
-        {1, 13, 7, 3, 8, false, 0},    /* fewer keys than lanes */
-        {2, 33, 77, 2, 16, false, 0},  /* cross-attention, batch 2 */
-        {1, 70, 77, 2, 40, false, 0},  /* SD cross-attention head dim */
-        {1, 37, 300, 1, 64, false, 0}, /* CLIP head dim */
-        {1, 21, 300, 2, 80, false, 0},
-        {1, 11, 77, 1, 160, false, 0},
-        {2, 17, 19, 3, 5, false, 0},   /* odd head dim: no vec4 loads */
-        {1, 77, 77, 2, 64, true, 0},   /* CLIP's causal self-attention */
-        {2, 77, 77, 3, 5, true, 0},    /* causal with odd sizes */
-        {1, 45, 300, 2, 40, false, 1}, /* scale 1: large scores */
-        {1, 40, 40, 2, 40, true, 1},
-        {1, 20, 45, 2, 8, true, 0},  /* causal, more keys than queries */
-        {1, 50, 21, 1, 16, true, 0}, /* causal, rows past the last key */
+        {1, 9, 1, 2, 4, false, 0, 0},     /* a single key: output = v */
+        {1, 13, 7, 3, 8, false, 0, 0},    /* fewer keys than lanes */
+        {2, 33, 77, 2, 16, false, 0, 0},  /* cross-attention, batch 2 */
+        {1, 70, 77, 2, 40, false, 0, 0},  /* SD cross-attention head dim */
+        {1, 37, 300, 1, 64, false, 0, 0}, /* CLIP head dim */
+        {1, 21, 300, 2, 80, false, 0, 0},
+        {1, 11, 77, 1, 160, false, 0, 0},
+        {2, 17, 19, 3, 5, false, 0, 0},   /* odd head dim: no vec4 loads */
+        {1, 77, 77, 2, 64, true, 0, 0},   /* CLIP's causal self-attention */
+        {2, 77, 77, 3, 5, true, 0, 0},    /* causal with odd sizes */
+        {1, 45, 300, 2, 40, false, 1, 0}, /* scale 1: large scores */
+        {1, 40, 40, 2, 40, true, 1, 0},
+        {1, 20, 45, 2, 8, true, 0, 0},  /* causal, more keys than queries */
+        {1, 50, 21, 1, 16, true, 0, 0}, /* causal, rows past the last key */
+        /* Scores far beyond |q| |k| bounds of the running max: the
+        ** lavapipe shader's careful path in every block. */
+        {1, 30, 200, 2, 40, false, 4, 0},
+        /* Small scores, then keys 150..154 much larger (careful blocks in
+        ** the middle of fast ones), causal too. */
+        {2, 40, 300, 2, 40, false, 0, 150},
+        {1, 200, 200, 1, 16, true, 0, 150},
     };
     for (int vi = 0; vi < VARIANT_COUNT; vi++) {
         set_variant(variants[vi]);
@@ -121,8 +135,8 @@ static void attention_matches_reference(void **state)
 ** are not unrolled). */
 static void attention_long_keys(void **state)
 {
-    static const struct attn_case cases[] = {{1, 64, 9216, 2, 40, false, 0},
-                                             {1, 8, 4096, 1, 160, false, 0}};
+    static const struct attn_case cases[] = {{1, 64, 9216, 2, 40, false, 0, 0},
+                                             {1, 8, 4096, 1, 160, false, 0, 0}};
     struct lf_device *device = op_test_device();
     for (int n = 0; n < 2 * VARIANT_COUNT; n++) {
         const struct attn_case c = cases[n / VARIANT_COUNT];
