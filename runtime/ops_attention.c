@@ -17,8 +17,8 @@
 
 #define MAX_HEAD_DIM   160
 #define ROWS_PER_GROUP 64 /* attention.comp's local size */
-/* Key loop iterations per key: 1 (portable), 9/8 (lavapipe), at most
-** 1 + 160/64 + 1/TK (gpu); times 16384 keys stays under 65535. */
+/* Key loop iterations per key: 1 (portable), at most about 1.5 (lavapipe),
+** at most 1 + 160/64 + 1/TK (gpu); times 16384 keys stays under 65535. */
 #define MAX_CPU_KEYS 16384
 
 enum variant { VARIANT_PORTABLE, VARIANT_LAVAPIPE, VARIANT_GPU };
@@ -118,14 +118,17 @@ static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_te
         struct lf_tensor *t[4] = {q, k, v, o};
         for (int i = 0; i < 4; i++)
             if (lf_op_address(t[i]) % 16) vec = false;
-        uint32_t spec[7] = {
-            d, rows, lf_op_dtype(q), lf_op_dtype(k), lf_op_dtype(v), lf_op_dtype(o), vec};
+        /* Fast blocks (no max tracking) for the head dims with several
+        ** rows per lane; wide heads compile half the code without. */
+        uint32_t fast = d <= 96;
+        uint32_t spec[8] = {
+            d, rows, lf_op_dtype(q), lf_op_dtype(k), lf_op_dtype(v), lf_op_dtype(o), vec, fast};
         uint32_t groups = (p->lq + 8 * rows - 1) / (8 * rows);
         if (groups > 65535) {
             /* Too many rows for one grid: fall back to the portable one. */
             break;
         }
-        return lf_op_run(device, "attention_lavapipe", spec, 7, p, sizeof *p, groups, p->heads,
+        return lf_op_run(device, "attention_lavapipe", spec, 8, p, sizeof *p, groups, p->heads,
                          batch, err);
     }
     case VARIANT_GPU: {

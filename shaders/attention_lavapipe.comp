@@ -17,10 +17,10 @@
 // 20 % of OpenBLAS instead of 13 % at SD's 4096 x 4096 x 8 x 40.
 //
 // Specialization constants: D (head dim), R (rows per lane), dtypes of q,
-// k, v and the output, VEC (rows are whole vec4s: vector loads).
+// k, v and the output, VEC (rows are whole vec4s: vector loads), FAST.
 // Push constants: as attention.comp (the dtype fields go unused).
-// All loops but the key loops (blocks, and the keys of a block: Lk * 9 / 8
-// iterations in all) are unrolled: see attention.comp on llvmpipe's limit
+// All loops but the key loops (blocks and the keys of a block: at most
+// about 1.5 Lk iterations in all, when every block is careful) are unrolled: see attention.comp on llvmpipe's limit
 // of 65535 loop iterations per invocation.
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_ballot : require
@@ -37,6 +37,9 @@ layout(constant_id = 3) const uint KT = 0;
 layout(constant_id = 4) const uint VT = 0;
 layout(constant_id = 5) const uint OT = 0;
 layout(constant_id = 6) const uint VEC = 1;
+// 0: every block the careful way (half the code: LLVM compiles wide heads
+// for seconds per copy, and R = 1 there gains less from the fast blocks).
+layout(constant_id = 7) const uint FAST = 1;
 const uint D4 = (D + 3u) / 4u;
 
 layout(push_constant) uniform Params {
@@ -110,7 +113,7 @@ void main()
     // The conditions are uniform, so each loop ends for all lanes at once.
     uint j0 = 0u;
     while (j0 < kend) {
-        for (; j0 < kend; j0 += 8u) {
+        for (; FAST != 0u && j0 < kend; j0 += 8u) {
             uint kbase = kv0 + min(j0 + lane, p.lk - 1u) * C;
             vec4 kr[D4], vr[D4];
             float kn2 = 0.0;
