@@ -40,6 +40,12 @@ enum lf_status lf_op_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma,
         return lf_error_set(err, LF_ERR_INVALID, "layer_norm: x %s has no last dimension",
                             lf_op_shape_text(x, a, sizeof a));
     int64_t cols = x->shape[x->rank - 1];
+    /* layer_norm.comp walks a row three times, 8 columns per loop
+    ** iteration, and llvmpipe allows 65535 loop iterations per invocation. */
+    if (cols > 8 * 21845)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "layer_norm: rows of %lld are over the supported %d (x %s)",
+                            (long long)cols, 8 * 21845, lf_op_shape_text(x, a, sizeof a));
     if ((s = check_affine(x, gamma, "gamma", cols, err)) ||
         (s = check_affine(x, beta, "beta", cols, err)))
         return s;

@@ -27,8 +27,14 @@ enum lf_status lf_op_softmax(struct lf_tensor *x, struct lf_tensor **out, struct
     if (x->rank < 1 || x->shape[x->rank - 1] < 1)
         return lf_error_set(err, LF_ERR_INVALID, "softmax: x %s has no last dimension",
                             lf_op_shape_text(x, a, sizeof a));
-    if ((s = lf_op_output(x, x->dtype, x->rank, x->shape, out, err))) return s;
     int64_t cols = x->shape[x->rank - 1];
+    /* softmax.comp walks a row twice, 8 columns per loop iteration, and
+    ** llvmpipe allows 65535 loop iterations per invocation. */
+    if (cols > 8 * 32767)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "softmax: rows of %lld are over the supported %d (x %s)",
+                            (long long)cols, 8 * 32767, lf_op_shape_text(x, a, sizeof a));
+    if ((s = lf_op_output(x, x->dtype, x->rank, x->shape, out, err))) return s;
     struct {
         uint64_t x, y;
         uint32_t rows, cols, x_dtype, y_dtype;

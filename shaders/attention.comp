@@ -8,11 +8,24 @@
 // keys and values at a time into shared memory and all rows use them.
 //
 // q [B, Lq, H*D], k and v [B, Lk, H*D], out [B, Lq, H*D].  Grid:
-// (ceil(Lq / 64), H, B).  Specialization constants: D, and TK when TILED.
+// (ceil(Lq / 64), H, B).  Specialization constants: D, TK (TILED only) and
+// the dtypes of q, k, v and the output.
+//
+// Every loop whose trip count depends only on specialization constants is
+// unrolled: llvmpipe (Mesa 22) ends a shader invocation's loops after 65535
+// iterations counted over ALL its loops together (LP_MAX_TGSI_LOOP_ITERATIONS),
+// so only the key loops (<= 65535 iterations for Lk <= 9216, D <= 160) may
+// stay loops.
 layout(local_size_x = 64) in;
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
 
 layout(constant_id = 0) const uint D = 64;
+// dtypes as specialization constants, so no load branches on them.
+layout(constant_id = 2) const uint QT = 0;
+layout(constant_id = 3) const uint KT = 0;
+layout(constant_id = 4) const uint VT = 0;
+layout(constant_id = 5) const uint OT = 0;
 
 layout(push_constant) uniform Params {
     uint64_t q;
@@ -24,7 +37,7 @@ layout(push_constant) uniform Params {
     uint heads;
     uint causal;
     float scale_log2; // scale * log2(e): scores are taken in base 2
-    uint q_dtype;
+    uint q_dtype; // the dtypes are specialization constants 2..5
     uint k_dtype;
     uint v_dtype;
     uint o_dtype;
@@ -45,8 +58,8 @@ void main()
     uint qbase = (b * p.lq + min(row, p.lq - 1u)) * C + h * D;
 
     float qr[D], acc[D];
-    for (uint d = 0u; d < D; d++) {
-        qr[d] = lf_load(p.q, p.q_dtype, qbase + d) * p.scale_log2;
+    [[unroll]] for (uint d = 0u; d < D; d++) {
+        qr[d] = lf_load(p.q, QT, qbase + d) * p.scale_log2;
         acc[d] = 0.0;
     }
     float m = -1.0 / 0.0, l = 0.0;
@@ -59,22 +72,25 @@ void main()
     uint kend = p.causal != 0u ? min(p.lk, last + 1u) : p.lk;
     for (uint t0 = 0u; t0 < kend; t0 += TK) {
         barrier();
-        for (uint e = gl_LocalInvocationID.x; e < TK * D; e += 64u) {
+        // Not unrolled (code size); it adds Lk * D / 64 iterations in all.
+        for (uint i = 0u; i < (TK * D + 63u) / 64u; i++) {
+            uint e = i * 64u + gl_LocalInvocationID.x;
+            if (e >= TK * D) break;
             uint jj = e / D, d = e - jj * D;
             bool in_range = t0 + jj < p.lk;
             uint src = kv0 + (t0 + jj) * C + d;
-            ks[e] = in_range ? lf_load(p.k, p.k_dtype, src) : 0.0;
-            vs[e] = in_range ? lf_load(p.v, p.v_dtype, src) : 0.0;
+            ks[e] = in_range ? lf_load(p.k, KT, src) : 0.0;
+            vs[e] = in_range ? lf_load(p.v, VT, src) : 0.0;
         }
         barrier();
         uint n = limit > t0 ? min(TK, limit - t0) : 0u;
         for (uint jj = 0u; jj < n; jj++) {
             float s = 0.0;
-            for (uint d = 0u; d < D; d++) s += qr[d] * ks[jj * D + d];
+            [[unroll]] for (uint d = 0u; d < D; d++) s += qr[d] * ks[jj * D + d];
             float mn = max(m, s);
             float corr = exp2(m - mn), pj = exp2(s - mn);
             l = l * corr + pj;
-            for (uint d = 0u; d < D; d++) acc[d] = acc[d] * corr + pj * vs[jj * D + d];
+            [[unroll]] for (uint d = 0u; d < D; d++) acc[d] = acc[d] * corr + pj * vs[jj * D + d];
             m = mn;
         }
     }
@@ -82,17 +98,17 @@ void main()
     for (uint j = 0u; j < limit; j++) {
         uint kbase = kv0 + j * C;
         float s = 0.0;
-        for (uint d = 0u; d < D; d++) s += qr[d] * lf_load(p.k, p.k_dtype, kbase + d);
+        [[unroll]] for (uint d = 0u; d < D; d++) s += qr[d] * lf_load(p.k, KT, kbase + d);
         float mn = max(m, s);
         float corr = exp2(m - mn), pj = exp2(s - mn);
         l = l * corr + pj;
-        for (uint d = 0u; d < D; d++)
-            acc[d] = acc[d] * corr + pj * lf_load(p.v, p.v_dtype, kbase + d);
+        [[unroll]] for (uint d = 0u; d < D; d++)
+            acc[d] = acc[d] * corr + pj * lf_load(p.v, VT, kbase + d);
         m = mn;
     }
 #endif
     if (!in_rows) return;
     float inv = 1.0 / l;
     uint obase = (b * p.lq + row) * C + h * D;
-    for (uint d = 0u; d < D; d++) lf_store(p.o, p.o_dtype, obase + d, acc[d] * inv);
+    [[unroll]] for (uint d = 0u; d < D; d++) lf_store(p.o, OT, obase + d, acc[d] * inv);
 }

@@ -1,8 +1,12 @@
 #version 450
 // softmax over the last dimension: one invocation per row, an online
 // max/sum pass (rescaling the sum when the max grows) and a write pass.
+// The passes step 8 columns per iteration (an unrolled inner loop):
+// llvmpipe ends a shader's loops after 65535 iterations in all, so rows of
+// up to 8 * 32767 columns work there (ops_misc.c checks).
 layout(local_size_x = 64) in;
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
 
 layout(push_constant) uniform Params {
     uint64_t x;
@@ -19,16 +23,27 @@ void main()
     if (row >= p.rows) return;
     uint base = row * p.cols;
     float m = -1.0 / 0.0, s = 0.0;
-    for (uint j = 0u; j < p.cols; j++) {
-        float v = lf_load(p.x, p.x_dtype, base + j);
-        if (v > m) {
-            s = s * exp(m - v) + 1.0;
-            m = v;
-        } else {
-            s += exp(v - m);
+    for (uint j0 = 0u; j0 < p.cols; j0 += 8u) {
+        [[unroll]] for (uint u = 0u; u < 8u; u++) {
+            uint j = j0 + u;
+            if (j < p.cols) {
+                float v = lf_load(p.x, p.x_dtype, base + j);
+                if (v > m) {
+                    s = s * exp(m - v) + 1.0;
+                    m = v;
+                } else {
+                    s += exp(v - m);
+                }
+            }
         }
     }
     float inv = 1.0 / s;
-    for (uint j = 0u; j < p.cols; j++)
-        lf_store(p.y, p.y_dtype, base + j, exp(lf_load(p.x, p.x_dtype, base + j) - m) * inv);
+    for (uint j0 = 0u; j0 < p.cols; j0 += 8u) {
+        [[unroll]] for (uint u = 0u; u < 8u; u++) {
+            uint j = j0 + u;
+            if (j < p.cols)
+                lf_store(p.y, p.y_dtype, base + j,
+                         exp(lf_load(p.x, p.x_dtype, base + j) - m) * inv);
+        }
+    }
 }

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 
 void ref_attention(const float *q, const float *k, const float *v, int64_t batch, int64_t lq,
-                   int64_t lk, int heads, int64_t head_dim, float scale, bool causal,
-                   float *out)
+                   int64_t lk, int heads, int64_t head_dim, float scale, bool causal, float *out)
 {
     int64_t c = heads * head_dim;
     double *score = malloc((size_t)lk * sizeof *score);

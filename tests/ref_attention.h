@@ -11,7 +11,6 @@
 
 /* out [B, Lq, H*D] (caller-allocated). */
 void ref_attention(const float *q, const float *k, const float *v, int64_t batch, int64_t lq,
-                   int64_t lk, int heads, int64_t head_dim, float scale, bool causal,
-                   float *out);
+                   int64_t lk, int heads, int64_t head_dim, float scale, bool causal, float *out);
 
 #endif

@@ -89,8 +89,8 @@ static void timestep_embedding_matches_reference(void **state)
         float *got = op_test_download(ty), *want = malloc((size_t)(4 * c->dim) * 4);
         ref_timestep_embedding(t, 4, c->dim, c->flip, c->shift, 10000, want);
         char label[96];
-        snprintf(label, sizeof label, "timestep_embedding dim %d flip %d shift %g", c->dim,
-                 c->flip, (double)c->shift);
+        snprintf(label, sizeof label, "timestep_embedding dim %d flip %d shift %g", c->dim, c->flip,
+                 (double)c->shift);
         op_test_assert_close(label, got, want, (size_t)(4 * c->dim), 3e-4, 0);
         /* t = 0 with flip: cos(0) = 1 in the first half, sin(0) = 0 after. */
         if (c->flip && c->dim == 320) {
