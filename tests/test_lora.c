@@ -14,6 +14,7 @@
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
 #include "sd_lora.h"
+#include "sd_synth_lora.h"
 #include "sd_unet.h"
 
 #include <json-c/json.h>
@@ -571,6 +572,35 @@ static void spellings_give_same_weights(void **state)
     op_test_check_validation();
 }
 
+/* synth-lora's layout is the fixture LCM-LoRA's: same modules, same shapes. */
+static void synth_lora_has_lcm_layout(void **state)
+{
+    char path[128];
+    struct lf_error err = {0};
+    int modules;
+    int64_t params;
+    snprintf(path, sizeof path, "%s/synth.safetensors", tmpdir);
+    assert_int_equal(sd_synth_lora(&sd_arch_tiny, 4, 4.0f, 1, path, &modules, &params, &err),
+                     LF_OK);
+    assert_int_equal(modules, 278);
+    struct sd_lora *synth, *lcm = load_lora("lcm_lora.safetensors");
+    assert_int_equal(sd_lora_load(NULL, path, &synth, &err), LF_OK);
+    assert_int_equal(synth->count, lcm->count);
+    assert_int_equal(synth->params, params);
+    assert_int_equal(lcm->params, params);
+    for (size_t i = 0; i < lcm->count; i++) {
+        const struct sd_lora_module *a = &synth->modules[i], *b = &lcm->modules[i];
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->down_rank, b->down_rank);
+        assert_memory_equal(a->down_shape, b->down_shape, (size_t)b->down_rank * sizeof(int64_t));
+        assert_memory_equal(a->up_shape, b->up_shape, (size_t)b->up_rank * sizeof(int64_t));
+        assert_true(a->has_alpha && a->alpha == 4.0f);
+    }
+    sd_lora_release(synth);
+    sd_lora_release(lcm);
+    remove(path);
+}
+
 /* ---- errors ---- */
 
 struct fake {
@@ -744,6 +774,7 @@ int main(void)
         cmocka_unit_test(strength_changes_do_not_drift),
         cmocka_unit_test(untouched_part_returns_input),
         cmocka_unit_test(spellings_give_same_weights),
+        cmocka_unit_test(synth_lora_has_lcm_layout),
         cmocka_unit_test(errors_name_the_key),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
