@@ -321,14 +321,16 @@ static void text_encoder_style_lora_matches(void **state)
     op_test_check_validation();
 }
 
-/* One linear and one 1x1-conv tensor merged from the peft file at 0.6,
+/* Two linear and one 1x1-conv tensor merged from the peft file at 0.6,
 ** against W + 0.6 * (B @ A) computed here from the files (scale 1: no alpha). */
-static void peft_merge_matches_host(void **state)
+static void peft_merge_case(bool use_op)
 {
     struct sd_checkpoint ck;
     load_model(LF_DTYPE_F32, &ck);
     struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
+    if (use_op) setenv("LCMFLOW_LORA_MERGE", "op", 1);
     struct sd_weights *merged = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, NULL, 0);
+    unsetenv("LCMFLOW_LORA_MERGE");
     struct lf_safetensors *model = open_fixture("model.safetensors");
     struct lf_safetensors *file = open_fixture("style_lora_peft.safetensors");
     static const char *const layers[][2] = {
@@ -370,6 +372,13 @@ static void peft_merge_matches_host(void **state)
     sd_lora_release(peft);
     sd_checkpoint_clear(&ck);
     op_test_check_validation();
+}
+
+/* Both merge paths: GEMM + add (the default) and lf_op_lora_merge. */
+static void peft_merge_matches_host(void **state)
+{
+    peft_merge_case(false);
+    peft_merge_case(true);
 }
 
 /* ---- no drift ---- */

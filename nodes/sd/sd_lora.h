@@ -26,8 +26,9 @@
 ** that shares (retains) every tensor no LoRA touches and owns fresh tensors
 ** for the touched ones, each computed from the INPUT's value as
 **     W' = W + sum_i strength_i * (alpha_i / rank_i) * up_i @ down_i
-** in the listed order, in f32 on the device; with f16 weights the f32 sum is
-** rounded to f16 once at the end.  Because a call always starts from its
+** in the listed order, in f32 on the device (per LoRA a GEMM of (strength *
+** alpha / rank * up) by down, added to the running f32 value); with f16
+** weights the f32 result is rounded to f16 once at the end.  Because a call always starts from its
 ** input, a chain of LoraLoader nodes never drifts: when one strength
 ** changes, the executor re-runs only that node (and those after it) from
 ** its cached input, and merging at 0.3 then at 0.7 gives bit-for-bit the

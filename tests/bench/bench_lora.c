@@ -7,6 +7,7 @@
 **     bench-lora CHECKPOINT LORA [f16|f32]
 */
 #include "lcmflow/device.h"
+#include "lcmflow/ops.h"
 #include "sd_checkpoint.h"
 #include "sd_lora.h"
 
@@ -41,8 +42,66 @@ static double timed_apply(struct lf_device *dev, struct sd_weights *base, struct
     return now() - t0;
 }
 
+/* bench-lora --shape N K R [f16|f32]: one weight [N, K], the merge op
+** against GEMM + add, for tuning. */
+static int shape_bench(struct lf_device *dev, int64_t n, int64_t k, int64_t r, enum lf_dtype dtype)
+{
+    struct lf_error err = {0};
+    int64_t ws[2] = {n, k}, us[2] = {n, r}, ds[2] = {r, k};
+    struct lf_tensor *w, *up, *down;
+    float *host = calloc((size_t)(n * k), sizeof *host);
+    for (int64_t i = 0; i < n * k; i++)
+        host[i] = (float)(i % 17) * 0.01f;
+    if (lf_tensor_from_f32(dev, dtype, 2, ws, host, &w, &err) ||
+        lf_tensor_from_f32(dev, LF_DTYPE_F32, 2, us, host, &up, &err) ||
+        lf_tensor_from_f32(dev, LF_DTYPE_F32, 2, ds, host, &down, &err) ||
+        lf_device_sync(dev, &err))
+        return fail("setup", &err);
+    for (int rep = 0; rep < 3; rep++) {
+        struct lf_tensor *acc, *res, *delta, *ups, *sum;
+        double t0 = now();
+        if (lf_tensor_create(dev, LF_DTYPE_F32, 2, ws, &acc, &err) || lf_op_copy(acc, w, &err) ||
+            lf_device_sync(dev, &err))
+            return fail("copy", &err);
+        double t1 = now();
+        if (lf_op_lora_merge(acc, up, down, 0.5f, &err) || lf_device_sync(dev, &err))
+            return fail("merge", &err);
+        double t2 = now();
+        if (lf_tensor_create(dev, dtype, 2, ws, &res, &err) || lf_op_copy(res, acc, &err) ||
+            lf_device_sync(dev, &err))
+            return fail("copy", &err);
+        double t3 = now();
+        if (lf_op_scale(up, 0.5f, 0.0f, &ups, &err) ||
+            lf_op_gemm(ups, down, NULL, false, false, &delta, &err) || lf_device_sync(dev, &err))
+            return fail("gemm", &err);
+        double t4 = now();
+        if (lf_op_binary(w, delta, LF_BINARY_ADD, &sum, &err) || lf_device_sync(dev, &err))
+            return fail("add", &err);
+        double t5 = now();
+        printf("[%lld, %lld] r %lld: copy %.3f merge %.3f store %.3f | gemm %.3f add %.3f s\n",
+               (long long)n, (long long)k, (long long)r, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+               t5 - t4);
+        lf_tensor_release(acc), lf_tensor_release(res), lf_tensor_release(delta);
+        lf_tensor_release(ups), lf_tensor_release(sum);
+    }
+    lf_tensor_release(w), lf_tensor_release(up), lf_tensor_release(down);
+    free(host);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 5 && !strcmp(argv[1], "--shape")) {
+        struct lf_device_options o = {.index = -1};
+        struct lf_device *d = NULL;
+        struct lf_error e = {0};
+        if (lf_device_create(&o, &d, &e) != LF_OK) return fail("device", &e);
+        int rc = shape_bench(d, atoll(argv[2]), atoll(argv[3]), atoll(argv[4]),
+                             argc > 5 && !strcmp(argv[5], "f32") ? LF_DTYPE_F32 : LF_DTYPE_F16);
+        lf_device_destroy(d);
+        return rc;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: bench-lora CHECKPOINT LORA [f16|f32]\n");
         return 2;
