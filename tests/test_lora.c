@@ -323,12 +323,13 @@ static void text_encoder_style_lora_matches(void **state)
 
 /* Two linear and one 1x1-conv tensor merged from the peft file at 0.6,
 ** against W + 0.6 * (B @ A) computed here from the files (scale 1: no alpha). */
-static void peft_merge_case(bool use_op)
+static void peft_merge_case(const char *how)
 {
     struct sd_checkpoint ck;
     load_model(LF_DTYPE_F32, &ck);
     struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
-    if (use_op) setenv("LCMFLOW_LORA_MERGE", "op", 1);
+    printf("  merge path %s\n", how);
+    setenv("LCMFLOW_LORA_MERGE", how, 1);
     struct sd_weights *merged = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, NULL, 0);
     unsetenv("LCMFLOW_LORA_MERGE");
     struct lf_safetensors *model = open_fixture("model.safetensors");
@@ -374,11 +375,13 @@ static void peft_merge_case(bool use_op)
     op_test_check_validation();
 }
 
-/* Both merge paths: GEMM + add (the default) and lf_op_lora_merge. */
+/* Every merge path: OpenBLAS on CPU devices (where it loads), GEMM + add
+** on the device, lf_op_lora_merge. */
 static void peft_merge_matches_host(void **state)
 {
-    peft_merge_case(false);
-    peft_merge_case(true);
+    peft_merge_case("host");
+    peft_merge_case("gemm");
+    peft_merge_case("op");
 }
 
 /* ---- no drift ---- */
@@ -392,9 +395,11 @@ static void strength_changes_do_not_drift(void **state)
     struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
     struct sd_lora *style = load_lora("style_lora_kohya.safetensors");
     enum lf_dtype dtypes[2] = {LF_DTYPE_F32, LF_DTYPE_F16};
-    for (int d = 0; d < 2; d++) {
+    static const char *const paths[2] = {"host", "gemm"};
+    for (int d = 0; d < 4; d++) {
+        setenv("LCMFLOW_LORA_MERGE", paths[d / 2], 1);
         struct sd_checkpoint ck;
-        load_model(dtypes[d], &ck);
+        load_model(dtypes[d % 2], &ck);
         /* The chain lcm -> style as two LoraLoader nodes. */
         struct sd_weights *first = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, NULL, 0);
         struct sd_weights *at03 = apply(first, SD_LORA_PART_UNET, style, 0.3f, NULL, 0);
@@ -407,7 +412,7 @@ static void strength_changes_do_not_drift(void **state)
         void *y = download_raw(sd_weights_tensor(at07, probe));
         assert_true(memcmp(x, y, lf_tensor_nbytes(sd_weights_tensor(at07, probe))) != 0);
         free(x), free(y);
-        if (dtypes[d] == LF_DTYPE_F32) {
+        if (dtypes[d % 2] == LF_DTYPE_F32) {
             struct sd_weights *stacked = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, style, 0.7f);
             assert_int_equal(assert_same_bits(at07, stacked), 278);
             sd_weights_release(stacked);
@@ -423,6 +428,7 @@ static void strength_changes_do_not_drift(void **state)
         sd_weights_release(first);
         sd_checkpoint_clear(&ck);
     }
+    unsetenv("LCMFLOW_LORA_MERGE");
     sd_lora_release(style);
     sd_lora_release(lcm);
     op_test_check_validation();

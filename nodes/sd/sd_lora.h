@@ -153,16 +153,4 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
 ** counterpart.  out: 256 bytes. */
 bool sd_unet_name_to_diffusers(const char *name, char *out);
 
-/* The matchable layers of a component: every ".weight" of rank 2 or 4,
-** keyed by the module path in '_' form (LDM and, for the UNet, diffusers
-** naming).  Private to the LoRA code; declared here for sd_lora_apply.c. */
-struct sd_lora_table;
-enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part part,
-                                   struct sd_lora_table **out, struct lf_error *err);
-/* The weight index for a '_'-form module path, or SIZE_MAX; *diffusers tells
-** which naming matched. */
-size_t sd_lora_table_find(const struct sd_lora_table *t, const char *flat, bool *diffusers);
-size_t sd_lora_table_targets(const struct sd_lora_table *t); /* layers (not names) */
-void sd_lora_table_free(struct sd_lora_table *t);
-
 #endif

@@ -2,7 +2,7 @@
 ** sd_lora_apply.c - matching LoRA modules to a model's layers, and merging
 ** them into new weights that share every untouched tensor with the input.
 */
-#include "sd_lora.h"
+#include "sd_lora_internal.h"
 
 #include "lcmflow/ops.h"
 
@@ -149,17 +149,9 @@ void sd_lora_report_clear(struct sd_lora_report *report)
 
 /* ---- merging ---- */
 
-/* One module to merge into one weight; sorted by weight, then by order. */
-struct job {
-    size_t index; /* weight item */
-    size_t order; /* position in the merge sequence */
-    const struct sd_lora_module *module;
-    float scale;
-};
-
 static int job_cmp(const void *a, const void *b)
 {
-    const struct job *x = a, *y = b;
+    const struct sd_lora_job *x = a, *y = b;
     if (x->index != y->index) return x->index < y->index ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
 }
@@ -167,7 +159,7 @@ static int job_cmp(const void *a, const void *b)
 /* The jobs for part, in LoRA order. */
 static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
                            const struct sd_lora *const *loras, const float *strengths, size_t n,
-                           struct job **out, size_t *count, struct lf_error *err)
+                           struct sd_lora_job **out, size_t *count, struct lf_error *err)
 {
     struct sd_lora_table *table;
     enum lf_status s = sd_lora_table_build(in, part, &table, err);
@@ -175,7 +167,7 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
     size_t total = 0, used = 0;
     for (size_t i = 0; i < n; i++)
         total += loras[i]->count;
-    struct job *jobs = malloc((total ? total : 1) * sizeof *jobs);
+    struct sd_lora_job *jobs = malloc((total ? total : 1) * sizeof *jobs);
     if (!jobs) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !s; i++) {
         const struct sd_lora *lora = loras[i];
@@ -199,7 +191,8 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
                                     "LoRA was loaded without a device: it can only be inspected");
                 break;
             }
-            jobs[used] = (struct job){index, used, m, strengths[i] * (m->alpha / (float)m->rank)};
+            jobs[used] =
+                (struct sd_lora_job){index, used, m, strengths[i] * (m->alpha / (float)m->rank)};
             used++;
             matched++;
         }
@@ -225,7 +218,7 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
 ** op (lf_op_lora_merge) into an f32 copy, then stored in the weights' dtype.
 ** Kept for comparison (LCMFLOW_LORA_MERGE=op): on lavapipe its one-element-
 ** per-invocation loop is about 25x slower than GEMM + add. */
-static enum lf_status merge_op(struct lf_tensor *base, const struct job *jobs, size_t count,
+static enum lf_status merge_op(struct lf_tensor *base, const struct sd_lora_job *jobs, size_t count,
                                struct lf_tensor **out, struct lf_error *err)
 {
     struct lf_tensor *acc = NULL;
@@ -279,8 +272,8 @@ static enum lf_status lora_delta(struct lf_tensor *w, const struct sd_lora_modul
 ** LoRA: a single add from the input straight into the weights' dtype (one
 ** rounding for f16).  Several on an f16 weight: the f32 sum (d1 + W first,
 ** the same value as W + d1) is rounded once at the end. */
-static enum lf_status merge_gemm(struct lf_tensor *base, const struct job *jobs, size_t count,
-                                 struct lf_tensor **out, struct lf_error *err)
+static enum lf_status merge_gemm(struct lf_tensor *base, const struct sd_lora_job *jobs,
+                                 size_t count, struct lf_tensor **out, struct lf_error *err)
 {
     struct lf_tensor *acc = NULL;
     enum lf_status s = LF_OK;
@@ -311,13 +304,28 @@ static enum lf_status merge_gemm(struct lf_tensor *base, const struct job *jobs,
     return LF_OK;
 }
 
+enum merge_how { MERGE_GEMM, MERGE_OP, MERGE_HOST };
+
+/* The host path on CPU devices when OpenBLAS loads (see sd_lora_host.c),
+** else GEMM + add.  LCMFLOW_LORA_MERGE=gemm|op|host forces one (tests and
+** benchmarks; host falls back to gemm when unavailable). */
+static enum merge_how merge_how(struct lf_device *device)
+{
+    const char *how = getenv("LCMFLOW_LORA_MERGE");
+    bool host = sd_lora_host_available(device);
+    if (how && !strcmp(how, "op")) return MERGE_OP;
+    if (how && !strcmp(how, "gemm")) return MERGE_GEMM;
+    return host ? MERGE_HOST : MERGE_GEMM;
+}
+
 /* The merged value of one weight, put into out in place of the shared one. */
-static enum lf_status merge_one(struct sd_weights *out, const struct job *jobs, size_t count,
-                                bool use_op, struct lf_error *err)
+static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job *jobs,
+                                size_t count, enum merge_how how, struct lf_error *err)
 {
     struct lf_tensor *base = out->items[jobs[0].index].tensor, *result = NULL;
-    enum lf_status s = use_op ? merge_op(base, jobs, count, &result, err)
-                              : merge_gemm(base, jobs, count, &result, err);
+    enum lf_status s = how == MERGE_OP     ? merge_op(base, jobs, count, &result, err)
+                       : how == MERGE_HOST ? sd_lora_merge_host(base, jobs, count, &result, err)
+                                           : merge_gemm(base, jobs, count, &result, err);
     if (!s && (s = sd_weights_replace(out, jobs[0].index, result, err))) lf_tensor_release(result);
     if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[jobs[0].index].name);
     return s;
@@ -330,7 +338,7 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
     *out = NULL;
     if (part != SD_LORA_PART_UNET && part != SD_LORA_PART_CLIP)
         return lf_error_set(err, LF_ERR_INVALID, "sd_lora_apply: part must be UNet or CLIP");
-    struct job *jobs;
+    struct sd_lora_job *jobs;
     size_t count;
     enum lf_status s = plan(in, part, loras, strengths, n, &jobs, &count, err);
     if (s) return s;
@@ -339,15 +347,14 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         *out = sd_weights_retain(in);
         return LF_OK;
     }
-    const char *how = getenv("LCMFLOW_LORA_MERGE");
-    bool use_op = how && !strcmp(how, "op");
+    enum merge_how how = merge_how(in->device);
     struct sd_weights *w;
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(w, jobs + i, j - i, use_op, err);
+        s = merge_one(w, jobs + i, j - i, how, err);
         i = j;
     }
     free(jobs);
