@@ -323,12 +323,12 @@ static void text_encoder_style_lora_matches(void **state)
 
 /* Two linear and one 1x1-conv tensor merged from the peft file at 0.6,
 ** against W + 0.6 * (B @ A) computed here from the files (scale 1: no alpha). */
-static void peft_merge_case(const char *how)
+static void peft_merge_case(const char *how, enum lf_dtype dtype)
 {
     struct sd_checkpoint ck;
-    load_model(LF_DTYPE_F32, &ck);
+    load_model(dtype, &ck);
     struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
-    printf("  merge path %s\n", how);
+    printf("  merge path %s, %s weights\n", how, lf_dtype_name(dtype));
     setenv("LCMFLOW_LORA_MERGE", how, 1);
     struct sd_weights *merged = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, NULL, 0);
     unsetenv("LCMFLOW_LORA_MERGE");
@@ -364,7 +364,11 @@ static void peft_merge_case(const char *how)
         assert_non_null(t);
         assert_ptr_not_equal(t, sd_weights_tensor(ck.unet, name));
         float *got = op_test_download(t);
-        op_test_assert_close(name, got, w, (size_t)nw, 1e-6, 1e-6);
+        /* f16: the f32 result rounded once (half an f16 ulp: 2^-11 relative). */
+        if (dtype == LF_DTYPE_F16)
+            op_test_assert_close(name, got, w, (size_t)nw, 1e-7, 5e-4);
+        else
+            op_test_assert_close(name, got, w, (size_t)nw, 1e-6, 1e-6);
         free(got), free(w), free(a), free(b);
     }
     lf_safetensors_close(model);
@@ -379,9 +383,11 @@ static void peft_merge_case(const char *how)
 ** on the device, lf_op_lora_merge. */
 static void peft_merge_matches_host(void **state)
 {
-    peft_merge_case("host");
-    peft_merge_case("gemm");
-    peft_merge_case("op");
+    static const char *const paths[3] = {"host", "gemm", "op"};
+    for (int i = 0; i < 3; i++) {
+        peft_merge_case(paths[i], LF_DTYPE_F32);
+        peft_merge_case(paths[i], LF_DTYPE_F16);
+    }
 }
 
 /* ---- no drift ---- */

@@ -320,12 +320,14 @@ static enum merge_how merge_how(struct lf_device *device)
 
 /* The merged value of one weight, put into out in place of the shared one. */
 static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job *jobs,
-                                size_t count, enum merge_how how, struct lf_error *err)
+                                size_t count, enum merge_how how,
+                                struct sd_lora_host_scratch *scratch, struct lf_error *err)
 {
     struct lf_tensor *base = out->items[jobs[0].index].tensor, *result = NULL;
-    enum lf_status s = how == MERGE_OP     ? merge_op(base, jobs, count, &result, err)
-                       : how == MERGE_HOST ? sd_lora_merge_host(base, jobs, count, &result, err)
-                                           : merge_gemm(base, jobs, count, &result, err);
+    enum lf_status s = how == MERGE_OP ? merge_op(base, jobs, count, &result, err)
+                       : how == MERGE_HOST
+                           ? sd_lora_merge_host(base, jobs, count, scratch, &result, err)
+                           : merge_gemm(base, jobs, count, &result, err);
     if (!s && (s = sd_weights_replace(out, jobs[0].index, result, err))) lf_tensor_release(result);
     if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[jobs[0].index].name);
     return s;
@@ -348,16 +350,18 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         return LF_OK;
     }
     enum merge_how how = merge_how(in->device);
+    struct sd_lora_host_scratch scratch = {0};
     struct sd_weights *w;
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(w, jobs + i, j - i, how, err);
+        s = merge_one(w, jobs + i, j - i, how, &scratch, err);
         i = j;
     }
     free(jobs);
+    sd_lora_host_scratch_free(&scratch);
     if (s) {
         sd_weights_release(w);
         return s;
