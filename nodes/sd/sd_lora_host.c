@@ -13,6 +13,7 @@
 #include "lcmflow/device.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +26,23 @@ typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int 
                          const float *a, int lda, const float *b, int ldb, float beta, float *c,
                          int ldc);
 
-/* Loaded once and kept (the library stays mapped for the process). */
-static sgemm_fn blas_sgemm(void)
+static sgemm_fn loaded_sgemm;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void load_blas(void)
 {
-    static int tried;
-    static sgemm_fn fn;
-    if (tried) return fn;
-    tried = 1;
     void *handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     void *sym = handle ? dlsym(handle, "cblas_sgemm") : NULL;
     /* POSIX allows converting dlsym's object pointer to a function pointer;
     ** memcpy keeps -Wpedantic quiet about it. */
-    if (sym) memcpy(&fn, &sym, sizeof sym);
-    return fn;
+    if (sym) memcpy(&loaded_sgemm, &sym, sizeof sym);
+}
+
+/* Loaded once per process (thread-safe) and kept mapped. */
+static sgemm_fn blas_sgemm(void)
+{
+    pthread_once(&blas_once, load_blas);
+    return loaded_sgemm;
 }
 
 bool sd_lora_host_available(struct lf_device *device)
