@@ -26,9 +26,11 @@
 ** that shares (retains) every tensor no LoRA touches and owns fresh tensors
 ** for the touched ones, each computed from the INPUT's value as
 **     W' = W + sum_i strength_i * (alpha_i / rank_i) * up_i @ down_i
-** in the listed order, in f32 on the device (per LoRA a GEMM of (strength *
-** alpha / rank * up) by down, added to the running f32 value); with f16
-** weights the f32 result is rounded to f16 once at the end.  Because a call always starts from its
+** in the listed order, accumulated in f32 (one f32 GEMM per LoRA, added to
+** the running f32 value); with f16 weights the f32 result is rounded to f16
+** once at the end.  Where: on GPUs with device ops; on a CPU device
+** (lavapipe) with OpenBLAS on the host when libopenblas.so.0 loads (20x
+** faster there; see sd_lora_host.c).  Because a call always starts from its
 ** input, a chain of LoraLoader nodes never drifts: when one strength
 ** changes, the executor re-runs only that node (and those after it) from
 ** its cached input, and merging at 0.3 then at 0.7 gives bit-for-bit the
@@ -37,7 +39,7 @@
 ** itself, retained: callers can compare pointers to skip work downstream
 ** (e.g. not re-running the text encoder when only strength_model changed).
 **
-** File layouts (key of down / up / alpha; module path in brackets):
+** File layouts (keys of down / up / alpha):
 **   kohya      lora_unet_<P>.lora_down.weight / .lora_up.weight / .alpha,
 **              lora_te_<Q>...; P = LDM or diffusers UNet path with '.' -> '_'
 **              (lora_unet_input_blocks_1_1_proj_in, lora_unet_down_blocks_0_
