@@ -209,6 +209,19 @@ static void formats_and_counts(void **state)
         assert_int_equal(rep.unmatched, 0);
         assert_int_equal(rep.unet_targets, 282); /* 278 + conv_in, conv_out, time_embed.0/2 */
         assert_int_equal(rep.clip_targets, 24);
+        char text[1024];
+        sd_lora_describe(lora, &rep, text, sizeof text);
+        printf("%s", text);
+        assert_non_null(strstr(text, sd_lora_format_name(cases[c].format)));
+        assert_non_null(strstr(text, "rank 4,"));
+        if (c == 0) {
+            assert_non_null(strstr(text, "278 modules (278 UNet, 0 text encoder"));
+            assert_non_null(strstr(text, "attention 128, feed-forward 32, proj_in/out 32, resnet "
+                                         "convs 44, time_emb_proj 22, shortcuts 14, "
+                                         "down/up-samplers 6"));
+            assert_non_null(strstr(text, "matches 278 of 282 UNet layers (by diffusers"));
+        }
+        if (c == 1) assert_non_null(strstr(text, "text encoder 24"));
         assert_null(rep.warning);
         sd_lora_report_clear(&rep);
         sd_lora_release(lora);

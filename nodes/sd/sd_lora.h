@@ -136,6 +136,14 @@ enum lf_status sd_lora_match(const struct sd_lora *lora, const struct sd_weights
                              struct lf_error *err);
 void sd_lora_report_clear(struct sd_lora_report *report);
 
+/* A few lines for `lcmflow info LORA`: format, module count, rank(s) and
+** alpha(s), the parts and kinds of layers touched (attention, feed-forward,
+** proj_in/out, resnet convs, time_emb_proj, shortcuts, samplers, text
+** encoder), and with report (may be NULL) the matched fraction of the
+** model's layers and the warning.  Written into buf (truncated to size). */
+void sd_lora_describe(const struct sd_lora *lora, const struct sd_lora_report *report, char *buf,
+                      size_t size);
+
 /* Merges loras[0..n) with strengths[0..n) (negative allowed; 0 skips) into
 ** the part of the model that in holds (UNet or text encoder), see the
 ** contract at the top.  *out: a new reference (possibly to in itself), caller
