@@ -2,7 +2,9 @@
 ** test_lora.c - LoRA files (sd_lora.h) against the tiny-sd15 fixture: the
 ** three file layouts and their matched-module counts, the merged-weight
 ** reference cases (UNet eps with lcm_lora at 1.0, text encoder with
-** style_lora_kohya at 0.8), a merged tensor against a host computation, the
+** style_lora_kohya at 0.8), the first step of pipe_b and pipe_d (stacks
+** in order, text-encoder LoRA), merged tensors against a host computation
+** on every merge path and in f16, the
 ** older diffusers and peft spellings giving the same weights as the fixture
 ** files, bit-for-bit re-merging (no drift), that the input weights are never
 ** modified, the LDM <-> diffusers UNet name mapping, and the errors.
@@ -330,6 +332,89 @@ static void text_encoder_style_lora_matches(void **state)
     lf_safetensors_close(ref);
     sd_weights_release(merged);
     sd_lora_release(style);
+    sd_checkpoint_clear(&ck);
+    op_test_check_validation();
+}
+
+/* One UNet evaluation on reference inputs, compared with want_key. */
+static void unet_step(const struct sd_unet *u, struct lf_safetensors *ref, const char *sample_key,
+                      const char *ctx_key, float t, const char *want_key)
+{
+    struct lf_error err = {0};
+    const struct lf_safetensors_tensor *xs = lf_safetensors_find(ref, sample_key);
+    assert_non_null(xs);
+    int64_t n;
+    float *sample = file_f32(ref, sample_key, NULL), *ctx = file_f32(ref, ctx_key, NULL);
+    float *want = file_f32(ref, want_key, &n);
+    int64_t cs[3] = {1, 77, 64};
+    struct lf_tensor *x = op_test_tensor(LF_DTYPE_F32, xs->rank, xs->shape, sample);
+    struct lf_tensor *c = op_test_tensor(LF_DTYPE_F32, 3, cs, ctx), *eps;
+    if (sd_unet_forward(u, x, t, c, &eps, &err) != LF_OK) fail_msg("%s", err.message);
+    float *got = op_test_download(eps);
+    op_test_assert_close(want_key, got, want, (size_t)n, ATOL, RTOL);
+    free(got), free(sample), free(ctx), free(want);
+    lf_tensor_release(x), lf_tensor_release(c), lf_tensor_release(eps);
+}
+
+/* Text encoder on a reference's ids, compared with want_key. */
+static void clip_step(const struct sd_clip *clip, struct lf_safetensors *ref, const char *ids_key,
+                      const char *want_key)
+{
+    struct lf_error err = {0};
+    const struct lf_safetensors_tensor *ids_t = lf_safetensors_find(ref, ids_key);
+    assert_non_null(ids_t);
+    int32_t ids[77];
+    memcpy(ids, ids_t->data, sizeof ids);
+    int64_t n;
+    float *want = file_f32(ref, want_key, &n);
+    struct lf_tensor *out;
+    if (sd_clip_encode(clip, ids, 77, &out, &err) != LF_OK) fail_msg("%s", err.message);
+    float *got = op_test_download(out);
+    op_test_assert_close(want_key, got, want, (size_t)n, ATOL, RTOL);
+    free(got), free(want);
+    lf_tensor_release(out);
+}
+
+/* Stacks in the pipelines' order: pipe_b (lcm_lora 1.0 + style_lora_kohya 0.8
+** incl. its text-encoder part; CFG, so both prompt embeddings and both eps
+** halves) and pipe_d (style_lora_peft 0.6 + lcm_lora 1.0, 8x12 latent), the
+** first step of each. */
+static void stacks_match_pipelines(void **state)
+{
+    struct sd_checkpoint ck;
+    struct lf_error err = {0};
+    load_model(LF_DTYPE_F32, &ck);
+    struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
+    struct sd_lora *kohya = load_lora("style_lora_kohya.safetensors");
+    struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
+
+    struct lf_safetensors *ref = open_fixture("ref/pipe_b.safetensors");
+    struct sd_weights *clip_w = apply(ck.clip, SD_LORA_PART_CLIP, lcm, 1.0f, kohya, 0.8f);
+    struct sd_clip clip;
+    assert_int_equal(sd_clip_init(&clip, clip_w, 0, &err), LF_OK);
+    clip_step(&clip, ref, "input_ids", "prompt_embeds");
+    clip_step(&clip, ref, "negative_input_ids", "negative_prompt_embeds");
+    sd_clip_clear(&clip);
+    sd_weights_release(clip_w);
+    struct sd_weights *unet_w = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, kohya, 0.8f);
+    struct sd_unet u;
+    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred_text");
+    unet_step(&u, ref, "step0.latents_in", "negative_prompt_embeds", 999,
+              "step0.noise_pred_uncond");
+    sd_unet_clear(&u);
+    sd_weights_release(unet_w);
+    lf_safetensors_close(ref);
+
+    ref = open_fixture("ref/pipe_d.safetensors");
+    unet_w = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, lcm, 1.0f);
+    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred");
+    sd_unet_clear(&u);
+    sd_weights_release(unet_w);
+    lf_safetensors_close(ref);
+
+    sd_lora_release(peft), sd_lora_release(kohya), sd_lora_release(lcm);
     sd_checkpoint_clear(&ck);
     op_test_check_validation();
 }
@@ -804,6 +889,7 @@ int main(void)
         cmocka_unit_test(formats_and_counts),
         cmocka_unit_test(unet_lcm_lora_matches),
         cmocka_unit_test(text_encoder_style_lora_matches),
+        cmocka_unit_test(stacks_match_pipelines),
         cmocka_unit_test(peft_merge_matches_host),
         cmocka_unit_test(strength_changes_do_not_drift),
         cmocka_unit_test(untouched_part_returns_input),
