@@ -10,6 +10,7 @@ static const struct lf_cli_command commands[] = {
     {"devices", "list Vulkan devices and their capabilities", lf_cli_devices},
     {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {"synth-checkpoint", "write a random-weight SD 1.5 checkpoint", lf_cli_synth_checkpoint},
+    {"synth-lora", "write a random LoRA in the LCM-LoRA layout", lf_cli_synth_lora},
     {"bench", "time the compute ops ('lcmflow bench ops')", lf_cli_bench},
     {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
     {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},

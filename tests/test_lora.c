@@ -2,7 +2,9 @@
 ** test_lora.c - LoRA files (sd_lora.h) against the tiny-sd15 fixture: the
 ** three file layouts and their matched-module counts, the merged-weight
 ** reference cases (UNet eps with lcm_lora at 1.0, text encoder with
-** style_lora_kohya at 0.8), a merged tensor against a host computation, the
+** style_lora_kohya at 0.8), the first step of pipe_b and pipe_d (stacks
+** in order, text-encoder LoRA), merged tensors against a host computation
+** on every merge path and in f16, the
 ** older diffusers and peft spellings giving the same weights as the fixture
 ** files, bit-for-bit re-merging (no drift), that the input weights are never
 ** modified, the LDM <-> diffusers UNet name mapping, and the errors.
@@ -14,6 +16,7 @@
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
 #include "sd_lora.h"
+#include "sd_synth_lora.h"
 #include "sd_unet.h"
 
 #include <json-c/json.h>
@@ -208,6 +211,19 @@ static void formats_and_counts(void **state)
         assert_int_equal(rep.unmatched, 0);
         assert_int_equal(rep.unet_targets, 282); /* 278 + conv_in, conv_out, time_embed.0/2 */
         assert_int_equal(rep.clip_targets, 24);
+        char text[1024];
+        sd_lora_describe(lora, &rep, text, sizeof text);
+        printf("%s", text);
+        assert_non_null(strstr(text, sd_lora_format_name(cases[c].format)));
+        assert_non_null(strstr(text, "rank 4,"));
+        if (c == 0) {
+            assert_non_null(strstr(text, "278 modules (278 UNet, 0 text encoder"));
+            assert_non_null(strstr(text, "attention 128, feed-forward 32, proj_in/out 32, resnet "
+                                         "convs 44, time_emb_proj 22, shortcuts 14, "
+                                         "down/up-samplers 6"));
+            assert_non_null(strstr(text, "matches 278 of 282 UNet layers (by diffusers"));
+        }
+        if (c == 1) assert_non_null(strstr(text, "text encoder 24"));
         assert_null(rep.warning);
         sd_lora_report_clear(&rep);
         sd_lora_release(lora);
@@ -320,14 +336,100 @@ static void text_encoder_style_lora_matches(void **state)
     op_test_check_validation();
 }
 
-/* One linear and one 1x1-conv tensor merged from the peft file at 0.6,
-** against W + 0.6 * (B @ A) computed here from the files (scale 1: no alpha). */
-static void peft_merge_matches_host(void **state)
+/* One UNet evaluation on reference inputs, compared with want_key. */
+static void unet_step(const struct sd_unet *u, struct lf_safetensors *ref, const char *sample_key,
+                      const char *ctx_key, float t, const char *want_key)
+{
+    struct lf_error err = {0};
+    const struct lf_safetensors_tensor *xs = lf_safetensors_find(ref, sample_key);
+    assert_non_null(xs);
+    int64_t n;
+    float *sample = file_f32(ref, sample_key, NULL), *ctx = file_f32(ref, ctx_key, NULL);
+    float *want = file_f32(ref, want_key, &n);
+    int64_t cs[3] = {1, 77, 64};
+    struct lf_tensor *x = op_test_tensor(LF_DTYPE_F32, xs->rank, xs->shape, sample);
+    struct lf_tensor *c = op_test_tensor(LF_DTYPE_F32, 3, cs, ctx), *eps;
+    if (sd_unet_forward(u, x, t, c, &eps, &err) != LF_OK) fail_msg("%s", err.message);
+    float *got = op_test_download(eps);
+    op_test_assert_close(want_key, got, want, (size_t)n, ATOL, RTOL);
+    free(got), free(sample), free(ctx), free(want);
+    lf_tensor_release(x), lf_tensor_release(c), lf_tensor_release(eps);
+}
+
+/* Text encoder on a reference's ids, compared with want_key. */
+static void clip_step(const struct sd_clip *clip, struct lf_safetensors *ref, const char *ids_key,
+                      const char *want_key)
+{
+    struct lf_error err = {0};
+    const struct lf_safetensors_tensor *ids_t = lf_safetensors_find(ref, ids_key);
+    assert_non_null(ids_t);
+    int32_t ids[77];
+    memcpy(ids, ids_t->data, sizeof ids);
+    int64_t n;
+    float *want = file_f32(ref, want_key, &n);
+    struct lf_tensor *out;
+    if (sd_clip_encode(clip, ids, 77, &out, &err) != LF_OK) fail_msg("%s", err.message);
+    float *got = op_test_download(out);
+    op_test_assert_close(want_key, got, want, (size_t)n, ATOL, RTOL);
+    free(got), free(want);
+    lf_tensor_release(out);
+}
+
+/* Stacks in the pipelines' order: pipe_b (lcm_lora 1.0 + style_lora_kohya 0.8
+** incl. its text-encoder part; CFG, so both prompt embeddings and both eps
+** halves) and pipe_d (style_lora_peft 0.6 + lcm_lora 1.0, 8x12 latent), the
+** first step of each. */
+static void stacks_match_pipelines(void **state)
 {
     struct sd_checkpoint ck;
+    struct lf_error err = {0};
     load_model(LF_DTYPE_F32, &ck);
+    struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
+    struct sd_lora *kohya = load_lora("style_lora_kohya.safetensors");
     struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
+
+    struct lf_safetensors *ref = open_fixture("ref/pipe_b.safetensors");
+    struct sd_weights *clip_w = apply(ck.clip, SD_LORA_PART_CLIP, lcm, 1.0f, kohya, 0.8f);
+    struct sd_clip clip;
+    assert_int_equal(sd_clip_init(&clip, clip_w, 0, &err), LF_OK);
+    clip_step(&clip, ref, "input_ids", "prompt_embeds");
+    clip_step(&clip, ref, "negative_input_ids", "negative_prompt_embeds");
+    sd_clip_clear(&clip);
+    sd_weights_release(clip_w);
+    struct sd_weights *unet_w = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, kohya, 0.8f);
+    struct sd_unet u;
+    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred_text");
+    unet_step(&u, ref, "step0.latents_in", "negative_prompt_embeds", 999,
+              "step0.noise_pred_uncond");
+    sd_unet_clear(&u);
+    sd_weights_release(unet_w);
+    lf_safetensors_close(ref);
+
+    ref = open_fixture("ref/pipe_d.safetensors");
+    unet_w = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, lcm, 1.0f);
+    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred");
+    sd_unet_clear(&u);
+    sd_weights_release(unet_w);
+    lf_safetensors_close(ref);
+
+    sd_lora_release(peft), sd_lora_release(kohya), sd_lora_release(lcm);
+    sd_checkpoint_clear(&ck);
+    op_test_check_validation();
+}
+
+/* Two linear and one 1x1-conv tensor merged from the peft file at 0.6,
+** against W + 0.6 * (B @ A) computed here from the files (scale 1: no alpha). */
+static void peft_merge_case(const char *how, enum lf_dtype dtype)
+{
+    struct sd_checkpoint ck;
+    load_model(dtype, &ck);
+    struct sd_lora *peft = load_lora("style_lora_peft.safetensors");
+    printf("  merge path %s, %s weights\n", how, lf_dtype_name(dtype));
+    setenv("LCMFLOW_LORA_MERGE", how, 1);
     struct sd_weights *merged = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, NULL, 0);
+    unsetenv("LCMFLOW_LORA_MERGE");
     struct lf_safetensors *model = open_fixture("model.safetensors");
     struct lf_safetensors *file = open_fixture("style_lora_peft.safetensors");
     static const char *const layers[][2] = {
@@ -360,7 +462,11 @@ static void peft_merge_matches_host(void **state)
         assert_non_null(t);
         assert_ptr_not_equal(t, sd_weights_tensor(ck.unet, name));
         float *got = op_test_download(t);
-        op_test_assert_close(name, got, w, (size_t)nw, 1e-6, 1e-6);
+        /* f16: the f32 result rounded once (half an f16 ulp: 2^-11 relative). */
+        if (dtype == LF_DTYPE_F16)
+            op_test_assert_close(name, got, w, (size_t)nw, 1e-7, 5e-4);
+        else
+            op_test_assert_close(name, got, w, (size_t)nw, 1e-6, 1e-6);
         free(got), free(w), free(a), free(b);
     }
     lf_safetensors_close(model);
@@ -369,6 +475,17 @@ static void peft_merge_matches_host(void **state)
     sd_lora_release(peft);
     sd_checkpoint_clear(&ck);
     op_test_check_validation();
+}
+
+/* Every merge path: OpenBLAS on CPU devices (where it loads), GEMM + add
+** on the device, lf_op_lora_merge. */
+static void peft_merge_matches_host(void **state)
+{
+    static const char *const paths[3] = {"host", "gemm", "op"};
+    for (int i = 0; i < 3; i++) {
+        peft_merge_case(paths[i], LF_DTYPE_F32);
+        peft_merge_case(paths[i], LF_DTYPE_F16);
+    }
 }
 
 /* ---- no drift ---- */
@@ -382,9 +499,11 @@ static void strength_changes_do_not_drift(void **state)
     struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
     struct sd_lora *style = load_lora("style_lora_kohya.safetensors");
     enum lf_dtype dtypes[2] = {LF_DTYPE_F32, LF_DTYPE_F16};
-    for (int d = 0; d < 2; d++) {
+    static const char *const paths[2] = {"host", "gemm"};
+    for (int d = 0; d < 4; d++) {
+        setenv("LCMFLOW_LORA_MERGE", paths[d / 2], 1);
         struct sd_checkpoint ck;
-        load_model(dtypes[d], &ck);
+        load_model(dtypes[d % 2], &ck);
         /* The chain lcm -> style as two LoraLoader nodes. */
         struct sd_weights *first = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, NULL, 0);
         struct sd_weights *at03 = apply(first, SD_LORA_PART_UNET, style, 0.3f, NULL, 0);
@@ -397,7 +516,7 @@ static void strength_changes_do_not_drift(void **state)
         void *y = download_raw(sd_weights_tensor(at07, probe));
         assert_true(memcmp(x, y, lf_tensor_nbytes(sd_weights_tensor(at07, probe))) != 0);
         free(x), free(y);
-        if (dtypes[d] == LF_DTYPE_F32) {
+        if (dtypes[d % 2] == LF_DTYPE_F32) {
             struct sd_weights *stacked = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, style, 0.7f);
             assert_int_equal(assert_same_bits(at07, stacked), 278);
             sd_weights_release(stacked);
@@ -413,6 +532,7 @@ static void strength_changes_do_not_drift(void **state)
         sd_weights_release(first);
         sd_checkpoint_clear(&ck);
     }
+    unsetenv("LCMFLOW_LORA_MERGE");
     sd_lora_release(style);
     sd_lora_release(lcm);
     op_test_check_validation();
@@ -569,6 +689,35 @@ static void spellings_give_same_weights(void **state)
     remove(diff_path), remove(proc_path), remove(peft_path);
     sd_checkpoint_clear(&ck);
     op_test_check_validation();
+}
+
+/* synth-lora's layout is the fixture LCM-LoRA's: same modules, same shapes. */
+static void synth_lora_has_lcm_layout(void **state)
+{
+    char path[128];
+    struct lf_error err = {0};
+    int modules;
+    int64_t params;
+    snprintf(path, sizeof path, "%s/synth.safetensors", tmpdir);
+    assert_int_equal(sd_synth_lora(&sd_arch_tiny, 4, 4.0f, 1, path, &modules, &params, &err),
+                     LF_OK);
+    assert_int_equal(modules, 278);
+    struct sd_lora *synth, *lcm = load_lora("lcm_lora.safetensors");
+    assert_int_equal(sd_lora_load(NULL, path, &synth, &err), LF_OK);
+    assert_int_equal(synth->count, lcm->count);
+    assert_int_equal(synth->params, params);
+    assert_int_equal(lcm->params, params);
+    for (size_t i = 0; i < lcm->count; i++) {
+        const struct sd_lora_module *a = &synth->modules[i], *b = &lcm->modules[i];
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->down_rank, b->down_rank);
+        assert_memory_equal(a->down_shape, b->down_shape, (size_t)b->down_rank * sizeof(int64_t));
+        assert_memory_equal(a->up_shape, b->up_shape, (size_t)b->up_rank * sizeof(int64_t));
+        assert_true(a->has_alpha && a->alpha == 4.0f);
+    }
+    sd_lora_release(synth);
+    sd_lora_release(lcm);
+    remove(path);
 }
 
 /* ---- errors ---- */
@@ -740,10 +889,12 @@ int main(void)
         cmocka_unit_test(formats_and_counts),
         cmocka_unit_test(unet_lcm_lora_matches),
         cmocka_unit_test(text_encoder_style_lora_matches),
+        cmocka_unit_test(stacks_match_pipelines),
         cmocka_unit_test(peft_merge_matches_host),
         cmocka_unit_test(strength_changes_do_not_drift),
         cmocka_unit_test(untouched_part_returns_input),
         cmocka_unit_test(spellings_give_same_weights),
+        cmocka_unit_test(synth_lora_has_lcm_layout),
         cmocka_unit_test(errors_name_the_key),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

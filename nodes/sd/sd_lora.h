@@ -26,8 +26,11 @@
 ** that shares (retains) every tensor no LoRA touches and owns fresh tensors
 ** for the touched ones, each computed from the INPUT's value as
 **     W' = W + sum_i strength_i * (alpha_i / rank_i) * up_i @ down_i
-** in the listed order, in f32 on the device; with f16 weights the f32 sum is
-** rounded to f16 once at the end.  Because a call always starts from its
+** in the listed order, accumulated in f32 (one f32 GEMM per LoRA, added to
+** the running f32 value); with f16 weights the f32 result is rounded to f16
+** once at the end.  Where: on GPUs with device ops; on a CPU device
+** (lavapipe) with OpenBLAS on the host when libopenblas.so.0 loads (20x
+** faster there; see sd_lora_host.c).  Because a call always starts from its
 ** input, a chain of LoraLoader nodes never drifts: when one strength
 ** changes, the executor re-runs only that node (and those after it) from
 ** its cached input, and merging at 0.3 then at 0.7 gives bit-for-bit the
@@ -36,7 +39,7 @@
 ** itself, retained: callers can compare pointers to skip work downstream
 ** (e.g. not re-running the text encoder when only strength_model changed).
 **
-** File layouts (key of down / up / alpha; module path in brackets):
+** File layouts (keys of down / up / alpha):
 **   kohya      lora_unet_<P>.lora_down.weight / .lora_up.weight / .alpha,
 **              lora_te_<Q>...; P = LDM or diffusers UNet path with '.' -> '_'
 **              (lora_unet_input_blocks_1_1_proj_in, lora_unet_down_blocks_0_
@@ -133,6 +136,14 @@ enum lf_status sd_lora_match(const struct sd_lora *lora, const struct sd_weights
                              struct lf_error *err);
 void sd_lora_report_clear(struct sd_lora_report *report);
 
+/* A few lines for `lcmflow info LORA`: format, module count, rank(s) and
+** alpha(s), the parts and kinds of layers touched (attention, feed-forward,
+** proj_in/out, resnet convs, time_emb_proj, shortcuts, samplers, text
+** encoder), and with report (may be NULL) the matched fraction of the
+** model's layers and the warning.  Written into buf (truncated to size). */
+void sd_lora_describe(const struct sd_lora *lora, const struct sd_lora_report *report, char *buf,
+                      size_t size);
+
 /* Merges loras[0..n) with strengths[0..n) (negative allowed; 0 skips) into
 ** the part of the model that in holds (UNet or text encoder), see the
 ** contract at the top.  *out: a new reference (possibly to in itself), caller
@@ -151,17 +162,5 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
 ** "down_blocks.0.resnets.0.conv1.weight".  false when name has no diffusers
 ** counterpart.  out: 256 bytes. */
 bool sd_unet_name_to_diffusers(const char *name, char *out);
-
-/* The matchable layers of a component: every ".weight" of rank 2 or 4,
-** keyed by the module path in '_' form (LDM and, for the UNet, diffusers
-** naming).  Private to the LoRA code; declared here for sd_lora_apply.c. */
-struct sd_lora_table;
-enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part part,
-                                   struct sd_lora_table **out, struct lf_error *err);
-/* The weight index for a '_'-form module path, or SIZE_MAX; *diffusers tells
-** which naming matched. */
-size_t sd_lora_table_find(const struct sd_lora_table *t, const char *flat, bool *diffusers);
-size_t sd_lora_table_targets(const struct sd_lora_table *t); /* layers (not names) */
-void sd_lora_table_free(struct sd_lora_table *t);
 
 #endif

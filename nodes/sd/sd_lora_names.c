@@ -3,7 +3,7 @@
 ** LDM -> diffusers UNet mapping, and the lookup table of every layer's
 ** module path in '_' form.
 */
-#include "sd_lora.h"
+#include "sd_lora_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
