@@ -84,7 +84,11 @@ static const struct lavapipe_shader *lavapipe_shader(struct lf_tensor *x,
     if (k->KH != k->KW || k->W % 2 != 0) return NULL; /* inputs are read in pairs */
     uint32_t tile_o = k->O >= 48 ? 64 : 16;
     bool wide = k->Wo % 16 == 0 || k->Wo > 64; /* little padding at 16 per lane */
-    uint32_t lane_p = tile_o == 64 && (uint64_t)k->Ho * k->Wo >= 512 && wide ? 16 : 8;
+    /* The 16-positions-per-lane builds give wrong results with f16
+    ** activations on lavapipe (found by the f16 pipeline test; the cause is
+    ** not understood yet): f16 takes the 8-position builds, which are right. */
+    uint32_t lane_p =
+        tile_o == 64 && (uint64_t)k->Ho * k->Wo >= 512 && wide && x->dtype != LF_DTYPE_F16 ? 16 : 8;
     for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++) {
         const struct lavapipe_shader *l = &lavapipe_shaders[i];
         if (l->ksize != k->KH || l->stride != k->stride || l->tile_o != tile_o ||

@@ -120,6 +120,10 @@ static void conv_matches_reference(void **state)
         ** source as the 16-channel builds', which run every combination. */
         if (cases[c].O >= 48 && cases[c].lavapipe) {
             run_case(&cases[c], c, LF_DTYPE_F32, LF_DTYPE_F16, true);
+            /* f16 activations on a shape that takes 16 positions per lane in
+            ** f32: those builds were wrong in f16 (the pipeline's f16 PSNR
+            ** test caught it), so f16 must go elsewhere and be right. */
+            if (c == 12) run_case(&cases[c], c, LF_DTYPE_F16, LF_DTYPE_F16, true);
             continue;
         }
         run_case(&cases[c], c, LF_DTYPE_F32, LF_DTYPE_F32, true);
