@@ -5,6 +5,8 @@
 ** shapes.  The detection is sd_info.c's; this file only prints.
 */
 #include "cli.h"
+#include "sd_checkpoint.h"
+#include "sd_lora.h"
 #include "sd_info.h"
 
 #include <stdio.h>
@@ -12,13 +14,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: lcmflow info FILE|FOLDER...\n\n"
+    fprintf(f, "usage: lcmflow info [--model CHECKPOINT] FILE|FOLDER...\n\n"
                "Says what each file is, from its tensor names and shapes (nothing is loaded):\n"
                "an SD 1.5 checkpoint (single .safetensors file or diffusers folder), a LoRA\n"
                "(kohya with LDM or diffusers module names, or peft), a TAESD-family\n"
                "encoder/decoder, or something else; with parameter counts per component,\n"
                "dtypes and the architecture detected.  Pickle files (.ckpt, .pt, .bin) are\n"
-               "refused: loading them can execute code.\n");
+               "refused: loading them can execute code.\n\n"
+               "For a LoRA, --model CHECKPOINT loads that checkpoint and reports which of its\n"
+               "layers the LoRA matches (and which keys match nothing).\n");
 }
 
 /* 1234567 -> "1,234,567". */
@@ -177,6 +181,35 @@ static void print_taesd(const struct sd_info *info)
     }
 }
 
+/* The LoRA against a checkpoint: what fraction of its layers it touches. */
+static int lora_against(const char *path, const char *model)
+{
+    struct lf_error err = {0};
+    char text[1600], desc[4096];
+    struct lf_device *device = NULL;
+    struct sd_checkpoint ck = {0};
+    struct sd_lora *lora = NULL;
+    struct sd_lora_report report = {0};
+    int rc = 1;
+    if (lf_device_create(NULL, &device, &err) ||
+        sd_checkpoint_load(device, model, LF_DTYPE_F16, &ck, &err) ||
+        sd_lora_load(NULL, path, &lora, &err) ||
+        sd_lora_match(lora, ck.unet, ck.clip, &report, &err)) {
+        fprintf(stderr, "lcmflow info: %s\n", lf_error_text(&err, text, sizeof text));
+    } else {
+        sd_lora_describe(lora, &report, desc, sizeof desc);
+        printf("  against %s:\n%s", model, desc);
+        rc = 0;
+    }
+    sd_lora_report_clear(&report);
+    sd_lora_release(lora);
+    sd_checkpoint_clear(&ck);
+    lf_device_destroy(device);
+    return rc;
+}
+
+static const char *against_model;
+
 static int info_one(const char *path)
 {
     struct sd_info info;
@@ -190,7 +223,10 @@ static int info_one(const char *path)
     printf("%s: %s\n", path, info.what);
     if (info.note[0]) printf("  note: %s\n", info.note);
     print_components(&info);
-    if (info.kind == SD_INFO_LORA) print_lora(&info);
+    if (info.kind == SD_INFO_LORA) {
+        print_lora(&info);
+        if (against_model && lora_against(path, against_model)) return 1;
+    }
     if (info.kind == SD_INFO_TAESD) print_taesd(&info);
     print_arch(&info);
     return 0;
@@ -204,6 +240,11 @@ int lf_cli_info(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            against_model = argv[++i];
+            argv[i - 1] = argv[i] = NULL;
+            continue;
+        }
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "lcmflow info: unknown option '%s'\n", argv[i]);
             usage(stderr);
@@ -211,6 +252,7 @@ int lf_cli_info(int argc, char **argv)
         }
     }
     for (int i = 1; i < argc; i++) {
+        if (!argv[i]) continue;
         if (files++) printf("\n");
         if (info_one(argv[i])) status = 1;
     }

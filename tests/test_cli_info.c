@@ -41,10 +41,10 @@ static void drain(int fd, char *buf, size_t size)
 
 /* Runs exe with up to 6 args (NULL-terminated).  stderr is small, so
 ** reading stdout first cannot deadlock. */
-static void run(struct result *r, const char *a0, const char *a1, const char *a2)
+static void run4(struct result *r, const char *a0, const char *a1, const char *a2, const char *a3)
 {
     int out[2], err[2], wstatus;
-    const char *argv[8] = {exe, a0, a1, a2, NULL};
+    const char *argv[8] = {exe, a0, a1, a2, a3, NULL};
     assert_int_equal(pipe(out), 0);
     assert_int_equal(pipe(err), 0);
     pid_t pid = fork();
@@ -63,6 +63,11 @@ static void run(struct result *r, const char *a0, const char *a1, const char *a2
     drain(err[0], r->err, sizeof r->err);
     waitpid(pid, &wstatus, 0);
     r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+}
+
+static void run(struct result *r, const char *a0, const char *a1, const char *a2)
+{
+    run4(r, a0, a1, a2, NULL);
 }
 
 static void info(struct result *r, const char *path)
@@ -249,6 +254,17 @@ static void loras(void **state)
     expect(&r, "rank: 4\n");
     expect(&r, "alpha: 4 on 278 modules (scale alpha/rank = 1)");
     check_row(&r, "UNet", path, "lora_unet_");
+
+    /* Against a checkpoint: the fraction of its layers the LoRA matches
+    ** (needs a Vulkan device to load the model). */
+    char model[1200];
+    fixture(model, sizeof model, "tiny-sd15/model.safetensors");
+    run4(&r, "info", "--model", model, path);
+    printf("%s%s", r.out, r.err);
+    if (r.status == 0)
+        expect(&r, "matches 278 of 282 UNet layers");
+    else
+        expect(&r, "Vulkan");
 
     fixture(path, sizeof path, "tiny-sd15/style_lora_kohya.safetensors");
     info(&r, path);
