@@ -349,6 +349,7 @@ static int bench_ops(int argc, char **argv)
 {
     int repeat = 5, device_index = -1;
     bool f32 = true;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
@@ -356,6 +357,8 @@ static int bench_ops(int argc, char **argv)
             device_index = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-f32"))
             f32 = false;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
         else {
             fprintf(stderr, "lcmflow bench ops: unknown option '%s'\n", argv[i]);
             return 2;
@@ -392,6 +395,7 @@ static int bench_ops(int argc, char **argv)
     bool f16 = lf_device_supports_f16(dev);
     for (size_t c = 0; times && c < sizeof cases / sizeof *cases; c++) {
         const struct bench_case *bc = &cases[c];
+        if (only && !strstr(bc->name, only)) continue;
         bool weights = bc->kind != BENCH_ATTENTION;
         if (f16 && weights) bench_one(dev, &blas, bc, LF_DTYPE_F32, LF_DTYPE_F16, repeat, times);
         if (!weights || !f16 || (f32 && bc->kind == BENCH_LINEAR))
@@ -413,10 +417,11 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: lcmflow bench <what> [options]\n\n");
     for (const struct lf_cli_command *c = benches; c->name; c++)
         fprintf(f, "  %-8s %s\n", c->name, c->summary);
-    fprintf(f, "\nlcmflow bench ops [--repeat N] [--device N] [--no-f32]\n"
+    fprintf(f, "\nlcmflow bench ops [--repeat N] [--device N] [--no-f32] [--only TEXT]\n"
                "  f16 weights with f32 activations (the usual setting), and all-f32 GEMMs\n"
                "  unless --no-f32; OpenBLAS, when installed, runs the same shapes in the\n"
-               "  same run (convolutions as im2col GEMMs, attention as its two GEMMs).\n");
+               "  same run (convolutions as im2col GEMMs, attention as its two GEMMs).\n"
+               "  --only TEXT runs the cases whose name contains TEXT (e.g. 'gemm').\n");
 }
 
 int lf_cli_bench(int argc, char **argv)

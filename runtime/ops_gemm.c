@@ -27,20 +27,33 @@ struct gemm_push {
     uint32_t a_bstride, b_bstride, c_bstride, pad;
 };
 
-/* One entry per shader: rows per workgroup tile, columns per tile. */
+/* One entry per shader: rows and columns of C per workgroup, and how it
+** reaches A, B and bias: by address (kind -1) or through descriptors. */
 struct gemm_shader {
     const char *name;
     uint32_t tile_m, tile_n;
+    int kind;
 };
 
-static const struct gemm_shader portable_shader = {"gemm", 8, 8};
-static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64};
+static const struct gemm_shader portable_shader = {"gemm", 8, 8, -1};
+static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64, -1};
+/* The first is the default; the rest are kept for tuning on other CPUs
+** (LCMFLOW_GEMM_LVP=name, see tests/bench/README.md). */
 static const struct gemm_shader lavapipe_shaders[] = {
-    {"gemm_lvp", 16, 64},     {"gemm_lvp_8x32", 8, 32},   {"gemm_lvp_16x32", 16, 32},
-    {"gemm_lvp_8x64", 8, 64}, {"gemm_lvp_32x32", 32, 32},
+    {"gemm_lvp_texel", 16, 64, LF_VK_TEXEL},
+    {"gemm_lvp_texel_32x32", 32, 32, LF_VK_TEXEL},
+    {"gemm_lvp_texel_8x64", 8, 64, LF_VK_TEXEL},
+    {"gemm_lvp_texel_16x32", 16, 32, LF_VK_TEXEL},
+    {"gemm_lvp_ssbo", 16, 64, LF_VK_STORAGE},
+    {"gemm_lvp", 16, 64, -1},
+    {"gemm_lvp_8x32", 8, 32, -1},
+    {"gemm_lvp_16x32", 16, 32, -1},
+    {"gemm_lvp_8x64", 8, 64, -1},
+    {"gemm_lvp_32x32", 32, 32, -1},
 };
+/* Used where the descriptor path cannot bind the tensors. */
+static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[5];
 
-/* LCMFLOW_GEMM_LVP names one of lavapipe_shaders (for tuning, bench only). */
 static const struct gemm_shader *lavapipe_shader(void)
 {
     const char *name = getenv("LCMFLOW_GEMM_LVP");
@@ -139,6 +152,36 @@ static bool lavapipe_fits(const struct lf_device *device, const struct gemm_shap
            (!trans_a || g->m % 4 == 0);
 }
 
+static struct lf_vk_binding binding_of(const struct lf_tensor *t)
+{
+    return (struct lf_vk_binding){
+        .buffer = t->buffer,
+        .offset = t->offset,
+        .size = lf_tensor_nbytes(t),
+        .format = t->dtype == LF_DTYPE_F16 ? VK_FORMAT_R16G16B16A16_SFLOAT
+                                           : VK_FORMAT_R32G32B32A32_SFLOAT,
+    };
+}
+
+/* Binds A, B and bias (binding 2 repeats A without a bias) when the device
+** and the tensors allow it. */
+static bool bind_operands(const struct lf_device *device, const struct gemm_shader *shader,
+                          struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                          struct lf_vk_binding bindings[3])
+{
+    bindings[0] = binding_of(a);
+    bindings[1] = binding_of(b);
+    bindings[2] = binding_of(bias ? bias : a);
+    for (int i = 0; i < 3; i++) {
+        uint64_t base;
+        lf_vk_buffer_handle(bindings[i].buffer, &base);
+        if (!lf_vk_binding_fits(device, (enum lf_vk_binding_kind)shader->kind,
+                                base + bindings[i].offset, bindings[i].size, bindings[i].format))
+            return false;
+    }
+    return true;
+}
+
 static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
                                struct lf_tensor *c, bool trans_a, bool trans_b,
                                const struct gemm_shape *g, struct lf_error *err)
@@ -173,6 +216,25 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     };
     uint32_t groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
     uint64_t groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
+
+    if (shader->kind >= 0) {
+        /* Descriptor path: one dispatch, the whole tensors bound. */
+        struct lf_vk_binding bindings[3];
+        if (g->batch <= 65535 && groups_y <= 65535 &&
+            bind_operands(device, shader, a, b, bias, bindings)) {
+            enum lf_vk_binding_kind kind = (enum lf_vk_binding_kind)shader->kind;
+            VkPipeline pipeline;
+            enum lf_status s =
+                lf_vk_pipeline_get_bound(device, shader->name, kind, spec, 7, &pipeline, err);
+            if (s) return s;
+            return lf_vk_dispatch_bound(device, pipeline, kind, bindings, 3, &p, sizeof p, groups_x,
+                                        (uint32_t)groups_y, g->batch, err);
+        }
+        shader = lavapipe_address_shader;
+        groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
+        groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
+    }
+
     /* Grids beyond 65535 in y or z become several dispatches: rows through
     ** m_offset, batches by moving the base addresses. */
     for (uint32_t z0 = 0; z0 < g->batch; z0 += 65535) {

@@ -28,13 +28,41 @@ layout(local_size_x = 8) in;
 #endif
 #define AV (TM / 8) // vec4s of A each lane loads per K step
 
-// A vec4 of 4 consecutive elements starting at element i (i % 4 == 0).
+// Loads of 4 consecutive elements from element i (i % 4 == 0).  Three ways
+// to reach A, B and bias: buffer addresses (the default), uniform texel
+// buffers (BIND_TEXEL: RGBA32F or RGBA16F texels, so f16 needs no branch)
+// or storage buffers (BIND_SSBO), bound at set 0, bindings 0, 1, 2.
+// llvmpipe turns a load through an address into one loop over the 8 lanes
+// per component, and a storage-buffer load into one loop per vector, while
+// a texel fetch becomes a gather: hence the descriptor variants.
+#if defined(BIND_TEXEL)
+layout(set = 0, binding = 0) uniform samplerBuffer tex_a;
+layout(set = 0, binding = 1) uniform samplerBuffer tex_b;
+layout(set = 0, binding = 2) uniform samplerBuffer tex_bias;
+#define LOAD_A4(i)    texelFetch(tex_a, int((i) >> 2))
+#define LOAD_B4(i)    texelFetch(tex_b, int((i) >> 2))
+#define LOAD_BIAS4(i) texelFetch(tex_bias, int((i) >> 2))
+#elif defined(BIND_SSBO)
+layout(set = 0, binding = 0, std430) readonly buffer SA32 { vec4 v[]; } sa32;
+layout(set = 0, binding = 0, std430) readonly buffer SA16 { f16vec4 v[]; } sa16;
+layout(set = 0, binding = 1, std430) readonly buffer SB32 { vec4 v[]; } sb32;
+layout(set = 0, binding = 1, std430) readonly buffer SB16 { f16vec4 v[]; } sb16;
+layout(set = 0, binding = 2, std430) readonly buffer SC32 { vec4 v[]; } sc32;
+layout(set = 0, binding = 2, std430) readonly buffer SC16 { f16vec4 v[]; } sc16;
+#define LOAD_A4(i)    (A_DT == LF_F16 ? vec4(sa16.v[(i) >> 2]) : sa32.v[(i) >> 2])
+#define LOAD_B4(i)    (B_DT == LF_F16 ? vec4(sb16.v[(i) >> 2]) : sb32.v[(i) >> 2])
+#define LOAD_BIAS4(i) (BIAS_DT == LF_F16 ? vec4(sc16.v[(i) >> 2]) : sc32.v[(i) >> 2])
+#else
 vec4 load4(uint64_t base, uint dt, uint i)
 {
     if (dt == LF_F16)
         return vec4(LfF16Vec4(base).v[i >> 2]);
     return LfVec4(base).v[i >> 2];
 }
+#define LOAD_A4(i)    load4(p.a, A_DT, i)
+#define LOAD_B4(i)    load4(p.b, B_DT, i)
+#define LOAD_BIAS4(i) load4(p.bias, BIAS_DT, i)
+#endif
 
 void main()
 {
@@ -74,7 +102,7 @@ void main()
     for (uint k0 = 0u; k0 < p.K; k0 += 4u) {
         vec4 av[AV];
         [[unroll]] for (int i = 0; i < AV; i++)
-            av[i] = load4(p.a, A_DT, aidx[i]);
+            av[i] = LOAD_A4(aidx[i]);
         [[unroll]] for (int i = 0; i < AV; i++)
             aidx[i] += astep;
 
@@ -84,12 +112,12 @@ void main()
             if (TRANS_B != 0u) {
                 vec4 t[4];
                 [[unroll]] for (int c = 0; c < 4; c++)
-                    t[c] = load4(p.b, B_DT, bbase + (ncol[j] + c) * p.K + k0);
+                    t[c] = LOAD_B4(bbase + (ncol[j] + c) * p.K + k0);
                 [[unroll]] for (int kk = 0; kk < 4; kk++)
                     bv[kk][j] = vec4(t[0][kk], t[1][kk], t[2][kk], t[3][kk]);
             } else {
                 [[unroll]] for (int kk = 0; kk < 4; kk++)
-                    bv[kk][j] = load4(p.b, B_DT, bbase + (k0 + kk) * p.N + ncol[j]);
+                    bv[kk][j] = LOAD_B4(bbase + (k0 + kk) * p.N + ncol[j]);
             }
         }
 
@@ -113,7 +141,7 @@ void main()
         if (n >= p.N) continue;
         vec4 bias = vec4(0.0);
         if (HAS_BIAS != 0u)
-            bias = load4(p.bias, BIAS_DT, n);
+            bias = LOAD_BIAS4(n);
         [[unroll]] for (int r = 0; r < TM; r++) {
             uint m = m0 + r;
             if (m >= p.M) continue;
