@@ -21,38 +21,45 @@ enum gemm_variant {
     GEMM_TILED,
 };
 
+/* gemm_push.flags, as in shaders/gemm_common.glsl. */
+#define GEMM_HAS_BIAS 1u
+#define GEMM_C_F16    2u
+#define GEMM_BIAS_F16 4u
+#define GEMM_A_F16    8u
+#define GEMM_B_F16    16u
+#define GEMM_TRANS_A  32u
+#define GEMM_TRANS_B  64u
+
 struct gemm_push {
     uint64_t a, b, bias, c;
     uint32_t m, n, k, m_offset;
-    uint32_t a_bstride, b_bstride, c_bstride, pad;
+    uint32_t a_bstride, b_bstride, c_bstride, flags;
 };
 
-/* One entry per shader: rows and columns of C per workgroup, and how it
-** reaches A, B and bias: by address (kind -1) or through descriptors. */
+/* One entry per shader: rows and columns of C per workgroup, how it reaches
+** A, B and bias (by address, kind -1, or through descriptors), and whether
+** it takes dtypes and transposes as specialization constants (the
+** lavapipe kernels) or from the push constants' flags. */
 struct gemm_shader {
     const char *name;
     uint32_t tile_m, tile_n;
     int kind;
+    bool spec;
 };
 
-static const struct gemm_shader portable_shader = {"gemm", 8, 8, -1};
-static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64, -1};
-/* The first is the default; the rest are kept for tuning on other CPUs
-** (LCMFLOW_GEMM_LVP=name, see tests/bench/README.md). */
+static const struct gemm_shader portable_shader = {"gemm", 8, 8, -1, false};
+static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64, -1, false};
+/* The first is the default (texel fetches: the fastest reads on lavapipe);
+** the others read through storage buffers or addresses, as measured in
+** tests/bench/README.md; LCMFLOW_GEMM_LVP=name picks one.  The address
+** kernel also serves tensors the descriptor path cannot bind. */
 static const struct gemm_shader lavapipe_shaders[] = {
-    {"gemm_lvp_texel", 16, 64, LF_VK_TEXEL},
-    {"gemm_lvp_texel_32x32", 32, 32, LF_VK_TEXEL},
-    {"gemm_lvp_texel_8x64", 8, 64, LF_VK_TEXEL},
-    {"gemm_lvp_texel_16x32", 16, 32, LF_VK_TEXEL},
-    {"gemm_lvp_ssbo", 16, 64, LF_VK_STORAGE},
-    {"gemm_lvp", 16, 64, -1},
-    {"gemm_lvp_8x32", 8, 32, -1},
-    {"gemm_lvp_16x32", 16, 32, -1},
-    {"gemm_lvp_8x64", 8, 64, -1},
-    {"gemm_lvp_32x32", 32, 32, -1},
+    {"gemm_lvp_texel", 16, 64, LF_VK_TEXEL, true},
+    {"gemm_lvp_ssbo", 16, 64, LF_VK_STORAGE, true},
+    {"gemm_lvp", 16, 64, -1, true},
 };
 /* Used where the descriptor path cannot bind the tensors. */
-static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[5];
+static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[2];
 
 static const struct gemm_shader *lavapipe_shader(void)
 {
@@ -198,10 +205,9 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     case GEMM_PORTABLE:
         break;
     }
-    const uint32_t spec[7] = {
-        lf_op_dtype(a), lf_op_dtype(b), lf_op_dtype(c), bias ? lf_op_dtype(bias) : 0,
-        trans_a,        trans_b,        bias != NULL,
-    };
+    /* Texel fetches convert f16 themselves: those pipelines ignore the
+    ** operand dtypes, so they are not told them (fewer pipelines). */
+    uint32_t spec[4] = {lf_op_dtype(a), lf_op_dtype(b), trans_a, trans_b};
     struct gemm_push p = {
         .a = lf_op_address(a),
         .b = lf_op_address(b),
@@ -213,7 +219,13 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
         .a_bstride = g->a_bstride,
         .b_bstride = g->b_bstride,
         .c_bstride = g->m * g->n,
+        .flags = (bias ? GEMM_HAS_BIAS : 0u) | (c->dtype == LF_DTYPE_F16 ? GEMM_C_F16 : 0u) |
+                 (bias && bias->dtype == LF_DTYPE_F16 ? GEMM_BIAS_F16 : 0u) |
+                 (a->dtype == LF_DTYPE_F16 ? GEMM_A_F16 : 0u) |
+                 (b->dtype == LF_DTYPE_F16 ? GEMM_B_F16 : 0u) | (trans_a ? GEMM_TRANS_A : 0u) |
+                 (trans_b ? GEMM_TRANS_B : 0u),
     };
+
     uint32_t groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
     uint64_t groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
 
@@ -223,9 +235,10 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
         if (g->batch <= 65535 && groups_y <= 65535 &&
             bind_operands(device, shader, a, b, bias, bindings)) {
             enum lf_vk_binding_kind kind = (enum lf_vk_binding_kind)shader->kind;
+            if (kind == LF_VK_TEXEL) spec[0] = spec[1] = 0;
             VkPipeline pipeline;
             enum lf_status s =
-                lf_vk_pipeline_get_bound(device, shader->name, kind, spec, 7, &pipeline, err);
+                lf_vk_pipeline_get_bound(device, shader->name, kind, spec, 4, &pipeline, err);
             if (s) return s;
             return lf_vk_dispatch_bound(device, pipeline, kind, bindings, 3, &p, sizeof p, groups_x,
                                         (uint32_t)groups_y, g->batch, err);
@@ -246,8 +259,8 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
         for (uint64_t y0 = 0; y0 < groups_y; y0 += 65535) {
             uint32_t ny = (uint32_t)(groups_y - y0 < 65535 ? groups_y - y0 : 65535);
             q.m_offset = (uint32_t)(y0 * shader->tile_m);
-            enum lf_status s =
-                lf_op_run(device, shader->name, spec, 7, &q, sizeof q, groups_x, ny, nz, err);
+            enum lf_status s = lf_op_run(device, shader->name, spec, shader->spec ? 4 : 0, &q,
+                                         sizeof q, groups_x, ny, nz, err);
             if (s) return s;
         }
     }

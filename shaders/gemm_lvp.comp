@@ -51,7 +51,7 @@ layout(set = 0, binding = 2, std430) readonly buffer SC32 { vec4 v[]; } sc32;
 layout(set = 0, binding = 2, std430) readonly buffer SC16 { f16vec4 v[]; } sc16;
 #define LOAD_A4(i)    (A_DT == LF_F16 ? vec4(sa16.v[(i) >> 2]) : sa32.v[(i) >> 2])
 #define LOAD_B4(i)    (B_DT == LF_F16 ? vec4(sb16.v[(i) >> 2]) : sb32.v[(i) >> 2])
-#define LOAD_BIAS4(i) (BIAS_DT == LF_F16 ? vec4(sc16.v[(i) >> 2]) : sc32.v[(i) >> 2])
+#define LOAD_BIAS4(i) ((p.flags & GEMM_BIAS_F16) != 0u ? vec4(sc16.v[(i) >> 2]) : sc32.v[(i) >> 2])
 #else
 vec4 load4(uint64_t base, uint dt, uint i)
 {
@@ -61,7 +61,7 @@ vec4 load4(uint64_t base, uint dt, uint i)
 }
 #define LOAD_A4(i)    load4(p.a, A_DT, i)
 #define LOAD_B4(i)    load4(p.b, B_DT, i)
-#define LOAD_BIAS4(i) load4(p.bias, BIAS_DT, i)
+#define LOAD_BIAS4(i) load4(p.bias, (p.flags & GEMM_BIAS_F16) != 0u ? LF_F16 : LF_F32, i)
 #endif
 
 void main()
@@ -140,14 +140,14 @@ void main()
         uint n = n0 + 32u * j;
         if (n >= p.N) continue;
         vec4 bias = vec4(0.0);
-        if (HAS_BIAS != 0u)
+        if ((p.flags & GEMM_HAS_BIAS) != 0u)
             bias = LOAD_BIAS4(n);
         [[unroll]] for (int r = 0; r < TM; r++) {
             uint m = m0 + r;
             if (m >= p.M) continue;
             uint ci = z * p.c_bstride + m * p.N + n;
             vec4 v = acc[r][j] + bias;
-            if (C_DT == LF_F16)
+            if ((p.flags & GEMM_C_F16) != 0u)
                 LfF16Vec4(p.c).v[ci >> 2] = f16vec4(clamp(v, -65504.0, 65504.0));
             else
                 LfVec4(p.c).v[ci >> 2] = v;

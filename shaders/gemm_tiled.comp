@@ -7,6 +7,7 @@
 // there too.
 layout(local_size_x = 16, local_size_y = 16) in;
 #include "common.glsl"
+#define GEMM_RUNTIME_FLAGS
 #include "gemm_common.glsl"
 
 #define BM 64
@@ -36,7 +37,7 @@ void main()
         // contiguous dimension, so global reads coalesce.
         for (uint e = tid; e < BM * BK; e += 256u) {
             uint mm, kk;
-            if (TRANS_A != 0u) {
+            if (GEMM_IS_TRANS_A) {
                 mm = e % BM;
                 kk = e / BM;
             } else {
@@ -48,7 +49,7 @@ void main()
         }
         for (uint e = tid; e < BN * BK; e += 256u) {
             uint nn, kk;
-            if (TRANS_B != 0u) {
+            if (GEMM_IS_TRANS_B) {
                 kk = e % BK;
                 nn = e / BK;
             } else {
@@ -78,7 +79,7 @@ void main()
         for (int j = 0; j < 4; j++) {
             uint n = n0 + tx + 16u * j;
             if (n >= p.N) continue;
-            lf_store(p.c, C_DT, z * p.c_bstride + m * p.N + n, acc[i][j] + gemm_bias(n));
+            lf_store(p.c, gemm_c_dtype(), z * p.c_bstride + m * p.N + n, acc[i][j] + gemm_bias(n));
         }
     }
 }

@@ -130,6 +130,34 @@ static void gemm_shapes_all_variants(void **state)
     op_test_check_validation();
 }
 
+/* Every lavapipe shader (LCMFLOW_GEMM_LVP picks one; the default is checked
+** above): texel, storage-buffer and address variants. */
+static const char *const lavapipe_shaders[] = {"gemm_lvp_texel", "gemm_lvp_ssbo", "gemm_lvp"};
+
+static void gemm_every_lavapipe_shader(void **state)
+{
+    static const struct gemm_case cases[] = {
+        {37, 68, 20, 0, 0},  /* edge tiles in M and N */
+        {36, 132, 12, 0, 0}, /* M % 4 == 0: transposed A too */
+        {12, 8, 16, 3, 0},   /* batched A, broadcast B */
+        {8, 12, 8, 2, 2},    /* both batched */
+    };
+    uint32_t seed = 5000;
+    for (size_t v = 0; v < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; v++) {
+        setenv("LCMFLOW_GEMM_LVP", lavapipe_shaders[v], 1);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+            for (int t = 0; t < 4; t++) {
+                /* The dtypes follow the transposes, so that each shader
+                ** needs only 4 pipelines (compiling them dominates). */
+                run_case("lavapipe", &cases[c], t & 1, t & 2, (t + (int)c) % 2 == 0,
+                         dtypes[t % 3][0], dtypes[t % 3][1], seed += 3);
+            }
+        printf("  (checked %s)\n", lavapipe_shaders[v]);
+    }
+    unsetenv("LCMFLOW_GEMM_LVP");
+    op_test_check_validation();
+}
+
 static void gemm_batched(void **state)
 {
     static const struct gemm_case cases[] = {
@@ -265,19 +293,32 @@ static void gemm_beyond_binding_range(void **state)
     assert_int_equal(lf_tensor_from_f32(op_test_device(), LF_DTYPE_F32, 2, ashape, a, &tA, &err),
                      LF_OK);
     tB = op_test_tensor(LF_DTYPE_F32, 2, bshape, b);
-    assert_int_equal(lf_op_gemm(tA, tB, NULL, false, false, &tc, &err), LF_OK);
-    float *got = op_test_download(tc);
-    float want[8];
-    int checked = 0;
-    for (int64_t row = 0; row < m; row += (row < m - 64 ? 397 : 1)) {
-        ref_gemm_row(a, b, NULL, false, row, n, k, want);
-        double worst = op_test_compare(got + row * n, want, (size_t)n, 1e-4, 1e-4, NULL);
-        if (!(worst <= 1.0)) fail_msg("row %lld differs from the reference", (long long)row);
-        checked++;
+    /* The default shader, then the storage-buffer variant (beyond its
+    ** binding range it falls back to addresses) and the address variant. */
+    static const char *const shaders[] = {"", "gemm_lvp_ssbo", "gemm_lvp"};
+    for (int v = 0; v < 3; v++) {
+        setenv("LCMFLOW_GEMM_LVP", shaders[v], 1);
+        enum lf_status s = lf_op_gemm(tA, tB, NULL, false, false, &tc, &err);
+        unsetenv("LCMFLOW_GEMM_LVP");
+        assert_int_equal(s, LF_OK);
+        float *got = op_test_download(tc);
+        float want[8];
+        int checked = 0;
+        for (int64_t row = 0; row < m; row += (row < m - 64 ? 397 : 1)) {
+            ref_gemm_row(a, b, NULL, false, row, n, k, want);
+            double worst = op_test_compare(got + row * n, want, (size_t)n, 1e-4, 1e-4, NULL);
+            if (!(worst <= 1.0))
+                fail_msg("%s: row %lld differs from the reference",
+                         shaders[v][0] ? shaders[v] : "default", (long long)row);
+            checked++;
+        }
+        printf("  200 MiB GEMM (%s): %d rows match the reference\n",
+               shaders[v][0] ? shaders[v] : "default", checked);
+        free(got);
+        lf_tensor_release(tc);
     }
-    printf("  200 MiB GEMM: %d rows match the reference\n", checked);
-    free(a), free(b), free(got);
-    lf_tensor_release(tA), lf_tensor_release(tB), lf_tensor_release(tc);
+    free(a), free(b);
+    lf_tensor_release(tA), lf_tensor_release(tB);
     op_test_check_validation();
 }
 
@@ -343,6 +384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_shapes_all_variants),
+        cmocka_unit_test(gemm_every_lavapipe_shader),
         cmocka_unit_test(gemm_batched),
         cmocka_unit_test(gemm_rank4_batch),
         cmocka_unit_test(linear_matches_reference),
