@@ -49,24 +49,39 @@ struct gemm_shader {
 
 static const struct gemm_shader portable_shader = {"gemm", 8, 8, -1, false};
 static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64, -1, false};
-/* The first is the default (texel fetches: the fastest reads on lavapipe);
-** the others read through storage buffers or addresses, as measured in
-** tests/bench/README.md; LCMFLOW_GEMM_LVP=name picks one.  The address
-** kernel also serves tensors the descriptor path cannot bind. */
+
+/* The shapes of one call, checked. */
+struct gemm_shape {
+    uint32_t m, n, k, batch;
+    uint32_t a_bstride, b_bstride;
+    int out_rank;
+    int64_t out_shape[LF_TENSOR_MAX_RANK];
+};
+
+/* Lavapipe kernels.  The texel ones read A, B and bias through uniform
+** texel buffers, the fastest reads on lavapipe; the tile is chosen by shape
+** (wide N: 16x128, tall M: 32x64, else 16x64; measured in
+** tests/bench/README.md).  The storage-buffer and address kernels are kept
+** for comparison, and the address kernel serves tensors the descriptor
+** path cannot bind.  LCMFLOW_GEMM_LVP=name overrides the choice. */
 static const struct gemm_shader lavapipe_shaders[] = {
     {"gemm_lvp_texel", 16, 64, LF_VK_TEXEL, true},
+    {"gemm_lvp_texel_32x64", 32, 64, LF_VK_TEXEL, true},
+    {"gemm_lvp_texel_16x128", 16, 128, LF_VK_TEXEL, true},
     {"gemm_lvp_ssbo", 16, 64, LF_VK_STORAGE, true},
     {"gemm_lvp", 16, 64, -1, true},
 };
 /* Used where the descriptor path cannot bind the tensors. */
-static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[2];
+static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[4];
 
-static const struct gemm_shader *lavapipe_shader(void)
+static const struct gemm_shader *lavapipe_shader(const struct gemm_shape *g)
 {
     const char *name = getenv("LCMFLOW_GEMM_LVP");
     if (name && *name)
         for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++)
             if (!strcmp(lavapipe_shaders[i].name, name)) return &lavapipe_shaders[i];
+    if (g->n >= 512 && g->n % 128 == 0) return &lavapipe_shaders[2];
+    if (g->m >= 512) return &lavapipe_shaders[1];
     return &lavapipe_shaders[0];
 }
 
@@ -81,14 +96,6 @@ static enum gemm_variant choose_variant(const struct lf_device *device)
     if (info->max_shared_memory >= 2 * 16 * 65 * sizeof(float)) return GEMM_TILED;
     return GEMM_PORTABLE;
 }
-
-/* The shapes of one call, checked. */
-struct gemm_shape {
-    uint32_t m, n, k, batch;
-    uint32_t a_bstride, b_bstride;
-    int out_rank;
-    int64_t out_shape[LF_TENSOR_MAX_RANK];
-};
 
 static enum lf_status shape_error(struct lf_tensor *a, struct lf_tensor *b, bool trans_a,
                                   bool trans_b, const char *why, struct lf_error *err)
@@ -170,7 +177,7 @@ static struct lf_vk_binding binding_of(const struct lf_tensor *t)
     };
 }
 
-/* Binds A, B and bias (binding 2 repeats A without a bias) when the device
+/* Binds A, B and bias (binding 2 repeats B without a bias) when the device
 ** and the tensors allow it. */
 static bool bind_operands(const struct lf_device *device, const struct gemm_shader *shader,
                           struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
@@ -178,7 +185,9 @@ static bool bind_operands(const struct lf_device *device, const struct gemm_shad
 {
     bindings[0] = binding_of(a);
     bindings[1] = binding_of(b);
-    bindings[2] = binding_of(bias ? bias : a);
+    /* Without a bias, B's view again: llvmpipe compiles a kernel per set
+    ** of texel formats, and the bias usually has B's dtype. */
+    bindings[2] = binding_of(bias ? bias : b);
     for (int i = 0; i < 3; i++) {
         uint64_t base;
         lf_vk_buffer_handle(bindings[i].buffer, &base);
@@ -197,7 +206,7 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     const struct gemm_shader *shader = &portable_shader;
     switch (choose_variant(device)) {
     case GEMM_LAVAPIPE:
-        if (lavapipe_fits(device, g, trans_a)) shader = lavapipe_shader();
+        if (lavapipe_fits(device, g, trans_a)) shader = lavapipe_shader(g);
         break;
     case GEMM_TILED:
         shader = &tiled_shader;
