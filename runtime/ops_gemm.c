@@ -238,6 +238,15 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     uint32_t groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
     uint64_t groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
 
+    /* llvmpipe (Mesa 22) silently stops an invocation after 65535 loop
+    ** iterations; the only loop left in these shaders runs over K, in
+    ** steps of 1 (portable), 4 (lavapipe) or 16 (tiled). */
+    uint32_t k_step = shader == &portable_shader ? 1 : shader == &tiled_shader ? 16 : 4;
+    if (lf_device_get_info(device)->type == LF_DEVICE_CPU && g->k / k_step >= 65535)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "gemm: K = %u is beyond what shader %s can loop over on lavapipe", g->k,
+                            shader->name);
+
     if (shader->kind >= 0) {
         /* Descriptor path: one dispatch, the whole tensors bound. */
         struct lf_vk_binding bindings[3];

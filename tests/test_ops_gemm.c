@@ -281,6 +281,29 @@ static void gemm_rejects_bad_shapes(void **state)
     op_test_check_validation();
 }
 
+/* llvmpipe silently ends an invocation after 65535 loop iterations: a K
+** that long is refused there rather than computed wrongly. */
+static void gemm_refuses_too_long_k_on_lavapipe(void **state)
+{
+    struct lf_device *device = op_test_device();
+    if (lf_device_get_info(device)->type != LF_DEVICE_CPU) {
+        printf("  not lavapipe: nothing to check\n");
+        return;
+    }
+    int64_t k = 262144, ashape[2] = {1, k}, bshape[2] = {k, 4};
+    float *a = calloc((size_t)k * 4, sizeof *a);
+    assert_non_null(a);
+    struct lf_tensor *tA = op_test_tensor(LF_DTYPE_F32, 2, ashape, a);
+    struct lf_tensor *tB = op_test_tensor(LF_DTYPE_F32, 2, bshape, a), *tc = NULL;
+    struct lf_error err = {0};
+    assert_int_equal(lf_op_gemm(tA, tB, NULL, false, false, &tc, &err), LF_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "K = 262144"));
+    assert_null(tc);
+    free(a);
+    lf_tensor_release(tA), lf_tensor_release(tB);
+    op_test_check_validation();
+}
+
 /* A = [51200, 1024] f32 is 200 MiB, more than one storage binding reaches
 ** on lavapipe; rows spread over the whole tensor are checked, the last
 ** included, with the device's default variant. */
@@ -394,6 +417,7 @@ int main(void)
         cmocka_unit_test(gemm_rank4_batch),
         cmocka_unit_test(linear_matches_reference),
         cmocka_unit_test(gemm_rejects_bad_shapes),
+        cmocka_unit_test(gemm_refuses_too_long_k_on_lavapipe),
         cmocka_unit_test(gemm_beyond_binding_range),
         cmocka_unit_test(lora_merge_matches_reference),
     };
