@@ -61,7 +61,14 @@ layout(set = 0, binding = 2, std430) readonly buffer SC32 { vec4 v[]; } sc32;
 layout(set = 0, binding = 2, std430) readonly buffer SC16 { f16vec4 v[]; } sc16;
 #define LOAD_A4(i)    (A_DT == LF_F16 ? vec4(sa16.v[(i) >> 2]) : sa32.v[(i) >> 2])
 #define LOAD_B4(i)    (B_DT == LF_F16 ? vec4(sb16.v[(i) >> 2]) : sb32.v[(i) >> 2])
-#define LOAD_BIAS4(i) ((p.flags & GEMM_BIAS_F16) != 0u ? vec4(sc16.v[(i) >> 2]) : sc32.v[(i) >> 2])
+// An if, not ?:, so that only the view of the bias's own dtype is read.
+vec4 load_bias4(uint i)
+{
+    if ((p.flags & GEMM_BIAS_F16) != 0u)
+        return vec4(sc16.v[i >> 2]);
+    return sc32.v[i >> 2];
+}
+#define LOAD_BIAS4(i) load_bias4(i)
 #else
 vec4 load4(uint64_t base, uint dt, uint i)
 {
