@@ -10,6 +10,10 @@
 ** reference sees the device's values).  Tolerances, |err| <= atol + rtol *
 ** |want|: f32 output 1e-5 + 1e-4 (f32 accumulation over K <= 1024 terms);
 ** f16 output 1e-3 + 2e-3 (the result is rounded to f16: 2^-11 relative).
+**
+** Time on lavapipe: about 60 s with an empty pipeline cache (compiling the
+** unrolled lavapipe kernels, once per transpose and texel format), about
+** 10 s with it.
 */
 #include "op_test.h"
 #include "ref_gemm.h"
@@ -148,10 +152,14 @@ static void gemm_every_lavapipe_shader(void **state)
         setenv("LCMFLOW_GEMM_LVP", lavapipe_shaders[v], 1);
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
             for (int t = 0; t < 4; t++) {
-                /* The other tiles share the default's code: the Linear
-                ** case (B transposed) and transposed A suffice there. */
-                if (v == 1 || v == 2)
-                    if (t != 1 && t != 2) continue;
+                /* The other kernels share most of the default's code, and
+                ** compiling them dominates the time: the other tiles get the
+                ** Linear case (B transposed), the storage-buffer kernel also
+                ** transposed A, the address kernel (which serves big
+                ** tensors) also the plain case. */
+                if ((v == 1 || v == 2) && t != 2) continue;
+                if (v == 3 && t != 1 && t != 2) continue;
+                if (v == 4 && t == 3) continue;
                 /* The dtypes follow the transposes, so that each shader
                 ** needs only 4 pipelines (compiling them dominates). */
                 run_case("lavapipe", &cases[c], t & 1, t & 2, (t + (int)c) % 2 == 0,
