@@ -21,32 +21,67 @@ enum gemm_variant {
     GEMM_TILED,
 };
 
+/* gemm_push.flags, as in shaders/gemm_common.glsl. */
+#define GEMM_HAS_BIAS 1u
+#define GEMM_C_F16    2u
+#define GEMM_BIAS_F16 4u
+#define GEMM_A_F16    8u
+#define GEMM_B_F16    16u
+#define GEMM_TRANS_A  32u
+#define GEMM_TRANS_B  64u
+
 struct gemm_push {
     uint64_t a, b, bias, c;
     uint32_t m, n, k, m_offset;
-    uint32_t a_bstride, b_bstride, c_bstride, pad;
+    uint32_t a_bstride, b_bstride, c_bstride, flags;
 };
 
-/* One entry per shader: rows per workgroup tile, columns per tile. */
+/* One entry per shader: rows and columns of C per workgroup, how it reaches
+** A, B and bias (by address, kind -1, or through descriptors), and whether
+** it takes dtypes and transposes as specialization constants (the
+** lavapipe kernels) or from the push constants' flags. */
 struct gemm_shader {
     const char *name;
     uint32_t tile_m, tile_n;
+    int kind;
+    bool spec;
 };
 
-static const struct gemm_shader portable_shader = {"gemm", 8, 8};
-static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64};
+static const struct gemm_shader portable_shader = {"gemm", 8, 8, -1, false};
+static const struct gemm_shader tiled_shader = {"gemm_tiled", 64, 64, -1, false};
+
+/* The shapes of one call, checked. */
+struct gemm_shape {
+    uint32_t m, n, k, batch;
+    uint32_t a_bstride, b_bstride;
+    int out_rank;
+    int64_t out_shape[LF_TENSOR_MAX_RANK];
+};
+
+/* Lavapipe kernels.  The texel ones read A, B and bias through uniform
+** texel buffers, the fastest reads on lavapipe; the tile is chosen by shape
+** (wide N: 16x128, tall M: 32x64, else 16x64; measured in
+** tests/bench/README.md).  The storage-buffer and address kernels are kept
+** for comparison, and the address kernel serves tensors the descriptor
+** path cannot bind.  LCMFLOW_GEMM_LVP=name overrides the choice. */
 static const struct gemm_shader lavapipe_shaders[] = {
-    {"gemm_lvp", 16, 64},     {"gemm_lvp_8x32", 8, 32},   {"gemm_lvp_16x32", 16, 32},
-    {"gemm_lvp_8x64", 8, 64}, {"gemm_lvp_32x32", 32, 32},
+    {"gemm_lvp_texel", 16, 64, LF_VK_TEXEL, true},
+    {"gemm_lvp_texel_32x64", 32, 64, LF_VK_TEXEL, true},
+    {"gemm_lvp_texel_16x128", 16, 128, LF_VK_TEXEL, true},
+    {"gemm_lvp_ssbo", 16, 64, LF_VK_STORAGE, true},
+    {"gemm_lvp", 16, 64, -1, true},
 };
+/* Used where the descriptor path cannot bind the tensors. */
+static const struct gemm_shader *const lavapipe_address_shader = &lavapipe_shaders[4];
 
-/* LCMFLOW_GEMM_LVP names one of lavapipe_shaders (for tuning, bench only). */
-static const struct gemm_shader *lavapipe_shader(void)
+static const struct gemm_shader *lavapipe_shader(const struct gemm_shape *g)
 {
     const char *name = getenv("LCMFLOW_GEMM_LVP");
     if (name && *name)
         for (size_t i = 0; i < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; i++)
             if (!strcmp(lavapipe_shaders[i].name, name)) return &lavapipe_shaders[i];
+    if (g->n >= 512 && g->n % 128 == 0) return &lavapipe_shaders[2];
+    if (g->m >= 512) return &lavapipe_shaders[1];
     return &lavapipe_shaders[0];
 }
 
@@ -61,14 +96,6 @@ static enum gemm_variant choose_variant(const struct lf_device *device)
     if (info->max_shared_memory >= 2 * 16 * 65 * sizeof(float)) return GEMM_TILED;
     return GEMM_PORTABLE;
 }
-
-/* The shapes of one call, checked. */
-struct gemm_shape {
-    uint32_t m, n, k, batch;
-    uint32_t a_bstride, b_bstride;
-    int out_rank;
-    int64_t out_shape[LF_TENSOR_MAX_RANK];
-};
 
 static enum lf_status shape_error(struct lf_tensor *a, struct lf_tensor *b, bool trans_a,
                                   bool trans_b, const char *why, struct lf_error *err)
@@ -139,6 +166,38 @@ static bool lavapipe_fits(const struct lf_device *device, const struct gemm_shap
            (!trans_a || g->m % 4 == 0);
 }
 
+static struct lf_vk_binding binding_of(const struct lf_tensor *t)
+{
+    return (struct lf_vk_binding){
+        .buffer = t->buffer,
+        .offset = t->offset,
+        .size = lf_tensor_nbytes(t),
+        .format = t->dtype == LF_DTYPE_F16 ? VK_FORMAT_R16G16B16A16_SFLOAT
+                                           : VK_FORMAT_R32G32B32A32_SFLOAT,
+    };
+}
+
+/* Binds A, B and bias (binding 2 repeats B without a bias) when the device
+** and the tensors allow it. */
+static bool bind_operands(const struct lf_device *device, const struct gemm_shader *shader,
+                          struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                          struct lf_vk_binding bindings[3])
+{
+    bindings[0] = binding_of(a);
+    bindings[1] = binding_of(b);
+    /* Without a bias, B's view again: llvmpipe compiles a kernel per set
+    ** of texel formats, and the bias usually has B's dtype. */
+    bindings[2] = binding_of(bias ? bias : b);
+    for (int i = 0; i < 3; i++) {
+        uint64_t base;
+        lf_vk_buffer_handle(bindings[i].buffer, &base);
+        if (!lf_vk_binding_fits(device, (enum lf_vk_binding_kind)shader->kind,
+                                base + bindings[i].offset, bindings[i].size, bindings[i].format))
+            return false;
+    }
+    return true;
+}
+
 static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
                                struct lf_tensor *c, bool trans_a, bool trans_b,
                                const struct gemm_shape *g, struct lf_error *err)
@@ -147,7 +206,7 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     const struct gemm_shader *shader = &portable_shader;
     switch (choose_variant(device)) {
     case GEMM_LAVAPIPE:
-        if (lavapipe_fits(device, g, trans_a)) shader = lavapipe_shader();
+        if (lavapipe_fits(device, g, trans_a)) shader = lavapipe_shader(g);
         break;
     case GEMM_TILED:
         shader = &tiled_shader;
@@ -155,10 +214,9 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     case GEMM_PORTABLE:
         break;
     }
-    const uint32_t spec[7] = {
-        lf_op_dtype(a), lf_op_dtype(b), lf_op_dtype(c), bias ? lf_op_dtype(bias) : 0,
-        trans_a,        trans_b,        bias != NULL,
-    };
+    /* Texel fetches convert f16 themselves: those pipelines ignore the
+    ** operand dtypes, so they are not told them (fewer pipelines). */
+    uint32_t spec[4] = {lf_op_dtype(a), lf_op_dtype(b), trans_a, trans_b};
     struct gemm_push p = {
         .a = lf_op_address(a),
         .b = lf_op_address(b),
@@ -170,9 +228,44 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
         .a_bstride = g->a_bstride,
         .b_bstride = g->b_bstride,
         .c_bstride = g->m * g->n,
+        .flags = (bias ? GEMM_HAS_BIAS : 0u) | (c->dtype == LF_DTYPE_F16 ? GEMM_C_F16 : 0u) |
+                 (bias && bias->dtype == LF_DTYPE_F16 ? GEMM_BIAS_F16 : 0u) |
+                 (a->dtype == LF_DTYPE_F16 ? GEMM_A_F16 : 0u) |
+                 (b->dtype == LF_DTYPE_F16 ? GEMM_B_F16 : 0u) | (trans_a ? GEMM_TRANS_A : 0u) |
+                 (trans_b ? GEMM_TRANS_B : 0u),
     };
+
     uint32_t groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
     uint64_t groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
+
+    /* llvmpipe (Mesa 22) silently stops an invocation after 65535 loop
+    ** iterations; the only loop left in these shaders runs over K, in
+    ** steps of 1 (portable), 4 (lavapipe) or 16 (tiled). */
+    uint32_t k_step = shader == &portable_shader ? 1 : shader == &tiled_shader ? 16 : 4;
+    if (lf_device_get_info(device)->type == LF_DEVICE_CPU && g->k / k_step >= 65535)
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "gemm: K = %u is beyond what shader %s can loop over on lavapipe", g->k,
+                            shader->name);
+
+    if (shader->kind >= 0) {
+        /* Descriptor path: one dispatch, the whole tensors bound. */
+        struct lf_vk_binding bindings[3];
+        if (g->batch <= 65535 && groups_y <= 65535 &&
+            bind_operands(device, shader, a, b, bias, bindings)) {
+            enum lf_vk_binding_kind kind = (enum lf_vk_binding_kind)shader->kind;
+            if (kind == LF_VK_TEXEL) spec[0] = spec[1] = 0;
+            VkPipeline pipeline;
+            enum lf_status s =
+                lf_vk_pipeline_get_bound(device, shader->name, kind, spec, 4, &pipeline, err);
+            if (s) return s;
+            return lf_vk_dispatch_bound(device, pipeline, kind, bindings, 3, &p, sizeof p, groups_x,
+                                        (uint32_t)groups_y, g->batch, err);
+        }
+        shader = lavapipe_address_shader;
+        groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;
+        groups_y = (g->m + shader->tile_m - 1) / shader->tile_m;
+    }
+
     /* Grids beyond 65535 in y or z become several dispatches: rows through
     ** m_offset, batches by moving the base addresses. */
     for (uint32_t z0 = 0; z0 < g->batch; z0 += 65535) {
@@ -184,8 +277,8 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
         for (uint64_t y0 = 0; y0 < groups_y; y0 += 65535) {
             uint32_t ny = (uint32_t)(groups_y - y0 < 65535 ? groups_y - y0 : 65535);
             q.m_offset = (uint32_t)(y0 * shader->tile_m);
-            enum lf_status s =
-                lf_op_run(device, shader->name, spec, 7, &q, sizeof q, groups_x, ny, nz, err);
+            enum lf_status s = lf_op_run(device, shader->name, spec, shader->spec ? 4 : 0, &q,
+                                         sizeof q, groups_x, ny, nz, err);
             if (s) return s;
         }
     }

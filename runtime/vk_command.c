@@ -6,6 +6,10 @@
 ** is the simple, always-correct choice.  The batch is submitted when it
 ** reaches MAX_PENDING dispatches or when the host needs a result
 ** (lf_vk_flush: submit, then wait on a fence).
+**
+** The optional descriptor path allocates one descriptor set per dispatch
+** from a pool sized for a whole batch, and buffer views for texel
+** bindings; both are released when the batch has completed.
 */
 #include "vk_impl.h"
 
@@ -34,12 +38,41 @@ enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *er
     VkFenceCreateInfo finfo = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     r = vkCreateFence(device->device, &finfo, NULL, &device->fence);
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "creating a fence", err);
+    /* One set per dispatch of a batch; the descriptor path stays off when
+    ** the pool cannot be made. */
+    VkDescriptorPoolSize sizes[LF_VK_BINDING_KINDS] = {
+        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, MAX_PENDING * LF_VK_MAX_BINDINGS},
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MAX_PENDING * LF_VK_MAX_BINDINGS},
+    };
+    VkDescriptorPoolCreateInfo dinfo = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = MAX_PENDING,
+        .poolSizeCount = LF_VK_BINDING_KINDS,
+        .pPoolSizes = sizes,
+    };
+    if (vkCreateDescriptorPool(device->device, &dinfo, NULL, &device->descriptor_pool) !=
+        VK_SUCCESS)
+        device->descriptor_pool = VK_NULL_HANDLE;
     return LF_OK;
+}
+
+/* Frees what the descriptor path made for a batch that has completed. */
+static void release_descriptors(struct lf_device *device)
+{
+    for (uint32_t i = 0; i < device->view_count; i++)
+        vkDestroyBufferView(device->device, device->views[i], NULL);
+    device->view_count = 0;
+    if (device->descriptor_pool) vkResetDescriptorPool(device->device, device->descriptor_pool, 0);
 }
 
 void lf_vk_commands_finish(struct lf_device *device)
 {
     if (device->recording) lf_vk_flush(device, NULL);
+    release_descriptors(device);
+    free(device->views);
+    device->views = NULL;
+    if (device->descriptor_pool)
+        vkDestroyDescriptorPool(device->device, device->descriptor_pool, NULL);
     if (device->fence) vkDestroyFence(device->device, device->fence, NULL);
     if (device->command_pool) vkDestroyCommandPool(device->device, device->command_pool, NULL);
 }
@@ -92,6 +125,7 @@ enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err)
     vkResetFences(device->device, 1, &device->fence);
     vkResetCommandBuffer(device->command_buffer, 0);
     device->pending_dispatches = 0;
+    release_descriptors(device);
     return LF_OK;
 }
 
@@ -112,6 +146,111 @@ enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, con
     if (push_size)
         vkCmdPushConstants(device->command_buffer, device->pipeline_layout,
                            VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    vkCmdDispatch(device->command_buffer, groups_x, groups_y, groups_z);
+    barrier(device);
+    device->dispatch_count++;
+    if (++device->pending_dispatches >= MAX_PENDING) return lf_vk_flush(device, err);
+    return LF_OK;
+}
+
+static enum lf_status keep_view(struct lf_device *device, VkBufferView view, struct lf_error *err)
+{
+    if (device->view_count == device->view_capacity) {
+        uint32_t cap = device->view_capacity ? 2 * device->view_capacity : 64;
+        VkBufferView *v = realloc(device->views, cap * sizeof *v);
+        if (!v) {
+            vkDestroyBufferView(device->device, view, NULL);
+            return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        device->views = v;
+        device->view_capacity = cap;
+    }
+    device->views[device->view_count++] = view;
+    return LF_OK;
+}
+
+/* A descriptor set for the bindings, valid until the batch completes. */
+static enum lf_status make_set(struct lf_device *device, enum lf_vk_binding_kind kind,
+                               const struct lf_vk_binding *bindings, uint32_t count,
+                               VkDescriptorSet *set, struct lf_error *err)
+{
+    VkDescriptorSetAllocateInfo ainfo = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = device->descriptor_pool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &device->set_layouts[kind],
+    };
+    VkResult r = vkAllocateDescriptorSets(device->device, &ainfo, set);
+    if (r != VK_SUCCESS) return lf_vk_error(device, r, "allocating a descriptor set", err);
+    VkWriteDescriptorSet writes[LF_VK_MAX_BINDINGS];
+    VkDescriptorBufferInfo infos[LF_VK_MAX_BINDINGS];
+    VkBufferView views[LF_VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < LF_VK_MAX_BINDINGS; i++) {
+        const struct lf_vk_binding *b =
+            i < count && bindings[i].buffer ? &bindings[i] : &bindings[0];
+        uint64_t base;
+        VkBuffer handle = lf_vk_buffer_handle(b->buffer, &base);
+        writes[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = *set,
+            .dstBinding = i,
+            .descriptorCount = 1,
+        };
+        if (kind == LF_VK_TEXEL) {
+            VkBufferViewCreateInfo vinfo = {
+                .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                .buffer = handle,
+                .format = b->format,
+                .offset = base + b->offset,
+                .range = b->size,
+            };
+            r = vkCreateBufferView(device->device, &vinfo, NULL, &views[i]);
+            if (r != VK_SUCCESS) return lf_vk_error(device, r, "creating a buffer view", err);
+            enum lf_status s = keep_view(device, views[i], err);
+            if (s) return s;
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            writes[i].pTexelBufferView = &views[i];
+        } else {
+            infos[i] = (VkDescriptorBufferInfo){handle, base + b->offset, b->size};
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            writes[i].pBufferInfo = &infos[i];
+        }
+    }
+    vkUpdateDescriptorSets(device->device, LF_VK_MAX_BINDINGS, writes, 0, NULL);
+    return LF_OK;
+}
+
+enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipeline,
+                                    enum lf_vk_binding_kind kind,
+                                    const struct lf_vk_binding *bindings, uint32_t count,
+                                    const void *push, uint32_t push_size, uint32_t groups_x,
+                                    uint32_t groups_y, uint32_t groups_z, struct lf_error *err)
+{
+    if (groups_x == 0 || groups_y == 0 || groups_z == 0) return LF_OK;
+    if ((unsigned)kind >= LF_VK_BINDING_KINDS || !device->descriptor_pool ||
+        !device->descriptor_layouts[kind] || count == 0 || count > LF_VK_MAX_BINDINGS ||
+        !bindings[0].buffer)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "a bound dispatch needs 1 to %d bindings and "
+                            "the descriptor path",
+                            LF_VK_MAX_BINDINGS);
+    if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->info.max_push_constants)
+        return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
+                            push_size);
+    enum lf_status s = begin(device, err);
+    if (s) return s;
+    VkDescriptorSet set;
+    if ((s = make_set(device, kind, bindings, count, &set, err))) return s;
+    VkPipelineLayout layout = device->descriptor_layouts[kind];
+    if (device->bound_pipeline != pipeline) {
+        vkCmdBindPipeline(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+        device->bound_pipeline = pipeline;
+    }
+    vkCmdBindDescriptorSets(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1,
+                            &set, 0, NULL);
+    if (push_size)
+        vkCmdPushConstants(device->command_buffer, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                           push_size, push);
     vkCmdDispatch(device->command_buffer, groups_x, groups_y, groups_z);
     barrier(device);
     device->dispatch_count++;

@@ -10,6 +10,13 @@
 ** Every shader reaches tensors by buffer device address: push constants
 ** carry 64-bit addresses, so no descriptor sets exist and a tensor may be
 ** larger than maxStorageBufferRange.
+**
+** An optional descriptor path serves kernels that read faster through
+** descriptors on some devices (lavapipe turns a load through an address
+** into a loop over the lanes per component; texel fetches become gathers):
+** up to LF_VK_MAX_BINDINGS tensor ranges bound as uniform texel buffers or
+** storage buffers in set 0, plus the same push constants.  Descriptor sets
+** and buffer views live until the batch they were recorded in completes.
 */
 #ifndef LCMFLOW_VK_IMPL_H
 #define LCMFLOW_VK_IMPL_H
@@ -20,6 +27,14 @@
 #include <vulkan/vulkan.h>
 
 #define LF_PUSH_CONSTANT_SIZE 128
+#define LF_VK_MAX_BINDINGS    4
+
+/* Descriptor kinds of the optional descriptor path. */
+enum lf_vk_binding_kind {
+    LF_VK_TEXEL = 0, /* uniform texel buffer, vec4 texels (RGBA32F or RGBA16F) */
+    LF_VK_STORAGE,   /* storage buffer */
+    LF_VK_BINDING_KINDS,
+};
 
 struct lf_memory_block;
 struct lf_pipeline;
@@ -63,6 +78,17 @@ struct lf_device {
     struct lf_pipeline *pipelines;
     char pipeline_cache_path[512];
 
+    /* descriptor path (vk_pipeline.c layouts, vk_command.c sets and views) */
+    bool texel_formats;          /* RGBA32F and RGBA16F usable as uniform texel buffers */
+    uint32_t max_texel_elements; /* maxTexelBufferElements */
+    uint32_t texel_alignment;    /* minTexelBufferOffsetAlignment */
+    uint32_t storage_alignment;  /* minStorageBufferOffsetAlignment */
+    VkDescriptorSetLayout set_layouts[LF_VK_BINDING_KINDS];
+    VkPipelineLayout descriptor_layouts[LF_VK_BINDING_KINDS];
+    VkDescriptorPool descriptor_pool;
+    VkBufferView *views; /* to destroy when the batch completes */
+    uint32_t view_count, view_capacity;
+
     /* commands (vk_command.c) */
     VkCommandPool command_pool;
     VkCommandBuffer command_buffer;
@@ -100,6 +126,26 @@ enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
                                   const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
                                   struct lf_error *err);
 
+/* The descriptor path.  Like lf_vk_pipeline_get, for a shader whose set 0
+** holds LF_VK_MAX_BINDINGS bindings of the given kind. */
+enum lf_status lf_vk_pipeline_get_bound(struct lf_device *device, const char *shader,
+                                        enum lf_vk_binding_kind kind, const uint32_t *spec,
+                                        uint32_t spec_count, VkPipeline *out, struct lf_error *err);
+
+/* One tensor range for the descriptor path.  For LF_VK_TEXEL, format is
+** VK_FORMAT_R32G32B32A32_SFLOAT or VK_FORMAT_R16G16B16A16_SFLOAT and size
+** a multiple of the texel size; offset must meet the device's alignment. */
+struct lf_vk_binding {
+    const struct lf_tensor_buffer *buffer; /* NULL: bind binding 0's range again */
+    uint64_t offset;                       /* bytes from the start of buffer */
+    uint64_t size;
+    VkFormat format;
+};
+
+/* Whether a range can be bound: alignment and size limits of the device. */
+bool lf_vk_binding_fits(const struct lf_device *device, enum lf_vk_binding_kind kind,
+                        uint64_t offset, uint64_t size, VkFormat format);
+
 /* vk_command.c */
 enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *err);
 void lf_vk_commands_finish(struct lf_device *device);
@@ -109,6 +155,15 @@ void lf_vk_commands_finish(struct lf_device *device);
 enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, const void *push,
                               uint32_t push_size, uint32_t groups_x, uint32_t groups_y,
                               uint32_t groups_z, struct lf_error *err);
+
+/* lf_vk_dispatch for a pipeline from lf_vk_pipeline_get_bound: binds
+** count (<= LF_VK_MAX_BINDINGS) ranges first; unused bindings repeat the
+** first range. */
+enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipeline,
+                                    enum lf_vk_binding_kind kind,
+                                    const struct lf_vk_binding *bindings, uint32_t count,
+                                    const void *push, uint32_t push_size, uint32_t groups_x,
+                                    uint32_t groups_y, uint32_t groups_z, struct lf_error *err);
 
 /* Submits what was recorded and waits for it. */
 enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err);

@@ -7,6 +7,10 @@
 ** 128 bytes of push constants and no descriptor sets.  The driver's
 ** pipeline cache is saved under $XDG_CACHE_HOME/lcmflow (or ~/.cache/lcmflow)
 ** per device and driver version, so a second process skips compilation.
+**
+** The optional descriptor path (vk_impl.h) adds one set layout and one
+** pipeline layout per binding kind: LF_VK_MAX_BINDINGS bindings of that
+** kind in set 0 beside the same push constants.
 */
 #include "vk_impl.h"
 #include "vk_shaders.h"
@@ -24,6 +28,7 @@ struct lf_pipeline {
     const char *shader; /* static string from the shader table */
     uint32_t spec[MAX_SPEC];
     uint32_t spec_count;
+    int kind; /* -1: addresses only; else enum lf_vk_binding_kind */
     VkShaderModule module;
     VkPipeline pipeline;
     struct lf_pipeline *next;
@@ -81,6 +86,70 @@ static void make_dirs(const char *path)
         }
 }
 
+/* The descriptor path is optional: when a layout cannot be made, the
+** kernels that need it are simply not offered (lf_vk_binding_fits fails). */
+static void init_descriptor_layouts(struct lf_device *device, const VkPushConstantRange *range)
+{
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(device->physical, &props);
+    device->max_texel_elements = props.limits.maxTexelBufferElements;
+    device->texel_alignment = (uint32_t)props.limits.minTexelBufferOffsetAlignment;
+    device->storage_alignment = (uint32_t)props.limits.minStorageBufferOffsetAlignment;
+    VkFormatProperties f32, f16;
+    vkGetPhysicalDeviceFormatProperties(device->physical, VK_FORMAT_R32G32B32A32_SFLOAT, &f32);
+    vkGetPhysicalDeviceFormatProperties(device->physical, VK_FORMAT_R16G16B16A16_SFLOAT, &f16);
+    device->texel_formats = (f32.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT) &&
+                            (f16.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT);
+    static const VkDescriptorType types[LF_VK_BINDING_KINDS] = {
+        VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+        VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+    };
+    for (int k = 0; k < LF_VK_BINDING_KINDS; k++) {
+        VkDescriptorSetLayoutBinding b[LF_VK_MAX_BINDINGS];
+        for (uint32_t i = 0; i < LF_VK_MAX_BINDINGS; i++)
+            b[i] = (VkDescriptorSetLayoutBinding){
+                .binding = i,
+                .descriptorType = types[k],
+                .descriptorCount = 1,
+                .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+            };
+        VkDescriptorSetLayoutCreateInfo sinfo = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+            .bindingCount = LF_VK_MAX_BINDINGS,
+            .pBindings = b,
+        };
+        if (vkCreateDescriptorSetLayout(device->device, &sinfo, NULL, &device->set_layouts[k]) !=
+            VK_SUCCESS) {
+            device->set_layouts[k] = VK_NULL_HANDLE;
+            continue;
+        }
+        VkPipelineLayoutCreateInfo linfo = {
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+            .setLayoutCount = 1,
+            .pSetLayouts = &device->set_layouts[k],
+            .pushConstantRangeCount = 1,
+            .pPushConstantRanges = range,
+        };
+        if (vkCreatePipelineLayout(device->device, &linfo, NULL, &device->descriptor_layouts[k]) !=
+            VK_SUCCESS)
+            device->descriptor_layouts[k] = VK_NULL_HANDLE;
+    }
+}
+
+bool lf_vk_binding_fits(const struct lf_device *device, enum lf_vk_binding_kind kind,
+                        uint64_t offset, uint64_t size, VkFormat format)
+{
+    if ((unsigned)kind >= LF_VK_BINDING_KINDS || !device->descriptor_layouts[kind] || size == 0)
+        return false;
+    if (kind == LF_VK_STORAGE)
+        return offset % (device->storage_alignment ? device->storage_alignment : 1) == 0 &&
+               size <= device->info.max_storage_buffer_range;
+    uint64_t texel = format == VK_FORMAT_R16G16B16A16_SFLOAT ? 8 : 16;
+    return device->texel_formats && size % texel == 0 &&
+           offset % (device->texel_alignment ? device->texel_alignment : 1) == 0 &&
+           size / texel <= device->max_texel_elements;
+}
+
 enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *err)
 {
     uint32_t push = device->info.max_push_constants < LF_PUSH_CONSTANT_SIZE
@@ -95,6 +164,7 @@ enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *e
     VkResult r = vkCreatePipelineLayout(device->device, &linfo, NULL, &device->pipeline_layout);
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "creating the pipeline layout", err);
 
+    init_descriptor_layouts(device, &range);
     cache_path(device);
     size_t size = 0;
     void *data =
@@ -155,6 +225,12 @@ void lf_vk_pipelines_finish(struct lf_device *device)
     }
     if (device->pipeline_layout)
         vkDestroyPipelineLayout(device->device, device->pipeline_layout, NULL);
+    for (int k = 0; k < LF_VK_BINDING_KINDS; k++) {
+        if (device->descriptor_layouts[k])
+            vkDestroyPipelineLayout(device->device, device->descriptor_layouts[k], NULL);
+        if (device->set_layouts[k])
+            vkDestroyDescriptorSetLayout(device->device, device->set_layouts[k], NULL);
+    }
 }
 
 static const struct lf_shader_blob *find_shader(const char *name)
@@ -164,15 +240,15 @@ static const struct lf_shader_blob *find_shader(const char *name)
     return NULL;
 }
 
-enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
-                                  const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
-                                  struct lf_error *err)
+static enum lf_status get_pipeline(struct lf_device *device, const char *shader, int kind,
+                                   const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
+                                   struct lf_error *err)
 {
     if (spec_count > MAX_SPEC)
         return lf_error_set(err, LF_ERR_INVALID, "shader %s: too many specialization constants",
                             shader);
     for (struct lf_pipeline *p = device->pipelines; p; p = p->next)
-        if (!strcmp(p->shader, shader) && p->spec_count == spec_count &&
+        if (!strcmp(p->shader, shader) && p->kind == kind && p->spec_count == spec_count &&
             (spec_count == 0 || !memcmp(p->spec, spec, spec_count * sizeof *spec))) {
             *out = p->pipeline;
             return LF_OK;
@@ -183,6 +259,7 @@ enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
     struct lf_pipeline *p = calloc(1, sizeof *p);
     if (!p) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     p->shader = blob->name;
+    p->kind = kind;
     p->spec_count = spec_count;
     if (spec_count) memcpy(p->spec, spec, spec_count * sizeof *spec);
 
@@ -216,7 +293,7 @@ enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
                 .pName = "main",
                 .pSpecializationInfo = spec_count ? &sinfo : NULL,
             },
-        .layout = device->pipeline_layout,
+        .layout = kind < 0 ? device->pipeline_layout : device->descriptor_layouts[kind],
     };
     r = vkCreateComputePipelines(device->device, device->pipeline_cache, 1, &pinfo, NULL,
                                  &p->pipeline);
@@ -231,4 +308,22 @@ enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
     device->pipelines = p;
     *out = p->pipeline;
     return LF_OK;
+}
+
+enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
+                                  const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
+                                  struct lf_error *err)
+{
+    return get_pipeline(device, shader, -1, spec, spec_count, out, err);
+}
+
+enum lf_status lf_vk_pipeline_get_bound(struct lf_device *device, const char *shader,
+                                        enum lf_vk_binding_kind kind, const uint32_t *spec,
+                                        uint32_t spec_count, VkPipeline *out, struct lf_error *err)
+{
+    if ((unsigned)kind >= LF_VK_BINDING_KINDS || !device->descriptor_layouts[kind])
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "shader %s: the descriptor path is not available on this device",
+                            shader);
+    return get_pipeline(device, shader, (int)kind, spec, spec_count, out, err);
 }

@@ -4,6 +4,7 @@
 // the tuned variants (gemm_lvp, gemm_tiled) are checked against it.
 layout(local_size_x = 8, local_size_y = 8) in;
 #include "common.glsl"
+#define GEMM_RUNTIME_FLAGS
 #include "gemm_common.glsl"
 
 void main()
@@ -16,5 +17,5 @@ void main()
     float acc = 0.0;
     for (uint k = 0u; k < p.K; k++)
         acc += gemm_load_a(abase, m, k) * gemm_load_b(bbase, k, n);
-    lf_store(p.c, C_DT, z * p.c_bstride + m * p.N + n, acc + gemm_bias(n));
+    lf_store(p.c, gemm_c_dtype(), z * p.c_bstride + m * p.N + n, acc + gemm_bias(n));
 }

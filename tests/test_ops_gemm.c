@@ -10,6 +10,10 @@
 ** reference sees the device's values).  Tolerances, |err| <= atol + rtol *
 ** |want|: f32 output 1e-5 + 1e-4 (f32 accumulation over K <= 1024 terms);
 ** f16 output 1e-3 + 2e-3 (the result is rounded to f16: 2^-11 relative).
+**
+** Time on lavapipe: about 60 s with an empty pipeline cache (compiling the
+** unrolled lavapipe kernels, once per transpose and texel format), about
+** 10 s with it.
 */
 #include "op_test.h"
 #include "ref_gemm.h"
@@ -127,6 +131,43 @@ static void gemm_shapes_all_variants(void **state)
                     run_case(variants[v], &shapes[c], t & 1, t & 2, with_bias, dtypes[d][0],
                              dtypes[d][1], seed += 3);
                 }
+    op_test_check_validation();
+}
+
+/* Every lavapipe shader (LCMFLOW_GEMM_LVP picks one; the default is checked
+** above): texel, storage-buffer and address variants. */
+static const char *const lavapipe_shaders[] = {
+    "gemm_lvp_texel", "gemm_lvp_texel_32x64", "gemm_lvp_texel_16x128", "gemm_lvp_ssbo", "gemm_lvp"};
+
+static void gemm_every_lavapipe_shader(void **state)
+{
+    static const struct gemm_case cases[] = {
+        {37, 68, 20, 0, 0},  /* edge tiles in M and N */
+        {36, 132, 12, 0, 0}, /* M % 4 == 0: transposed A too */
+        {12, 8, 16, 3, 0},   /* batched A, broadcast B */
+        {8, 12, 8, 2, 2},    /* both batched */
+    };
+    uint32_t seed = 5000;
+    for (size_t v = 0; v < sizeof lavapipe_shaders / sizeof *lavapipe_shaders; v++) {
+        setenv("LCMFLOW_GEMM_LVP", lavapipe_shaders[v], 1);
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+            for (int t = 0; t < 4; t++) {
+                /* The other kernels share most of the default's code, and
+                ** compiling them dominates the time: the other tiles get the
+                ** Linear case (B transposed), the storage-buffer kernel also
+                ** transposed A, the address kernel (which serves big
+                ** tensors) also the plain case. */
+                if ((v == 1 || v == 2) && t != 2) continue;
+                if (v == 3 && t != 1 && t != 2) continue;
+                if (v == 4 && t == 3) continue;
+                /* The dtypes follow the transposes, so that each shader
+                ** needs only 4 pipelines (compiling them dominates). */
+                run_case("lavapipe", &cases[c], t & 1, t & 2, (t + (int)c) % 2 == 0,
+                         dtypes[t % 3][0], dtypes[t % 3][1], seed += 3);
+            }
+        printf("  (checked %s)\n", lavapipe_shaders[v]);
+    }
+    unsetenv("LCMFLOW_GEMM_LVP");
     op_test_check_validation();
 }
 
@@ -248,6 +289,29 @@ static void gemm_rejects_bad_shapes(void **state)
     op_test_check_validation();
 }
 
+/* llvmpipe silently ends an invocation after 65535 loop iterations: a K
+** that long is refused there rather than computed wrongly. */
+static void gemm_refuses_too_long_k_on_lavapipe(void **state)
+{
+    struct lf_device *device = op_test_device();
+    if (lf_device_get_info(device)->type != LF_DEVICE_CPU) {
+        printf("  not lavapipe: nothing to check\n");
+        return;
+    }
+    int64_t k = 262144, ashape[2] = {1, k}, bshape[2] = {k, 4};
+    float *a = calloc((size_t)k * 4, sizeof *a);
+    assert_non_null(a);
+    struct lf_tensor *tA = op_test_tensor(LF_DTYPE_F32, 2, ashape, a);
+    struct lf_tensor *tB = op_test_tensor(LF_DTYPE_F32, 2, bshape, a), *tc = NULL;
+    struct lf_error err = {0};
+    assert_int_equal(lf_op_gemm(tA, tB, NULL, false, false, &tc, &err), LF_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "K = 262144"));
+    assert_null(tc);
+    free(a);
+    lf_tensor_release(tA), lf_tensor_release(tB);
+    op_test_check_validation();
+}
+
 /* A = [51200, 1024] f32 is 200 MiB, more than one storage binding reaches
 ** on lavapipe; rows spread over the whole tensor are checked, the last
 ** included, with the device's default variant. */
@@ -265,19 +329,32 @@ static void gemm_beyond_binding_range(void **state)
     assert_int_equal(lf_tensor_from_f32(op_test_device(), LF_DTYPE_F32, 2, ashape, a, &tA, &err),
                      LF_OK);
     tB = op_test_tensor(LF_DTYPE_F32, 2, bshape, b);
-    assert_int_equal(lf_op_gemm(tA, tB, NULL, false, false, &tc, &err), LF_OK);
-    float *got = op_test_download(tc);
-    float want[8];
-    int checked = 0;
-    for (int64_t row = 0; row < m; row += (row < m - 64 ? 397 : 1)) {
-        ref_gemm_row(a, b, NULL, false, row, n, k, want);
-        double worst = op_test_compare(got + row * n, want, (size_t)n, 1e-4, 1e-4, NULL);
-        if (!(worst <= 1.0)) fail_msg("row %lld differs from the reference", (long long)row);
-        checked++;
+    /* The default shader, then the storage-buffer variant (beyond its
+    ** binding range it falls back to addresses) and the address variant. */
+    static const char *const shaders[] = {"", "gemm_lvp_ssbo", "gemm_lvp"};
+    for (int v = 0; v < 3; v++) {
+        setenv("LCMFLOW_GEMM_LVP", shaders[v], 1);
+        enum lf_status s = lf_op_gemm(tA, tB, NULL, false, false, &tc, &err);
+        unsetenv("LCMFLOW_GEMM_LVP");
+        assert_int_equal(s, LF_OK);
+        float *got = op_test_download(tc);
+        float want[8];
+        int checked = 0;
+        for (int64_t row = 0; row < m; row += (row < m - 64 ? 397 : 1)) {
+            ref_gemm_row(a, b, NULL, false, row, n, k, want);
+            double worst = op_test_compare(got + row * n, want, (size_t)n, 1e-4, 1e-4, NULL);
+            if (!(worst <= 1.0))
+                fail_msg("%s: row %lld differs from the reference",
+                         shaders[v][0] ? shaders[v] : "default", (long long)row);
+            checked++;
+        }
+        printf("  200 MiB GEMM (%s): %d rows match the reference\n",
+               shaders[v][0] ? shaders[v] : "default", checked);
+        free(got);
+        lf_tensor_release(tc);
     }
-    printf("  200 MiB GEMM: %d rows match the reference\n", checked);
-    free(a), free(b), free(got);
-    lf_tensor_release(tA), lf_tensor_release(tB), lf_tensor_release(tc);
+    free(a), free(b);
+    lf_tensor_release(tA), lf_tensor_release(tB);
     op_test_check_validation();
 }
 
@@ -343,10 +420,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_shapes_all_variants),
+        cmocka_unit_test(gemm_every_lavapipe_shader),
         cmocka_unit_test(gemm_batched),
         cmocka_unit_test(gemm_rank4_batch),
         cmocka_unit_test(linear_matches_reference),
         cmocka_unit_test(gemm_rejects_bad_shapes),
+        cmocka_unit_test(gemm_refuses_too_long_k_on_lavapipe),
         cmocka_unit_test(gemm_beyond_binding_range),
         cmocka_unit_test(lora_merge_matches_reference),
     };
