@@ -44,14 +44,14 @@ static double peak_rss_gib(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
-            "                          [--dtype f16|f32] [--device N]\n\n"
-            "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
-            "prints per-stage times and peak host and device memory.  Without --model, a\n"
-            "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
-            "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
-            "(timed) and then its strength changed (timed again) before sampling.\n");
+    fprintf(f, "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
+               "                          [--dtype f16|f32] [--act f16|f32|auto] [--device N]\n\n"
+               "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
+               "prints per-stage times and peak host and device memory.  Without --model, a\n"
+               "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
+               "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
+               "(timed) and then its strength changed (timed again) before sampling.\n"
+               "--dtype is the weights', --act the activations' (auto: f32 on CPU devices).\n");
 }
 
 static bool cached_model(char *path, size_t size)
@@ -94,7 +94,7 @@ static void on_step(void *user, int index, int total, int t, const float *latent
 
 int lf_cli_bench_sd15(int argc, char **argv)
 {
-    const char *model = NULL, *lora_path = NULL, *dtype_name = "f16";
+    const char *model = NULL, *lora_path = NULL, *dtype_name = "f16", *act_name = "auto";
     int size = 512, steps = 4, device_index = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -113,6 +113,8 @@ int lf_cli_bench_sd15(int argc, char **argv)
             lora_path = v;
         else if (!strcmp(a, "--dtype"))
             dtype_name = v;
+        else if (!strcmp(a, "--act"))
+            act_name = v;
         else if (!strcmp(a, "--size"))
             size = atoi(v);
         else if (!strcmp(a, "--steps"))
@@ -156,24 +158,28 @@ int lf_cli_bench_sd15(int argc, char **argv)
     struct lf_tensor *cond = NULL, *latent = NULL, *out = NULL, *image = NULL;
     struct lf_device_options options = {.index = device_index};
     double t0 = now_s(), t_start = t0;
-    if (lf_device_create(&options, &device, &err))
-        goto fail;
+    if (lf_device_create(&options, &device, &err)) goto fail;
     const struct lf_device_info *info = lf_device_get_info(device);
-    printf("lcmflow bench sd15: %s (%s), %dx%d, %d steps, %s weights and activations\n",
-           info->name, info->driver_info, size, size, steps, dtype_name);
+    printf("lcmflow bench sd15: %s (%s), %dx%d, %d steps, %s weights\n", info->name,
+           info->driver_info, size, size, steps, dtype_name);
     printf("  model: %s\n", model);
     if (sd_checkpoint_load(device, model, dtype, &ck, &err) ||
-        sd_unet_init(&unet, ck.unet, 8, &err) || sd_clip_init(&clip, ck.clip, ck.text_heads, &err) ||
-        sd_vae_init(&vae, ck.vae, &err) || lf_device_sync(device, &err))
+        sd_unet_init(&unet, ck.unet, 8, &err) ||
+        sd_clip_init(&clip, ck.clip, ck.text_heads, &err) || sd_vae_init(&vae, ck.vae, &err) ||
+        lf_device_sync(device, &err))
         goto fail;
+    enum lf_dtype act = !strcmp(act_name, "f32")   ? LF_DTYPE_F32
+                        : !strcmp(act_name, "f16") ? LF_DTYPE_F16
+                                                   : sd_activation_dtype(device, dtype);
+    unet.act_dtype = clip.act_dtype = vae.act_dtype = act;
+    printf("  activations: %s\n", lf_dtype_name(act));
     printf("  load checkpoint          %8.2f s\n", now_s() - t0);
 
     if (lora_path) {
         struct sd_weights *merged = NULL;
         float strength = 1.0f;
         t0 = now_s();
-        if (sd_lora_load(device, lora_path, &lora, &err))
-            goto fail;
+        if (sd_lora_load(device, lora_path, &lora, &err)) goto fail;
         const struct sd_lora *stack[1] = {lora};
         if (sd_lora_apply(ck.unet, SD_LORA_PART_UNET, stack, &strength, 1, &merged, &err) ||
             lf_device_sync(device, &err))
@@ -191,6 +197,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
             sd_weights_release(merged);
             goto fail;
         }
+        unet.act_dtype = act;
         sd_weights_release(merged);
     }
 
@@ -201,13 +208,11 @@ int lf_cli_bench_sd15(int argc, char **argv)
     for (int i = 21; i < 77; i++)
         ids[i] = 49407;
     for (int i = 0; i < 77; i++)
-        if (ids[i] >= clip.vocab)
-            ids[i] = ids[i] % clip.vocab;
+        if (ids[i] >= clip.vocab) ids[i] = ids[i] % clip.vocab;
     lf_device_reset_peak(device);
     double t_gen = now_s();
     t0 = t_gen;
-    if (sd_clip_encode(&clip, ids, 77, &cond, &err) || lf_device_sync(device, &err))
-        goto fail;
+    if (sd_clip_encode(&clip, ids, 77, &cond, &err) || lf_device_sync(device, &err)) goto fail;
     printf("  text encode              %8.2f s\n", now_s() - t0);
 
     int64_t shape[4] = {1, 4, size / 8, size / 8};
@@ -218,8 +223,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
     struct sd_sample_trace trace = {.step = on_step, .user = &st};
     struct sd_sample_params p = {42, steps, 1.0f, 1.0f, 50};
     t0 = now_s();
-    if (sd_lcm_sample(&unet, cond, NULL, latent, NULL, &p, &trace, &out, &err))
-        goto fail;
+    if (sd_lcm_sample(&unet, cond, NULL, latent, NULL, &p, &trace, &out, &err)) goto fail;
     double t_unet = now_s() - t0;
     t0 = now_s();
     if (sd_vae_decode(&vae, out, NULL, NULL, &image, &err) || lf_device_sync(device, &err))
@@ -237,8 +241,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
     printf("  total                    %8.2f s\n", now_s() - t_start);
     rc = 0;
 fail:
-    if (rc)
-        fprintf(stderr, "lcmflow bench sd15: %s\n", lf_error_text(&err, text, sizeof text));
+    if (rc) fprintf(stderr, "lcmflow bench sd15: %s\n", lf_error_text(&err, text, sizeof text));
     lf_tensor_release(cond), lf_tensor_release(latent), lf_tensor_release(out);
     lf_tensor_release(image);
     sd_lora_release(lora);

@@ -223,11 +223,12 @@ static void pipe_a_f32_matches_step_by_step(void **state)
     op_test_check_validation();
 }
 
-static void pipe_a_f16_psnr(void **state)
+static void pipe_a_psnr(enum lf_dtype act)
 {
     if (!lf_device_supports_f16(op_test_device())) skip();
     struct model m;
     model_load(&m, LF_DTYPE_F16);
+    m.unet.act_dtype = m.clip.act_dtype = m.vae.act_dtype = act;
     struct lf_safetensors *st = open_ref("pipe_a.safetensors");
     uint8_t *pixels = run_txt2img(&m, "a photograph of an astronaut riding a horse", NULL, 42, 4,
                                   1.0f, 64, 64, NULL, NULL);
@@ -237,12 +238,24 @@ static void pipe_a_f16_psnr(void **state)
     for (size_t i = 0; i < n; i++)
         se += ((double)pixels[i] - want[i]) * ((double)pixels[i] - want[i]);
     double psnr = se > 0 ? 10.0 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
-    printf("  pipe_a f16 image: PSNR %.2f dB\n", psnr);
+    printf("  pipe_a f16 weights, %s activations: PSNR %.2f dB\n", lf_dtype_name(act), psnr);
     assert_true(psnr >= 35.0);
     free(want), free(pixels);
     lf_safetensors_close(st);
     model_free(&m);
     op_test_check_validation();
+}
+
+/* f16 weights and activations (dtype f16, and auto on GPUs). */
+static void pipe_a_f16_psnr(void **state)
+{
+    pipe_a_psnr(LF_DTYPE_F16);
+}
+
+/* f16 weights with f32 activations (dtype auto on CPU devices). */
+static void pipe_a_f16_weights_psnr(void **state)
+{
+    pipe_a_psnr(LF_DTYPE_F32);
 }
 
 /* img2img on the base model: the start latents depend only on the VAE
@@ -451,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipe_a_f32_matches_step_by_step),
         cmocka_unit_test(pipe_a_f16_psnr),
+        cmocka_unit_test(pipe_a_f16_weights_psnr),
         cmocka_unit_test(img2img_start_matches_pipe_c),
         cmocka_unit_test(cfg_and_non_square_are_deterministic),
         cmocka_unit_test(pipe_b_lora_cfg_matches),

@@ -332,6 +332,11 @@ enum lf_status sd_checkpoint_load(struct lf_device *device, const char *path, en
     return s;
 }
 
+enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights)
+{
+    return lf_device_get_info(device)->type == LF_DEVICE_CPU ? LF_DTYPE_F32 : weights;
+}
+
 void sd_checkpoint_clear(struct sd_checkpoint *ckpt)
 {
     sd_weights_release(ckpt->unet);

@@ -29,6 +29,10 @@ void sd_checkpoint_clear(struct sd_checkpoint *ckpt);
 bool sd_unet_name_from_diffusers(const char *name, char *out);
 bool sd_vae_name_from_diffusers(const char *name, char *out);
 
+/* The activation dtype `auto` picks for weights of dtype weights: f32 on
+** CPU devices (no f16 arithmetic there), the weights' dtype elsewhere. */
+enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights);
+
 /* Refuses pickle checkpoints with a message that says why and how to convert. */
 enum lf_status sd_refuse_pickle(const char *path, struct lf_error *err);
 

@@ -40,6 +40,7 @@ enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights, int h
                             "text encoder: width %d is not divisible into %d heads", c->hidden,
                             c->heads);
     c->weights = sd_weights_retain(weights);
+    c->act_dtype = weights->dtype;
     return LF_OK;
 }
 
@@ -122,8 +123,7 @@ enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int c
     enum lf_status s = embed(c, ids, count, x, err);
     struct lf_tensor *h = NULL;
     int64_t shape[3] = {1, count, c->hidden};
-    if (s == LF_OK)
-        s = lf_tensor_from_f32(c->weights->device, c->weights->dtype, 3, shape, x, &h, err);
+    if (s == LF_OK) s = lf_tensor_from_f32(c->weights->device, c->act_dtype, 3, shape, x, &h, err);
     free(x);
     if (s) return s;
     struct sd_nn nn = {.weights = c->weights, .component = "text encoder", .err = err};

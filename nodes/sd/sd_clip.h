@@ -10,6 +10,7 @@
 struct sd_clip {
     struct sd_weights *weights; /* retained */
     int layers, hidden, heads, positions, vocab;
+    enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
 };
 
 /* heads <= 0: hidden / 64 for widths of 256 and more (CLIP ViT-L: 12),

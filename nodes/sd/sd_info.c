@@ -571,7 +571,8 @@ static bool inspect_lora(const struct lf_safetensors *st, struct sd_info *info)
     else if (l->unet_modules == 0)
         l->format = SD_INFO_LORA_KOHYA_TE_ONLY;
     else
-        l->format = kohya_diffusers > kohya_ldm ? SD_INFO_LORA_KOHYA_DIFFUSERS : SD_INFO_LORA_KOHYA_LDM;
+        l->format =
+            kohya_diffusers > kohya_ldm ? SD_INFO_LORA_KOHYA_DIFFUSERS : SD_INFO_LORA_KOHYA_LDM;
     snprintf(info->what, sizeof info->what, "LoRA (%s)", sd_info_lora_format_name(l->format));
     if (te12)
         snprintf(info->note, sizeof info->note,

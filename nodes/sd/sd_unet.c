@@ -122,6 +122,7 @@ enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int h
         }
     }
     u->weights = sd_weights_retain(weights);
+    u->act_dtype = weights->dtype;
     return LF_OK;
 }
 
@@ -306,7 +307,7 @@ static struct lf_tensor *time_embedding(struct forward *f, struct lf_tensor *lik
                  &proj);
     sd_drop(tt);
     probe(f, "time_proj", proj);
-    struct lf_tensor *pc = sd_cast(nn, proj, f->u->weights->dtype);
+    struct lf_tensor *pc = sd_cast(nn, proj, f->u->act_dtype);
     sd_drop(proj);
     struct lf_tensor *h = sd_linear(nn, pc, "time_embed.0");
     sd_drop(pc);
@@ -342,7 +343,7 @@ enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor 
         .user = user,
     };
     struct sd_nn *nn = &f.nn;
-    enum lf_dtype dtype = u->weights->dtype;
+    enum lf_dtype dtype = u->act_dtype;
     f.emb = time_embedding(&f, x, timestep, (int)x->shape[0]);
     f.context = sd_cast(nn, context, dtype);
     struct lf_tensor *skips[SD_UNET_MAX_BLOCKS] = {0};

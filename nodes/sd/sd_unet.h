@@ -28,7 +28,8 @@ struct sd_unet {
     int model_channels;         /* conv_in output width (320 in SD 1.5) */
     int in_channels, out_channels;
     int context_dim;
-    int heads; /* per transformer; SD 1.5 uses 8 everywhere */
+    int heads;               /* per transformer; SD 1.5 uses 8 everywhere */
+    enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
     int input_count, output_count;
     struct sd_unet_block input[SD_UNET_MAX_BLOCKS];
     struct sd_unet_block middle;

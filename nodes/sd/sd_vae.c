@@ -65,6 +65,7 @@ enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct 
     v->decoder_blocks = count_blocks(weights, "decoder.up.%d.block.%d.norm1.weight", 0);
     v->encoder_blocks = count_blocks(weights, "encoder.down.%d.block.%d.norm1.weight", 0);
     v->weights = sd_weights_retain(weights);
+    v->act_dtype = weights->dtype;
     return LF_OK;
 }
 
@@ -158,7 +159,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
         return lf_error_set(err, LF_ERR_INVALID, "VAE decode: latent must be [B, %d, h, w]",
                             v->latent_channels);
     struct sd_nn nn = {.weights = v->weights, .component = "VAE", .err = err};
-    struct lf_tensor *z = sd_cast(&nn, latents, v->weights->dtype);
+    struct lf_tensor *z = sd_cast(&nn, latents, v->act_dtype);
     struct lf_tensor *zs = sd_scale(&nn, z, 1.0f / SD_VAE_SCALING, 0.0f);
     sd_drop(z);
     struct lf_tensor *h = sd_conv1(&nn, zs, "post_quant_conv");
@@ -222,7 +223,7 @@ enum lf_status sd_vae_encode(const struct sd_vae *v, struct lf_tensor *image,
     if (image->rank != 4 || image->shape[1] != 3)
         return lf_error_set(err, LF_ERR_INVALID, "VAE encode: image must be [B, 3, H, W]");
     struct sd_nn nn = {.weights = v->weights, .component = "VAE", .err = err};
-    struct lf_tensor *x = sd_cast(&nn, image, v->weights->dtype);
+    struct lf_tensor *x = sd_cast(&nn, image, v->act_dtype);
     struct lf_tensor *h = sd_conv3(&nn, x, "encoder.conv_in");
     sd_drop(x);
     for (int level = 0; level < v->encoder_levels && !nn.status; level++) {

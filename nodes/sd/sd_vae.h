@@ -16,6 +16,7 @@ struct sd_vae {
     int decoder_blocks; /* resnets per decoder level (3 in SD 1.5) */
     int encoder_blocks; /* resnets per encoder level (2) */
     bool has_decoder, has_encoder;
+    enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
 };
 
 enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct lf_error *err);
