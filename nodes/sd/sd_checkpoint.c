@@ -262,7 +262,7 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int json_int(const char *path, const char *key)
+int sd_config_int(const char *path, const char *key)
 {
     json_object *root = json_object_from_file(path), *v;
     int value = 0;
@@ -299,7 +299,7 @@ static enum lf_status load_diffusers(struct lf_device *device, const char *dir, 
     snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", dir);
     if ((s = load_part(device, dtype, path, map_clip_diffusers, &ck->clip, err))) return s;
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    ck->text_heads = json_int(path, "num_attention_heads");
+    ck->text_heads = sd_config_int(path, "num_attention_heads");
     return LF_OK;
 }
 

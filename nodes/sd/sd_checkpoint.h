@@ -29,6 +29,9 @@ void sd_checkpoint_clear(struct sd_checkpoint *ckpt);
 bool sd_unet_name_from_diffusers(const char *name, char *out);
 bool sd_vae_name_from_diffusers(const char *name, char *out);
 
+/* An integer of a diffusers config.json (0 when the file or key is absent). */
+int sd_config_int(const char *path, const char *key);
+
 /* The activation dtype `auto` picks for weights of dtype weights: f32 on
 ** CPU devices (no f16 arithmetic there), the weights' dtype elsewhere. */
 enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights);

@@ -387,16 +387,6 @@ static enum lf_status inspect_part(struct sd_info *info, const char *dir, const 
     return LF_OK;
 }
 
-static int json_int(const char *path, const char *key)
-{
-    json_object *root = json_object_from_file(path), *v;
-    int value = 0;
-    if (root && json_object_object_get_ex(root, key, &v) && json_object_is_type(v, json_type_int))
-        value = json_object_get_int(v);
-    json_object_put(root);
-    return value;
-}
-
 static enum lf_status inspect_folder(const char *dir, struct sd_info *info, struct lf_error *err)
 {
     char path[1024];
@@ -417,7 +407,7 @@ static enum lf_status inspect_folder(const char *dir, struct sd_info *info, stru
         (s = inspect_part(info, dir, "text_encoder", "model", "text encoder", err)))
         return s;
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    info->text.heads = json_int(path, "num_attention_heads");
+    info->text.heads = sd_config_int(path, "num_attention_heads");
     snprintf(path, sizeof path, "%s/tokenizer/vocab.json", dir);
     info->tokenizer = is_file(path);
     classify_checkpoint(info, false);
