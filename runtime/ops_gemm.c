@@ -1,8 +1,9 @@
 /*
 ** ops_gemm.c - GEMM and PyTorch Linear.  Shaders: gemm.comp (portable, any
 ** device, any shape), gemm_lvp.comp (lavapipe: one 8-lane subgroup per
-** workgroup, vec4 loads, subgroupBroadcast, register blocking) and
-** gemm_tiled.comp (GPUs: shared-memory tiles).
+** workgroup, vec4 reads, register blocking; by default A, B and bias are
+** read through uniform texel buffers bound by the runtime's descriptor
+** path, see vk_impl.h) and gemm_tiled.comp (GPUs: shared-memory tiles).
 **
 ** The variant is chosen per call: the device type picks lavapipe or tiled,
 ** LCMFLOW_OP_VARIANT=portable|lavapipe|gpu forces one (tests use it to check
