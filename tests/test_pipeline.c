@@ -449,6 +449,44 @@ static void pipe_c_img2img_lora_matches(void **state)
     op_test_check_validation();
 }
 
+static double image_psnr(struct lf_safetensors *st, const uint8_t *pixels)
+{
+    size_t n;
+    float *want = ref(st, "image_uint8", &n);
+    double se = 0;
+    for (size_t i = 0; i < n; i++)
+        se += ((double)pixels[i] - want[i]) * ((double)pixels[i] - want[i]);
+    free(want);
+    return se > 0 ? 10.0 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
+}
+
+/* The LoRA txt2img cases in f16 weights and activations: PSNR >= 35 dB. */
+static void lora_cases_f16_psnr(void **state)
+{
+    if (!lf_device_supports_f16(op_test_device())) skip();
+    static const char *const b_files[] = {"lcm_lora.safetensors", "style_lora_kohya.safetensors"};
+    static const float b_strengths[] = {1.0f, 0.8f};
+    static const char *const d_files[] = {"style_lora_peft.safetensors", "lcm_lora.safetensors"};
+    static const float d_strengths[] = {0.6f, 1.0f};
+    for (int c = 0; c < 2; c++) {
+        struct model m;
+        model_load(&m, LF_DTYPE_F16);
+        apply_loras(&m, c ? d_files : b_files, c ? d_strengths : b_strengths, 2);
+        struct lf_safetensors *st = open_ref(c ? "pipe_d.safetensors" : "pipe_b.safetensors");
+        uint8_t *px = c ? run_txt2img(&m, "a wide landscape with mountains and a lake", NULL, 1, 2,
+                                      1.0f, 64, 96, NULL, NULL)
+                        : run_txt2img(&m, "a watercolor painting of a fox in the snow",
+                                      "blurry, low quality", 7, 4, 1.5f, 64, 64, NULL, NULL);
+        double psnr = image_psnr(st, px);
+        printf("  %s f16: PSNR %.2f dB\n", c ? "pipe_d" : "pipe_b", psnr);
+        assert_true(psnr >= 35.0);
+        free(px);
+        lf_safetensors_close(st);
+        model_free(&m);
+    }
+    op_test_check_validation();
+}
+
 int main(void)
 {
     const char *dir = getenv("LCMFLOW_FIXTURES");
@@ -470,6 +508,7 @@ int main(void)
         cmocka_unit_test(pipe_b_lora_cfg_matches),
         cmocka_unit_test(pipe_c_img2img_lora_matches),
         cmocka_unit_test(pipe_d_non_square_peft_matches),
+        cmocka_unit_test(lora_cases_f16_psnr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
