@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 [ -d build ] || meson setup build >/dev/null
 ninja -C build -j2 >/dev/null
+mkdir -p models
 [ -f models/tiny.safetensors ] ||
     ./build/lcmflow synth-checkpoint --preset tiny --seed 0 --out models/tiny.safetensors
 exec ./build/lcmflow run graphs/txt2img.yaml --profile "$@"
