@@ -57,6 +57,32 @@ static struct lf_run *run(struct lf_graph *g)
     return r;
 }
 
+/* Compares the PNG `got` (in tmp) with the fixture PNG `want`: same size,
+** within 2 levels everywhere and within 1 level on >= 99 % of the values
+** (the pipeline tolerance). */
+static void assert_png_close(const char *label, const char *got, const char *want)
+{
+    char path[700];
+    int w, h, rw, rh;
+    uint8_t *a, *b;
+    struct lf_error err = {0};
+    snprintf(path, sizeof path, "%s/%s", tmp, got);
+    assert_int_equal(lf_image_load(path, &w, &h, &a, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/%s", fixtures, want);
+    assert_int_equal(lf_image_load(path, &rw, &rh, &b, &err), LF_OK);
+    assert_int_equal(w, rw);
+    assert_int_equal(h, rh);
+    int worst = 0, beyond = 0;
+    for (int i = 0; i < w * h * 3; i++) {
+        int d = abs(a[i] - b[i]);
+        worst = d > worst ? d : worst;
+        beyond += d > 1;
+    }
+    printf("  %s: worst %d levels\n", label, worst);
+    assert_true(worst <= 2 && beyond * 100 <= w * h * 3);
+    free(a), free(b);
+}
+
 static const char embed_yaml[] =
     "version: 1\n"
     "nodes:\n"
@@ -129,26 +155,10 @@ static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
     struct lf_run *r = run(g);
     lf_run_destroy(r);
 
-    char path[700];
-    int w, h, rw, rh;
-    uint8_t *got, *want;
-    struct lf_error err = {0};
-    snprintf(path, sizeof path, "%s/a.png", tmp);
-    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_a.png", fixtures);
-    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
-    assert_int_equal(w, rw);
-    assert_int_equal(h, rh);
-    int worst = 0, beyond = 0;
-    for (int i = 0; i < w * h * 3; i++) {
-        int d = abs(got[i] - want[i]);
-        worst = d > worst ? d : worst;
-        beyond += d > 1;
-    }
-    printf("  txt2img graph vs pipe_a.png: worst %d levels\n", worst);
-    assert_true(worst <= 2 && beyond * 100 <= w * h * 3);
-    free(got), free(want);
+    assert_png_close("txt2img graph vs pipe_a.png", "a.png", "tiny-sd15/ref/pipe_a.png");
 
+    char path[700];
+    struct lf_error err = {0};
     /* The image names what made it. */
     snprintf(path, sizeof path, "%s/a.png", tmp);
     assert_int_equal(lf_image_read_png_text(path, on_text, NULL, &err), LF_OK);
@@ -219,21 +229,7 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     set(g, "empty.height=64");
     set(g, "save.path=%s/b.png", tmp);
     lf_run_destroy(run(g));
-    int w, h, rw, rh;
-    uint8_t *got, *want;
-    snprintf(path, sizeof path, "%s/b.png", tmp);
-    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_b.png", fixtures);
-    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
-    int worst = 0, beyond = 0;
-    for (int i = 0; i < w * h * 3; i++) {
-        int d = abs(got[i] - want[i]);
-        worst = d > worst ? d : worst;
-        beyond += d > 1;
-    }
-    printf("  multi-LoRA graph vs pipe_b.png: worst %d levels\n", worst);
-    assert_true(worst <= 2 && beyond * 100 <= w * h * 3);
-    free(got), free(want);
+    assert_png_close("multi-LoRA graph vs pipe_b.png", "b.png", "tiny-sd15/ref/pipe_b.png");
 
     set(g, "style.strength_model=0.5");
     struct lf_run *r = run(g);
@@ -253,16 +249,8 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     struct lf_graph *a = txt2img();
     set(a, "save.path=%s/a2.png", tmp);
     lf_run_destroy(run(a));
-    snprintf(path, sizeof path, "%s/a2.png", tmp);
-    assert_int_equal(lf_image_load(path, &w, &h, &got, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/pipe_a.png", fixtures);
-    assert_int_equal(lf_image_load(path, &rw, &rh, &want, &err), LF_OK);
-    worst = 0;
-    for (int i = 0; i < w * h * 3; i++)
-        worst = abs(got[i] - want[i]) > worst ? abs(got[i] - want[i]) : worst;
-    printf("  txt2img after the LoRA graph, same session: worst %d levels\n", worst);
-    assert_true(worst <= 2);
-    free(got), free(want);
+    assert_png_close("txt2img after the LoRA graph, same session", "a2.png",
+                     "tiny-sd15/ref/pipe_a.png");
     lf_graph_destroy(a);
 }
 
@@ -329,19 +317,7 @@ static void taesd_round_trip_graph(void **state)
     free(x), free(y);
     lf_safetensors_close(got), lf_safetensors_close(ref);
 
-    int w, h, rw, rh;
-    uint8_t *p1, *p2;
-    snprintf(path, sizeof path, "%s/astronaut.png", tmp);
-    assert_int_equal(lf_image_load(path, &w, &h, &p1, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/taesd/astronaut_decoded.png", fixtures);
-    assert_int_equal(lf_image_load(path, &rw, &rh, &p2, &err), LF_OK);
-    assert_int_equal(w, rw);
-    int worst_level = 0;
-    for (int i = 0; i < w * h * 3; i++)
-        worst_level = abs(p1[i] - p2[i]) > worst_level ? abs(p1[i] - p2[i]) : worst_level;
-    printf("  TAESD decoded image: worst %d levels\n", worst_level);
-    assert_true(worst_level <= 2);
-    free(p1), free(p2);
+    assert_png_close("TAESD decoded image", "astronaut.png", "taesd/astronaut_decoded.png");
     lf_graph_destroy(g);
 }
 
