@@ -449,6 +449,35 @@ static void pipe_c_img2img_lora_matches(void **state)
     op_test_check_validation();
 }
 
+static int polls;
+
+static bool stop_on_third_poll(void *user)
+{
+    return ++polls >= 3;
+}
+
+/* An interruption reaches into a UNet evaluation (between its blocks), so
+** Ctrl-C does not wait for a whole step. */
+static void sampling_stops_mid_step(void **state)
+{
+    struct model m;
+    model_load(&m, LF_DTYPE_F32);
+    struct lf_error err = {0};
+    struct lf_tensor *pos = encode(&m, "a fox"), *out = NULL;
+    int64_t shape[4] = {1, 4, 8, 8};
+    float zeros[256] = {0};
+    struct lf_tensor *latent = op_test_tensor(LF_DTYPE_F32, 4, shape, zeros);
+    struct sd_sample_params p = {1, 4, 1.0f, 1.0f, 50};
+    struct sd_sample_trace trace = {.interrupted = stop_on_third_poll};
+    polls = 0;
+    assert_int_equal(sd_lcm_sample(&m.unet, pos, NULL, latent, NULL, &p, &trace, &out, &err),
+                     LF_ERR_INTERRUPTED);
+    assert_null(out);
+    assert_int_equal(polls, 3); /* the first poll is before step 1, the others inside it */
+    lf_tensor_release(pos), lf_tensor_release(latent);
+    model_free(&m);
+}
+
 static double image_psnr(struct lf_safetensors *st, const uint8_t *pixels)
 {
     size_t n;
@@ -509,6 +538,7 @@ int main(void)
         cmocka_unit_test(pipe_c_img2img_lora_matches),
         cmocka_unit_test(pipe_d_non_square_peft_matches),
         cmocka_unit_test(lora_cases_f16_psnr),
+        cmocka_unit_test(sampling_stops_mid_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,12 @@
 
 #include <string.h>
 
+/* Between decoder stages: Ctrl-C stops a long decode. */
+static bool not_interrupted(const char *name, struct lf_tensor *t, void *user)
+{
+    return !sd_interrupted(user);
+}
+
 static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf_error *err)
 {
     struct sd_vae_object *v = sd_vae_object_of(&c->inputs[0]);
@@ -21,7 +27,8 @@ static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf
         if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
         lf_tensor_release(unit);
     } else {
-        s = sd_vae_decode(&v->vae, sd_input_tensor(c, 1), NULL, NULL, &decoded, err);
+        s = sd_vae_decode(&v->vae, sd_input_tensor(c, 1), not_interrupted, (void *)c, &decoded,
+                          err);
     }
     if (!s) s = sd_image_from_decoded(decoded, &image, err);
     lf_tensor_release(decoded);

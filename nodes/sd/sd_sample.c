@@ -21,10 +21,18 @@ static void free_buffers(struct buffers *b)
 }
 
 /* eps for latents x: one UNet evaluation, or two (as a batch) with CFG. */
-static enum lf_status predict(const struct sd_unet *unet, struct lf_device *device,
-                              struct lf_tensor *context, const int64_t shape[4], const float *x,
-                              float t, bool cfg, float scale, float *eps, float *scratch,
-                              size_t count, struct lf_error *err)
+/* Between UNet blocks: stop when the caller's interruption check says so. */
+static bool keep_going(const char *name, struct lf_tensor *t, void *user)
+{
+    const struct sd_sample_trace *trace = user;
+    return !(trace && trace->interrupted && trace->interrupted(trace->user));
+}
+
+static enum lf_status predict(const struct sd_unet *unet, const struct sd_sample_trace *trace,
+                              struct lf_device *device, struct lf_tensor *context,
+                              const int64_t shape[4], const float *x, float t, bool cfg,
+                              float scale, float *eps, float *scratch, size_t count,
+                              struct lf_error *err)
 {
     int64_t bshape[4] = {shape[0] * (cfg ? 2 : 1), shape[1], shape[2], shape[3]};
     struct lf_tensor *xt = NULL, *y = NULL;
@@ -36,7 +44,10 @@ static enum lf_status predict(const struct sd_unet *unet, struct lf_device *devi
     } else {
         s = lf_tensor_from_f32(device, LF_DTYPE_F32, 4, bshape, x, &xt, err);
     }
-    if (s == LF_OK) s = sd_unet_forward(unet, xt, t, context, &y, err);
+    if (s == LF_OK)
+        s = trace && trace->interrupted
+                ? sd_unet_forward_probed(unet, xt, t, context, keep_going, (void *)trace, &y, err)
+                : sd_unet_forward(unet, xt, t, context, &y, err);
     lf_tensor_release(xt);
     if (s) return s;
     if (cfg) {
@@ -152,8 +163,8 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
             break;
         }
         memcpy(b.start, b.x, count * sizeof *b.x); /* latents_in, for the trace */
-        s = predict(unet, latent->device, context, shape, b.x, (float)sched.timesteps[i], cfg,
-                    p->cfg, b.eps, b.out2, count, err);
+        s = predict(unet, trace, latent->device, context, shape, b.x, (float)sched.timesteps[i],
+                    cfg, p->cfg, b.eps, b.out2, count, err);
         if (s) break;
         bool final = lf_lcm_scheduler_is_final(&sched, i);
         if (!final) lf_rng_randn(&rng, b.noise, count);

@@ -143,7 +143,8 @@ struct forward {
 
 static void probe(struct forward *f, const char *name, struct lf_tensor *t)
 {
-    if (f->probe && t && !f->nn.status) f->probe(name, t, f->user);
+    if (f->probe && t && !f->nn.status && !f->probe(name, t, f->user))
+        f->nn.status = lf_error_set(f->nn.err, LF_ERR_INTERRUPTED, "UNet: interrupted");
 }
 
 static struct lf_tensor *res_block(struct forward *f, struct lf_tensor *x, const char *p)

@@ -51,8 +51,9 @@ enum lf_status sd_unet_forward(const struct sd_unet *u, struct lf_tensor *x, flo
 
 /* For tests: called with each block's output as the forward pass goes
 ** ("time_proj", "time_embedding", "conv_in", "down0".., "mid", "up0".., "conv_norm_out").
-** Borrowed tensor, valid during the call. */
-typedef void (*sd_unet_probe)(const char *name, struct lf_tensor *t, void *user);
+** Borrowed tensor, valid during the call.  Returning false stops the pass
+** with LF_ERR_INTERRUPTED (how Ctrl-C reaches into a long step). */
+typedef bool (*sd_unet_probe)(const char *name, struct lf_tensor *t, void *user);
 enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor *x, float timestep,
                                       struct lf_tensor *context, sd_unet_probe probe, void *user,
                                       struct lf_tensor **out, struct lf_error *err);

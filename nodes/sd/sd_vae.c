@@ -146,7 +146,8 @@ static struct lf_tensor *mid(struct sd_nn *nn, struct lf_tensor *x, const char *
 static void probe_call(struct sd_nn *nn, sd_vae_probe probe, void *user, const char *name,
                        struct lf_tensor *t)
 {
-    if (probe && t && !nn->status) probe(name, t, user);
+    if (probe && t && !nn->status && !probe(name, t, user))
+        nn->status = lf_error_set(nn->err, LF_ERR_INTERRUPTED, "VAE: interrupted");
 }
 
 enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, sd_vae_probe probe,

@@ -22,7 +22,8 @@ struct sd_vae {
 enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct lf_error *err);
 void sd_vae_clear(struct sd_vae *v);
 
-typedef void (*sd_vae_probe)(const char *name, struct lf_tensor *t, void *user);
+/* Called with each stage's output; returning false stops with LF_ERR_INTERRUPTED. */
+typedef bool (*sd_vae_probe)(const char *name, struct lf_tensor *t, void *user);
 
 /* latents [B, 4, h, w] in the sampler's scaled space -> image [B, 3, 8h, 8w]
 ** in about [-1, 1], f32, NCHW.  Caller releases *out. */
