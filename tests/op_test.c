@@ -12,9 +12,11 @@
 
 static struct lf_device *device;
 
-static void close_device(void)
+int op_test_finish(int rc)
 {
     lf_device_destroy(device);
+    device = NULL;
+    return rc;
 }
 
 struct lf_device *op_test_device(void)
@@ -26,7 +28,6 @@ struct lf_device *op_test_device(void)
         fprintf(stderr, "skipping: %s\n", lf_error_text(&err, text, sizeof text));
         exit(77);
     }
-    atexit(close_device);
     return device;
 }
 

@@ -16,6 +16,12 @@
 ** LCMFLOW_VALIDATION=1).  Exits 77 (skip) when no Vulkan device exists. */
 struct lf_device *op_test_device(void);
 
+/* Closes the device (if one was opened) and returns rc: call it on the way
+** out of main, while the driver is whole.  (An atexit handler would run
+** after handlers the driver registers later for its worker threads, and
+** crash now and then.) */
+int op_test_finish(int rc);
+
 /* Fails the current test when the validation layer reported errors. */
 void op_test_check_validation(void);
 

@@ -185,5 +185,5 @@ int main(void)
         cmocka_unit_test(pipeline_cache_is_saved),
         cmocka_unit_test(validation_errors_are_counted),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

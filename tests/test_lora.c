@@ -897,7 +897,7 @@ int main(void)
         cmocka_unit_test(synth_lora_has_lcm_layout),
         cmocka_unit_test(errors_name_the_key),
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
     rmdir(tmpdir);
     return failed;
 }

@@ -316,5 +316,5 @@ int main(void)
         cmocka_unit_test(diffusers_layout_matches),
         cmocka_unit_test(f16_text_encoder),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

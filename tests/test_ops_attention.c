@@ -202,5 +202,5 @@ int main(void)
         cmocka_unit_test(attention_long_keys),
         cmocka_unit_test(attention_rejects_bad_shapes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

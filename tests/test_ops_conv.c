@@ -216,5 +216,5 @@ int main(void)
         cmocka_unit_test(conv_default_variant),
         cmocka_unit_test(conv_beyond_binding_range),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -215,5 +215,5 @@ int main(void)
         cmocka_unit_test(binary_broadcasts),
         cmocka_unit_test(elementwise_beyond_binding_range),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

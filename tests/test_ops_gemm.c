@@ -429,5 +429,5 @@ int main(void)
         cmocka_unit_test(gemm_beyond_binding_range),
         cmocka_unit_test(lora_merge_matches_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

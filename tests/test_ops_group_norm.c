@@ -121,5 +121,5 @@ int main(void)
         cmocka_unit_test(group_norm_rejects_bad_arguments),
         cmocka_unit_test(group_norm_beyond_binding_range),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -178,5 +178,5 @@ int main(void)
         cmocka_unit_test(concat_matches_reference),
         cmocka_unit_test(permute_matches_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

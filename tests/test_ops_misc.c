@@ -110,5 +110,5 @@ int main(void)
         cmocka_unit_test(geglu_matches_reference),
         cmocka_unit_test(timestep_embedding_matches_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

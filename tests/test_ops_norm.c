@@ -126,5 +126,5 @@ int main(void)
         cmocka_unit_test(layer_norm_rejects_bad_gamma),
         cmocka_unit_test(softmax_matches_reference),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -540,5 +540,5 @@ int main(void)
         cmocka_unit_test(lora_cases_f16_psnr),
         cmocka_unit_test(sampling_stops_mid_step),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -363,5 +363,5 @@ int main(void)
         cmocka_unit_test(taef2_f32),
         cmocka_unit_test(taef2_f16),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
