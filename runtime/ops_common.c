@@ -111,8 +111,7 @@ enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uin
     enum lf_status s = lf_vk_pipeline_get(device, shader, spec, spec_count, &pipeline, err);
     if (s) return s;
     if (!profiling())
-        return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z,
-                              err);
+        return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
     if ((s = lf_vk_flush(device, err))) return s;
     double t0 = now_ms();
     if ((s = lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z,
