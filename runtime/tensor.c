@@ -268,6 +268,20 @@ enum lf_status lf_tensor_download_f32(struct lf_tensor *tensor, float *data, int
     return s;
 }
 
+enum lf_status lf_tensor_download_f32_alloc(struct lf_tensor *tensor, float **data,
+                                            struct lf_error *err)
+{
+    int64_t n = lf_tensor_numel(tensor);
+    *data = malloc((size_t)(n ? n : 1) * sizeof **data);
+    if (!*data) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    enum lf_status s = lf_tensor_download_f32(tensor, *data, n, err);
+    if (s) {
+        free(*data);
+        *data = NULL;
+    }
+    return s;
+}
+
 enum lf_status lf_tensor_from_f32(struct lf_device *device, enum lf_dtype dtype, int rank,
                                   const int64_t *shape, const float *data, struct lf_tensor **out,
                                   struct lf_error *err)

@@ -15,13 +15,14 @@
 ** on the base model: deterministic for a seed, the right shape, and CFG
 ** really changes the result.
 */
-#include "lcmflow/tokenizer.h"
+#include "image_io.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
 #include "sd_image.h"
 #include "sd_lora.h"
 #include "sd_sample.h"
+#include "sd_tokenizer.h"
 #include "sd_vae.h"
 
 #include <math.h>
@@ -40,7 +41,7 @@ struct model {
     struct sd_unet unet;
     struct sd_clip clip;
     struct sd_vae vae;
-    struct lf_tokenizer *tok;
+    struct sd_tokenizer *tok;
 };
 
 static void model_load(struct model *m, enum lf_dtype dtype)
@@ -53,7 +54,7 @@ static void model_load(struct model *m, enum lf_dtype dtype)
         sd_clip_init(&m->clip, m->ck.clip, 0, &err) || sd_vae_init(&m->vae, m->ck.vae, &err))
         fail_msg("%s", err.message);
     snprintf(path, sizeof path, "%s/clip", fixtures);
-    if (lf_tokenizer_load(path, &m->tok, &err)) fail_msg("%s", err.message);
+    if (sd_tokenizer_load(path, &m->tok, &err)) fail_msg("%s", err.message);
 }
 
 static void model_free(struct model *m)
@@ -62,7 +63,7 @@ static void model_free(struct model *m)
     sd_clip_clear(&m->clip);
     sd_vae_clear(&m->vae);
     sd_checkpoint_clear(&m->ck);
-    lf_tokenizer_free(m->tok);
+    sd_tokenizer_free(m->tok);
 }
 
 static struct lf_tensor *encode(struct model *m, const char *text)
@@ -70,7 +71,7 @@ static struct lf_tensor *encode(struct model *m, const char *text)
     int32_t ids[77];
     struct lf_error err = {0};
     struct lf_tensor *out;
-    if (lf_tokenizer_encode(m->tok, text, ids, NULL, &err) ||
+    if (sd_tokenizer_encode(m->tok, text, ids, NULL, &err) ||
         sd_clip_encode(&m->clip, ids, 77, &out, &err))
         fail_msg("%s", err.message);
     return out;
@@ -169,7 +170,7 @@ static uint8_t *run_txt2img(struct model *m, const char *prompt, const char *neg
         fail_msg("%s", err.message);
     uint8_t *pixels;
     if (sd_vae_decode(&m->vae, out, NULL, NULL, &decoded, &err) ||
-        sd_image_from_decoded(decoded, &img, &err) || sd_image_to_rgb8(img, 0, &pixels, &err))
+        sd_image_from_decoded(decoded, &img, &err) || lf_image_to_rgb8(img, 0, &pixels, &err))
         fail_msg("%s", err.message);
     if (tr && tr->check_steps) {
         float *got = op_test_download(decoded);
@@ -437,7 +438,7 @@ static void pipe_c_img2img_lora_matches(void **state)
     assert_int_equal(tr.steps_seen, 2);
     uint8_t *px;
     if (sd_vae_decode(&m.vae, out, NULL, NULL, &decoded, &err) ||
-        sd_image_from_decoded(decoded, &img, &err) || sd_image_to_rgb8(img, 0, &px, &err))
+        sd_image_from_decoded(decoded, &img, &err) || lf_image_to_rgb8(img, 0, &px, &err))
         fail_msg("%s", err.message);
     check_image(st, "pipe_c", px);
     free(px), free(tr.start), free(image);

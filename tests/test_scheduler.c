@@ -6,7 +6,7 @@
 */
 #include "lcmflow/rng.h"
 #include "lcmflow/safetensors.h"
-#include "lcmflow/scheduler.h"
+#include "sd_scheduler.h"
 
 #include <json-c/json.h>
 
@@ -71,9 +71,9 @@ static void noise_schedule_matches(void **state)
     char path[600];
     struct lf_error err = {0};
     struct lf_safetensors *st;
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     if (!sched_json) skip();
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
     snprintf(path, sizeof path, "%s/ref/scheduler.safetensors", root);
     assert_int_equal(lf_safetensors_open(path, &st, &err), LF_OK);
     const char *names[2] = {"betas", "alphas_cumprod"};
@@ -103,38 +103,38 @@ static void noise_schedule_matches(void **state)
 static void txt2img_timesteps_match(void **state)
 {
     struct lf_error err = {0};
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     if (!sched_json) skip();
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
     for (int n = 1; n <= 8; n++) {
         char key[8], what[32];
         snprintf(key, sizeof key, "%d", n);
         snprintf(what, sizeof what, "txt2img %d steps", n);
-        assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, n, 1.0, &err), LF_OK);
+        assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, n, 1.0, &err), LF_OK);
         assert_timesteps(get(get(sched_json, "txt2img"), key), s.timesteps, s.count, what);
     }
     /* Beyond the references: 50 steps walk the whole origin schedule. */
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 50, 1.0, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 50, 1.0, &err), LF_OK);
     assert_int_equal(s.timesteps[0], 999);
     assert_int_equal(s.timesteps[49], 19);
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 51, 1.0, &err), LF_ERR_INVALID);
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 0, 1.0, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 51, 1.0, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 0, 1.0, &err), LF_ERR_INVALID);
 }
 
 static void img2img_timesteps_match(void **state)
 {
     struct lf_error err = {0};
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     int out[8];
     if (!sched_json) skip();
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
     int cases = 0;
     json_object_object_foreach(get(sched_json, "sd_img2img"), key, want)
     {
         double strength = strtod(key, NULL);
         char what[64];
         snprintf(what, sizeof what, "sd img2img strength %s", key);
-        assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 4, strength, &err), LF_OK);
+        assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 4, strength, &err), LF_OK);
         assert_timesteps(want, s.timesteps, s.count, what);
         cases++;
     }
@@ -143,28 +143,28 @@ static void img2img_timesteps_match(void **state)
         double strength = strtod(key2, NULL);
         char what[64];
         snprintf(what, sizeof what, "LCM strength %s", key2);
-        assert_int_equal(lf_lcm_timesteps(&s.config, 4, strength, out, &err), LF_OK);
+        assert_int_equal(sd_lcm_timesteps(&s.config, 4, strength, out, &err), LF_OK);
         assert_timesteps(want2, out, 4, what);
         cases++;
     }
     assert_int_equal(cases, 6);
     /* denoise 0.2 of 4 steps leaves none. */
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 4, 0.2, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 4, 0.2, &err), LF_ERR_INVALID);
     assert_non_null(strstr(err.message, "no step"));
 }
 
 static void scalings_match(void **state)
 {
     struct lf_error err = {0};
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     if (!sched_json) skip();
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
     int n = 0;
     json_object_object_foreach(get(sched_json, "scalings"), key, want)
     {
         int t = atoi(key);
         float c_skip, c_out;
-        lf_lcm_boundary_scalings(10.0f, t, &c_skip, &c_out);
+        sd_lcm_boundary_scalings(10.0f, t, &c_skip, &c_out);
         float a = (float)json_object_get_double(get(want, "alpha_prod_t"));
         float ws = (float)json_object_get_double(get(want, "c_skip"));
         float wo = (float)json_object_get_double(get(want, "c_out"));
@@ -180,11 +180,11 @@ static void config_loads(void **state)
 {
     char path[600];
     struct lf_error err = {0};
-    struct lf_lcm_config cfg, def;
+    struct sd_lcm_config cfg, def;
     if (!sched_json) skip();
     snprintf(path, sizeof path, "%s/diffusers/scheduler/scheduler_config.json", root);
-    assert_int_equal(lf_lcm_config_load(path, &cfg, &err), LF_OK);
-    lf_lcm_config_default(&def);
+    assert_int_equal(sd_lcm_config_load(path, &cfg, &err), LF_OK);
+    sd_lcm_config_default(&def);
     assert_int_equal(cfg.num_train_timesteps, def.num_train_timesteps);
     assert_int_equal(cfg.original_steps, def.original_steps);
     assert_true(cfg.beta_start == def.beta_start && cfg.beta_end == def.beta_end);
@@ -192,7 +192,7 @@ static void config_loads(void **state)
     assert_int_equal(cfg.beta_schedule, LF_BETA_SCHEDULE_SCALED_LINEAR);
     assert_false(cfg.set_alpha_to_one);
     snprintf(path, sizeof path, "%s/manifest.json.absent", root);
-    assert_int_equal(lf_lcm_config_load(path, &cfg, &err), LF_ERR_FORMAT);
+    assert_int_equal(sd_lcm_config_load(path, &cfg, &err), LF_ERR_FORMAT);
     assert_string_equal(err.path, path);
 }
 
@@ -238,13 +238,13 @@ static void run_pipeline(struct json_object *c)
     snprintf(path, sizeof path, "%s/%s", root, json_object_get_string(get(c, "file")));
     assert_int_equal(lf_safetensors_open(path, &p.st, &err), LF_OK);
 
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     struct lf_rng rng;
     int steps = json_object_get_int(get(params, "num_inference_steps"));
     bool img2img = strcmp(json_object_get_string(get(c, "kind")), "img2img") == 0;
     double denoise = img2img ? json_object_get_double(get(params, "strength")) : 1.0;
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, steps, denoise, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, steps, denoise, &err), LF_OK);
     assert_timesteps(get(c, "timesteps"), s.timesteps, s.count, id);
     lf_rng_init(&rng, (uint64_t)json_object_get_int64(get(params, "seed")));
 
@@ -259,7 +259,7 @@ static void run_pipeline(struct json_object *c)
         lf_rng_randn(&rng, noise, n);
         check(&p, "add_noise_noise", noise, n);
         float *init = load(&p, "init_latents", NULL);
-        assert_int_equal(lf_lcm_scheduler_add_noise(&s, s.timesteps[0], init, noise, x, n, &err),
+        assert_int_equal(sd_lcm_scheduler_add_noise(&s, s.timesteps[0], init, noise, x, n, &err),
                          LF_OK);
         check(&p, "init_noised_latents", x, n);
         free(init);
@@ -273,9 +273,9 @@ static void run_pipeline(struct json_object *c)
     assert_int_equal((int)json_object_array_length(jsteps), s.count);
     for (int i = 0; i < s.count; i++) {
         struct json_object *js = json_object_array_get_idx(jsteps, (size_t)i);
-        struct lf_lcm_step info;
+        struct sd_lcm_step info;
         char name[64];
-        assert_int_equal(lf_lcm_scheduler_step_info(&s, i, &info, &err), LF_OK);
+        assert_int_equal(sd_lcm_scheduler_step_info(&s, i, &info, &err), LF_OK);
         assert_int_equal(info.t, json_object_get_int(get(js, "t")));
         assert_int_equal(info.prev_t, json_object_get_int(get(js, "prev_t")));
         assert_int_equal(info.is_final, !json_object_get_boolean(get(js, "noise_drawn")));
@@ -295,7 +295,7 @@ static void run_pipeline(struct json_object *c)
             snprintf(name, sizeof name, "step%d.noise", i);
             check(&p, name, noise, n);
         }
-        assert_int_equal(lf_lcm_scheduler_step(&s, i, eps, in, info.is_final ? NULL : noise,
+        assert_int_equal(sd_lcm_scheduler_step(&s, i, eps, in, info.is_final ? NULL : noise,
                                                denoised, x, n, &err),
                          LF_OK);
         snprintf(name, sizeof name, "step%d.denoised", i);
@@ -335,22 +335,22 @@ static void pipelines_match(void **state)
 static void step_refuses_misuse(void **state)
 {
     struct lf_error err = {0};
-    struct lf_lcm_scheduler s;
+    struct sd_lcm_scheduler s;
     float v[4] = {0};
-    assert_int_equal(lf_lcm_scheduler_init(&s, NULL, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_init(&s, NULL, &err), LF_OK);
     assert_int_equal(s.count, 0); /* no schedule yet: no step */
-    assert_int_equal(lf_lcm_scheduler_step(&s, 0, v, v, v, NULL, v, 4, &err), LF_ERR_INVALID);
-    assert_int_equal(lf_lcm_scheduler_set_timesteps(&s, 2, 1.0, &err), LF_OK);
-    assert_false(lf_lcm_scheduler_is_final(&s, 0));
-    assert_true(lf_lcm_scheduler_is_final(&s, 1));
-    assert_int_equal(lf_lcm_scheduler_step(&s, 0, v, v, NULL, NULL, v, 4, &err), LF_ERR_INVALID);
-    assert_int_equal(lf_lcm_scheduler_step(&s, 2, v, v, v, NULL, v, 4, &err), LF_ERR_INVALID);
-    assert_int_equal(lf_lcm_scheduler_step(&s, 1, v, v, NULL, NULL, v, 4, &err), LF_OK);
-    assert_int_equal(lf_lcm_scheduler_add_noise(&s, 1000, v, v, v, 4, &err), LF_ERR_INVALID);
-    struct lf_lcm_config bad;
-    lf_lcm_config_default(&bad);
+    assert_int_equal(sd_lcm_scheduler_step(&s, 0, v, v, v, NULL, v, 4, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_set_timesteps(&s, 2, 1.0, &err), LF_OK);
+    assert_false(sd_lcm_scheduler_is_final(&s, 0));
+    assert_true(sd_lcm_scheduler_is_final(&s, 1));
+    assert_int_equal(sd_lcm_scheduler_step(&s, 0, v, v, NULL, NULL, v, 4, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_step(&s, 2, v, v, v, NULL, v, 4, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_step(&s, 1, v, v, NULL, NULL, v, 4, &err), LF_OK);
+    assert_int_equal(sd_lcm_scheduler_add_noise(&s, 1000, v, v, v, 4, &err), LF_ERR_INVALID);
+    struct sd_lcm_config bad;
+    sd_lcm_config_default(&bad);
     bad.original_steps = 2000;
-    assert_int_equal(lf_lcm_scheduler_init(&s, &bad, &err), LF_ERR_INVALID);
+    assert_int_equal(sd_lcm_scheduler_init(&s, &bad, &err), LF_ERR_INVALID);
 }
 
 int main(void)

@@ -4,7 +4,7 @@
 ** tokenizer loads.
 */
 #include "lcmflow/safetensors.h"
-#include "lcmflow/tokenizer.h"
+#include "sd_tokenizer.h"
 #include "sd_synth.h"
 
 #include <setjmp.h>
@@ -69,18 +69,18 @@ static void vocabulary_loads(void **state)
     assert_non_null(mkdtemp(dir));
     struct lf_error err = {0};
     assert_int_equal(sd_synth_vocab(dir, 1024, &err), LF_OK);
-    struct lf_tokenizer *tok;
-    if (lf_tokenizer_load(dir, &tok, &err) != LF_OK) fail_msg("%s", err.message);
+    struct sd_tokenizer *tok;
+    if (sd_tokenizer_load(dir, &tok, &err) != LF_OK) fail_msg("%s", err.message);
     int32_t ids[77];
     bool truncated;
-    assert_int_equal(lf_tokenizer_encode(tok, "a photo of a cat", ids, &truncated, &err), LF_OK);
-    assert_int_equal(ids[0], lf_tokenizer_bos(tok));
+    assert_int_equal(sd_tokenizer_encode(tok, "a photo of a cat", ids, &truncated, &err), LF_OK);
+    assert_int_equal(ids[0], sd_tokenizer_bos(tok));
     /* "a" "photo" "of" "a" "cat": whole words, each one token. */
-    assert_int_equal(ids[6], lf_tokenizer_eos(tok));
+    assert_int_equal(ids[6], sd_tokenizer_eos(tok));
     assert_int_equal(ids[1], ids[4]);
     for (int i = 0; i < 77; i++)
         assert_true(ids[i] >= 0 && ids[i] < 1024);
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
     char path[128];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     remove(path);

@@ -1,7 +1,7 @@
 /* test_tokenizer.c - the CLIP tokenizer gives openai CLIP's ids for the 18
 ** reference prompts with both vocabulary layouts, finds its vocabulary in the
 ** documented order, and names the file when a vocabulary is broken. */
-#include "lcmflow/tokenizer.h"
+#include "sd_tokenizer.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -33,14 +33,14 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static struct lf_tokenizer *load_ok(const char *rel)
+static struct sd_tokenizer *load_ok(const char *rel)
 {
     char path[1200];
     struct lf_error err = {0};
-    struct lf_tokenizer *tok = NULL;
+    struct sd_tokenizer *tok = NULL;
     double t0 = now_ms();
     fixture(path, sizeof path, rel);
-    if (lf_tokenizer_load(path, &tok, &err) != LF_OK) fail_msg("loading %s: %s", path, err.message);
+    if (sd_tokenizer_load(path, &tok, &err) != LF_OK) fail_msg("loading %s: %s", path, err.message);
     printf("# loaded %s in %.1f ms\n", rel, now_ms() - t0);
     return tok;
 }
@@ -60,66 +60,66 @@ static void check_ints(struct json_object *want, const int32_t *got, size_t n, c
 
 /* Every reference case: the 77 ids, the untruncated BPE ids and their token
 ** strings, and the truncation flag. */
-static void check_all_cases(struct lf_tokenizer *tok)
+static void check_all_cases(struct sd_tokenizer *tok)
 {
     size_t n_cases = json_object_array_length(cases);
     assert_int_equal(n_cases, 18);
     for (size_t c = 0; c < n_cases; c++) {
         struct json_object *cs = json_object_array_get_idx(cases, c), *v;
         const char *prompt = json_object_get_string(json_object_object_get(cs, "prompt"));
-        int32_t ids[LF_TOKENIZER_CONTEXT], *bpe = NULL;
+        int32_t ids[SD_TOKENIZER_CONTEXT], *bpe = NULL;
         size_t n = 0;
         bool truncated = true;
         struct lf_error err = {0};
 
-        assert_int_equal(lf_tokenizer_encode(tok, prompt, ids, &truncated, &err), LF_OK);
-        check_ints(json_object_object_get(cs, "input_ids"), ids, LF_TOKENIZER_CONTEXT, "input_ids",
+        assert_int_equal(sd_tokenizer_encode(tok, prompt, ids, &truncated, &err), LF_OK);
+        check_ints(json_object_object_get(cs, "input_ids"), ids, SD_TOKENIZER_CONTEXT, "input_ids",
                    prompt);
         assert_int_equal(truncated,
                          json_object_get_boolean(json_object_object_get(cs, "truncated")));
 
-        assert_int_equal(lf_tokenizer_encode_untruncated(tok, prompt, &bpe, &n, &err), LF_OK);
+        assert_int_equal(sd_tokenizer_encode_untruncated(tok, prompt, &bpe, &n, &err), LF_OK);
         check_ints(json_object_object_get(cs, "bpe_ids_untruncated"), bpe, n, "bpe_ids_untruncated",
                    prompt);
         v = json_object_object_get(cs, "bpe_tokens");
         for (size_t i = 0; i < n; i++)
-            assert_string_equal(lf_tokenizer_token(tok, bpe[i]),
+            assert_string_equal(sd_tokenizer_token(tok, bpe[i]),
                                 json_object_get_string(json_object_array_get_idx(v, i)));
         free(bpe);
         /* A second pass goes through the per-word cache and must agree. */
-        int32_t again[LF_TOKENIZER_CONTEXT];
-        assert_int_equal(lf_tokenizer_encode(tok, prompt, again, NULL, &err), LF_OK);
+        int32_t again[SD_TOKENIZER_CONTEXT];
+        assert_int_equal(sd_tokenizer_encode(tok, prompt, again, NULL, &err), LF_OK);
         assert_memory_equal(ids, again, sizeof ids);
     }
 }
 
-static void check_vocab_facts(struct lf_tokenizer *tok)
+static void check_vocab_facts(struct sd_tokenizer *tok)
 {
-    assert_int_equal(lf_tokenizer_vocab_size(tok), 49408);
-    assert_int_equal(lf_tokenizer_merge_count(tok), 48894);
-    assert_int_equal(lf_tokenizer_bos(tok), 49406);
-    assert_int_equal(lf_tokenizer_eos(tok), 49407);
-    assert_string_equal(lf_tokenizer_token(tok, 49406), "<|startoftext|>");
-    assert_string_equal(lf_tokenizer_token(tok, 0), "!");
-    assert_string_equal(lf_tokenizer_token(tok, 256), "!</w>");
-    assert_null(lf_tokenizer_token(tok, 49408));
-    assert_null(lf_tokenizer_token(tok, -1));
+    assert_int_equal(sd_tokenizer_vocab_size(tok), 49408);
+    assert_int_equal(sd_tokenizer_merge_count(tok), 48894);
+    assert_int_equal(sd_tokenizer_bos(tok), 49406);
+    assert_int_equal(sd_tokenizer_eos(tok), 49407);
+    assert_string_equal(sd_tokenizer_token(tok, 49406), "<|startoftext|>");
+    assert_string_equal(sd_tokenizer_token(tok, 0), "!");
+    assert_string_equal(sd_tokenizer_token(tok, 256), "!</w>");
+    assert_null(sd_tokenizer_token(tok, 49408));
+    assert_null(sd_tokenizer_token(tok, -1));
 }
 
 static void hf_layout_matches_reference(void **state)
 {
-    struct lf_tokenizer *tok = load_ok("clip/vocab.json");
+    struct sd_tokenizer *tok = load_ok("clip/vocab.json");
     check_vocab_facts(tok);
     check_all_cases(tok);
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
 }
 
 static void openai_layout_matches_reference(void **state)
 {
-    struct lf_tokenizer *tok = load_ok("clip/bpe_simple_vocab_16e6.txt.gz");
+    struct sd_tokenizer *tok = load_ok("clip/bpe_simple_vocab_16e6.txt.gz");
     check_vocab_facts(tok);
     check_all_cases(tok);
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
 }
 
 /* A folder (vocab.json + merges.txt) and a merges.txt path load the same. */
@@ -127,13 +127,13 @@ static void folder_and_merges_paths_load(void **state)
 {
     const char *paths[] = {"clip", "tiny-sd15/diffusers/tokenizer", "clip/merges.txt"};
     for (size_t i = 0; i < 3; i++) {
-        struct lf_tokenizer *tok = load_ok(paths[i]);
+        struct sd_tokenizer *tok = load_ok(paths[i]);
         check_vocab_facts(tok);
-        int32_t ids[LF_TOKENIZER_CONTEXT];
-        assert_int_equal(lf_tokenizer_encode(tok, "a cat", ids, NULL, NULL), LF_OK);
+        int32_t ids[SD_TOKENIZER_CONTEXT];
+        assert_int_equal(sd_tokenizer_encode(tok, "a cat", ids, NULL, NULL), LF_OK);
         assert_int_equal(ids[1], 320);
         assert_int_equal(ids[2], 2368);
-        lf_tokenizer_free(tok);
+        sd_tokenizer_free(tok);
     }
 }
 
@@ -145,10 +145,10 @@ static void load_is_fast(void **state)
         double best = 1e9;
         for (int k = 0; k < 3; k++) {
             double t0 = now_ms();
-            struct lf_tokenizer *tok = load_ok(rel[i]);
+            struct sd_tokenizer *tok = load_ok(rel[i]);
             double t = now_ms() - t0;
             best = t < best ? t : best;
-            lf_tokenizer_free(tok);
+            sd_tokenizer_free(tok);
         }
         printf("# %s: best load %.1f ms\n", rel[i], best);
         assert_true(best < 400.0);
@@ -176,36 +176,36 @@ static void cleanup_matches_python(void **state)
          "b\x7f",
          "ab"}, /* controls */
     };
-    struct lf_tokenizer *tok = load_ok("clip/vocab.json");
+    struct sd_tokenizer *tok = load_ok("clip/vocab.json");
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        int32_t a[LF_TOKENIZER_CONTEXT], b[LF_TOKENIZER_CONTEXT];
-        assert_int_equal(lf_tokenizer_encode(tok, pairs[i][0], a, NULL, NULL), LF_OK);
-        assert_int_equal(lf_tokenizer_encode(tok, pairs[i][1], b, NULL, NULL), LF_OK);
+        int32_t a[SD_TOKENIZER_CONTEXT], b[SD_TOKENIZER_CONTEXT];
+        assert_int_equal(sd_tokenizer_encode(tok, pairs[i][0], a, NULL, NULL), LF_OK);
+        assert_int_equal(sd_tokenizer_encode(tok, pairs[i][1], b, NULL, NULL), LF_OK);
         if (memcmp(a, b, sizeof a))
             fail_msg("'%s' should tokenise like '%s'", pairs[i][0], pairs[i][1]);
     }
     /* Whitespace only is the empty prompt: BOS then all EOS. */
-    int32_t ids[LF_TOKENIZER_CONTEXT];
-    assert_int_equal(lf_tokenizer_encode(tok, " \t\n ", ids, NULL, NULL), LF_OK);
+    int32_t ids[SD_TOKENIZER_CONTEXT];
+    assert_int_equal(sd_tokenizer_encode(tok, " \t\n ", ids, NULL, NULL), LF_OK);
     assert_int_equal(ids[0], 49406);
-    for (int i = 1; i < LF_TOKENIZER_CONTEXT; i++)
+    for (int i = 1; i < SD_TOKENIZER_CONTEXT; i++)
         assert_int_equal(ids[i], 49407);
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
 }
 
 static void invalid_utf8_is_an_error(void **state)
 {
-    struct lf_tokenizer *tok = load_ok("clip/vocab.json");
+    struct sd_tokenizer *tok = load_ok("clip/vocab.json");
     struct lf_error err = {0};
-    int32_t ids[LF_TOKENIZER_CONTEXT];
-    assert_int_equal(lf_tokenizer_encode(tok,
+    int32_t ids[SD_TOKENIZER_CONTEXT];
+    assert_int_equal(sd_tokenizer_encode(tok,
                                          "ab\xff"
                                          "c",
                                          ids, NULL, &err),
                      LF_ERR_INVALID);
     assert_non_null(strstr(err.message, "UTF-8"));
     assert_non_null(strstr(err.message, "byte 2"));
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
 }
 
 /* ---- lookup order ---- */
@@ -235,40 +235,40 @@ static void lookup_order(void **state)
     mkdir(empty_ckpt, 0755);
 
     /* 1. the checkpoint's tokenizer/ folder comes first. */
-    setenv(LF_TOKENIZER_ENV, gz, 1);
-    assert_int_equal(lf_tokenizer_locate(ckpt_dir, vocab, got, sizeof got, &err), LF_OK);
+    setenv(SD_TOKENIZER_ENV, gz, 1);
+    assert_int_equal(sd_tokenizer_locate(ckpt_dir, vocab, got, sizeof got, &err), LF_OK);
     assert_non_null(strstr(got, "diffusers/tokenizer"));
     /* 2. then the param (a single-file checkpoint here has no tokenizer/ beside it). */
-    assert_int_equal(lf_tokenizer_locate(ckpt_file, vocab, got, sizeof got, &err), LF_OK);
+    assert_int_equal(sd_tokenizer_locate(ckpt_file, vocab, got, sizeof got, &err), LF_OK);
     assert_string_equal(got, vocab);
     /* 3. then the environment. */
-    assert_int_equal(lf_tokenizer_locate(empty_ckpt, NULL, got, sizeof got, &err), LF_OK);
+    assert_int_equal(sd_tokenizer_locate(empty_ckpt, NULL, got, sizeof got, &err), LF_OK);
     assert_string_equal(got, gz);
-    assert_int_equal(lf_tokenizer_locate(NULL, "", got, sizeof got, &err), LF_OK);
+    assert_int_equal(sd_tokenizer_locate(NULL, "", got, sizeof got, &err), LF_OK);
     assert_string_equal(got, gz);
 
-    /* lf_tokenizer_find loads what it found. */
-    struct lf_tokenizer *tok = NULL;
-    assert_int_equal(lf_tokenizer_find(ckpt_dir, NULL, &tok, &err), LF_OK);
-    assert_int_equal(lf_tokenizer_vocab_size(tok), 49408);
-    lf_tokenizer_free(tok);
+    /* sd_tokenizer_find loads what it found. */
+    struct sd_tokenizer *tok = NULL;
+    assert_int_equal(sd_tokenizer_find(ckpt_dir, NULL, &tok, &err), LF_OK);
+    assert_int_equal(sd_tokenizer_vocab_size(tok), 49408);
+    sd_tokenizer_free(tok);
 
     /* None found: the error names every place looked at. */
-    unsetenv(LF_TOKENIZER_ENV);
+    unsetenv(SD_TOKENIZER_ENV);
     assert_int_equal(
-        lf_tokenizer_locate(empty_ckpt, "/nonexistent/vocab.json", got, sizeof got, &err),
+        sd_tokenizer_locate(empty_ckpt, "/nonexistent/vocab.json", got, sizeof got, &err),
         LF_ERR_NOT_FOUND);
     printf("# %s\n", err.message);
     assert_non_null(strstr(err.message, "empty-ckpt/tokenizer"));
     assert_non_null(strstr(err.message, "/nonexistent/vocab.json"));
-    assert_non_null(strstr(err.message, LF_TOKENIZER_ENV " (not set)"));
-    setenv(LF_TOKENIZER_ENV, "/nonexistent/env.txt.gz", 1);
-    tok = (struct lf_tokenizer *)&err; /* must be reset to NULL on failure */
-    assert_int_equal(lf_tokenizer_find(NULL, NULL, &tok, &err), LF_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.message, SD_TOKENIZER_ENV " (not set)"));
+    setenv(SD_TOKENIZER_ENV, "/nonexistent/env.txt.gz", 1);
+    tok = (struct sd_tokenizer *)&err; /* must be reset to NULL on failure */
+    assert_int_equal(sd_tokenizer_find(NULL, NULL, &tok, &err), LF_ERR_NOT_FOUND);
     assert_null(tok);
     assert_non_null(strstr(err.message, "tokenizer param (not set)"));
     assert_non_null(strstr(err.message, "/nonexistent/env.txt.gz"));
-    unsetenv(LF_TOKENIZER_ENV);
+    unsetenv(SD_TOKENIZER_ENV);
 }
 
 /* ---- broken vocabularies ---- */
@@ -279,9 +279,9 @@ static void expect_load_error(const char *path, enum lf_status code, const char 
                               const char *what)
 {
     struct lf_error err = {0};
-    struct lf_tokenizer *tok = NULL;
+    struct sd_tokenizer *tok = NULL;
     char text[2048];
-    assert_int_equal(lf_tokenizer_load(path, &tok, &err), code);
+    assert_int_equal(sd_tokenizer_load(path, &tok, &err), code);
     assert_null(tok);
     lf_error_text(&err, text, sizeof text);
     printf("# %s\n", text);
@@ -390,7 +390,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    unsetenv(LF_TOKENIZER_ENV);
+    unsetenv(SD_TOKENIZER_ENV);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hf_layout_matches_reference),

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <stdio.h>
@@ -181,5 +182,48 @@ enum lf_status lf_image_resize(const uint8_t *pixels, int width, int height, int
                    pixels + ((size_t)sy * (size_t)width + (size_t)sx) * 3, 3);
         }
     }
+    return LF_OK;
+}
+
+/* ---- IMAGE values <-> 8-bit RGB ---- */
+
+uint8_t lf_image_quantize(float v)
+{
+    v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+    return (uint8_t)nearbyintf(v * 255.0f); /* default rounding: half to even */
+}
+
+enum lf_status lf_image_from_rgb8(struct lf_device *device, const uint8_t *pixels, int width,
+                                  int height, struct lf_tensor **image, struct lf_error *err)
+{
+    size_t n = (size_t)width * (size_t)height * 3;
+    float *data = malloc(n * sizeof *data);
+    if (!data) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < n; i++)
+        data[i] = (float)pixels[i] / 255.0f;
+    int64_t shape[4] = {1, height, width, 3};
+    enum lf_status s = lf_tensor_from_f32(device, LF_DTYPE_F32, 4, shape, data, image, err);
+    free(data);
+    return s;
+}
+
+enum lf_status lf_image_to_rgb8(struct lf_tensor *image, int64_t index, uint8_t **pixels,
+                                struct lf_error *err)
+{
+    *pixels = NULL;
+    if (image->rank != 4 || image->shape[3] != 3 || index < 0 || index >= image->shape[0])
+        return lf_error_set(err, LF_ERR_INVALID, "IMAGE must be [B, H, W, 3]");
+    float *src;
+    enum lf_status s = lf_tensor_download_f32_alloc(image, &src, err);
+    if (s) return s;
+    size_t n = (size_t)(image->shape[1] * image->shape[2] * 3);
+    *pixels = malloc(n);
+    if (!*pixels) {
+        free(src);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        (*pixels)[i] = lf_image_quantize(src[(size_t)index * n + i]);
+    free(src);
     return LF_OK;
 }

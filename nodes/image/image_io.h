@@ -9,6 +9,7 @@
 #define LCMFLOW_IMAGE_IO_H
 
 #include "lcmflow/error.h"
+#include "lcmflow/tensor.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -37,5 +38,17 @@ enum lf_status lf_image_read_png_text(const char *path, lf_image_text_fn fn, voi
 /* Nearest-neighbour resize of RGB pixels (caller frees *out). */
 enum lf_status lf_image_resize(const uint8_t *pixels, int width, int height, int out_width,
                                int out_height, uint8_t **out, struct lf_error *err);
+
+/* IMAGE values ([B, H, W, 3] f32 in [0, 1]) <-> 8-bit RGB.  8-bit pixels
+** follow the reference: round(clamp(x, 0, 1) * 255), half to even. */
+uint8_t lf_image_quantize(float v);
+
+/* 8-bit RGB rows -> IMAGE [1, H, W, 3] on device (caller releases). */
+enum lf_status lf_image_from_rgb8(struct lf_device *device, const uint8_t *pixels, int width,
+                                  int height, struct lf_tensor **image, struct lf_error *err);
+
+/* One batch item of an IMAGE -> 8-bit RGB (malloc'd, caller frees). */
+enum lf_status lf_image_to_rgb8(struct lf_tensor *image, int64_t index, uint8_t **pixels,
+                                struct lf_error *err);
 
 #endif

@@ -2,8 +2,7 @@
 ** plugin_image.c - the image plugin: LoadImage and SaveImage.
 */
 #include "image_io.h"
-#include "sd_image.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +16,8 @@ enum { LOAD_PATH, LOAD_RESIZE };
 
 static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    const char *path = sd_param_string(c, LOAD_PATH);
-    struct lf_device *device = sd_device(c, err);
+    const char *path = lf_node_param_string(c, LOAD_PATH);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
     int w, h;
     uint8_t *px;
@@ -26,7 +25,7 @@ static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error
     if (s) return s;
     if (w % 8 || h % 8) {
         int nw = w >= 8 ? w / 8 * 8 : 8, nh = h >= 8 ? h / 8 * 8 : 8;
-        if (!sd_param_bool(c, LOAD_RESIZE)) {
+        if (!lf_node_param_bool(c, LOAD_RESIZE)) {
             free(px);
             return lf_error_set_at(err, LF_ERR_INVALID, path, 0, 0,
                                    "image is %dx%d; width and height must be multiples of 8 "
@@ -42,9 +41,9 @@ static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error
         px = resized, w = nw, h = nh;
     }
     struct lf_tensor *image;
-    s = sd_image_from_rgb8(device, px, w, h, &image, err);
+    s = lf_image_from_rgb8(device, px, w, h, &image, err);
     free(px);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_IMAGE, image);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_IMAGE, image);
     return s;
 }
 
@@ -102,14 +101,14 @@ static enum lf_status make_parents(const char *path, struct lf_error *err)
 
 static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_tensor *image = sd_input_tensor(c, 0);
+    struct lf_tensor *image = lf_node_input_tensor(c, 0);
     if (image->rank != 4 || image->shape[3] != 3)
         return lf_error_set(err, LF_ERR_INVALID, "image must be [B, H, W, 3]");
     struct lf_image_text text[3];
     size_t ntext = 0;
     text[ntext++] = (struct lf_image_text){"Software", "lcmflow"};
     const char *yaml = NULL;
-    if (sd_param_bool(c, SAVE_METADATA) &&
+    if (lf_node_param_bool(c, SAVE_METADATA) &&
         c->host->struct_size > offsetof(struct lf_host_api, graph_yaml) && c->host->graph_yaml &&
         (yaml = c->host->graph_yaml(c->ctx))) {
         text[ntext++] = (struct lf_image_text){"lcmflow.graph", yaml};
@@ -119,8 +118,8 @@ static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error
     for (int64_t i = 0; s == LF_OK && i < image->shape[0]; i++) {
         uint8_t *px;
         char path[1100];
-        item_path(sd_param_string(c, SAVE_PATH), i, image->shape[0], path, sizeof path);
-        if ((s = make_parents(path, err)) || (s = sd_image_to_rgb8(image, i, &px, err))) break;
+        item_path(lf_node_param_string(c, SAVE_PATH), i, image->shape[0], path, sizeof path);
+        if ((s = make_parents(path, err)) || (s = lf_image_to_rgb8(image, i, &px, err))) break;
         s = lf_image_save_png(path, (int)image->shape[2], (int)image->shape[1], px, text, ntext,
                               err);
         free(px);
@@ -156,8 +155,8 @@ enum { SHEET_IMAGES, SHEET_COLUMNS, SHEET_PATH };
 ** cell is as large as the largest image; gaps are black. */
 static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    const char *list = sd_param_string(c, SHEET_IMAGES);
-    int columns = (int)sd_param_int(c, SHEET_COLUMNS);
+    const char *list = lf_node_param_string(c, SHEET_IMAGES);
+    int columns = (int)lf_node_param_int(c, SHEET_COLUMNS);
     enum { MAX_CELLS = 256 };
     uint8_t *px[MAX_CELLS];
     int w[MAX_CELLS], h[MAX_CELLS], n = 0, cw = 0, ch = 0;
@@ -189,9 +188,9 @@ static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_erro
             memcpy(sheet + (((size_t)(y0 + y) * cols * cw) + (size_t)x0) * 3,
                    px[i] + (size_t)y * w[i] * 3, (size_t)w[i] * 3);
     }
-    if (s == LF_OK && (s = make_parents(sd_param_string(c, SHEET_PATH), err)) == LF_OK)
-        s = lf_image_save_png(sd_param_string(c, SHEET_PATH), cols * cw, rows * ch, sheet, NULL, 0,
-                              err);
+    if (s == LF_OK && (s = make_parents(lf_node_param_string(c, SHEET_PATH), err)) == LF_OK)
+        s = lf_image_save_png(lf_node_param_string(c, SHEET_PATH), cols * cw, rows * ch, sheet,
+                              NULL, 0, err);
     for (int i = 0; i < n; i++)
         free(px[i]);
     free(sheet);

@@ -5,7 +5,7 @@
 ** that node and what follows, never the checkpoint load, and never drifts.
 */
 #include "sd_lora.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 #include "sd_nodes.h"
 #include "sd_objects.h"
 
@@ -25,18 +25,18 @@ static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error
     if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
     if (c->inputs[LORA_IN_CLIP].type != LF_TYPE_NONE && !t)
         return lf_error_set(err, LF_ERR_INVALID, "input clip is not an SD text encoder");
-    struct lf_device *device = sd_device(c, err);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
     /* strength_clip is strength_model's value when the graph leaves it out
     ** (param_defaults below: the graph engine fills it in). */
-    float strength_model = (float)sd_param_float(c, LORA_STRENGTH_MODEL);
-    float strength_clip = (float)sd_param_float(c, LORA_STRENGTH_CLIP);
+    float strength_model = (float)lf_node_param_float(c, LORA_STRENGTH_MODEL);
+    float strength_clip = (float)lf_node_param_float(c, LORA_STRENGTH_CLIP);
 
     struct sd_lora *lora = NULL;
     struct sd_lora_report report = {0};
     struct sd_weights *unet_w = NULL, *clip_w = NULL;
     const struct sd_lora *stack[1];
-    enum lf_status s = sd_lora_load(device, sd_param_string(c, LORA_PATH), &lora, err);
+    enum lf_status s = sd_lora_load(device, lf_node_param_string(c, LORA_PATH), &lora, err);
     if (!s) s = sd_lora_match(lora, m->unet.weights, t ? t->clip.weights : NULL, &report, err);
     if (!s && report.warning && c->host->log)
         c->host->log(c->ctx, LF_LOG_WARNING, "%s", report.warning);
@@ -61,10 +61,10 @@ static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error
         if (!mo || (t && !to)) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     }
     if (!s) {
-        sd_output_object(c, LORA_OUT_MODEL, LF_TYPE_UNET, mo);
+        lf_node_output_object(c, LORA_OUT_MODEL, LF_TYPE_UNET, mo);
         /* Without a clip input the clip output is absent (NONE is allowed for
         ** an output nothing consumes; a consumer would fail validation). */
-        if (to) sd_output_object(c, LORA_OUT_CLIP, LF_TYPE_CLIP, to);
+        if (to) lf_node_output_object(c, LORA_OUT_CLIP, LF_TYPE_CLIP, to);
     } else {
         lf_object_release(mo), lf_object_release(to);
     }

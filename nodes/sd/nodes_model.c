@@ -3,7 +3,7 @@
 */
 #include "lcmflow/ops.h"
 #include "sd_checkpoint.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 #include "sd_nodes.h"
 #include "sd_objects.h"
 
@@ -73,10 +73,10 @@ static enum lf_status checkpoint_identity(const struct lf_node_type *type,
 
 static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_device *device = sd_device(c, err);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
-    const char *path = sd_param_string(c, CKPT_PATH);
-    const char *dtype_name = sd_param_string(c, CKPT_DTYPE);
+    const char *path = lf_node_param_string(c, CKPT_PATH);
+    const char *dtype_name = lf_node_param_string(c, CKPT_DTYPE);
     enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
                           : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
                           : lf_device_supports_f16(device) ? LF_DTYPE_F16
@@ -107,10 +107,10 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
         /* An explicit tokenizer param wins; else the checkpoint's own, then
         ** LCMFLOW_TOKENIZER.  A missing vocabulary is reported by TextEncode:
         ** the model and VAE are usable without one. */
-        const char *param = sd_param_string(c, CKPT_TOKENIZER);
+        const char *param = lf_node_param_string(c, CKPT_TOKENIZER);
         struct lf_error verr = {0};
-        enum lf_status vs = *param ? lf_tokenizer_load(param, &vocab->tokenizer, &verr)
-                                   : lf_tokenizer_find(path, NULL, &vocab->tokenizer, &verr);
+        enum lf_status vs = *param ? sd_tokenizer_load(param, &vocab->tokenizer, &verr)
+                                   : sd_tokenizer_find(path, NULL, &vocab->tokenizer, &verr);
         if (vs) {
             char text[LF_ERROR_MESSAGE_MAX + 600];
             snprintf(vocab->missing, sizeof vocab->missing, "%s",
@@ -125,9 +125,9 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
             lf_object_release(m), lf_object_release(t), lf_object_release(v);
             s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
         } else {
-            sd_output_object(c, CKPT_MODEL, LF_TYPE_UNET, m);
-            sd_output_object(c, CKPT_CLIP, LF_TYPE_CLIP, t);
-            sd_output_object(c, CKPT_VAE, LF_TYPE_VAE, v);
+            lf_node_output_object(c, CKPT_MODEL, LF_TYPE_UNET, m);
+            lf_node_output_object(c, CKPT_CLIP, LF_TYPE_CLIP, t);
+            lf_node_output_object(c, CKPT_VAE, LF_TYPE_VAE, v);
         }
     } else {
         sd_unet_clear(&unet), sd_clip_clear(&clip), sd_vae_clear(&vae);
@@ -183,12 +183,12 @@ static enum lf_status text_encode_execute(const struct lf_node_call *c, struct l
     if (!clip->vocab || !clip->vocab->tokenizer)
         return lf_error_set(err, LF_ERR_NOT_FOUND, "no CLIP vocabulary for this checkpoint: %s",
                             clip->vocab ? clip->vocab->missing : "none loaded");
-    int32_t ids[LF_TOKENIZER_CONTEXT];
+    int32_t ids[SD_TOKENIZER_CONTEXT];
     enum lf_status s =
-        lf_tokenizer_encode(clip->vocab->tokenizer, sd_param_string(c, 0), ids, NULL, err);
+        sd_tokenizer_encode(clip->vocab->tokenizer, lf_node_param_string(c, 0), ids, NULL, err);
     struct lf_tensor *out = NULL;
-    if (!s) s = sd_clip_encode(&clip->clip, ids, LF_TOKENIZER_CONTEXT, &out, err);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_CONDITIONING, out);
+    if (!s) s = sd_clip_encode(&clip->clip, ids, SD_TOKENIZER_CONTEXT, &out, err);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_CONDITIONING, out);
     return s;
 }
 
@@ -215,9 +215,10 @@ static enum lf_status model_predict_execute(const struct lf_node_call *c, struct
     struct sd_unet_object *m = sd_unet_object_of(&c->inputs[0]);
     if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
     struct lf_tensor *out;
-    enum lf_status s = sd_unet_forward(&m->unet, sd_input_tensor(c, 1), (float)sd_param_int(c, 0),
-                                       sd_input_tensor(c, 2), &out, err);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_TENSOR, out);
+    enum lf_status s =
+        sd_unet_forward(&m->unet, lf_node_input_tensor(c, 1), (float)lf_node_param_int(c, 0),
+                        lf_node_input_tensor(c, 2), &out, err);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_TENSOR, out);
     return s;
 }
 

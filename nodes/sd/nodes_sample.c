@@ -2,7 +2,7 @@
 ** nodes_sample.c - EmptyLatent and LcmSampler.
 */
 #include "lcmflow/ops.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 #include "sd_nodes.h"
 #include "sd_objects.h"
 #include "sd_sample.h"
@@ -27,14 +27,15 @@ static enum lf_status empty_validate(const struct lf_node_type *type, const stru
 
 static enum lf_status empty_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_device *device = sd_device(c, err);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
-    int64_t shape[4] = {sd_param_int(c, EMPTY_BATCH), 4, sd_param_int(c, EMPTY_HEIGHT) / 8,
-                        sd_param_int(c, EMPTY_WIDTH) / 8};
+    int64_t shape[4] = {lf_node_param_int(c, EMPTY_BATCH), 4,
+                        lf_node_param_int(c, EMPTY_HEIGHT) / 8,
+                        lf_node_param_int(c, EMPTY_WIDTH) / 8};
     struct lf_tensor *t;
     enum lf_status s = lf_tensor_create(device, LF_DTYPE_F32, 4, shape, &t, err);
     if (!s && (s = lf_op_fill(t, 0.0f, err))) lf_tensor_release(t);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_LATENT, t);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_LATENT, t);
     return s;
 }
 
@@ -93,7 +94,7 @@ static void on_step(void *user, int index, int total, int t, const float *latent
 
 static bool on_interrupted(void *user)
 {
-    return sd_interrupted(((struct progress *)user)->call);
+    return lf_node_interrupted(((struct progress *)user)->call);
 }
 
 static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_error *err)
@@ -101,19 +102,20 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
     struct sd_unet_object *m = sd_unet_object_of(&c->inputs[IN_MODEL]);
     if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
     struct sd_sample_params p = {
-        .seed = (uint64_t)sd_param_int(c, SAMPLE_SEED),
-        .steps = (int)sd_param_int(c, SAMPLE_STEPS),
-        .cfg = (float)sd_param_float(c, SAMPLE_CFG),
-        .denoise = (float)sd_param_float(c, SAMPLE_DENOISE),
-        .original_steps = (int)sd_param_int(c, SAMPLE_ORIGINAL),
+        .seed = (uint64_t)lf_node_param_int(c, SAMPLE_SEED),
+        .steps = (int)lf_node_param_int(c, SAMPLE_STEPS),
+        .cfg = (float)lf_node_param_float(c, SAMPLE_CFG),
+        .denoise = (float)lf_node_param_float(c, SAMPLE_DENOISE),
+        .original_steps = (int)lf_node_param_int(c, SAMPLE_ORIGINAL),
     };
     struct progress prog = {c};
     struct sd_sample_trace trace = {.step = on_step, .interrupted = on_interrupted, .user = &prog};
     struct lf_tensor *out;
-    enum lf_status s = sd_lcm_sample(&m->unet, sd_input_tensor(c, IN_POSITIVE),
-                                     sd_input_tensor(c, IN_NEGATIVE), sd_input_tensor(c, IN_LATENT),
-                                     sd_input_tensor(c, IN_LATENT_STD), &p, &trace, &out, err);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_LATENT, out);
+    enum lf_status s =
+        sd_lcm_sample(&m->unet, lf_node_input_tensor(c, IN_POSITIVE),
+                      lf_node_input_tensor(c, IN_NEGATIVE), lf_node_input_tensor(c, IN_LATENT),
+                      lf_node_input_tensor(c, IN_LATENT_STD), &p, &trace, &out, err);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_LATENT, out);
     return s;
 }
 

@@ -3,7 +3,7 @@
 */
 #include "lcmflow/ops.h"
 #include "sd_image.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 #include "sd_nodes.h"
 #include "sd_objects.h"
 
@@ -12,7 +12,7 @@
 /* Between decoder stages: Ctrl-C stops a long decode. */
 static bool not_interrupted(const char *name, struct lf_tensor *t, void *user)
 {
-    return !sd_interrupted(user);
+    return !lf_node_interrupted(user);
 }
 
 static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf_error *err)
@@ -23,16 +23,16 @@ static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf
     enum lf_status s;
     if (v->is_taesd) {
         /* TAESD decodes to [0, 1]; the KL VAE to [-1, 1]. */
-        s = sd_taesd_decode(&v->taesd, sd_input_tensor(c, 1), &unit, err);
+        s = sd_taesd_decode(&v->taesd, lf_node_input_tensor(c, 1), &unit, err);
         if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
         lf_tensor_release(unit);
     } else {
-        s = sd_vae_decode(&v->vae, sd_input_tensor(c, 1), not_interrupted, (void *)c, &decoded,
+        s = sd_vae_decode(&v->vae, lf_node_input_tensor(c, 1), not_interrupted, (void *)c, &decoded,
                           err);
     }
     if (!s) s = sd_image_from_decoded(decoded, &image, err);
     lf_tensor_release(decoded);
-    if (!s) sd_output_tensor(c, 0, LF_TYPE_IMAGE, image);
+    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_IMAGE, image);
     return s;
 }
 
@@ -51,7 +51,7 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
 {
     struct sd_vae_object *v = sd_vae_object_of(&c->inputs[0]);
     if (!v) return lf_error_set(err, LF_ERR_INVALID, "input vae is not an SD VAE");
-    struct lf_tensor *image = sd_input_tensor(c, 1);
+    struct lf_tensor *image = lf_node_input_tensor(c, 1);
     if (image->rank != 4 || image->shape[1] % 8 || image->shape[2] % 8)
         return lf_error_set(err, LF_ERR_INVALID,
                             "image must be [B, H, W, 3] with H and W multiples of 8");
@@ -73,8 +73,8 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
             lf_tensor_release(latent), lf_tensor_release(latent_std);
             return s;
         }
-        sd_output_tensor(c, 0, LF_TYPE_LATENT, latent);
-        sd_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
+        lf_node_output_tensor(c, 0, LF_TYPE_LATENT, latent);
+        lf_node_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
         return LF_OK;
     }
     s = sd_image_to_vae_input(image, &x, err);
@@ -86,8 +86,8 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
         lf_tensor_release(latent), lf_tensor_release(latent_std);
         return s;
     }
-    sd_output_tensor(c, 0, LF_TYPE_LATENT, latent);
-    sd_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
+    lf_node_output_tensor(c, 0, LF_TYPE_LATENT, latent);
+    lf_node_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
     return LF_OK;
 }
 
@@ -126,10 +126,11 @@ static enum lf_status taesd_validate(const struct lf_node_type *type, const stru
 
 static enum lf_status taesd_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_device *device = sd_device(c, err);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
-    const char *d = sd_param_string(c, TAESD_DECODER), *e = sd_param_string(c, TAESD_ENCODER);
-    const char *dtype_name = sd_param_string(c, TAESD_DTYPE);
+    const char *d = lf_node_param_string(c, TAESD_DECODER),
+               *e = lf_node_param_string(c, TAESD_ENCODER);
+    const char *dtype_name = lf_node_param_string(c, TAESD_DTYPE);
     enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
                           : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
                           : lf_device_supports_f16(device) ? LF_DTYPE_F16
@@ -139,7 +140,7 @@ static enum lf_status taesd_execute(const struct lf_node_call *c, struct lf_erro
     if (s) return s;
     struct lf_object *o = sd_taesd_object_new(&t, 0);
     if (!o) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-    sd_output_object(c, 0, LF_TYPE_VAE, o);
+    lf_node_output_object(c, 0, LF_TYPE_VAE, o);
     return LF_OK;
 }
 

@@ -26,7 +26,7 @@ struct sd_vocab *sd_vocab_retain(struct sd_vocab *vocab)
 void sd_vocab_release(struct sd_vocab *vocab)
 {
     if (!vocab || --vocab->refcount > 0) return;
-    lf_tokenizer_free(vocab->tokenizer);
+    sd_tokenizer_free(vocab->tokenizer);
     free(vocab);
 }
 

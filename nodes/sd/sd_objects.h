@@ -8,7 +8,7 @@
 #define LCMFLOW_SD_OBJECTS_H
 
 #include "lcmflow/plugin.h"
-#include "lcmflow/tokenizer.h"
+#include "sd_tokenizer.h"
 #include "sd_clip.h"
 #include "sd_taesd.h"
 #include "sd_unet.h"
@@ -18,7 +18,7 @@
 ** reason none was found, reported when a prompt is encoded. */
 struct sd_vocab {
     uint32_t refcount;
-    struct lf_tokenizer *tokenizer; /* NULL when missing */
+    struct sd_tokenizer *tokenizer; /* NULL when missing */
     char missing[LF_ERROR_MESSAGE_MAX];
 };
 

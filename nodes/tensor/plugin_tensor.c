@@ -3,7 +3,7 @@
 ** in .safetensors files (SaveTensor writes f32, atomically).
 */
 #include "lcmflow/safetensors.h"
-#include "sd_node.h"
+#include "lcmflow/node.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,9 +36,10 @@ static enum lf_status load_validate(const struct lf_node_type *type, const struc
 
 static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_device *device = sd_device(c, err);
+    struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
-    const char *path = sd_param_string(c, LOAD_PATH), *name = sd_param_string(c, LOAD_NAME);
+    const char *path = lf_node_param_string(c, LOAD_PATH),
+               *name = lf_node_param_string(c, LOAD_NAME);
     struct lf_safetensors *st;
     enum lf_status s = lf_safetensors_open(path, &st, err);
     if (s) return s;
@@ -56,7 +57,8 @@ static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error
     if (!s) s = lf_tensor_from_f32(device, LF_DTYPE_F32, t->rank, t->shape, data, &out, err);
     free(data);
     lf_safetensors_close(st);
-    if (!s) sd_output_tensor(c, 0, kind_types[kind_index(sd_param_string(c, LOAD_AS))], out);
+    if (!s)
+        lf_node_output_tensor(c, 0, kind_types[kind_index(lf_node_param_string(c, LOAD_AS))], out);
     return s;
 }
 
@@ -89,17 +91,16 @@ enum { SAVE_PATH, SAVE_NAME };
 
 static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct lf_tensor *t = sd_input_tensor(c, 0);
-    const char *path = sd_param_string(c, SAVE_PATH);
+    struct lf_tensor *t = lf_node_input_tensor(c, 0);
+    const char *path = lf_node_param_string(c, SAVE_PATH);
     int64_t n = lf_tensor_numel(t);
-    float *data = malloc((size_t)(n ? n : 1) * sizeof *data);
-    if (!data) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-    enum lf_status s = lf_tensor_download_f32(t, data, n, err);
+    float *data = NULL;
+    enum lf_status s = lf_tensor_download_f32_alloc(t, &data, err);
     struct lf_safetensors_writer *w = NULL;
     if (!s) s = lf_safetensors_writer_create(&w, err);
     if (!s)
-        s = lf_safetensors_writer_add(w, sd_param_string(c, SAVE_NAME), LF_ST_DTYPE_F32, t->rank,
-                                      t->shape, data, (size_t)n * sizeof *data, err);
+        s = lf_safetensors_writer_add(w, lf_node_param_string(c, SAVE_NAME), LF_ST_DTYPE_F32,
+                                      t->rank, t->shape, data, (size_t)n * sizeof *data, err);
     if (!s) s = lf_safetensors_writer_write(w, path, err);
     lf_safetensors_writer_free(w);
     free(data);

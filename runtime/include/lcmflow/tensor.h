@@ -77,6 +77,11 @@ enum lf_status lf_tensor_upload_f32(struct lf_tensor *tensor, const float *data,
 enum lf_status lf_tensor_download_f32(struct lf_tensor *tensor, float *data, int64_t count,
                                       struct lf_error *err);
 
+/* Convenience: download_f32 into a new array (*data malloc'd, caller
+** frees; NULL on error). */
+enum lf_status lf_tensor_download_f32_alloc(struct lf_tensor *tensor, float **data,
+                                            struct lf_error *err);
+
 /* Convenience: create + upload_f32. */
 enum lf_status lf_tensor_from_f32(struct lf_device *device, enum lf_dtype dtype, int rank,
                                   const int64_t *shape, const float *data, struct lf_tensor **out,

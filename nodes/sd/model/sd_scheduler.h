@@ -1,5 +1,5 @@
 /*
-** scheduler.h - the LCM scheduler (diffusers LCMScheduler, SD 1.5 config).
+** sd_scheduler.h - the LCM scheduler (diffusers LCMScheduler, SD 1.5 config).
 **
 ** Noise schedule: betas from the scaled-linear (or linear) schedule and
 ** alphas_cumprod = cumprod(1 - betas), in float32 as the reference computes
@@ -18,32 +18,32 @@
 ** The caller draws `noise` (the latent's element count) from the pipeline's
 ** struct lf_rng (rng.h) for every step but the last.
 **
-**     struct lf_lcm_scheduler s;
-**     lf_lcm_scheduler_init(&s, NULL, &err);          // SD 1.5 defaults
-**     lf_lcm_scheduler_set_timesteps(&s, 4, 1.0, &err); // 999 759 499 259
+**     struct sd_lcm_scheduler s;
+**     sd_lcm_scheduler_init(&s, NULL, &err);          // SD 1.5 defaults
+**     sd_lcm_scheduler_set_timesteps(&s, 4, 1.0, &err); // 999 759 499 259
 **     for (int i = 0; i < s.count; i++) {
 **         ... eps = model(x, s.timesteps[i]) ...
-**         if (!lf_lcm_scheduler_is_final(&s, i)) lf_rng_randn(&rng, noise, n);
-**         lf_lcm_scheduler_step(&s, i, eps, x, noise, denoised, x, n, &err);
+**         if (!sd_lcm_scheduler_is_final(&s, i)) lf_rng_randn(&rng, noise, n);
+**         sd_lcm_scheduler_step(&s, i, eps, x, noise, denoised, x, n, &err);
 **     }
 */
-#ifndef LCMFLOW_SCHEDULER_H
-#define LCMFLOW_SCHEDULER_H
+#ifndef LCMFLOW_SD_SCHEDULER_H
+#define LCMFLOW_SD_SCHEDULER_H
 
 #include "lcmflow/error.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#define LF_LCM_MAX_TRAIN_TIMESTEPS 1000
+#define SD_LCM_MAX_TRAIN_TIMESTEPS 1000
 
 enum lf_beta_schedule {
     LF_BETA_SCHEDULE_SCALED_LINEAR = 0, /* linspace(sqrt(start), sqrt(end))^2 */
     LF_BETA_SCHEDULE_LINEAR,            /* linspace(start, end) */
 };
 
-struct lf_lcm_config {
-    int num_train_timesteps; /* 1000; at most LF_LCM_MAX_TRAIN_TIMESTEPS */
+struct sd_lcm_config {
+    int num_train_timesteps; /* 1000; at most SD_LCM_MAX_TRAIN_TIMESTEPS */
     double beta_start;       /* 0.00085 */
     double beta_end;         /* 0.012 */
     enum lf_beta_schedule beta_schedule;
@@ -53,27 +53,27 @@ struct lf_lcm_config {
 };
 
 /* SD 1.5's LCMScheduler configuration (the values above). */
-void lf_lcm_config_default(struct lf_lcm_config *cfg);
+void sd_lcm_config_default(struct sd_lcm_config *cfg);
 
 /* Reads a diffusers scheduler_config.json over the defaults.  Unknown keys
 ** are ignored; a beta schedule or prediction type lcmflow does not do is
 ** LF_ERR_UNSUPPORTED naming the file. */
-enum lf_status lf_lcm_config_load(const char *path, struct lf_lcm_config *cfg,
+enum lf_status sd_lcm_config_load(const char *path, struct sd_lcm_config *cfg,
                                   struct lf_error *err);
 
 /* Caller-owned; no resources, nothing to free. */
-struct lf_lcm_scheduler {
-    struct lf_lcm_config config;
-    float betas[LF_LCM_MAX_TRAIN_TIMESTEPS];
-    float alphas_cumprod[LF_LCM_MAX_TRAIN_TIMESTEPS];
+struct sd_lcm_scheduler {
+    struct sd_lcm_config config;
+    float betas[SD_LCM_MAX_TRAIN_TIMESTEPS];
+    float alphas_cumprod[SD_LCM_MAX_TRAIN_TIMESTEPS];
     float final_alpha_cumprod;
-    int count; /* timesteps in use, set by lf_lcm_scheduler_set_timesteps */
-    int timesteps[LF_LCM_MAX_TRAIN_TIMESTEPS];
+    int count; /* timesteps in use, set by sd_lcm_scheduler_set_timesteps */
+    int timesteps[SD_LCM_MAX_TRAIN_TIMESTEPS];
 };
 
-/* Computes the noise schedule; cfg NULL means lf_lcm_config_default.  No
+/* Computes the noise schedule; cfg NULL means sd_lcm_config_default.  No
 ** timesteps are set yet (count 0). */
-enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf_lcm_config *cfg,
+enum lf_status sd_lcm_scheduler_init(struct sd_lcm_scheduler *s, const struct sd_lcm_config *cfg,
                                      struct lf_error *err);
 
 /* LCMScheduler.set_timesteps(steps, strength=lcm_strength): writes steps
@@ -81,20 +81,20 @@ enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf
 ** origin schedule from int(original_steps * lcm_strength) steps (the LCM
 ** img2img pipeline's convention; lcmflow's sampler uses the SD one below).
 ** Too many steps for the schedule is LF_ERR_INVALID. */
-enum lf_status lf_lcm_timesteps(const struct lf_lcm_config *cfg, int steps, double lcm_strength,
+enum lf_status sd_lcm_timesteps(const struct sd_lcm_config *cfg, int steps, double lcm_strength,
                                 int *out, struct lf_error *err);
 
 /* Sets s->timesteps/count for a run of `steps` steps with img2img strength
 ** `denoise` (1 = txt2img): the last min(int(steps * denoise), steps) of the
 ** steps-step schedule.  No step left (denoise too small) is LF_ERR_INVALID. */
-enum lf_status lf_lcm_scheduler_set_timesteps(struct lf_lcm_scheduler *s, int steps, double denoise,
+enum lf_status sd_lcm_scheduler_set_timesteps(struct sd_lcm_scheduler *s, int steps, double denoise,
                                               struct lf_error *err);
 
 /* The boundary-condition scalings at timestep t (float32, sigma_data 0.5). */
-void lf_lcm_boundary_scalings(float timestep_scaling, int t, float *c_skip, float *c_out);
+void sd_lcm_boundary_scalings(float timestep_scaling, int t, float *c_skip, float *c_out);
 
 /* Everything step `index` of the current schedule uses. */
-struct lf_lcm_step {
+struct sd_lcm_step {
     int t;
     int prev_t; /* the next timestep; t itself on the final step */
     bool is_final;
@@ -104,24 +104,24 @@ struct lf_lcm_step {
     float c_out;
 };
 
-enum lf_status lf_lcm_scheduler_step_info(const struct lf_lcm_scheduler *s, int index,
-                                          struct lf_lcm_step *out, struct lf_error *err);
+enum lf_status sd_lcm_scheduler_step_info(const struct sd_lcm_scheduler *s, int index,
+                                          struct sd_lcm_step *out, struct lf_error *err);
 
 /* Whether step `index` is the last one (it draws no noise). */
-bool lf_lcm_scheduler_is_final(const struct lf_lcm_scheduler *s, int index);
+bool sd_lcm_scheduler_is_final(const struct sd_lcm_scheduler *s, int index);
 
 /* One step on host arrays of count floats.  noise is read only when the
 ** step is not final (NULL allowed then).  denoised may be NULL; prev_sample
 ** and denoised may alias sample or each other's inputs element-wise (each
 ** element is read before it is written). */
-enum lf_status lf_lcm_scheduler_step(const struct lf_lcm_scheduler *s, int index,
+enum lf_status sd_lcm_scheduler_step(const struct sd_lcm_scheduler *s, int index,
                                      const float *model_output, const float *sample,
                                      const float *noise, float *denoised, float *prev_sample,
                                      size_t count, struct lf_error *err);
 
 /* img2img's start: out = sqrt(a_t) * original + sqrt(1 - a_t) * noise, with
 ** t the first timestep of the schedule (diffusers add_noise). */
-enum lf_status lf_lcm_scheduler_add_noise(const struct lf_lcm_scheduler *s, int t,
+enum lf_status sd_lcm_scheduler_add_noise(const struct sd_lcm_scheduler *s, int t,
                                           const float *original, const float *noise, float *out,
                                           size_t count, struct lf_error *err);
 

@@ -5,7 +5,7 @@
 
 #include "lcmflow/ops.h"
 #include "lcmflow/rng.h"
-#include "lcmflow/scheduler.h"
+#include "sd_scheduler.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -113,13 +113,13 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
     if (latent_std && lf_tensor_numel(latent_std) != lf_tensor_numel(latent))
         return lf_error_set(err, LF_ERR_INVALID, "sampler: latent_std differs from latent in size");
 
-    struct lf_lcm_config config;
-    struct lf_lcm_scheduler sched;
-    lf_lcm_config_default(&config);
+    struct sd_lcm_config config;
+    struct sd_lcm_scheduler sched;
+    sd_lcm_config_default(&config);
     config.original_steps = p->original_steps;
-    enum lf_status s = lf_lcm_scheduler_init(&sched, &config, err);
+    enum lf_status s = sd_lcm_scheduler_init(&sched, &config, err);
     if (!s)
-        s = lf_lcm_scheduler_set_timesteps(&sched, p->steps, p->denoise < 1.0f ? p->denoise : 1.0,
+        s = sd_lcm_scheduler_set_timesteps(&sched, p->steps, p->denoise < 1.0f ? p->denoise : 1.0,
                                            err);
     if (s) return s;
 
@@ -150,7 +150,7 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
         }
         lf_rng_randn(&rng, b.noise, count);
         if (!s)
-            s = lf_lcm_scheduler_add_noise(&sched, sched.timesteps[0], b.start, b.noise, b.x, count,
+            s = sd_lcm_scheduler_add_noise(&sched, sched.timesteps[0], b.start, b.noise, b.x, count,
                                            err);
     }
     if (!s && trace && trace->start) trace->start(trace->user, b.x, count);
@@ -166,9 +166,9 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
         s = predict(unet, trace, latent->device, context, shape, b.x, (float)sched.timesteps[i],
                     cfg, p->cfg, b.eps, b.out2, count, err);
         if (s) break;
-        bool final = lf_lcm_scheduler_is_final(&sched, i);
+        bool final = sd_lcm_scheduler_is_final(&sched, i);
         if (!final) lf_rng_randn(&rng, b.noise, count);
-        s = lf_lcm_scheduler_step(&sched, i, b.eps, b.x, final ? NULL : b.noise, b.denoised, b.x,
+        s = sd_lcm_scheduler_step(&sched, i, b.eps, b.x, final ? NULL : b.noise, b.denoised, b.x,
                                   count, err);
         if (!s && trace && trace->step)
             trace->step(trace->user, i, sched.count, sched.timesteps[i], b.start, b.eps, b.denoised,

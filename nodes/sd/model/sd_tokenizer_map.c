@@ -1,10 +1,10 @@
 /*
-** tokenizer_map.c - the two open-addressing hash tables the tokenizer needs:
+** sd_tokenizer_map.c - the two open-addressing hash tables the tokenizer needs:
 ** vocabulary strings -> ids (also the per-word cache) and merge pairs ->
 ** (rank, merged id).  Loading 49408 tokens and 48894 merges must be fast, so
 ** no linear scans anywhere.
 */
-#include "tokenizer_impl.h"
+#include "sd_tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /*
-** tokenizer.c - the CLIP BPE tokenizer: loading by path, pre-tokenisation
+** sd_tokenizer.c - the CLIP BPE tokenizer: loading by path, pre-tokenisation
 ** with CLIP's pattern (PCRE2, UTF + UCP), byte-level BPE with a per-word
 ** cache, and SD 1.5's 77-token framing.  Vocabulary files are read by
 ** tokenizer_vocab.c, the text is cleaned by tokenizer_clean.c.
 */
-#include "tokenizer_impl.h"
+#include "sd_tokenizer_impl.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -68,7 +68,7 @@ static const char *base_name(const char *path)
 }
 
 /* Picks the layout from the path and reads it into tok. */
-static enum lf_status load_files(struct lf_tokenizer *tok, const char *path, struct lf_error *err)
+static enum lf_status load_files(struct sd_tokenizer *tok, const char *path, struct lf_error *err)
 {
     char *vocab = NULL, *merges = NULL;
     enum lf_status st;
@@ -113,9 +113,9 @@ static enum lf_status load_files(struct lf_tokenizer *tok, const char *path, str
     return st;
 }
 
-enum lf_status lf_tokenizer_load(const char *path, struct lf_tokenizer **out, struct lf_error *err)
+enum lf_status sd_tokenizer_load(const char *path, struct sd_tokenizer **out, struct lf_error *err)
 {
-    struct lf_tokenizer *tok;
+    struct sd_tokenizer *tok;
     enum lf_status st;
     int code;
     PCRE2_SIZE at;
@@ -148,11 +148,11 @@ enum lf_status lf_tokenizer_load(const char *path, struct lf_tokenizer **out, st
     *out = tok;
     return LF_OK;
 fail:
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
     return st;
 }
 
-void lf_tokenizer_free(struct lf_tokenizer *tok)
+void sd_tokenizer_free(struct sd_tokenizer *tok)
 {
     if (!tok) return;
     pcre2_code_free(tok->pattern);
@@ -202,11 +202,11 @@ static enum lf_status found(const char *candidate, char *path, size_t size, stru
     return LF_OK;
 }
 
-enum lf_status lf_tokenizer_locate(const char *checkpoint, const char *param, char *path,
+enum lf_status sd_tokenizer_locate(const char *checkpoint, const char *param, char *path,
                                    size_t size, struct lf_error *err)
 {
     char looked[768] = "";
-    const char *env = getenv(LF_TOKENIZER_ENV);
+    const char *env = getenv(SD_TOKENIZER_ENV);
     if (checkpoint && *checkpoint) {
         char *dir = NULL;
         if (is_dir(checkpoint))
@@ -233,25 +233,25 @@ enum lf_status lf_tokenizer_locate(const char *checkpoint, const char *param, ch
     }
     if (env && *env) {
         if (exists(env)) return found(env, path, size, err);
-        note(looked, sizeof looked, LF_TOKENIZER_ENV "='%s' (no such file or folder)", env);
+        note(looked, sizeof looked, SD_TOKENIZER_ENV "='%s' (no such file or folder)", env);
     } else {
-        note(looked, sizeof looked, LF_TOKENIZER_ENV " (not set)");
+        note(looked, sizeof looked, SD_TOKENIZER_ENV " (not set)");
     }
     return lf_error_set(err, LF_ERR_NOT_FOUND,
                         "no CLIP tokenizer vocabulary found; looked at: %s. Point the "
-                        "CheckpointLoader's tokenizer param or " LF_TOKENIZER_ENV
+                        "CheckpointLoader's tokenizer param or " SD_TOKENIZER_ENV
                         " at a folder with vocab.json + merges.txt, a vocab.json, or "
                         "bpe_simple_vocab_16e6.txt.gz",
                         looked);
 }
 
-enum lf_status lf_tokenizer_find(const char *checkpoint, const char *param,
-                                 struct lf_tokenizer **out, struct lf_error *err)
+enum lf_status sd_tokenizer_find(const char *checkpoint, const char *param,
+                                 struct sd_tokenizer **out, struct lf_error *err)
 {
     char path[4096];
-    enum lf_status st = lf_tokenizer_locate(checkpoint, param, path, sizeof path, err);
+    enum lf_status st = sd_tokenizer_locate(checkpoint, param, path, sizeof path, err);
     *out = NULL;
-    return st == LF_OK ? lf_tokenizer_load(path, out, err) : st;
+    return st == LF_OK ? sd_tokenizer_load(path, out, err) : st;
 }
 
 /* ---- encoding ---- */
@@ -278,7 +278,7 @@ static int ids_reserve(struct ids *d, size_t more)
 /* CLIP's bpe(): start from one symbol per byte (the last one marked as the
 ** end of the word), then repeatedly merge every occurrence, left to right,
 ** of the adjacent pair with the lowest merge rank.  Appends to out. */
-static int bpe_word(const struct lf_tokenizer *tok, const unsigned char *w, size_t n,
+static int bpe_word(const struct sd_tokenizer *tok, const unsigned char *w, size_t n,
                     struct ids *out)
 {
     size_t len = n;
@@ -314,7 +314,7 @@ static int bpe_word(const struct lf_tokenizer *tok, const unsigned char *w, size
 }
 
 /* One pre-tokenised piece -> ids, through the cache. */
-static int encode_piece(struct lf_tokenizer *tok, const char *p, size_t n, struct ids *out)
+static int encode_piece(struct sd_tokenizer *tok, const char *p, size_t n, struct ids *out)
 {
     long e;
     int r = 0;
@@ -368,7 +368,7 @@ done:
     return r;
 }
 
-static enum lf_status encode_all(struct lf_tokenizer *tok, const char *text, struct ids *out,
+static enum lf_status encode_all(struct sd_tokenizer *tok, const char *text, struct ids *out,
                                  struct lf_error *err)
 {
     char *clean = NULL;
@@ -404,7 +404,7 @@ done:
     return st;
 }
 
-enum lf_status lf_tokenizer_encode_untruncated(struct lf_tokenizer *tok, const char *text,
+enum lf_status sd_tokenizer_encode_untruncated(struct sd_tokenizer *tok, const char *text,
                                                int32_t **ids, size_t *count, struct lf_error *err)
 {
     struct ids d = {0};
@@ -422,13 +422,13 @@ enum lf_status lf_tokenizer_encode_untruncated(struct lf_tokenizer *tok, const c
     return st;
 }
 
-enum lf_status lf_tokenizer_encode(struct lf_tokenizer *tok, const char *text,
-                                   int32_t ids[LF_TOKENIZER_CONTEXT], bool *truncated,
+enum lf_status sd_tokenizer_encode(struct sd_tokenizer *tok, const char *text,
+                                   int32_t ids[SD_TOKENIZER_CONTEXT], bool *truncated,
                                    struct lf_error *err)
 {
     struct ids d = {0};
     enum lf_status st = encode_all(tok, text ? text : "", &d, err);
-    const size_t room = LF_TOKENIZER_CONTEXT - 2;
+    const size_t room = SD_TOKENIZER_CONTEXT - 2;
     size_t keep = d.n < room ? d.n : room;
     if (st != LF_OK) {
         free(d.v);
@@ -436,7 +436,7 @@ enum lf_status lf_tokenizer_encode(struct lf_tokenizer *tok, const char *text,
     }
     ids[0] = tok->bos;
     if (keep) memcpy(ids + 1, d.v, keep * sizeof *ids);
-    for (size_t i = 1 + keep; i < LF_TOKENIZER_CONTEXT; i++)
+    for (size_t i = 1 + keep; i < SD_TOKENIZER_CONTEXT; i++)
         ids[i] = tok->eos; /* EOS, then SD 1.5's padding, which is EOS too */
     if (truncated) *truncated = d.n > room;
     free(d.v);
@@ -445,33 +445,33 @@ enum lf_status lf_tokenizer_encode(struct lf_tokenizer *tok, const char *text,
 
 /* ---- facts ---- */
 
-size_t lf_tokenizer_vocab_size(const struct lf_tokenizer *tok)
+size_t sd_tokenizer_vocab_size(const struct sd_tokenizer *tok)
 {
     return tok->n_ids;
 }
 
-size_t lf_tokenizer_merge_count(const struct lf_tokenizer *tok)
+size_t sd_tokenizer_merge_count(const struct sd_tokenizer *tok)
 {
     return tok->n_merges;
 }
 
-int32_t lf_tokenizer_bos(const struct lf_tokenizer *tok)
+int32_t sd_tokenizer_bos(const struct sd_tokenizer *tok)
 {
     return tok->bos;
 }
 
-int32_t lf_tokenizer_eos(const struct lf_tokenizer *tok)
+int32_t sd_tokenizer_eos(const struct sd_tokenizer *tok)
 {
     return tok->eos;
 }
 
-const char *lf_tokenizer_token(const struct lf_tokenizer *tok, int32_t id)
+const char *sd_tokenizer_token(const struct sd_tokenizer *tok, int32_t id)
 {
     if (id < 0 || (size_t)id >= tok->n_ids || tok->id_entry[id] < 0) return NULL;
     return lf_tok_strmap_key(&tok->vocab, (size_t)tok->id_entry[id]);
 }
 
-const char *lf_tokenizer_path(const struct lf_tokenizer *tok)
+const char *sd_tokenizer_path(const struct sd_tokenizer *tok)
 {
     return tok->path;
 }

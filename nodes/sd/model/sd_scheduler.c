@@ -1,18 +1,18 @@
 /*
-** lcm_scheduler.c - LCM timesteps, noise schedule and step (see scheduler.h).
+** sd_scheduler.c - LCM timesteps, noise schedule and step (see sd_scheduler.h).
 **
 ** Every quantity is computed in float32 in the reference's order of
 ** operations (torch tensor ops), so that timesteps are equal and values
 ** match the reference to the last bit or close to it.
 */
-#include "lcmflow/scheduler.h"
+#include "sd_scheduler.h"
 
 #include <json-c/json.h>
 
 #include <math.h>
 #include <string.h>
 
-void lf_lcm_config_default(struct lf_lcm_config *cfg)
+void sd_lcm_config_default(struct sd_lcm_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->num_train_timesteps = 1000;
@@ -32,12 +32,12 @@ static bool json_number(struct json_object *v, double *out)
     return true;
 }
 
-enum lf_status lf_lcm_config_load(const char *path, struct lf_lcm_config *cfg, struct lf_error *err)
+enum lf_status sd_lcm_config_load(const char *path, struct sd_lcm_config *cfg, struct lf_error *err)
 {
     struct json_object *root = json_object_from_file(path), *v;
     enum lf_status status = LF_OK;
     double num;
-    lf_lcm_config_default(cfg);
+    sd_lcm_config_default(cfg);
     if (!root)
         return lf_error_set_at(err, LF_ERR_FORMAT, path, 0, 0, "cannot read the JSON: %s",
                                json_util_get_last_err() ? json_util_get_last_err() : "?");
@@ -50,11 +50,11 @@ enum lf_status lf_lcm_config_load(const char *path, struct lf_lcm_config *cfg, s
         int kind; /* 0 int, 1 double, 2 float */
         size_t offset;
     } fields[] = {
-        {"num_train_timesteps", 0, offsetof(struct lf_lcm_config, num_train_timesteps)},
-        {"original_inference_steps", 0, offsetof(struct lf_lcm_config, original_steps)},
-        {"beta_start", 1, offsetof(struct lf_lcm_config, beta_start)},
-        {"beta_end", 1, offsetof(struct lf_lcm_config, beta_end)},
-        {"timestep_scaling", 2, offsetof(struct lf_lcm_config, timestep_scaling)},
+        {"num_train_timesteps", 0, offsetof(struct sd_lcm_config, num_train_timesteps)},
+        {"original_inference_steps", 0, offsetof(struct sd_lcm_config, original_steps)},
+        {"beta_start", 1, offsetof(struct sd_lcm_config, beta_start)},
+        {"beta_end", 1, offsetof(struct sd_lcm_config, beta_end)},
+        {"timestep_scaling", 2, offsetof(struct sd_lcm_config, timestep_scaling)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (!json_object_object_get_ex(root, fields[i].key, &v) ||
@@ -67,10 +67,10 @@ enum lf_status lf_lcm_config_load(const char *path, struct lf_lcm_config *cfg, s
         }
         char *field = (char *)cfg + fields[i].offset;
         if (fields[i].kind == 0) {
-            if (num != floor(num) || num < 1 || num > LF_LCM_MAX_TRAIN_TIMESTEPS) {
+            if (num != floor(num) || num < 1 || num > SD_LCM_MAX_TRAIN_TIMESTEPS) {
                 status = lf_error_set_at(err, LF_ERR_FORMAT, path, 0, 0,
                                          "\"%s\" must be an integer in 1..%d", fields[i].key,
-                                         LF_LCM_MAX_TRAIN_TIMESTEPS);
+                                         SD_LCM_MAX_TRAIN_TIMESTEPS);
                 goto done;
             }
             int iv = (int)num;
@@ -136,17 +136,17 @@ static void linspace_f32(double start_d, double end_d, int n, float *out)
     }
 }
 
-enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf_lcm_config *cfg,
+enum lf_status sd_lcm_scheduler_init(struct sd_lcm_scheduler *s, const struct sd_lcm_config *cfg,
                                      struct lf_error *err)
 {
     memset(s, 0, sizeof *s);
     if (cfg)
         s->config = *cfg;
     else
-        lf_lcm_config_default(&s->config);
-    const struct lf_lcm_config *c = &s->config;
+        sd_lcm_config_default(&s->config);
+    const struct sd_lcm_config *c = &s->config;
     int n = c->num_train_timesteps;
-    if (n < 1 || n > LF_LCM_MAX_TRAIN_TIMESTEPS || c->original_steps < 1 || c->original_steps > n ||
+    if (n < 1 || n > SD_LCM_MAX_TRAIN_TIMESTEPS || c->original_steps < 1 || c->original_steps > n ||
         !(c->beta_start >= 0) || !(c->beta_end < 1))
         return lf_error_set(err, LF_ERR_INVALID,
                             "LCM scheduler: bad configuration (%d train timesteps, %d original "
@@ -167,11 +167,11 @@ enum lf_status lf_lcm_scheduler_init(struct lf_lcm_scheduler *s, const struct lf
         s->alphas_cumprod[i] = (float)acc;
     }
     s->final_alpha_cumprod = c->set_alpha_to_one ? 1.0f : s->alphas_cumprod[0];
-    s->count = 0; /* no schedule until lf_lcm_scheduler_set_timesteps */
+    s->count = 0; /* no schedule until sd_lcm_scheduler_set_timesteps */
     return LF_OK;
 }
 
-enum lf_status lf_lcm_timesteps(const struct lf_lcm_config *cfg, int steps, double lcm_strength,
+enum lf_status sd_lcm_timesteps(const struct sd_lcm_config *cfg, int steps, double lcm_strength,
                                 int *out, struct lf_error *err)
 {
     int k = cfg->num_train_timesteps / cfg->original_steps;
@@ -196,10 +196,10 @@ enum lf_status lf_lcm_timesteps(const struct lf_lcm_config *cfg, int steps, doub
     return LF_OK;
 }
 
-enum lf_status lf_lcm_scheduler_set_timesteps(struct lf_lcm_scheduler *s, int steps, double denoise,
+enum lf_status sd_lcm_scheduler_set_timesteps(struct sd_lcm_scheduler *s, int steps, double denoise,
                                               struct lf_error *err)
 {
-    int full[LF_LCM_MAX_TRAIN_TIMESTEPS];
+    int full[SD_LCM_MAX_TRAIN_TIMESTEPS];
     if (!(denoise > 0 && denoise <= 1))
         return lf_error_set(err, LF_ERR_INVALID, "LCM scheduler: denoise %g is not in (0, 1]",
                             denoise);
@@ -207,7 +207,7 @@ enum lf_status lf_lcm_scheduler_set_timesteps(struct lf_lcm_scheduler *s, int st
         return lf_error_set(err, LF_ERR_INVALID,
                             "LCM scheduler: steps must be 1..%d (original_steps), not %d",
                             s->config.original_steps, steps);
-    enum lf_status status = lf_lcm_timesteps(&s->config, steps, 1.0, full, err);
+    enum lf_status status = sd_lcm_timesteps(&s->config, steps, 1.0, full, err);
     if (status != LF_OK) return status;
     /* StableDiffusionImg2ImgPipeline.get_timesteps */
     int keep = (int)((double)steps * denoise);
@@ -221,7 +221,7 @@ enum lf_status lf_lcm_scheduler_set_timesteps(struct lf_lcm_scheduler *s, int st
     return LF_OK;
 }
 
-void lf_lcm_boundary_scalings(float timestep_scaling, int t, float *c_skip, float *c_out)
+void sd_lcm_boundary_scalings(float timestep_scaling, int t, float *c_skip, float *c_out)
 {
     const float sigma2 = 0.5f * 0.5f;
     float s = (float)t * timestep_scaling;
@@ -230,18 +230,18 @@ void lf_lcm_boundary_scalings(float timestep_scaling, int t, float *c_skip, floa
     *c_out = s / sqrtf(s2 + sigma2);
 }
 
-bool lf_lcm_scheduler_is_final(const struct lf_lcm_scheduler *s, int index)
+bool sd_lcm_scheduler_is_final(const struct sd_lcm_scheduler *s, int index)
 {
     return index >= s->count - 1;
 }
 
-static bool valid_t(const struct lf_lcm_scheduler *s, int t)
+static bool valid_t(const struct sd_lcm_scheduler *s, int t)
 {
     return t >= 0 && t < s->config.num_train_timesteps;
 }
 
-enum lf_status lf_lcm_scheduler_step_info(const struct lf_lcm_scheduler *s, int index,
-                                          struct lf_lcm_step *out, struct lf_error *err)
+enum lf_status sd_lcm_scheduler_step_info(const struct sd_lcm_scheduler *s, int index,
+                                          struct sd_lcm_step *out, struct lf_error *err)
 {
     if (index < 0 || index >= s->count)
         return lf_error_set(err, LF_ERR_INVALID, "LCM scheduler: step %d of %d", index, s->count);
@@ -251,17 +251,17 @@ enum lf_status lf_lcm_scheduler_step_info(const struct lf_lcm_scheduler *s, int 
     out->alpha_prod_t = s->alphas_cumprod[out->t];
     out->alpha_prod_t_prev =
         out->prev_t >= 0 ? s->alphas_cumprod[out->prev_t] : s->final_alpha_cumprod;
-    lf_lcm_boundary_scalings(s->config.timestep_scaling, out->t, &out->c_skip, &out->c_out);
+    sd_lcm_boundary_scalings(s->config.timestep_scaling, out->t, &out->c_skip, &out->c_out);
     return LF_OK;
 }
 
-enum lf_status lf_lcm_scheduler_step(const struct lf_lcm_scheduler *s, int index,
+enum lf_status sd_lcm_scheduler_step(const struct sd_lcm_scheduler *s, int index,
                                      const float *model_output, const float *sample,
                                      const float *noise, float *denoised, float *prev_sample,
                                      size_t count, struct lf_error *err)
 {
-    struct lf_lcm_step st;
-    enum lf_status status = lf_lcm_scheduler_step_info(s, index, &st, err);
+    struct sd_lcm_step st;
+    enum lf_status status = sd_lcm_scheduler_step_info(s, index, &st, err);
     if (status != LF_OK) return status;
     if (!st.is_final && !noise)
         return lf_error_set(err, LF_ERR_INVALID,
@@ -290,7 +290,7 @@ enum lf_status lf_lcm_scheduler_step(const struct lf_lcm_scheduler *s, int index
     return LF_OK;
 }
 
-enum lf_status lf_lcm_scheduler_add_noise(const struct lf_lcm_scheduler *s, int t,
+enum lf_status sd_lcm_scheduler_add_noise(const struct sd_lcm_scheduler *s, int t,
                                           const float *original, const float *noise, float *out,
                                           size_t count, struct lf_error *err)
 {

@@ -3,7 +3,7 @@
 ** the ids the text encoder would see.
 */
 #include "cli.h"
-#include "lcmflow/tokenizer.h"
+#include "sd_tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +27,14 @@ static void usage(FILE *f)
             "\n"
             "Without --vocab the vocabulary is looked for in the checkpoint's tokenizer/\n"
             "folder, then in $%s.\n",
-            LF_TOKENIZER_CONTEXT, LF_TOKENIZER_CONTEXT - 2, LF_TOKENIZER_ENV);
+            SD_TOKENIZER_CONTEXT, SD_TOKENIZER_CONTEXT - 2, SD_TOKENIZER_ENV);
 }
 
-static void print_ids(const struct lf_tokenizer *tok, const int32_t *ids, size_t n, int tokens)
+static void print_ids(const struct sd_tokenizer *tok, const int32_t *ids, size_t n, int tokens)
 {
     for (size_t i = 0; i < n; i++) {
         if (tokens)
-            printf("%d %s\n", ids[i], lf_tokenizer_token(tok, ids[i]));
+            printf("%d %s\n", ids[i], sd_tokenizer_token(tok, ids[i]));
         else
             printf("%s%d", i ? " " : "", ids[i]);
     }
@@ -46,7 +46,7 @@ int lf_cli_tokenize(int argc, char **argv)
     const char *vocab = NULL, *checkpoint = NULL;
     int untruncated = 0, tokens = 0, first_text = 0;
     struct lf_error err = {0};
-    struct lf_tokenizer *tok = NULL;
+    struct sd_tokenizer *tok = NULL;
     char msg[LF_ERROR_MESSAGE_MAX + LF_ERROR_PATH_MAX + 32], *text = NULL;
     size_t text_len = 0;
     int status = 1;
@@ -93,32 +93,32 @@ int lf_cli_tokenize(int argc, char **argv)
         strcat(text, argv[i]);
     }
 
-    if ((vocab ? lf_tokenizer_load(vocab, &tok, &err)
-               : lf_tokenizer_find(checkpoint, NULL, &tok, &err)) != LF_OK)
+    if ((vocab ? sd_tokenizer_load(vocab, &tok, &err)
+               : sd_tokenizer_find(checkpoint, NULL, &tok, &err)) != LF_OK)
         goto fail;
     if (untruncated) {
         int32_t *ids = NULL;
         size_t n = 0;
-        if (lf_tokenizer_encode_untruncated(tok, text, &ids, &n, &err) != LF_OK) goto fail;
+        if (sd_tokenizer_encode_untruncated(tok, text, &ids, &n, &err) != LF_OK) goto fail;
         print_ids(tok, ids, n, tokens);
         free(ids);
     } else {
-        int32_t ids[LF_TOKENIZER_CONTEXT];
+        int32_t ids[SD_TOKENIZER_CONTEXT];
         bool truncated = false;
-        if (lf_tokenizer_encode(tok, text, ids, &truncated, &err) != LF_OK) goto fail;
-        print_ids(tok, ids, LF_TOKENIZER_CONTEXT, tokens);
+        if (sd_tokenizer_encode(tok, text, ids, &truncated, &err) != LF_OK) goto fail;
+        print_ids(tok, ids, SD_TOKENIZER_CONTEXT, tokens);
         if (truncated)
             fprintf(stderr,
                     "lcmflow tokenize: the prompt is longer than %d tokens; the rest "
                     "was dropped\n",
-                    LF_TOKENIZER_CONTEXT - 2);
+                    SD_TOKENIZER_CONTEXT - 2);
     }
     status = 0;
     goto done;
 fail:
     fprintf(stderr, "lcmflow tokenize: %s\n", lf_error_text(&err, msg, sizeof msg));
 done:
-    lf_tokenizer_free(tok);
+    sd_tokenizer_free(tok);
     free(text);
     return status;
 }

@@ -1,12 +1,12 @@
 /*
-** tokenizer_impl.h - the tokenizer's internals, shared by tokenizer.c (encoding),
-** tokenizer_vocab.c (loading), tokenizer_clean.c (text clean-up) and
-** tokenizer_map.c (hash tables).  Not a public header.
+** sd_tokenizer_impl.h - the tokenizer's internals, shared by sd_tokenizer.c (encoding),
+** sd_tokenizer_vocab.c (loading), sd_tokenizer_clean.c (text clean-up) and
+** sd_tokenizer_map.c (hash tables).  Not a public header.
 */
-#ifndef LCMFLOW_TOKENIZER_IMPL_H
-#define LCMFLOW_TOKENIZER_IMPL_H
+#ifndef LCMFLOW_SD_TOKENIZER_IMPL_H
+#define LCMFLOW_SD_TOKENIZER_IMPL_H
 
-#include "lcmflow/tokenizer.h"
+#include "sd_tokenizer.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -62,7 +62,7 @@ void lf_tok_pairmap_free(struct lf_tok_pairmap *m);
 
 /* ---- the tokenizer ---- */
 
-struct lf_tokenizer {
+struct sd_tokenizer {
     char *path;
     struct lf_tok_strmap vocab; /* vocabulary string -> id */
     long *id_entry;             /* id -> vocab entry index, -1 for gaps */
@@ -88,9 +88,9 @@ void lf_tok_byte_table(uint32_t byte_cp[256], uint8_t byte_order[256]);
 
 /* Loads the vocabulary into tok (zeroed, path set) from the given files;
 ** merges_path is NULL for the openai layout, where vocab_path is the .gz. */
-enum lf_status lf_tok_load_hf(struct lf_tokenizer *tok, const char *vocab_path,
+enum lf_status lf_tok_load_hf(struct sd_tokenizer *tok, const char *vocab_path,
                               const char *merges_path, struct lf_error *err);
-enum lf_status lf_tok_load_openai(struct lf_tokenizer *tok, const char *bpe_path,
+enum lf_status lf_tok_load_openai(struct sd_tokenizer *tok, const char *bpe_path,
                                   struct lf_error *err);
 
 /* CLIP's text clean-up: the ftfy subset, HTML entities (twice), whitespace

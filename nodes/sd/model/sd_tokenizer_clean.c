@@ -1,5 +1,5 @@
 /*
-** tokenizer_clean.c - CLIP's text clean-up before pre-tokenisation:
+** sd_tokenizer_clean.c - CLIP's text clean-up before pre-tokenisation:
 **   ftfy.fix_text with its default options, as far as it is defined per
 **   character: HTML entities ending in ';' (only when the text does not hold
 **   both '<' and '>'), Latin ligatures split, full-width forms narrowed,
@@ -13,7 +13,7 @@
 ** "Whitespace" and "lower case" follow Python's definitions, read from
 ** utf8proc's Unicode tables.
 */
-#include "tokenizer_impl.h"
+#include "sd_tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
-** tokenizer_vocab.c - reads a CLIP BPE vocabulary in either layout:
+** sd_tokenizer_vocab.c - reads a CLIP BPE vocabulary in either layout:
 **   - Hugging Face: vocab.json (token -> id) + merges.txt ("#version" header
 **     line, then one merge "a b" a line, rank = line index - 1);
 **   - openai: bpe_simple_vocab_16e6.txt.gz (a header line, then merges); the
@@ -7,7 +7,7 @@
 **     token per merge (the halves joined), <|startoftext|>, <|endoftext|>.
 ** Both keep only the first 49152 - 256 - 2 merges, as CLIP does.
 */
-#include "tokenizer_impl.h"
+#include "sd_tokenizer_impl.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -150,7 +150,7 @@ static enum lf_status oom(const char *path, struct lf_error *err)
     return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
 }
 
-static long find_id(const struct lf_tokenizer *tok, const char *s, size_t len)
+static long find_id(const struct sd_tokenizer *tok, const char *s, size_t len)
 {
     long e = lf_tok_strmap_find(&tok->vocab, s, len);
     return e < 0 ? -1 : (long)tok->vocab.entries[e].value;
@@ -158,7 +158,7 @@ static long find_id(const struct lf_tokenizer *tok, const char *s, size_t len)
 
 /* Turns merge lines into the pair table; every symbol and every joined
 ** result must be in the vocabulary (CLIP would fail on them later). */
-static enum lf_status resolve_merges(struct lf_tokenizer *tok, const char *path,
+static enum lf_status resolve_merges(struct sd_tokenizer *tok, const char *path,
                                      const struct merge_line *m, size_t n, struct lf_error *err)
 {
     char joined[2 * MAX_TOKEN_LEN];
@@ -181,7 +181,7 @@ static enum lf_status resolve_merges(struct lf_tokenizer *tok, const char *path,
 }
 
 /* id -> vocabulary entry, then the special tokens and the byte symbols. */
-static enum lf_status index_vocab(struct lf_tokenizer *tok, const char *path, struct lf_error *err)
+static enum lf_status index_vocab(struct sd_tokenizer *tok, const char *path, struct lf_error *err)
 {
     uint32_t byte_cp[256];
     uint8_t order[256];
@@ -222,7 +222,7 @@ static enum lf_status index_vocab(struct lf_tokenizer *tok, const char *path, st
     return LF_OK;
 }
 
-static enum lf_status parse_vocab_json(struct lf_tokenizer *tok, const char *path, const char *text,
+static enum lf_status parse_vocab_json(struct sd_tokenizer *tok, const char *path, const char *text,
                                        size_t len, struct lf_error *err)
 {
     struct json_tokener *jt = json_tokener_new();
@@ -278,7 +278,7 @@ done:
     return st;
 }
 
-enum lf_status lf_tok_load_hf(struct lf_tokenizer *tok, const char *vocab_path,
+enum lf_status lf_tok_load_hf(struct sd_tokenizer *tok, const char *vocab_path,
                               const char *merges_path, struct lf_error *err)
 {
     char *text = NULL;
@@ -300,7 +300,7 @@ enum lf_status lf_tok_load_hf(struct lf_tokenizer *tok, const char *vocab_path,
 }
 
 /* The openai layout's vocabulary, in CLIP's order. */
-static enum lf_status build_openai_vocab(struct lf_tokenizer *tok, const char *path,
+static enum lf_status build_openai_vocab(struct sd_tokenizer *tok, const char *path,
                                          const struct merge_line *m, size_t n, struct lf_error *err)
 {
     uint32_t byte_cp[256];
@@ -329,7 +329,7 @@ static enum lf_status build_openai_vocab(struct lf_tokenizer *tok, const char *p
     return LF_OK;
 }
 
-enum lf_status lf_tok_load_openai(struct lf_tokenizer *tok, const char *bpe_path,
+enum lf_status lf_tok_load_openai(struct sd_tokenizer *tok, const char *bpe_path,
                                   struct lf_error *err)
 {
     char *text = NULL;

@@ -2,8 +2,7 @@
 ** sd_image.h - conversions between the VAE's pixel space and IMAGE values.
 **
 ** IMAGE values are [B, H, W, 3] f32 in [0, 1] (ComfyUI's convention); the
-** VAE works on [B, 3, H, W] in [-1, 1].  8-bit pixels follow the reference:
-** round(clamp(x / 2 + 0.5, 0, 1) * 255) with round-half-to-even.  These run
+** VAE works on [B, 3, H, W] in [-1, 1].  These run
 ** on the host: images are small next to the model's activations.
 */
 #ifndef LCMFLOW_SD_IMAGE_H
@@ -18,16 +17,5 @@ enum lf_status sd_image_from_decoded(struct lf_tensor *decoded, struct lf_tensor
 /* IMAGE [B, H, W, 3] in [0, 1] -> [B, 3, H, W] f32 in [-1, 1]. */
 enum lf_status sd_image_to_vae_input(struct lf_tensor *image, struct lf_tensor **out,
                                      struct lf_error *err);
-
-/* 8-bit RGB rows -> IMAGE [1, H, W, 3]. */
-enum lf_status sd_image_from_rgb8(struct lf_device *device, const uint8_t *pixels, int width,
-                                  int height, struct lf_tensor **image, struct lf_error *err);
-
-/* IMAGE -> 8-bit RGB of one batch item (malloc'd, caller frees). */
-enum lf_status sd_image_to_rgb8(struct lf_tensor *image, int64_t index, uint8_t **pixels,
-                                struct lf_error *err);
-
-/* The reference's float -> 8-bit rule for one value already in [0, 1] scale. */
-uint8_t sd_image_quantize(float v);
 
 #endif
