@@ -137,24 +137,6 @@ static void folder_and_merges_paths_load(void **state)
     }
 }
 
-static void load_is_fast(void **state)
-{
-    /* The budget is 100 ms; allow slack for a loaded shared CI machine. */
-    const char *rel[] = {"clip/vocab.json", "clip/bpe_simple_vocab_16e6.txt.gz"};
-    for (size_t i = 0; i < 2; i++) {
-        double best = 1e9;
-        for (int k = 0; k < 3; k++) {
-            double t0 = now_ms();
-            struct sd_tokenizer *tok = load_ok(rel[i]);
-            double t = now_ms() - t0;
-            best = t < best ? t : best;
-            sd_tokenizer_free(tok);
-        }
-        printf("# %s: best load %.1f ms\n", rel[i], best);
-        assert_true(best < 400.0);
-    }
-}
-
 /* Clean-up cases beyond the fixture prompts, checked against the ids of
 ** text that Python's clean-up produces from them. */
 static void cleanup_matches_python(void **state)
@@ -396,7 +378,6 @@ int main(void)
         cmocka_unit_test(hf_layout_matches_reference),
         cmocka_unit_test(openai_layout_matches_reference),
         cmocka_unit_test(folder_and_merges_paths_load),
-        cmocka_unit_test(load_is_fast),
         cmocka_unit_test(cleanup_matches_python),
         cmocka_unit_test(invalid_utf8_is_an_error),
         cmocka_unit_test(lookup_order),
