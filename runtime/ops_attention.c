@@ -32,15 +32,15 @@ struct attention_push {
 
 static enum variant pick_variant(const struct lf_device *device)
 {
-    const struct lf_device_info *info = lf_device_get_info(device);
+    const struct lf_vk_device *vk = (const struct lf_vk_device *)device;
     const char *env = getenv("LCMFLOW_OP_VARIANT");
-    enum variant v = info->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
+    enum variant v = lf_vk_is_cpu(vk) ? VARIANT_LAVAPIPE : VARIANT_GPU;
     if (env && !strcmp(env, "portable")) v = VARIANT_PORTABLE;
     if (env && !strcmp(env, "lavapipe")) v = VARIANT_LAVAPIPE;
     if (env && !strcmp(env, "gpu")) v = VARIANT_GPU;
     /* The lavapipe shader shares keys between its 8 lanes with
     ** subgroupBroadcast: a workgroup of 8 must lie in one subgroup. */
-    if (v == VARIANT_LAVAPIPE && info->subgroup_size < 8) v = VARIANT_PORTABLE;
+    if (v == VARIANT_LAVAPIPE && vk->vk.subgroup_size < 8) v = VARIANT_PORTABLE;
     return v;
 }
 
@@ -77,7 +77,7 @@ static enum lf_status check_inputs(struct lf_tensor *q, struct lf_tensor *k, str
                             lf_op_shape_text(q, a, sizeof a), heads);
     /* llvmpipe silently ends a shader's loops after 65535 iterations in
     ** all; the key loops of every variant stay below that up to here. */
-    if (lf_device_get_info(q->device)->type == LF_DEVICE_CPU && k->shape[1] > MAX_CPU_KEYS)
+    if (lf_vk_is_cpu(lf_vk_device(q->device)) && k->shape[1] > MAX_CPU_KEYS)
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
                             "attention: %lld keys (k %s) are over the %d this CPU device "
                             "(llvmpipe) runs correctly",
@@ -132,7 +132,7 @@ static enum lf_status run(struct lf_tensor *q, struct lf_tensor *k, struct lf_te
                          batch, err);
     }
     case VARIANT_GPU: {
-        uint32_t shared = lf_device_get_info(device)->max_shared_memory;
+        uint32_t shared = lf_vk_device_info(device)->max_shared_memory;
         uint32_t tk = shared / (2 * 4 * d);
         if (tk > 64) tk = 64;
         if (tk < 1) break;

@@ -107,16 +107,16 @@ enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uin
                          uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
                          struct lf_error *err)
 {
+    struct lf_vk_device *vk = lf_vk_device(device);
     VkPipeline pipeline;
-    enum lf_status s = lf_vk_pipeline_get(device, shader, spec, spec_count, &pipeline, err);
+    enum lf_status s = lf_vk_pipeline_get(vk, shader, spec, spec_count, &pipeline, err);
     if (s) return s;
     if (!profiling())
-        return lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
-    if ((s = lf_vk_flush(device, err))) return s;
+        return lf_vk_dispatch(vk, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
+    if ((s = lf_vk_flush(vk, err))) return s;
     double t0 = now_ms();
-    if ((s = lf_vk_dispatch(device, pipeline, push, push_size, groups_x, groups_y, groups_z,
-                            err)) ||
-        (s = lf_vk_flush(device, err)))
+    if ((s = lf_vk_dispatch(vk, pipeline, push, push_size, groups_x, groups_y, groups_z, err)) ||
+        (s = lf_vk_flush(vk, err)))
         return s;
     profile_add(shader, now_ms() - t0);
     return LF_OK;

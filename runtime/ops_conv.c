@@ -58,7 +58,7 @@ static enum variant pick_variant(const struct lf_device *device, bool *forced)
     if (v && strcmp(v, "portable") == 0) return VARIANT_PORTABLE;
     if (v && strcmp(v, "lavapipe") == 0) return VARIANT_LAVAPIPE;
     if (v && strcmp(v, "gpu") == 0) return VARIANT_GPU;
-    return lf_device_get_info(device)->type == LF_DEVICE_CPU ? VARIANT_LAVAPIPE : VARIANT_GPU;
+    return lf_vk_is_cpu((const struct lf_vk_device *)device) ? VARIANT_LAVAPIPE : VARIANT_GPU;
 }
 
 /* Workgroups along positions: Ho rows of Wo rounded up to the lane's
@@ -80,7 +80,7 @@ static const struct lavapipe_shader *lavapipe_shader(struct lf_tensor *x,
     /* Pairs are read as one 64-bit (f32) or 32-bit (f16) load: x's first
     ** element must be 8-byte aligned (tensors are; a view might not be). */
     if (lf_op_address(x) % 8 != 0) return NULL;
-    if (lf_device_get_info(device)->subgroup_size < 8) return NULL;
+    if (lf_vk_device_info(device)->subgroup_size < 8) return NULL;
     if (k->KH != k->KW || k->W % 2 != 0) return NULL; /* inputs are read in pairs */
     uint32_t tile_o = k->O >= 48 ? 64 : 16;
     bool wide = k->Wo % 16 == 0 || k->Wo > 64; /* little padding at 16 per lane */

@@ -92,9 +92,9 @@ static enum gemm_variant choose_variant(const struct lf_device *device)
     if (force && !strcmp(force, "portable")) return GEMM_PORTABLE;
     if (force && !strcmp(force, "lavapipe")) return GEMM_LAVAPIPE;
     if (force && !strcmp(force, "gpu")) return GEMM_TILED;
-    const struct lf_device_info *info = lf_device_get_info(device);
-    if (info->type == LF_DEVICE_CPU) return GEMM_LAVAPIPE;
-    if (info->max_shared_memory >= 2 * 16 * 65 * sizeof(float)) return GEMM_TILED;
+    const struct lf_vk_device *vk = (const struct lf_vk_device *)device;
+    if (lf_vk_is_cpu(vk)) return GEMM_LAVAPIPE;
+    if (vk->vk.max_shared_memory >= 2 * 16 * 65 * sizeof(float)) return GEMM_TILED;
     return GEMM_PORTABLE;
 }
 
@@ -163,7 +163,7 @@ static enum lf_status check_shapes(struct lf_tensor *a, struct lf_tensor *b, str
 
 static bool lavapipe_fits(const struct lf_device *device, const struct gemm_shape *g, bool trans_a)
 {
-    return lf_device_get_info(device)->subgroup_size >= 8 && g->k % 4 == 0 && g->n % 4 == 0 &&
+    return lf_vk_device_info(device)->subgroup_size >= 8 && g->k % 4 == 0 && g->n % 4 == 0 &&
            (!trans_a || g->m % 4 == 0);
 }
 
@@ -192,8 +192,9 @@ static bool bind_operands(const struct lf_device *device, const struct gemm_shad
     for (int i = 0; i < 3; i++) {
         uint64_t base;
         lf_vk_buffer_handle(bindings[i].buffer, &base);
-        if (!lf_vk_binding_fits(device, (enum lf_vk_binding_kind)shader->kind,
-                                base + bindings[i].offset, bindings[i].size, bindings[i].format))
+        if (!lf_vk_binding_fits((const struct lf_vk_device *)device,
+                                (enum lf_vk_binding_kind)shader->kind, base + bindings[i].offset,
+                                bindings[i].size, bindings[i].format))
             return false;
     }
     return true;
@@ -243,7 +244,7 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
     ** iterations; the only loop left in these shaders runs over K, in
     ** steps of 1 (portable), 4 (lavapipe) or 16 (tiled). */
     uint32_t k_step = shader == &portable_shader ? 1 : shader == &tiled_shader ? 16 : 4;
-    if (lf_device_get_info(device)->type == LF_DEVICE_CPU && g->k / k_step >= 65535)
+    if (lf_vk_is_cpu(lf_vk_device(device)) && g->k / k_step >= 65535)
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
                             "gemm: K = %u is beyond what shader %s can loop over on lavapipe", g->k,
                             shader->name);
@@ -256,11 +257,11 @@ static enum lf_status dispatch(struct lf_tensor *a, struct lf_tensor *b, struct 
             enum lf_vk_binding_kind kind = (enum lf_vk_binding_kind)shader->kind;
             if (kind == LF_VK_TEXEL) spec[0] = spec[1] = 0;
             VkPipeline pipeline;
-            enum lf_status s =
-                lf_vk_pipeline_get_bound(device, shader->name, kind, spec, 4, &pipeline, err);
+            enum lf_status s = lf_vk_pipeline_get_bound(lf_vk_device(device), shader->name, kind,
+                                                        spec, 4, &pipeline, err);
             if (s) return s;
-            return lf_vk_dispatch_bound(device, pipeline, kind, bindings, 3, &p, sizeof p, groups_x,
-                                        (uint32_t)groups_y, g->batch, err);
+            return lf_vk_dispatch_bound(lf_vk_device(device), pipeline, kind, bindings, 3, &p,
+                                        sizeof p, groups_x, (uint32_t)groups_y, g->batch, err);
         }
         shader = lavapipe_address_shader;
         groups_x = (g->n + shader->tile_n - 1) / shader->tile_n;

@@ -61,7 +61,7 @@ enum lf_status lf_op_lora_merge(struct lf_tensor *weight, struct lf_tensor *up,
                             "lora_merge: tensors of 2^32 elements or more");
     /* llvmpipe (Mesa 22) silently stops an invocation after 65535 loop
     ** iterations: the shader loops over the rank. */
-    if (lf_device_get_info(weight->device)->type == LF_DEVICE_CPU && rank >= 65535)
+    if (lf_vk_is_cpu(lf_vk_device(weight->device)) && rank >= 65535)
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "lora_merge: rank %lld is too large",
                             (long long)rank);
     struct lora_push p = {

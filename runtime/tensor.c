@@ -1,7 +1,7 @@
 /*
 ** tensor.c - tensor headers, reference counts, uploads and downloads.
 */
-#include "vk_impl.h"
+#include "backend.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +68,13 @@ enum lf_status lf_tensor_create(struct lf_device *device, enum lf_dtype dtype, i
     *out = NULL;
     enum lf_status s = check_shape(rank, shape, &numel, err);
     if (s) return s;
-    if (dtype == LF_DTYPE_F16 && !device->info.fp16)
+    if (dtype == LF_DTYPE_F16 && !lf_device_has(device, LF_DEVICE_CAP_F16_STORAGE))
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "device %s has no f16 storage",
                             device->info.name);
     struct lf_tensor *t = calloc(1, sizeof *t);
     if (!t) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-    s = lf_vk_buffer_alloc(device, (uint64_t)numel * lf_dtype_size(dtype), &t->buffer, err);
+    s = device->backend->buffer_alloc(device, (uint64_t)numel * lf_dtype_size(dtype), &t->buffer,
+                                      err);
     if (s) {
         free(t);
         return s;
@@ -121,7 +122,8 @@ struct lf_tensor *lf_tensor_retain(struct lf_tensor *tensor)
 void lf_tensor_release(struct lf_tensor *tensor)
 {
     if (!tensor || --tensor->refcount > 0) return;
-    lf_vk_buffer_release(tensor->buffer);
+    struct lf_tensor_buffer *buffer = tensor->buffer;
+    if (--buffer->refcount == 0) buffer->device->backend->buffer_free(buffer);
     free(tensor);
 }
 
@@ -144,7 +146,7 @@ enum lf_status lf_tensor_upload(struct lf_tensor *tensor, const void *data, size
     if (size != lf_tensor_nbytes(tensor))
         return lf_error_set(err, LF_ERR_INVALID, "upload of %zu bytes into a tensor of %zu bytes",
                             size, lf_tensor_nbytes(tensor));
-    return lf_vk_write(tensor->buffer, tensor->offset, data, size, err);
+    return tensor->device->backend->buffer_write(tensor->buffer, tensor->offset, data, size, err);
 }
 
 enum lf_status lf_tensor_download(struct lf_tensor *tensor, void *data, size_t size,
@@ -153,7 +155,7 @@ enum lf_status lf_tensor_download(struct lf_tensor *tensor, void *data, size_t s
     if (size != lf_tensor_nbytes(tensor))
         return lf_error_set(err, LF_ERR_INVALID, "download of a tensor of %zu bytes into %zu bytes",
                             lf_tensor_nbytes(tensor), size);
-    return lf_vk_read(tensor->buffer, tensor->offset, data, size, err);
+    return tensor->device->backend->buffer_read(tensor->buffer, tensor->offset, data, size, err);
 }
 
 /* IEEE 754 half conversion with round-to-nearest-even, as PyTorch does. */

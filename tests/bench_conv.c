@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)
@@ -66,7 +67,7 @@ int main(int argc, char **argv)
         lf_tensor_from_f32(dev, LF_DTYPE_F16, 4, ws, w, &tw, &err))
         return fail(&err);
 
-    printf("device: %s (%s)\n", info->name, info->driver_info);
+    printf("device: %s (%.*s)\n", info->name, (int)strcspn(info->details, "\n"), info->details);
     printf("conv %lldx%lld %lld->%lld at %lldx%lld stride %lld, shader %s; "
            "sgemm M=%lld N=%lld K=%lld; %.2f GFLOP each\n",
            (long long)K, (long long)K, (long long)C, (long long)O, (long long)H, (long long)W,

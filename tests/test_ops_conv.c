@@ -16,6 +16,7 @@
 #include "op_test.h"
 #include "ops_conv.h"
 #include "ref_conv.h"
+#include "vk_impl.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,7 +84,8 @@ static void run_case(const struct conv_case *k, size_t index, enum lf_dtype xt, 
     ref_conv2d(x, w, with_bias ? bias : NULL, k->B, k->C, k->H, k->W, k->O, k->KH, k->KW, &k->p,
                want);
     double atol = xt == LF_DTYPE_F16 ? 2e-3 : 1e-4, rtol = atol;
-    bool check_path = lf_device_get_info(op_test_device())->subgroup_size >= 8;
+    const struct lf_vk_info *vk = lf_vk_device_info(op_test_device());
+    bool check_path = vk && vk->subgroup_size >= 8;
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
         setenv("LCMFLOW_OP_VARIANT", variants[v], 1);
         const char *shader = lf_op_conv2d_shader(tx, tw, &k->p);

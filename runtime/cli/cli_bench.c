@@ -372,8 +372,9 @@ static int bench_ops(int argc, char **argv)
         return 1;
     }
     const struct lf_device_info *info = lf_device_get_info(dev);
-    printf("device:   %s (%s), %s %s\n", info->name, lf_device_type_name(info->type),
-           info->driver_name, info->driver_info);
+    /* The details' first line names the driver. */
+    printf("device:   %s (%s), %.*s\n", info->name, lf_device_type_name(info->type),
+           (int)strcspn(info->details, "\n"), info->details);
     struct blas blas;
     blas_open(&blas);
     if (blas.sgemm)

@@ -160,8 +160,8 @@ int lf_cli_bench_sd15(int argc, char **argv)
     double t0 = now_s(), t_start = t0;
     if (lf_device_create(&options, &device, &err)) goto fail;
     const struct lf_device_info *info = lf_device_get_info(device);
-    printf("lcmflow bench sd15: %s (%s), %dx%d, %d steps, %s weights\n", info->name,
-           info->driver_info, size, size, steps, dtype_name);
+    printf("lcmflow bench sd15: %s (%.*s), %dx%d, %d steps, %s weights\n", info->name,
+           (int)strcspn(info->details, "\n"), info->details, size, size, steps, dtype_name);
     printf("  model: %s\n", model);
     if (sd_checkpoint_load(device, model, dtype, &ck, &err) ||
         sd_unet_init(&unet, ck.unet, 8, &err) ||

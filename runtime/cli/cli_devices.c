@@ -1,5 +1,6 @@
 /*
-** cli_devices.c - `lcmflow devices`: every Vulkan device and what it can do.
+** cli_devices.c - `lcmflow devices`: every device of every backend and
+** what it can do.
 */
 #include "cli.h"
 #include "lcmflow/device.h"
@@ -8,35 +9,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const struct {
+    uint32_t cap;
+    const char *name;
+} caps[] = {
+    {LF_DEVICE_CAP_SUPPORTED, "supported"},           {LF_DEVICE_CAP_F16_STORAGE, "f16-storage"},
+    {LF_DEVICE_CAP_F16_ARITHMETIC, "f16-arithmetic"}, {LF_DEVICE_CAP_BF16, "bf16"},
+    {LF_DEVICE_CAP_HOST_MEMORY, "host-memory"},
+};
+
 static void print_device(const struct lf_device_info *d, bool chosen)
 {
-    printf("%s%u: %s (%s)\n", chosen ? "* " : "  ", d->index, d->name,
-           lf_device_type_name(d->type));
-    printf("    driver            %s %s\n", d->driver_name, d->driver_info);
-    printf("    Vulkan            %u.%u.%u\n", (d->api_version >> 22) & 0x7fu,
-           (d->api_version >> 12) & 0x3ffu, d->api_version & 0xfffu);
-    printf("    vendor/device id  0x%04x / 0x%04x\n", d->vendor_id, d->device_id);
-    for (uint32_t h = 0; h < d->heap_count; h++)
-        printf("    memory heap %u     %.1f GiB%s\n", h,
-               (double)d->heap_size[h] / (1024.0 * 1024 * 1024),
-               d->heap_device_local[h] ? " device-local" : "");
-    printf("    subgroup size     %u\n", d->subgroup_size);
-    printf("    fp16              %s\n", d->fp16 ? "yes" : "no");
-    printf("    int8              %s\n", d->int8 ? "yes" : "no");
-    printf("    cooperative matrix %s\n", d->cooperative_matrix ? "yes" : "no");
-    printf("    buffer device address %s\n", d->buffer_device_address ? "yes" : "no");
-    printf("    maxStorageBufferRange %.1f MiB\n",
-           (double)d->max_storage_buffer_range / (1024.0 * 1024));
-    printf("    max shared memory %u KiB\n", d->max_shared_memory / 1024);
+    printf("%s%u: %s (%s, %s)\n", chosen ? "* " : "  ", d->index, d->name,
+           lf_backend_kind_name(d->backend), lf_device_type_name(d->type));
+    printf("    memory            %.1f GiB\n", (double)d->memory_size / (1024.0 * 1024 * 1024));
+    printf("    capabilities     ");
+    for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
+        if (d->caps & caps[i].cap) printf(" %s", caps[i].name);
+    printf("\n");
+    /* details: lines of free text from the backend. */
+    for (const char *line = d->details; *line;) {
+        size_t n = strcspn(line, "\n");
+        printf("    %.*s\n", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
 }
 
 int lf_cli_devices(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: lcmflow devices\n\n"
-               "Lists every Vulkan device with its type, driver, API version, memory heaps,\n"
-               "subgroup size, fp16/int8 and cooperative-matrix support, maxStorageBufferRange\n"
-               "and shared memory.  '*' marks the device lcmflow picks (discrete GPU first,\n"
+               "Lists every device of every backend with its type, memory, capabilities\n"
+               "and the backend's details (Vulkan: driver, API version, subgroup size,\n"
+               "memory heaps...).  '*' marks the device lcmflow picks (discrete GPU first,\n"
                "lavapipe last; LCMFLOW_DEVICE=N or --device N overrides).\n");
         return 0;
     }
@@ -48,8 +53,8 @@ int lf_cli_devices(int argc, char **argv)
         return 1;
     }
     if (count == 0) {
-        fprintf(stderr, "lcmflow devices: no Vulkan device found (install mesa-vulkan-drivers "
-                        "for lavapipe, or a GPU driver)\n");
+        fprintf(stderr, "lcmflow devices: no device found (no Vulkan device: install "
+                        "mesa-vulkan-drivers for lavapipe, or a GPU driver)\n");
         return 1;
     }
     struct lf_device_info *infos = calloc(count, sizeof *infos);

@@ -18,7 +18,7 @@
 
 #define MAX_PENDING 256
 
-enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *err)
+enum lf_status lf_vk_commands_init(struct lf_vk_device *device, struct lf_error *err)
 {
     VkCommandPoolCreateInfo pinfo = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
@@ -57,7 +57,7 @@ enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *er
 }
 
 /* Frees what the descriptor path made for a batch that has completed. */
-static void release_descriptors(struct lf_device *device)
+static void release_descriptors(struct lf_vk_device *device)
 {
     for (uint32_t i = 0; i < device->view_count; i++)
         vkDestroyBufferView(device->device, device->views[i], NULL);
@@ -65,7 +65,7 @@ static void release_descriptors(struct lf_device *device)
     if (device->descriptor_pool) vkResetDescriptorPool(device->device, device->descriptor_pool, 0);
 }
 
-void lf_vk_commands_finish(struct lf_device *device)
+void lf_vk_commands_finish(struct lf_vk_device *device)
 {
     if (device->recording) lf_vk_flush(device, NULL);
     release_descriptors(device);
@@ -77,7 +77,7 @@ void lf_vk_commands_finish(struct lf_device *device)
     if (device->command_pool) vkDestroyCommandPool(device->device, device->command_pool, NULL);
 }
 
-static enum lf_status begin(struct lf_device *device, struct lf_error *err)
+static enum lf_status begin(struct lf_vk_device *device, struct lf_error *err)
 {
     if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
     if (device->recording) return LF_OK;
@@ -93,7 +93,7 @@ static enum lf_status begin(struct lf_device *device, struct lf_error *err)
     return LF_OK;
 }
 
-static void barrier(struct lf_device *device)
+static void barrier(struct lf_vk_device *device)
 {
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -106,7 +106,7 @@ static void barrier(struct lf_device *device)
     vkCmdPipelineBarrier(device->command_buffer, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err)
+enum lf_status lf_vk_flush(struct lf_vk_device *device, struct lf_error *err)
 {
     if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
     if (!device->recording) return LF_OK;
@@ -129,12 +129,12 @@ enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err)
     return LF_OK;
 }
 
-enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, const void *push,
+enum lf_status lf_vk_dispatch(struct lf_vk_device *device, VkPipeline pipeline, const void *push,
                               uint32_t push_size, uint32_t groups_x, uint32_t groups_y,
                               uint32_t groups_z, struct lf_error *err)
 {
     if (groups_x == 0 || groups_y == 0 || groups_z == 0) return LF_OK;
-    if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->info.max_push_constants)
+    if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->vk.max_push_constants)
         return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
                             push_size);
     enum lf_status s = begin(device, err);
@@ -153,7 +153,8 @@ enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, con
     return LF_OK;
 }
 
-static enum lf_status keep_view(struct lf_device *device, VkBufferView view, struct lf_error *err)
+static enum lf_status keep_view(struct lf_vk_device *device, VkBufferView view,
+                                struct lf_error *err)
 {
     if (device->view_count == device->view_capacity) {
         uint32_t cap = device->view_capacity ? 2 * device->view_capacity : 64;
@@ -170,7 +171,7 @@ static enum lf_status keep_view(struct lf_device *device, VkBufferView view, str
 }
 
 /* A descriptor set for the bindings, valid until the batch completes. */
-static enum lf_status make_set(struct lf_device *device, enum lf_vk_binding_kind kind,
+static enum lf_status make_set(struct lf_vk_device *device, enum lf_vk_binding_kind kind,
                                const struct lf_vk_binding *bindings, uint32_t count,
                                VkDescriptorSet *set, struct lf_error *err)
 {
@@ -220,7 +221,7 @@ static enum lf_status make_set(struct lf_device *device, enum lf_vk_binding_kind
     return LF_OK;
 }
 
-enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipeline,
+enum lf_status lf_vk_dispatch_bound(struct lf_vk_device *device, VkPipeline pipeline,
                                     enum lf_vk_binding_kind kind,
                                     const struct lf_vk_binding *bindings, uint32_t count,
                                     const void *push, uint32_t push_size, uint32_t groups_x,
@@ -234,7 +235,7 @@ enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipelin
                             "a bound dispatch needs 1 to %d bindings and "
                             "the descriptor path",
                             LF_VK_MAX_BINDINGS);
-    if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->info.max_push_constants)
+    if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->vk.max_push_constants)
         return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
                             push_size);
     enum lf_status s = begin(device, err);
@@ -262,7 +263,7 @@ enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipelin
 static enum lf_status staged_copy(struct lf_tensor_buffer *buffer, uint64_t offset, void *host,
                                   uint64_t size, bool to_device, struct lf_error *err)
 {
-    struct lf_device *device = buffer->device;
+    struct lf_vk_device *device = lf_vk_device(buffer->device);
     enum lf_status s = lf_vk_staging(device, err);
     if (s) return s;
     uint64_t base;
@@ -292,7 +293,7 @@ enum lf_status lf_vk_write(struct lf_tensor_buffer *buffer, uint64_t offset, con
                            uint64_t size, struct lf_error *err)
 {
     /* Recorded work may still read this memory's previous owner: run it first. */
-    enum lf_status s = lf_vk_flush(buffer->device, err);
+    enum lf_status s = lf_vk_flush(lf_vk_device(buffer->device), err);
     if (s) return s;
     void *map = lf_vk_buffer_map(buffer);
     if (map) {
@@ -305,7 +306,7 @@ enum lf_status lf_vk_write(struct lf_tensor_buffer *buffer, uint64_t offset, con
 enum lf_status lf_vk_read(struct lf_tensor_buffer *buffer, uint64_t offset, void *data,
                           uint64_t size, struct lf_error *err)
 {
-    enum lf_status s = lf_vk_flush(buffer->device, err);
+    enum lf_status s = lf_vk_flush(lf_vk_device(buffer->device), err);
     if (s) return s;
     void *map = lf_vk_buffer_map(buffer);
     if (map) {

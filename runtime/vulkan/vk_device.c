@@ -9,24 +9,7 @@
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
 
-const char *lf_device_type_name(enum lf_device_type type)
-{
-    switch (type) {
-    case LF_DEVICE_INTEGRATED_GPU:
-        return "integrated GPU";
-    case LF_DEVICE_DISCRETE_GPU:
-        return "discrete GPU";
-    case LF_DEVICE_VIRTUAL_GPU:
-        return "virtual GPU";
-    case LF_DEVICE_CPU:
-        return "CPU";
-    case LF_DEVICE_OTHER:
-        break;
-    }
-    return "other";
-}
-
-enum lf_status lf_vk_error(struct lf_device *device, VkResult result, const char *what,
+enum lf_status lf_vk_error(struct lf_vk_device *device, VkResult result, const char *what,
                            struct lf_error *err)
 {
     switch (result) {
@@ -63,7 +46,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(
     VkDebugUtilsMessageSeverityFlagBitsEXT severity, VkDebugUtilsMessageTypeFlagsEXT types,
     const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
 {
-    struct lf_device *device = user;
+    struct lf_vk_device *device = user;
     if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
         if (device) device->validation_errors++;
         fprintf(stderr, "lcmflow: Vulkan validation error: %s\n", data->pMessage);
@@ -71,7 +54,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(
     return VK_FALSE;
 }
 
-static enum lf_status create_instance(struct lf_device *device, bool validation, VkInstance *out,
+static enum lf_status create_instance(struct lf_vk_device *device, bool validation, VkInstance *out,
                                       struct lf_error *err)
 {
     const char *layers[1] = {VALIDATION_LAYER};
@@ -114,7 +97,24 @@ static bool has_extension(VkPhysicalDevice physical, const char *name)
     return found;
 }
 
-static void read_info(VkPhysicalDevice physical, uint32_t index, struct lf_device_info *info)
+static enum lf_device_type device_type(VkPhysicalDeviceType type)
+{
+    switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+        return LF_DEVICE_INTEGRATED_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+        return LF_DEVICE_DISCRETE_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+        return LF_DEVICE_VIRTUAL_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+        return LF_DEVICE_CPU;
+    default:
+        return LF_DEVICE_OTHER;
+    }
+}
+
+static void read_vk_info(VkPhysicalDevice physical, struct lf_vk_info *vk, char *name,
+                         size_t name_size)
 {
     VkPhysicalDeviceDriverProperties driver = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
@@ -134,47 +134,65 @@ static void read_info(VkPhysicalDevice physical, uint32_t index, struct lf_devic
     vkGetPhysicalDeviceFeatures2(physical, &features);
     vkGetPhysicalDeviceMemoryProperties(physical, &memory);
 
-    memset(info, 0, sizeof *info);
-    info->index = index;
-    switch (props.properties.deviceType) {
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
-        info->type = LF_DEVICE_INTEGRATED_GPU;
-        break;
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
-        info->type = LF_DEVICE_DISCRETE_GPU;
-        break;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
-        info->type = LF_DEVICE_VIRTUAL_GPU;
-        break;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU:
-        info->type = LF_DEVICE_CPU;
-        break;
-    default:
-        info->type = LF_DEVICE_OTHER;
-        break;
-    }
-    snprintf(info->name, sizeof info->name, "%s", props.properties.deviceName);
-    snprintf(info->driver_name, sizeof info->driver_name, "%s", driver.driverName);
-    snprintf(info->driver_info, sizeof info->driver_info, "%s", driver.driverInfo);
-    info->api_version = props.properties.apiVersion;
-    info->vendor_id = props.properties.vendorID;
-    info->device_id = props.properties.deviceID;
-    info->subgroup_size = subgroup.subgroupSize;
-    info->fp16 = f12.shaderFloat16 && f11.storageBuffer16BitAccess;
-    info->int8 = f12.shaderInt8 && f12.storageBuffer8BitAccess;
-    info->buffer_device_address = f12.bufferDeviceAddress && features.features.shaderInt64;
-    info->cooperative_matrix = has_extension(physical, "VK_KHR_cooperative_matrix") ||
-                               has_extension(physical, "VK_NV_cooperative_matrix");
-    info->max_storage_buffer_range = props.properties.limits.maxStorageBufferRange;
-    info->max_shared_memory = props.properties.limits.maxComputeSharedMemorySize;
-    info->max_push_constants = props.properties.limits.maxPushConstantsSize;
-    info->heap_count =
-        memory.memoryHeapCount < LF_DEVICE_MAX_HEAPS ? memory.memoryHeapCount : LF_DEVICE_MAX_HEAPS;
-    for (uint32_t i = 0; i < info->heap_count; i++) {
-        info->heap_size[i] = memory.memoryHeaps[i].size;
-        info->heap_device_local[i] =
+    memset(vk, 0, sizeof *vk);
+    vk->type = props.properties.deviceType;
+    snprintf(name, name_size, "%s", props.properties.deviceName);
+    snprintf(vk->driver_name, sizeof vk->driver_name, "%s", driver.driverName);
+    snprintf(vk->driver_info, sizeof vk->driver_info, "%s", driver.driverInfo);
+    vk->api_version = props.properties.apiVersion;
+    vk->vendor_id = props.properties.vendorID;
+    vk->device_id = props.properties.deviceID;
+    vk->subgroup_size = subgroup.subgroupSize;
+    vk->fp16 = f12.shaderFloat16 && f11.storageBuffer16BitAccess;
+    vk->int8 = f12.shaderInt8 && f12.storageBuffer8BitAccess;
+    vk->buffer_device_address = f12.bufferDeviceAddress && features.features.shaderInt64;
+    vk->cooperative_matrix = has_extension(physical, "VK_KHR_cooperative_matrix") ||
+                             has_extension(physical, "VK_NV_cooperative_matrix");
+    vk->max_storage_buffer_range = props.properties.limits.maxStorageBufferRange;
+    vk->max_shared_memory = props.properties.limits.maxComputeSharedMemorySize;
+    vk->max_push_constants = props.properties.limits.maxPushConstantsSize;
+    vk->heap_count =
+        memory.memoryHeapCount < LF_VK_MAX_HEAPS ? memory.memoryHeapCount : LF_VK_MAX_HEAPS;
+    for (uint32_t i = 0; i < vk->heap_count; i++) {
+        vk->heap_size[i] = memory.memoryHeaps[i].size;
+        vk->heap_device_local[i] =
             (memory.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
     }
+}
+
+/* The neutral view of a Vulkan device: capabilities and, as text for
+** people, what only Vulkan knows. */
+static void neutral_info(const struct lf_vk_info *vk, struct lf_device_info *info)
+{
+    info->backend = LF_BACKEND_VULKAN;
+    info->type = device_type(vk->type);
+    bool cpu = vk->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    info->caps = 0;
+    if (vk->buffer_device_address && VK_API_VERSION_MINOR(vk->api_version) >= 2)
+        info->caps |= LF_DEVICE_CAP_SUPPORTED;
+    if (vk->fp16) info->caps |= LF_DEVICE_CAP_F16_STORAGE;
+    /* lavapipe converts every f16 to f32 and back: f16 costs it time. */
+    if (vk->fp16 && !cpu) info->caps |= LF_DEVICE_CAP_F16_ARITHMETIC;
+    if (cpu) info->caps |= LF_DEVICE_CAP_HOST_MEMORY;
+    info->memory_size = 0;
+    for (uint32_t h = 0; h < vk->heap_count; h++)
+        if (vk->heap_device_local[h] && vk->heap_size[h] > info->memory_size)
+            info->memory_size = vk->heap_size[h];
+    size_t n = (size_t)snprintf(
+        info->details, sizeof info->details,
+        "driver %s %s\nVulkan %u.%u.%u\nvendor/device id 0x%04x / 0x%04x\nsubgroup size %u\n"
+        "int8 %s, cooperative matrix %s, buffer device address %s\n"
+        "maxStorageBufferRange %.1f MiB, max shared memory %u KiB",
+        vk->driver_name, vk->driver_info, VK_API_VERSION_MAJOR(vk->api_version),
+        VK_API_VERSION_MINOR(vk->api_version), VK_API_VERSION_PATCH(vk->api_version), vk->vendor_id,
+        vk->device_id, vk->subgroup_size, vk->int8 ? "yes" : "no",
+        vk->cooperative_matrix ? "yes" : "no", vk->buffer_device_address ? "yes" : "no",
+        (double)vk->max_storage_buffer_range / (1024.0 * 1024), vk->max_shared_memory / 1024);
+    for (uint32_t h = 0; h < vk->heap_count && n < sizeof info->details; h++)
+        n += (size_t)snprintf(info->details + n, sizeof info->details - n,
+                              "\nmemory heap %u %.1f GiB%s", h,
+                              (double)vk->heap_size[h] / (1024.0 * 1024 * 1024),
+                              vk->heap_device_local[h] ? " device-local" : "");
 }
 
 static enum lf_status enumerate(VkInstance instance, VkPhysicalDevice **out, uint32_t *count,
@@ -197,112 +215,56 @@ static enum lf_status enumerate(VkInstance instance, VkPhysicalDevice **out, uin
     return LF_OK;
 }
 
-enum lf_status lf_device_list(struct lf_device_info *infos, uint32_t capacity, uint32_t *count,
-                              struct lf_error *err)
+enum lf_status lf_vk_list(struct lf_device_info *infos, uint32_t capacity, uint32_t *count,
+                          struct lf_error *err)
 {
     VkInstance instance;
     VkPhysicalDevice *physical;
+    *count = 0;
     enum lf_status s = create_instance(NULL, false, &instance, err);
+    /* No Vulkan driver is no Vulkan device, not an error: another backend
+    ** may have some. */
+    if (s == LF_ERR_NO_DEVICE) return LF_OK;
     if (s) return s;
     s = enumerate(instance, &physical, count, err);
     if (s == LF_OK) {
-        for (uint32_t i = 0; infos && i < *count && i < capacity; i++)
-            read_info(physical[i], i, &infos[i]);
+        for (uint32_t i = 0; infos && i < *count && i < capacity; i++) {
+            struct lf_vk_info vk;
+            memset(&infos[i], 0, sizeof infos[i]);
+            read_vk_info(physical[i], &vk, infos[i].name, sizeof infos[i].name);
+            neutral_info(&vk, &infos[i]);
+        }
         free(physical);
     }
     vkDestroyInstance(instance, NULL);
     return s;
 }
 
-/* Higher is preferred: a real GPU over a software one. */
-static int type_rank(enum lf_device_type type)
-{
-    switch (type) {
-    case LF_DEVICE_DISCRETE_GPU:
-        return 4;
-    case LF_DEVICE_INTEGRATED_GPU:
-        return 3;
-    case LF_DEVICE_VIRTUAL_GPU:
-        return 2;
-    case LF_DEVICE_CPU:
-        return 1;
-    case LF_DEVICE_OTHER:
-        break;
-    }
-    return 0;
-}
-
-static enum lf_status parse_index(const char *text, uint32_t count, int *index,
-                                  struct lf_error *err)
-{
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < 0 || v >= (long)count)
-        return lf_error_set(
-            err, LF_ERR_INVALID,
-            "device '%s' does not exist: %u Vulkan device%s (see 'lcmflow devices')", text, count,
-            count == 1 ? "" : "s");
-    *index = (int)v;
-    return LF_OK;
-}
-
-static enum lf_status pick_device(struct lf_device *device, int requested, struct lf_error *err)
+static enum lf_status pick_device(struct lf_vk_device *device, uint32_t index, struct lf_error *err)
 {
     VkPhysicalDevice *physical;
     uint32_t count;
     enum lf_status s = enumerate(device->instance, &physical, &count, err);
     if (s) return s;
-    if (count == 0) {
+    if (index >= count) {
         free(physical);
-        return lf_error_set(err, LF_ERR_NO_DEVICE,
-                            "no Vulkan device found (install mesa-vulkan-drivers for lavapipe, "
-                            "or a GPU driver)");
-    }
-    int index = requested;
-    const char *env = getenv("LCMFLOW_DEVICE");
-    if (index < 0 && env && *env) {
-        s = parse_index(env, count, &index, err);
-        if (s) {
-            lf_error_prefix(err, "LCMFLOW_DEVICE");
-            free(physical);
-            return s;
-        }
-    }
-    if (index >= (int)count) {
-        free(physical);
-        return lf_error_set(err, LF_ERR_INVALID, "device %d does not exist: %u Vulkan device%s",
+        return lf_error_set(err, LF_ERR_INVALID, "Vulkan device %u does not exist: %u device%s",
                             index, count, count == 1 ? "" : "s");
     }
-    if (index < 0) {
-        int best_rank = -1;
-        for (uint32_t i = 0; i < count; i++) {
-            struct lf_device_info info;
-            read_info(physical[i], i, &info);
-            if (!info.buffer_device_address || VK_API_VERSION_MINOR(info.api_version) < 2) continue;
-            if (type_rank(info.type) > best_rank) {
-                best_rank = type_rank(info.type);
-                index = (int)i;
-            }
-        }
-        if (index < 0) {
-            free(physical);
-            return lf_error_set(err, LF_ERR_NO_DEVICE,
-                                "no Vulkan device supports what lcmflow needs (Vulkan 1.2 with "
-                                "bufferDeviceAddress and shaderInt64)");
-        }
-    }
     device->physical = physical[index];
-    read_info(device->physical, (uint32_t)index, &device->info);
     free(physical);
-    if (!device->info.buffer_device_address)
+    struct lf_device_info *info = &device->base.info;
+    read_vk_info(device->physical, &device->vk, info->name, sizeof info->name);
+    neutral_info(&device->vk, info);
+    if (!(info->caps & LF_DEVICE_CAP_SUPPORTED))
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "device %d (%s) lacks bufferDeviceAddress/shaderInt64, which lcmflow "
-                            "needs",
-                            index, device->info.name);
+                            "Vulkan device %u (%s) lacks Vulkan 1.2 with "
+                            "bufferDeviceAddress/shaderInt64, which lcmflow needs",
+                            index, info->name);
     return LF_OK;
 }
 
-static enum lf_status create_logical(struct lf_device *device, struct lf_error *err)
+static enum lf_status create_logical(struct lf_vk_device *device, struct lf_error *err)
 {
     uint32_t count = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(device->physical, &count, NULL);
@@ -319,7 +281,7 @@ static enum lf_status create_logical(struct lf_device *device, struct lf_error *
     free(families);
     if (chosen < 0)
         return lf_error_set(err, LF_ERR_NO_DEVICE, "device %s has no compute queue",
-                            device->info.name);
+                            device->base.info.name);
     device->queue_family = (uint32_t)chosen;
 
     float priority = 1.0f;
@@ -332,14 +294,14 @@ static enum lf_status create_logical(struct lf_device *device, struct lf_error *
     VkPhysicalDeviceVulkan12Features f12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .bufferDeviceAddress = VK_TRUE,
-        .shaderFloat16 = device->info.fp16,
-        .shaderInt8 = device->info.int8,
-        .storageBuffer8BitAccess = device->info.int8,
+        .shaderFloat16 = device->vk.fp16,
+        .shaderInt8 = device->vk.int8,
+        .storageBuffer8BitAccess = device->vk.int8,
     };
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .pNext = &f12,
-        .storageBuffer16BitAccess = device->info.fp16,
+        .storageBuffer16BitAccess = device->vk.fp16,
     };
     VkPhysicalDeviceFeatures2 features = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -364,14 +326,13 @@ static bool env_true(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-enum lf_status lf_device_create(const struct lf_device_options *options, struct lf_device **out,
-                                struct lf_error *err)
+enum lf_status lf_vk_open(uint32_t index, const struct lf_device_options *options,
+                          struct lf_device **out, struct lf_error *err)
 {
-    struct lf_device_options defaults = {.index = -1};
-    if (!options) options = &defaults;
     *out = NULL;
-    struct lf_device *device = calloc(1, sizeof *device);
+    struct lf_vk_device *device = calloc(1, sizeof *device);
     if (!device) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    device->base.backend = &lf_vulkan_backend;
 
     bool validation = (options->validation || env_true("LCMFLOW_VALIDATION")) &&
                       layer_available(VALIDATION_LAYER);
@@ -392,19 +353,20 @@ enum lf_status lf_device_create(const struct lf_device_options *options, struct 
         };
         if (create_messenger) create_messenger(device->instance, &info, NULL, &device->messenger);
     }
-    if ((s = pick_device(device, options->index, err)) || (s = create_logical(device, err)) ||
+    if ((s = pick_device(device, index, err)) || (s = create_logical(device, err)) ||
         (s = lf_vk_memory_init(device, err)) || (s = lf_vk_pipelines_init(device, err)) ||
         (s = lf_vk_commands_init(device, err)))
         goto fail;
-    *out = device;
+    *out = &device->base;
     return LF_OK;
 fail:
-    lf_device_destroy(device);
+    lf_vk_destroy(&device->base);
     return s;
 }
 
-void lf_device_destroy(struct lf_device *device)
+void lf_vk_destroy(struct lf_device *base)
 {
+    struct lf_vk_device *device = lf_vk_device(base);
     if (!device) return;
     if (device->device) {
         vkDeviceWaitIdle(device->device);
@@ -423,33 +385,18 @@ void lf_device_destroy(struct lf_device *device)
     free(device);
 }
 
-const struct lf_device_info *lf_device_get_info(const struct lf_device *device)
+enum lf_status lf_vk_sync(struct lf_device *device, struct lf_error *err)
 {
-    return &device->info;
+    return lf_vk_flush(lf_vk_device(device), err);
 }
 
-enum lf_status lf_device_sync(struct lf_device *device, struct lf_error *err)
+uint32_t lf_vk_validation_errors(const struct lf_device *device)
 {
-    return lf_vk_flush(device, err);
+    return ((const struct lf_vk_device *)device)->validation_errors;
 }
 
-void lf_device_memory_stats(const struct lf_device *device, struct lf_device_memory_stats *stats)
+const struct lf_vk_info *lf_vk_device_info(const struct lf_device *device)
 {
-    *stats = device->stats;
-}
-
-void lf_device_reset_peak(struct lf_device *device)
-{
-    device->stats.peak_in_use = device->stats.in_use;
-    device->stats.peak_reserved = device->stats.reserved;
-}
-
-uint32_t lf_device_validation_errors(const struct lf_device *device)
-{
-    return device->validation_errors;
-}
-
-bool lf_device_supports_f16(const struct lf_device *device)
-{
-    return device->info.fp16;
+    if (!device || device->backend != &lf_vulkan_backend) return NULL;
+    return &((const struct lf_vk_device *)device)->vk;
 }

@@ -21,8 +21,7 @@
 #ifndef LCMFLOW_VK_IMPL_H
 #define LCMFLOW_VK_IMPL_H
 
-#include "lcmflow/device.h"
-#include "lcmflow/tensor.h"
+#include "backend.h"
 
 #include <vulkan/vulkan.h>
 
@@ -39,17 +38,42 @@ enum lf_vk_binding_kind {
 struct lf_memory_block;
 struct lf_pipeline;
 
+extern const struct lf_backend lf_vulkan_backend;
+
 /* A range of a memory block owned by one or more tensors. */
-struct lf_tensor_buffer {
-    uint32_t refcount;
-    struct lf_device *device;
+struct lf_vk_buffer {
+    struct lf_tensor_buffer base; /* base.device is a struct lf_vk_device */
     struct lf_memory_block *block;
     uint64_t offset; /* in block */
-    uint64_t size;
 };
 
-struct lf_device {
-    struct lf_device_info info;
+#define LF_VK_MAX_HEAPS 16
+
+/* What the Vulkan backend knows of a physical device beyond the neutral
+** lf_device_info (read by vk_device.c; `lcmflow devices` shows it as text). */
+struct lf_vk_info {
+    VkPhysicalDeviceType type;
+    char driver_name[256];
+    char driver_info[256];
+    uint32_t api_version; /* VK_MAKE_API_VERSION layout */
+    uint32_t vendor_id;
+    uint32_t device_id;
+    uint32_t subgroup_size;
+    bool fp16;               /* shaderFloat16 + 16-bit storage */
+    bool int8;               /* shaderInt8 + 8-bit storage */
+    bool cooperative_matrix; /* VK_KHR_cooperative_matrix */
+    bool buffer_device_address;
+    uint64_t max_storage_buffer_range;
+    uint32_t max_shared_memory;
+    uint32_t max_push_constants;
+    uint32_t heap_count;
+    uint64_t heap_size[LF_VK_MAX_HEAPS];
+    bool heap_device_local[LF_VK_MAX_HEAPS];
+};
+
+struct lf_vk_device {
+    struct lf_device base; /* base.backend == &lf_vulkan_backend */
+    struct lf_vk_info vk;
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
     VkPhysicalDevice physical;
@@ -99,36 +123,69 @@ struct lf_device {
     uint64_t dispatch_count; /* since creation, for tests and profiling */
 };
 
+/* The Vulkan device behind a device of this backend. */
+static inline struct lf_vk_device *lf_vk_device(struct lf_device *device)
+{
+    return (struct lf_vk_device *)device;
+}
+
+static inline struct lf_vk_buffer *lf_vk_buffer(const struct lf_tensor_buffer *buffer)
+{
+    return (struct lf_vk_buffer *)buffer;
+}
+
+/* Whether the device computes on the CPU (lavapipe/llvmpipe): kernel
+** variants and llvmpipe's loop limit depend on it, inside this backend only. */
+static inline bool lf_vk_is_cpu(const struct lf_vk_device *device)
+{
+    return device->vk.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+/* The Vulkan facts of a device, or NULL when it belongs to another
+** backend (tests and benchmarks that print or check them). */
+const struct lf_vk_info *lf_vk_device_info(const struct lf_device *device);
+
+/* vk_device.c: the backend's device entries (see backend.h). */
+enum lf_status lf_vk_list(struct lf_device_info *infos, uint32_t capacity, uint32_t *count,
+                          struct lf_error *err);
+enum lf_status lf_vk_open(uint32_t index, const struct lf_device_options *options,
+                          struct lf_device **out, struct lf_error *err);
+void lf_vk_destroy(struct lf_device *device);
+enum lf_status lf_vk_sync(struct lf_device *device, struct lf_error *err);
+uint32_t lf_vk_validation_errors(const struct lf_device *device);
+
 /* Maps a VkResult to a status with a message naming what failed. */
-enum lf_status lf_vk_error(struct lf_device *device, VkResult result, const char *what,
+enum lf_status lf_vk_error(struct lf_vk_device *device, VkResult result, const char *what,
                            struct lf_error *err);
 
-/* vk_memory.c */
-enum lf_status lf_vk_memory_init(struct lf_device *device, struct lf_error *err);
-void lf_vk_memory_finish(struct lf_device *device);
+/* vk_memory.c; buffer_alloc and buffer_free are the backend's entries. */
+enum lf_status lf_vk_memory_init(struct lf_vk_device *device, struct lf_error *err);
+void lf_vk_memory_finish(struct lf_vk_device *device);
 enum lf_status lf_vk_buffer_alloc(struct lf_device *device, uint64_t size,
                                   struct lf_tensor_buffer **out, struct lf_error *err);
-void lf_vk_buffer_release(struct lf_tensor_buffer *buffer);
+void lf_vk_buffer_free(struct lf_tensor_buffer *buffer);
+void lf_vk_memory_stats(const struct lf_device *device, struct lf_device_memory_stats *stats);
+void lf_vk_reset_peak(struct lf_device *device);
 /* Host pointer of a tensor buffer when memory is host-visible, else NULL. */
-void *lf_vk_buffer_map(struct lf_tensor_buffer *buffer);
+void *lf_vk_buffer_map(const struct lf_tensor_buffer *buffer);
 VkDeviceAddress lf_vk_buffer_address(const struct lf_tensor_buffer *buffer);
 VkBuffer lf_vk_buffer_handle(const struct lf_tensor_buffer *buffer, uint64_t *offset);
 /* Creates the staging buffer on first need (devices whose memory is not mapped). */
-enum lf_status lf_vk_staging(struct lf_device *device, struct lf_error *err);
+enum lf_status lf_vk_staging(struct lf_vk_device *device, struct lf_error *err);
 
 /* vk_pipeline.c */
-enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *err);
-void lf_vk_pipelines_finish(struct lf_device *device);
+enum lf_status lf_vk_pipelines_init(struct lf_vk_device *device, struct lf_error *err);
+void lf_vk_pipelines_finish(struct lf_vk_device *device);
 
 /* A compute pipeline for an embedded shader, built on first use and kept.
 ** spec: specialization constants 0..spec_count-1 (e.g. local sizes). */
-enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
+enum lf_status lf_vk_pipeline_get(struct lf_vk_device *device, const char *shader,
                                   const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
                                   struct lf_error *err);
 
 /* The descriptor path.  Like lf_vk_pipeline_get, for a shader whose set 0
 ** holds LF_VK_MAX_BINDINGS bindings of the given kind. */
-enum lf_status lf_vk_pipeline_get_bound(struct lf_device *device, const char *shader,
+enum lf_status lf_vk_pipeline_get_bound(struct lf_vk_device *device, const char *shader,
                                         enum lf_vk_binding_kind kind, const uint32_t *spec,
                                         uint32_t spec_count, VkPipeline *out, struct lf_error *err);
 
@@ -143,33 +200,34 @@ struct lf_vk_binding {
 };
 
 /* Whether a range can be bound: alignment and size limits of the device. */
-bool lf_vk_binding_fits(const struct lf_device *device, enum lf_vk_binding_kind kind,
+bool lf_vk_binding_fits(const struct lf_vk_device *device, enum lf_vk_binding_kind kind,
                         uint64_t offset, uint64_t size, VkFormat format);
 
 /* vk_command.c */
-enum lf_status lf_vk_commands_init(struct lf_device *device, struct lf_error *err);
-void lf_vk_commands_finish(struct lf_device *device);
+enum lf_status lf_vk_commands_init(struct lf_vk_device *device, struct lf_error *err);
+void lf_vk_commands_finish(struct lf_vk_device *device);
 
 /* Records one dispatch followed by a barrier that orders it before every
 ** later dispatch or transfer.  push is copied (at most 128 bytes). */
-enum lf_status lf_vk_dispatch(struct lf_device *device, VkPipeline pipeline, const void *push,
+enum lf_status lf_vk_dispatch(struct lf_vk_device *device, VkPipeline pipeline, const void *push,
                               uint32_t push_size, uint32_t groups_x, uint32_t groups_y,
                               uint32_t groups_z, struct lf_error *err);
 
 /* lf_vk_dispatch for a pipeline from lf_vk_pipeline_get_bound: binds
 ** count (<= LF_VK_MAX_BINDINGS) ranges first; unused bindings repeat the
 ** first range. */
-enum lf_status lf_vk_dispatch_bound(struct lf_device *device, VkPipeline pipeline,
+enum lf_status lf_vk_dispatch_bound(struct lf_vk_device *device, VkPipeline pipeline,
                                     enum lf_vk_binding_kind kind,
                                     const struct lf_vk_binding *bindings, uint32_t count,
                                     const void *push, uint32_t push_size, uint32_t groups_x,
                                     uint32_t groups_y, uint32_t groups_z, struct lf_error *err);
 
 /* Submits what was recorded and waits for it. */
-enum lf_status lf_vk_flush(struct lf_device *device, struct lf_error *err);
+enum lf_status lf_vk_flush(struct lf_vk_device *device, struct lf_error *err);
 
-/* Copies host bytes into / out of a buffer range, through staging when the
-** memory is not host-visible.  Both wait for recorded work first. */
+/* The backend's buffer_write and buffer_read: copy host bytes into / out
+** of a buffer range, through staging when the memory is not host-visible.
+** Both wait for recorded work first. */
 enum lf_status lf_vk_write(struct lf_tensor_buffer *buffer, uint64_t offset, const void *data,
                            uint64_t size, struct lf_error *err);
 enum lf_status lf_vk_read(struct lf_tensor_buffer *buffer, uint64_t offset, void *data,

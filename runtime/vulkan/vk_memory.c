@@ -47,7 +47,7 @@ static int find_type(const VkPhysicalDeviceMemoryProperties *p, VkMemoryProperty
     return -1;
 }
 
-static enum lf_status create_buffer(struct lf_device *device, uint64_t size, uint32_t type,
+static enum lf_status create_buffer(struct lf_vk_device *device, uint64_t size, uint32_t type,
                                     bool device_address, VkBuffer *buffer, VkDeviceMemory *memory,
                                     struct lf_error *err)
 {
@@ -95,7 +95,7 @@ static enum lf_status create_buffer(struct lf_device *device, uint64_t size, uin
     return LF_OK;
 }
 
-enum lf_status lf_vk_memory_init(struct lf_device *device, struct lf_error *err)
+enum lf_status lf_vk_memory_init(struct lf_vk_device *device, struct lf_error *err)
 {
     VkPhysicalDeviceMemoryProperties *p = &device->memory_properties;
     vkGetPhysicalDeviceMemoryProperties(device->physical, p);
@@ -112,13 +112,13 @@ enum lf_status lf_vk_memory_init(struct lf_device *device, struct lf_error *err)
     int type = -1;
     /* Software and integrated devices share host memory: map it directly.
     ** A discrete GPU's host-visible window is small, so stage there. */
-    if (device->info.type != LF_DEVICE_DISCRETE_GPU) type = find_type(p, local | host);
+    if (device->vk.type != VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) type = find_type(p, local | host);
     device->memory_host_visible = type >= 0;
     if (type < 0) type = find_type(p, local);
     if (type < 0) type = find_type(p, host);
     if (type < 0)
         return lf_error_set(err, LF_ERR_DEVICE, "device %s has no usable memory type",
-                            device->info.name);
+                            device->base.info.name);
     device->memory_type = (uint32_t)type;
     if ((p->memoryTypes[type].propertyFlags & host) == host) device->memory_host_visible = true;
     int staging = find_type(p, host | VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
@@ -126,11 +126,11 @@ enum lf_status lf_vk_memory_init(struct lf_device *device, struct lf_error *err)
     device->staging_type = staging < 0 ? 0 : (uint32_t)staging;
     if (!device->memory_host_visible && staging < 0)
         return lf_error_set(err, LF_ERR_DEVICE, "device %s has no host-visible memory for uploads",
-                            device->info.name);
+                            device->base.info.name);
     return LF_OK;
 }
 
-static void block_free(struct lf_device *device, struct lf_memory_block *block)
+static void block_free(struct lf_vk_device *device, struct lf_memory_block *block)
 {
     while (block->free) {
         struct free_range *next = block->free->next;
@@ -144,7 +144,7 @@ static void block_free(struct lf_device *device, struct lf_memory_block *block)
     free(block);
 }
 
-void lf_vk_memory_finish(struct lf_device *device)
+void lf_vk_memory_finish(struct lf_vk_device *device)
 {
     while (device->blocks) {
         struct lf_memory_block *next = device->blocks->next;
@@ -158,7 +158,7 @@ void lf_vk_memory_finish(struct lf_device *device)
     }
 }
 
-static enum lf_status block_new(struct lf_device *device, uint64_t size,
+static enum lf_status block_new(struct lf_vk_device *device, uint64_t size,
                                 struct lf_memory_block **out, struct lf_error *err)
 {
     struct lf_memory_block *block = calloc(1, sizeof *block);
@@ -250,9 +250,10 @@ static bool block_give(struct lf_memory_block *block, uint64_t offset, uint64_t 
     return true;
 }
 
-enum lf_status lf_vk_buffer_alloc(struct lf_device *device, uint64_t size,
+enum lf_status lf_vk_buffer_alloc(struct lf_device *base, uint64_t size,
                                   struct lf_tensor_buffer **out, struct lf_error *err)
 {
+    struct lf_vk_device *device = lf_vk_device(base);
     *out = NULL;
     if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
     uint64_t need = align_up(size ? size : 1, ALIGNMENT);
@@ -261,7 +262,7 @@ enum lf_status lf_vk_buffer_alloc(struct lf_device *device, uint64_t size,
                             "a tensor of %.1f MiB exceeds the device's largest allocation "
                             "(%.1f MiB)",
                             (double)size / (1 << 20), (double)device->max_allocation / (1 << 20));
-    struct lf_tensor_buffer *buffer = calloc(1, sizeof *buffer);
+    struct lf_vk_buffer *buffer = calloc(1, sizeof *buffer);
     if (!buffer) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     struct lf_memory_block *block;
     uint64_t offset = 0;
@@ -277,25 +278,26 @@ enum lf_status lf_vk_buffer_alloc(struct lf_device *device, uint64_t size,
         }
         block_take(block, need, &offset);
     }
-    buffer->refcount = 1;
-    buffer->device = device;
+    buffer->base.refcount = 1;
+    buffer->base.device = base;
+    buffer->base.size = need;
     buffer->block = block;
     buffer->offset = offset;
-    buffer->size = need;
     device->stats.in_use += need;
     if (device->stats.in_use > device->stats.peak_in_use)
         device->stats.peak_in_use = device->stats.in_use;
-    *out = buffer;
+    *out = &buffer->base;
     return LF_OK;
 }
 
-void lf_vk_buffer_release(struct lf_tensor_buffer *buffer)
+void lf_vk_buffer_free(struct lf_tensor_buffer *base)
 {
-    if (!buffer || --buffer->refcount > 0) return;
-    struct lf_device *device = buffer->device;
+    if (!base) return;
+    struct lf_vk_buffer *buffer = lf_vk_buffer(base);
+    struct lf_vk_device *device = lf_vk_device(base->device);
     struct lf_memory_block *block = buffer->block;
-    block_give(block, buffer->offset, buffer->size);
-    device->stats.in_use -= buffer->size;
+    block_give(block, buffer->offset, base->size);
+    device->stats.in_use -= base->size;
     /* Give empty blocks back, keeping one standard block for reuse.  Recorded
     ** work may still reference the memory, so flush before freeing it. */
     if (block->used == 0 && (block->size != BLOCK_SIZE || device->blocks->next)) {
@@ -310,24 +312,39 @@ void lf_vk_buffer_release(struct lf_tensor_buffer *buffer)
     free(buffer);
 }
 
-void *lf_vk_buffer_map(struct lf_tensor_buffer *buffer)
+void *lf_vk_buffer_map(const struct lf_tensor_buffer *base)
 {
+    const struct lf_vk_buffer *buffer = lf_vk_buffer(base);
     return buffer->block->map ? (char *)buffer->block->map + buffer->offset : NULL;
 }
 
-VkDeviceAddress lf_vk_buffer_address(const struct lf_tensor_buffer *buffer)
+VkDeviceAddress lf_vk_buffer_address(const struct lf_tensor_buffer *base)
 {
+    const struct lf_vk_buffer *buffer = lf_vk_buffer(base);
     return buffer->block->address + buffer->offset;
 }
 
-VkBuffer lf_vk_buffer_handle(const struct lf_tensor_buffer *buffer, uint64_t *offset)
+VkBuffer lf_vk_buffer_handle(const struct lf_tensor_buffer *base, uint64_t *offset)
 {
+    const struct lf_vk_buffer *buffer = lf_vk_buffer(base);
     *offset = buffer->offset;
     return buffer->block->buffer;
 }
 
+void lf_vk_memory_stats(const struct lf_device *device, struct lf_device_memory_stats *stats)
+{
+    *stats = ((const struct lf_vk_device *)device)->stats;
+}
+
+void lf_vk_reset_peak(struct lf_device *base)
+{
+    struct lf_vk_device *device = lf_vk_device(base);
+    device->stats.peak_in_use = device->stats.in_use;
+    device->stats.peak_reserved = device->stats.reserved;
+}
+
 /* The staging buffer, made on first need (discrete GPUs only). */
-enum lf_status lf_vk_staging(struct lf_device *device, struct lf_error *err)
+enum lf_status lf_vk_staging(struct lf_vk_device *device, struct lf_error *err)
 {
     if (device->staging_buffer) return LF_OK;
     enum lf_status s = create_buffer(device, STAGING_SIZE, device->staging_type, false,

@@ -34,7 +34,7 @@ struct lf_pipeline {
     struct lf_pipeline *next;
 };
 
-static void cache_path(struct lf_device *device)
+static void cache_path(struct lf_vk_device *device)
 {
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
@@ -88,7 +88,7 @@ static void make_dirs(const char *path)
 
 /* The descriptor path is optional: when a layout cannot be made, the
 ** kernels that need it are simply not offered (lf_vk_binding_fits fails). */
-static void init_descriptor_layouts(struct lf_device *device, const VkPushConstantRange *range)
+static void init_descriptor_layouts(struct lf_vk_device *device, const VkPushConstantRange *range)
 {
     VkPhysicalDeviceProperties props;
     vkGetPhysicalDeviceProperties(device->physical, &props);
@@ -136,24 +136,24 @@ static void init_descriptor_layouts(struct lf_device *device, const VkPushConsta
     }
 }
 
-bool lf_vk_binding_fits(const struct lf_device *device, enum lf_vk_binding_kind kind,
+bool lf_vk_binding_fits(const struct lf_vk_device *device, enum lf_vk_binding_kind kind,
                         uint64_t offset, uint64_t size, VkFormat format)
 {
     if ((unsigned)kind >= LF_VK_BINDING_KINDS || !device->descriptor_layouts[kind] || size == 0)
         return false;
     if (kind == LF_VK_STORAGE)
         return offset % (device->storage_alignment ? device->storage_alignment : 1) == 0 &&
-               size <= device->info.max_storage_buffer_range;
+               size <= device->vk.max_storage_buffer_range;
     uint64_t texel = format == VK_FORMAT_R16G16B16A16_SFLOAT ? 8 : 16;
     return device->texel_formats && size % texel == 0 &&
            offset % (device->texel_alignment ? device->texel_alignment : 1) == 0 &&
            size / texel <= device->max_texel_elements;
 }
 
-enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *err)
+enum lf_status lf_vk_pipelines_init(struct lf_vk_device *device, struct lf_error *err)
 {
-    uint32_t push = device->info.max_push_constants < LF_PUSH_CONSTANT_SIZE
-                        ? device->info.max_push_constants
+    uint32_t push = device->vk.max_push_constants < LF_PUSH_CONSTANT_SIZE
+                        ? device->vk.max_push_constants
                         : LF_PUSH_CONSTANT_SIZE;
     VkPushConstantRange range = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = push};
     VkPipelineLayoutCreateInfo linfo = {
@@ -187,7 +187,7 @@ enum lf_status lf_vk_pipelines_init(struct lf_device *device, struct lf_error *e
 }
 
 /* Written to a temporary name and renamed, so readers never see half a file. */
-static void save_cache(struct lf_device *device)
+static void save_cache(struct lf_vk_device *device)
 {
     size_t size = 0;
     if (!device->pipeline_cache_path[0] || !device->pipelines ||
@@ -210,7 +210,7 @@ static void save_cache(struct lf_device *device)
     free(data);
 }
 
-void lf_vk_pipelines_finish(struct lf_device *device)
+void lf_vk_pipelines_finish(struct lf_vk_device *device)
 {
     if (device->pipeline_cache) {
         save_cache(device);
@@ -240,7 +240,7 @@ static const struct lf_shader_blob *find_shader(const char *name)
     return NULL;
 }
 
-static enum lf_status get_pipeline(struct lf_device *device, const char *shader, int kind,
+static enum lf_status get_pipeline(struct lf_vk_device *device, const char *shader, int kind,
                                    const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
                                    struct lf_error *err)
 {
@@ -310,14 +310,14 @@ static enum lf_status get_pipeline(struct lf_device *device, const char *shader,
     return LF_OK;
 }
 
-enum lf_status lf_vk_pipeline_get(struct lf_device *device, const char *shader,
+enum lf_status lf_vk_pipeline_get(struct lf_vk_device *device, const char *shader,
                                   const uint32_t *spec, uint32_t spec_count, VkPipeline *out,
                                   struct lf_error *err)
 {
     return get_pipeline(device, shader, -1, spec, spec_count, out, err);
 }
 
-enum lf_status lf_vk_pipeline_get_bound(struct lf_device *device, const char *shader,
+enum lf_status lf_vk_pipeline_get_bound(struct lf_vk_device *device, const char *shader,
                                         enum lf_vk_binding_kind kind, const uint32_t *spec,
                                         uint32_t spec_count, VkPipeline *out, struct lf_error *err)
 {

@@ -1,15 +1,16 @@
 /*
-** device.h - the compute device: a Vulkan physical device opened for compute.
+** device.h - compute devices: what they are, and opening one.
 **
-** lf_device_create picks a device (discrete GPU first, then integrated, then
-** virtual, then CPU implementations such as lavapipe; LCMFLOW_DEVICE or an
-** explicit index overrides), creates one compute queue, a suballocating
-** memory allocator, an on-disk pipeline cache, and a command recorder that
-** batches many dispatches into one submit.  Work recorded by the ops runs
-** when lf_device_sync is called or when a download needs the result.
+** A device belongs to a backend: Vulkan (a GPU, or lavapipe on the CPU)
+** or, when built, the native CPU backend.  lf_device_list numbers the
+** devices of every backend in one list; lf_device_create picks one
+** (LCMFLOW_DEVICE or an explicit index overrides), ready for tensors
+** (tensor.h) and ops (ops.h).  Work recorded by the ops runs when
+** lf_device_sync is called or when a download needs the result.
 **
-** Node code never sees Vulkan types: it talks to a device through tensors
-** (tensor.h) and ops (ops.h).
+** The info here is backend-neutral: a policy asks a capability
+** (LF_DEVICE_CAP_*), never which driver it is.  Backend-specific facts
+** (driver, API version, subgroup size...) are only text, in details.
 */
 #ifndef LCMFLOW_DEVICE_H
 #define LCMFLOW_DEVICE_H
@@ -19,48 +20,59 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+enum lf_backend_kind {
+    LF_BACKEND_VULKAN = 0,
+    LF_BACKEND_CPU,
+};
+
 enum lf_device_type {
     LF_DEVICE_OTHER = 0,
     LF_DEVICE_INTEGRATED_GPU,
     LF_DEVICE_DISCRETE_GPU,
     LF_DEVICE_VIRTUAL_GPU,
-    LF_DEVICE_CPU,
+    LF_DEVICE_CPU, /* computes on the host's cores (lavapipe, the CPU backend) */
 };
 
-#define LF_DEVICE_MAX_HEAPS 16
+/* Capability flags (lf_device_info.caps). */
+enum lf_device_cap {
+    /* lcmflow can run on it (Vulkan: 1.2 with bufferDeviceAddress and
+    ** shaderInt64); only such devices are picked automatically. */
+    LF_DEVICE_CAP_SUPPORTED = 1u << 0,
+    /* f16 tensors can be stored (and are converted by every op). */
+    LF_DEVICE_CAP_F16_STORAGE = 1u << 1,
+    /* Computes f16 natively: f16 activations are worth it (halved memory
+    ** traffic); without it they only cost conversions. */
+    LF_DEVICE_CAP_F16_ARITHMETIC = 1u << 2,
+    /* bf16 tensors can be computed on (not only loaded). */
+    LF_DEVICE_CAP_BF16 = 1u << 3,
+    /* Tensors live in host memory and the host computes as fast as the
+    ** device: a host-side step (a LoRA merge by BLAS) is cheap. */
+    LF_DEVICE_CAP_HOST_MEMORY = 1u << 4,
+};
 
 /* What a device is and can do; plain data, copied freely. */
 struct lf_device_info {
-    uint32_t index; /* position in Vulkan's enumeration */
+    uint32_t index; /* position in lf_device_list's combined list */
+    enum lf_backend_kind backend;
     enum lf_device_type type;
+    uint32_t caps;        /* LF_DEVICE_CAP_* */
+    uint64_t memory_size; /* bytes of the memory tensors live in */
     char name[256];
-    char driver_name[256];
-    char driver_info[256];
-    uint32_t api_version; /* VK_MAKE_API_VERSION layout */
-    uint32_t vendor_id;
-    uint32_t device_id;
-    uint32_t subgroup_size;
-    bool fp16;               /* shaderFloat16 + 16-bit storage */
-    bool int8;               /* shaderInt8 + 8-bit storage */
-    bool cooperative_matrix; /* VK_KHR_cooperative_matrix */
-    bool buffer_device_address;
-    uint64_t max_storage_buffer_range;
-    uint32_t max_shared_memory;
-    uint32_t max_push_constants;
-    uint32_t heap_count;
-    uint64_t heap_size[LF_DEVICE_MAX_HEAPS];
-    bool heap_device_local[LF_DEVICE_MAX_HEAPS];
+    char details[512]; /* free text for people: driver, API version, ... */
 };
 
+const char *lf_backend_kind_name(enum lf_backend_kind kind);
 const char *lf_device_type_name(enum lf_device_type type);
 
-/* Lists the Vulkan devices.  infos may be NULL to count only; at most
-** capacity entries are written; *count receives the total. */
+/* Lists the devices of every backend (index = position in this list).
+** infos may be NULL to count only; at most capacity entries are written;
+** *count receives the total. */
 enum lf_status lf_device_list(struct lf_device_info *infos, uint32_t capacity, uint32_t *count,
                               struct lf_error *err);
 
 struct lf_device_options {
-    int index;       /* -1: LCMFLOW_DEVICE if set, else the best device */
+    int index;       /* position in lf_device_list; -1: LCMFLOW_DEVICE if
+                        set, else the best device */
     bool validation; /* enable the Khronos validation layer if installed;
                         also enabled by LCMFLOW_VALIDATION=1 */
 };
@@ -95,7 +107,11 @@ void lf_device_reset_peak(struct lf_device *device);
 ** fail when it is non-zero. */
 uint32_t lf_device_validation_errors(const struct lf_device *device);
 
-/* Whether f16 storage can be used for tensors on this device. */
+/* Whether the device has every capability in caps (LF_DEVICE_CAP_*). */
+bool lf_device_has(const struct lf_device *device, uint32_t caps);
+
+/* Whether f16 storage can be used for tensors on this device
+** (lf_device_has(device, LF_DEVICE_CAP_F16_STORAGE)). */
 bool lf_device_supports_f16(const struct lf_device *device);
 
 #endif
