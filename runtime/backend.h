@@ -16,8 +16,8 @@
 ** its buffer struct with a struct lf_tensor_buffer, so the front's
 ** pointers convert to the backend's own ones by a cast:
 **
-**     struct lf_vk_device { struct lf_device base; ... Vulkan state ... };
-**     struct lf_vk_buffer { struct lf_tensor_buffer base; ... };
+**     struct my_device { struct lf_device base; ... the backend's state ... };
+**     struct my_buffer { struct lf_tensor_buffer base; ... };
 **
 ** Adding a backend: define a `const struct lf_backend` with designated
 ** initialisers, every entry not marked (optional) set, and add it to the
@@ -46,6 +46,7 @@
 #include "lcmflow/tensor.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct lf_backend;
@@ -83,6 +84,16 @@ struct lf_gemm_shape {
 ** by backends for binary). */
 void lf_backend_broadcast_strides(const struct lf_tensor *t, const uint32_t shape[4],
                                   uint32_t stride[4]);
+
+/* Formats a shape as "[2, 4, 8, 8] f16" into buf, for messages. */
+const char *lf_op_shape_text(const struct lf_tensor *t, char *buf, size_t size);
+
+/* conv2d's output shape [B, O, Ho, Wo], after the front's checks of the
+** arguments (ops_conv.c; for a backend reporting which kernel a call would
+** take).  err may be NULL. */
+enum lf_status lf_op_conv2d_shape(struct lf_tensor *x, struct lf_tensor *weight,
+                                  struct lf_tensor *bias, const struct lf_conv2d_params *params,
+                                  int64_t shape[4], struct lf_error *err);
 
 struct lf_backend {
     const char *name; /* "vulkan", "cpu": for messages and `lcmflow devices` */
@@ -201,7 +212,7 @@ struct lf_backend {
     enum lf_status (*permute)(struct lf_tensor *x, const int *perm, struct lf_tensor *y,
                               struct lf_error *err);
 
-    /* t [B] f32 -> y [B, dim] f32, dim even and >= 2 (ops.h's formula). */
+    /* t [B] f32 -> y [B, dim] f32, dim >= 2, dim / 2 - shift > 0 (ops.h's formula). */
     enum lf_status (*timestep_embedding)(struct lf_tensor *t, int dim, bool flip_sin_to_cos,
                                          float shift, float max_period, struct lf_tensor *y,
                                          struct lf_error *err);
@@ -225,6 +236,9 @@ struct lf_backend {
     ** an error means the hint was not taken. */
     enum lf_status (*weight_prepare)(struct lf_tensor *w, struct lf_error *err);
 };
+
+/* The compiled backends, in listing order (device.c); borrowed, static. */
+const struct lf_backend *const *lf_backend_all(size_t *count);
 
 /* The backend of a tensor (its device's). */
 static inline const struct lf_backend *lf_tensor_backend(const struct lf_tensor *t)

@@ -1,12 +1,10 @@
 /*
-** ops_common.c - helpers shared by the op implementations.
+** ops_common.c - what the op fronts (ops_*.c) share: shape text for
+** messages, dtype and device checks, output allocation.
 */
 #include "ops_impl.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 const char *lf_op_shape_text(const struct lf_tensor *t, char *buf, size_t size)
 {
@@ -35,7 +33,10 @@ enum lf_status lf_op_check_device(const char *op, struct lf_tensor *a, struct lf
                                   struct lf_error *err)
 {
     if (a && b && a->device != b->device)
-        return lf_error_set(err, LF_ERR_INVALID, "%s: tensors live on different devices", op);
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "%s: tensors live on different devices (%u: %s and %u: %s)", op,
+                            a->device->info.index, a->device->info.name, b->device->info.index,
+                            b->device->info.name);
     return LF_OK;
 }
 
@@ -45,92 +46,23 @@ enum lf_status lf_op_output(struct lf_tensor *like, enum lf_dtype dtype, int ran
     return lf_tensor_create(like->device, dtype, rank, shape, out, err);
 }
 
-/* {======================================================== op profile
-** LCMFLOW_OP_PROFILE=1 runs every dispatch alone (submit and wait) and adds
-** its wall time to its shader's line, printed to stderr at exit: where the
-** time goes, at the cost of all batching.  For benchmarks, not for use. */
-
-struct op_profile {
-    const char *shader; /* static string */
-    double ms;
-    uint64_t count;
-};
-
-static struct op_profile profile[64];
-static int profile_state; /* 0 unknown, 1 on, -1 off */
-
-static double now_ms(void)
+enum lf_status lf_op_finish(enum lf_status s, struct lf_tensor **out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void print_profile(void)
-{
-    double total = 0;
-    for (int i = 0; i < 64 && profile[i].shader; i++)
-        total += profile[i].ms;
-    fprintf(stderr, "op profile (each dispatch run alone):\n");
-    for (int i = 0; i < 64 && profile[i].shader; i++)
-        fprintf(stderr, "  %-28s %8llu dispatches %10.1f ms %5.1f %%\n", profile[i].shader,
-                (unsigned long long)profile[i].count, profile[i].ms,
-                total > 0 ? 100.0 * profile[i].ms / total : 0.0);
-}
-
-static bool profiling(void)
-{
-    if (profile_state == 0) {
-        const char *v = getenv("LCMFLOW_OP_PROFILE");
-        profile_state = v && *v && strcmp(v, "0") ? 1 : -1;
-        if (profile_state > 0) atexit(print_profile);
+    if (s) {
+        lf_tensor_release(*out);
+        *out = NULL;
     }
-    return profile_state > 0;
+    return s;
 }
 
-static void profile_add(const char *shader, double ms)
+void lf_backend_broadcast_strides(const struct lf_tensor *t, const uint32_t shape[4],
+                                  uint32_t stride[4])
 {
-    for (int i = 0; i < 64; i++) {
-        if (!profile[i].shader) profile[i].shader = shader;
-        if (!strcmp(profile[i].shader, shader)) {
-            profile[i].ms += ms;
-            profile[i].count++;
-            return;
-        }
+    uint32_t step = 1;
+    for (int d = 3; d >= 0; d--) {
+        int src = t->rank - (4 - d);
+        uint32_t n = src >= 0 ? (uint32_t)t->shape[src] : 1;
+        stride[d] = (n == 1 && shape[d] != 1) ? 0 : step;
+        step *= n;
     }
-}
-
-/* }======================================================== */
-
-enum lf_status lf_op_run(struct lf_device *device, const char *shader, const uint32_t *spec,
-                         uint32_t spec_count, const void *push, uint32_t push_size,
-                         uint32_t groups_x, uint32_t groups_y, uint32_t groups_z,
-                         struct lf_error *err)
-{
-    struct lf_vk_device *vk = lf_vk_device(device);
-    VkPipeline pipeline;
-    enum lf_status s = lf_vk_pipeline_get(vk, shader, spec, spec_count, &pipeline, err);
-    if (s) return s;
-    if (!profiling())
-        return lf_vk_dispatch(vk, pipeline, push, push_size, groups_x, groups_y, groups_z, err);
-    if ((s = lf_vk_flush(vk, err))) return s;
-    double t0 = now_ms();
-    if ((s = lf_vk_dispatch(vk, pipeline, push, push_size, groups_x, groups_y, groups_z, err)) ||
-        (s = lf_vk_flush(vk, err)))
-        return s;
-    profile_add(shader, now_ms() - t0);
-    return LF_OK;
-}
-
-enum lf_status lf_op_run_1d(struct lf_device *device, const char *shader, const void *push,
-                            uint32_t push_size, uint64_t invocations, uint32_t local_size,
-                            struct lf_error *err)
-{
-    uint64_t groups = (invocations + local_size - 1) / local_size;
-    uint32_t gx = groups < 65535 ? (uint32_t)groups : 65535;
-    uint32_t gy = gx ? (uint32_t)((groups + gx - 1) / gx) : 0;
-    if (gy > 65535)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED, "%s: %llu invocations are too many", shader,
-                            (unsigned long long)invocations);
-    return lf_op_run(device, shader, NULL, 0, push, push_size, gx, gy, 1, err);
 }

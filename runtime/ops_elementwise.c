@@ -1,35 +1,10 @@
 /*
 ** ops_elementwise.c - fill, unary functions, scale, cast/copy, broadcasting
-** binary ops.  Shaders: fill.comp, unary.comp, binary.comp.
+** binary ops: argument and shape checks, then the tensors' backend (the
+** Vulkan kernels are in vulkan/).  Unary, scale, cast and
+** copy are one backend entry: y = fn(x) * scale + shift.
 */
 #include "ops_impl.h"
-
-#include <string.h>
-
-#define LOCAL_SIZE  64
-#define FN_IDENTITY 100u
-
-struct unary_push {
-    uint64_t x, y;
-    uint32_t count, x_dtype, y_dtype, fn;
-    float scale, shift;
-};
-
-static enum lf_status run_unary(struct lf_tensor *x, struct lf_tensor *y, uint32_t fn, float scale,
-                                float shift, struct lf_error *err)
-{
-    struct unary_push p = {
-        .x = lf_op_address(x),
-        .y = lf_op_address(y),
-        .count = (uint32_t)lf_tensor_numel(x),
-        .x_dtype = lf_op_dtype(x),
-        .y_dtype = lf_op_dtype(y),
-        .fn = fn,
-        .scale = scale,
-        .shift = shift,
-    };
-    return lf_op_run_1d(x->device, "unary", &p, sizeof p, p.count, LOCAL_SIZE, err);
-}
 
 static enum lf_status unary_new(const char *op, struct lf_tensor *x, enum lf_dtype dtype,
                                 uint32_t fn, float scale, float shift, struct lf_tensor **out,
@@ -39,11 +14,8 @@ static enum lf_status unary_new(const char *op, struct lf_tensor *x, enum lf_dty
     enum lf_status s = lf_op_check_float(x, op, "x", err);
     if (s) return s;
     if ((s = lf_op_output(x, dtype, x->rank, x->shape, out, err))) return s;
-    if ((s = run_unary(x, *out, fn, scale, shift, err))) {
-        lf_tensor_release(*out);
-        *out = NULL;
-    }
-    return s;
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    return lf_op_finish(lf_tensor_backend(x)->unary(x, fn, scale, shift, *out, err), out);
 }
 
 enum lf_status lf_op_unary(struct lf_tensor *x, enum lf_unary fn, struct lf_tensor **out,
@@ -57,7 +29,7 @@ enum lf_status lf_op_unary(struct lf_tensor *x, enum lf_unary fn, struct lf_tens
 enum lf_status lf_op_scale(struct lf_tensor *x, float scale, float shift, struct lf_tensor **out,
                            struct lf_error *err)
 {
-    return unary_new("scale", x, x->dtype, FN_IDENTITY, scale, shift, out, err);
+    return unary_new("scale", x, x->dtype, LF_BACKEND_UNARY_IDENTITY, scale, shift, out, err);
 }
 
 enum lf_status lf_op_cast(struct lf_tensor *x, enum lf_dtype dtype, struct lf_tensor **out,
@@ -66,7 +38,7 @@ enum lf_status lf_op_cast(struct lf_tensor *x, enum lf_dtype dtype, struct lf_te
     if (dtype != LF_DTYPE_F32 && dtype != LF_DTYPE_F16)
         return lf_error_set(err, LF_ERR_INVALID, "cast: target must be f32 or f16, not %s",
                             lf_dtype_name(dtype));
-    return unary_new("cast", x, dtype, FN_IDENTITY, 1.0f, 0.0f, out, err);
+    return unary_new("cast", x, dtype, LF_BACKEND_UNARY_IDENTITY, 1.0f, 0.0f, out, err);
 }
 
 enum lf_status lf_op_copy(struct lf_tensor *dst, struct lf_tensor *src, struct lf_error *err)
@@ -80,44 +52,16 @@ enum lf_status lf_op_copy(struct lf_tensor *dst, struct lf_tensor *src, struct l
     if (lf_tensor_numel(dst) != lf_tensor_numel(src))
         return lf_error_set(err, LF_ERR_INVALID, "copy: dst %s and src %s differ in size",
                             lf_op_shape_text(dst, a, sizeof a), lf_op_shape_text(src, b, sizeof b));
-    return run_unary(src, dst, FN_IDENTITY, 1.0f, 0.0f, err);
+    if (lf_tensor_numel(dst) == 0) return LF_OK;
+    return lf_tensor_backend(src)->unary(src, LF_BACKEND_UNARY_IDENTITY, 1.0f, 0.0f, dst, err);
 }
 
 enum lf_status lf_op_fill(struct lf_tensor *x, float value, struct lf_error *err)
 {
-    struct {
-        uint64_t dst;
-        uint32_t count, dtype;
-        float value;
-    } p;
     enum lf_status s = lf_op_check_float(x, "fill", "x", err);
     if (s) return s;
-    memset(&p, 0, sizeof p);
-    p.dst = lf_op_address(x);
-    p.count = (uint32_t)lf_tensor_numel(x);
-    p.dtype = lf_op_dtype(x);
-    p.value = value;
-    return lf_op_run_1d(x->device, "fill", &p, sizeof p, p.count, LOCAL_SIZE, err);
-}
-
-struct binary_push {
-    uint64_t a, b, y;
-    uint32_t count, a_dtype, b_dtype, y_dtype, fn, pad;
-    uint32_t shape[4], a_stride[4], b_stride[4];
-};
-
-/* Right-aligned broadcasting into 4 dims: element strides, 0 where a
-** dimension of size 1 is stretched. */
-static void broadcast_strides(const struct lf_tensor *t, const uint32_t shape[4],
-                              uint32_t stride[4])
-{
-    uint32_t step = 1;
-    for (int d = 3; d >= 0; d--) {
-        int src = t->rank - (4 - d);
-        uint32_t n = src >= 0 ? (uint32_t)t->shape[src] : 1;
-        stride[d] = (n == 1 && shape[d] != 1) ? 0 : step;
-        step *= n;
-    }
+    if (lf_tensor_numel(x) == 0) return LF_OK;
+    return lf_tensor_backend(x)->fill(x, value, err);
 }
 
 enum lf_status lf_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum lf_binary fn,
@@ -134,7 +78,6 @@ enum lf_status lf_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum lf_bi
         return lf_error_set(err, LF_ERR_INVALID, "binary: unknown function %d", (int)fn);
     int rank = a->rank > b->rank ? a->rank : b->rank;
     int64_t shape[LF_TENSOR_MAX_RANK] = {0};
-    uint32_t shape4[4];
     for (int d = 0; d < 4; d++) {
         int ia = a->rank - (4 - d), ib = b->rank - (4 - d);
         int64_t na = ia >= 0 ? a->shape[ia] : 1, nb = ib >= 0 ? b->shape[ib] : 1;
@@ -142,26 +85,9 @@ enum lf_status lf_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum lf_bi
             return lf_error_set(err, LF_ERR_INVALID, "binary: shapes %s and %s do not broadcast",
                                 lf_op_shape_text(a, ta, sizeof ta),
                                 lf_op_shape_text(b, tb, sizeof tb));
-        shape4[d] = (uint32_t)(na > nb ? na : nb);
-        if (d >= 4 - rank) shape[d - (4 - rank)] = shape4[d];
+        if (d >= 4 - rank) shape[d - (4 - rank)] = na > nb ? na : nb;
     }
     if ((s = lf_op_output(a, a->dtype, rank, shape, out, err))) return s;
-    struct binary_push p = {
-        .a = lf_op_address(a),
-        .b = lf_op_address(b),
-        .y = lf_op_address(*out),
-        .count = (uint32_t)lf_tensor_numel(*out),
-        .a_dtype = lf_op_dtype(a),
-        .b_dtype = lf_op_dtype(b),
-        .y_dtype = lf_op_dtype(*out),
-        .fn = (uint32_t)fn,
-    };
-    memcpy(p.shape, shape4, sizeof shape4);
-    broadcast_strides(a, shape4, p.a_stride);
-    broadcast_strides(b, shape4, p.b_stride);
-    if ((s = lf_op_run_1d(a->device, "binary", &p, sizeof p, p.count, LOCAL_SIZE, err))) {
-        lf_tensor_release(*out);
-        *out = NULL;
-    }
-    return s;
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    return lf_op_finish(lf_tensor_backend(a)->binary(a, b, fn, *out, err), out);
 }

@@ -1,23 +1,8 @@
 /*
-** ops_group_norm.c - group normalisation with optional fused SiLU.
-**
-** Three dispatches: group_norm_stats reduces chunks of each group to
-** (mean, M2) with two passes over the chunk; group_norm_finalize combines
-** the chunks per group (Chan's parallel variance) into mean and 1/std;
-** group_norm_apply normalises, scales, shifts and applies SiLU.  Chunked
-** two-pass statistics in f32 stay accurate for groups of millions of
-** elements (the VAE decoder's 128 x 512 x 512 activations), where a single
-** sum of squares would cancel.  The scratch tensors are released right
-** after recording: later dispatches are ordered after these by barriers
-** (see vk_memory.c), so their memory may be reused at once.
+** ops_group_norm.c - group normalisation with optional fused SiLU: argument
+** and shape checks, then the tensors' backend (the Vulkan kernels are in vulkan/).
 */
 #include "ops_impl.h"
-
-#include <string.h>
-
-#define LOCAL_SIZE 64
-#define MIN_CHUNK  4096u
-#define APPLY_SPAN (64 * 8) /* elements per workgroup of group_norm_apply.comp */
 
 enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
                                 struct lf_tensor *beta, int groups, float eps, bool silu,
@@ -25,7 +10,6 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
 {
     char tx[96], tg[96];
     enum lf_status s;
-    struct lf_tensor *partial = NULL, *stats = NULL;
     *out = NULL;
     if ((s = lf_op_check_float(x, "group_norm", "x", err))) return s;
     if ((gamma && (s = lf_op_check_float(gamma, "group_norm", "gamma", err))) ||
@@ -36,7 +20,7 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
     if (x->rank < 2)
         return lf_error_set(err, LF_ERR_INVALID, "group_norm: x %s needs a channel dimension",
                             lf_op_shape_text(x, tx, sizeof tx));
-    int64_t batch = x->shape[0], channels = x->shape[1];
+    int64_t channels = x->shape[1];
     if (groups <= 0 || channels % groups != 0)
         return lf_error_set(err, LF_ERR_INVALID,
                             "group_norm: %d groups do not divide the %lld channels of x %s", groups,
@@ -50,89 +34,8 @@ enum lf_status lf_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
                                 lf_op_shape_text(x, tx, sizeof tx));
     if (!(eps >= 0.0f))
         return lf_error_set(err, LF_ERR_INVALID, "group_norm: eps %g must be >= 0", (double)eps);
-    int64_t spatial = 1;
-    for (int d = 2; d < x->rank; d++)
-        spatial *= x->shape[d];
-    int64_t count = batch * channels * spatial;
-    int64_t group_size = channels / groups * spatial;
-    int64_t nb_groups = batch * groups;
     if ((s = lf_op_output(x, x->dtype, x->rank, x->shape, out, err))) return s;
-    if (count == 0) return LF_OK;
-    if (batch * channels > 65535 || (spatial + APPLY_SPAN - 1) / APPLY_SPAN > 65535) {
-        s = lf_error_set(err, LF_ERR_UNSUPPORTED, "group_norm: x %s is too large for one grid",
-                         lf_op_shape_text(x, tx, sizeof tx));
-        goto fail;
-    }
-
-    /* Chunks of at least MIN_CHUNK elements, few enough for one grid row. */
-    uint32_t chunk = MIN_CHUNK;
-    while ((group_size + chunk - 1) / chunk > 65535)
-        chunk *= 2;
-    uint32_t chunks = (uint32_t)((group_size + chunk - 1) / chunk);
-    int64_t pshape[1] = {nb_groups * chunks * 2}, sshape[1] = {nb_groups * 2};
-    if ((s = lf_op_output(x, LF_DTYPE_F32, 1, pshape, &partial, err)) ||
-        (s = lf_op_output(x, LF_DTYPE_F32, 1, sshape, &stats, err)))
-        goto fail;
-
-    struct {
-        uint64_t x, partial;
-        uint32_t x_dtype, group_size, chunk, chunks;
-    } ps = {lf_op_address(x),
-            lf_op_address(partial),
-            lf_op_dtype(x),
-            (uint32_t)group_size,
-            chunk,
-            chunks};
-    if ((s = lf_op_run(x->device, "group_norm_stats", NULL, 0, &ps, sizeof ps, chunks,
-                       (uint32_t)nb_groups, 1, err)))
-        goto fail;
-
-    struct {
-        uint64_t partial, stats;
-        uint32_t groups, group_size, chunk, chunks;
-        float eps;
-    } pf = {lf_op_address(partial),
-            lf_op_address(stats),
-            (uint32_t)nb_groups,
-            (uint32_t)group_size,
-            chunk,
-            chunks,
-            eps};
-    if ((s = lf_op_run_1d(x->device, "group_norm_finalize", &pf, sizeof pf, pf.groups, LOCAL_SIZE,
-                          err)))
-        goto fail;
-
-    struct {
-        uint64_t x, y, stats, gamma, beta;
-        uint32_t spatial, channels, group_channels;
-        uint32_t x_dtype, y_dtype, gamma_dtype, beta_dtype, silu;
-    } pa = {
-        .x = lf_op_address(x),
-        .y = lf_op_address(*out),
-        .stats = lf_op_address(stats),
-        .gamma = lf_op_address(gamma),
-        .beta = lf_op_address(beta),
-        .spatial = (uint32_t)spatial,
-        .channels = (uint32_t)channels,
-        .group_channels = (uint32_t)(channels / groups),
-        .x_dtype = lf_op_dtype(x),
-        .y_dtype = lf_op_dtype(*out),
-        .gamma_dtype = gamma ? lf_op_dtype(gamma) : 0,
-        .beta_dtype = beta ? lf_op_dtype(beta) : 0,
-        .silu = silu ? 1u : 0u,
-    };
-    uint32_t apply_x = (uint32_t)((spatial + APPLY_SPAN - 1) / APPLY_SPAN);
-    if ((s = lf_op_run(x->device, "group_norm_apply", NULL, 0, &pa, sizeof pa, apply_x,
-                       (uint32_t)(batch * channels), 1, err)))
-        goto fail;
-    lf_tensor_release(partial);
-    lf_tensor_release(stats);
-    return LF_OK;
-
-fail:
-    lf_tensor_release(partial);
-    lf_tensor_release(stats);
-    lf_tensor_release(*out);
-    *out = NULL;
-    return s;
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    s = lf_tensor_backend(x)->group_norm(x, gamma, beta, groups, eps, silu, *out, err);
+    return lf_op_finish(s, out);
 }

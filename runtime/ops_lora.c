@@ -1,17 +1,11 @@
 /*
-** ops_lora.c - merging a LoRA into a weight in place: W += scale * up @ down.
-** Shader: lora_merge.comp (one invocation per weight element; the rank is
-** small, so a GEMM kernel would gain little and need a temporary).
+** ops_lora.c - merging a LoRA into a weight in place: W += scale * up @ down,
+** f32 accumulation.  Argument and shape checks, then the tensors' backend
+** (the Vulkan strategies are in vulkan/).
 */
 #include "ops_impl.h"
 
 #include <string.h>
-
-struct lora_push {
-    uint64_t w, up, down;
-    uint32_t n, k, rank, w_dtype, up_dtype, down_dtype;
-    float scale;
-};
 
 static enum lf_status lora_shape_error(struct lf_tensor *w, struct lf_tensor *up,
                                        struct lf_tensor *down, struct lf_error *err)
@@ -55,26 +49,6 @@ enum lf_status lf_op_lora_merge(struct lf_tensor *weight, struct lf_tensor *up,
     } else {
         return lora_shape_error(weight, up, down, err);
     }
-    if (n * k >= ((int64_t)1 << 32) || n * rank >= ((int64_t)1 << 32) ||
-        rank * k >= ((int64_t)1 << 32))
-        return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "lora_merge: tensors of 2^32 elements or more");
-    /* llvmpipe (Mesa 22) silently stops an invocation after 65535 loop
-    ** iterations: the shader loops over the rank. */
-    if (lf_vk_is_cpu(lf_vk_device(weight->device)) && rank >= 65535)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED, "lora_merge: rank %lld is too large",
-                            (long long)rank);
-    struct lora_push p = {
-        .w = lf_op_address(weight),
-        .up = lf_op_address(up),
-        .down = lf_op_address(down),
-        .n = (uint32_t)n,
-        .k = (uint32_t)k,
-        .rank = (uint32_t)rank,
-        .w_dtype = lf_op_dtype(weight),
-        .up_dtype = lf_op_dtype(up),
-        .down_dtype = lf_op_dtype(down),
-        .scale = scale,
-    };
-    return lf_op_run_1d(weight->device, "lora_merge", &p, sizeof p, (uint64_t)(n * k), 64, err);
+    if (n * k == 0) return LF_OK;
+    return lf_tensor_backend(weight)->lora_merge(weight, up, down, scale, err);
 }

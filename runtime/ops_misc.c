@@ -1,22 +1,9 @@
 /*
 ** ops_misc.c - softmax (last dimension), GEGLU and the sinusoidal timestep
-** embedding.  Shaders: softmax.comp, geglu.comp, timestep_embedding.comp.
+** embedding: argument and shape checks, then the tensors' backend (the
+** Vulkan kernels are in vulkan/).
 */
 #include "ops_impl.h"
-
-#include <math.h>
-
-#define LOCAL_SIZE 64
-
-/* Releases *out after a failed dispatch so callers see NULL. */
-static enum lf_status finish(enum lf_status s, struct lf_tensor **out)
-{
-    if (s) {
-        lf_tensor_release(*out);
-        *out = NULL;
-    }
-    return s;
-}
 
 enum lf_status lf_op_softmax(struct lf_tensor *x, struct lf_tensor **out, struct lf_error *err)
 {
@@ -27,26 +14,9 @@ enum lf_status lf_op_softmax(struct lf_tensor *x, struct lf_tensor **out, struct
     if (x->rank < 1 || x->shape[x->rank - 1] < 1)
         return lf_error_set(err, LF_ERR_INVALID, "softmax: x %s has no last dimension",
                             lf_op_shape_text(x, a, sizeof a));
-    int64_t cols = x->shape[x->rank - 1];
-    /* softmax.comp walks a row twice, 8 columns per loop iteration, and
-    ** llvmpipe allows 65535 loop iterations per invocation. */
-    if (cols > 8 * 32767)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "softmax: rows of %lld are over the supported %d (x %s)",
-                            (long long)cols, 8 * 32767, lf_op_shape_text(x, a, sizeof a));
     if ((s = lf_op_output(x, x->dtype, x->rank, x->shape, out, err))) return s;
-    struct {
-        uint64_t x, y;
-        uint32_t rows, cols, x_dtype, y_dtype;
-    } p = {
-        .x = lf_op_address(x),
-        .y = lf_op_address(*out),
-        .rows = (uint32_t)(lf_tensor_numel(x) / cols),
-        .cols = (uint32_t)cols,
-        .x_dtype = lf_op_dtype(x),
-        .y_dtype = lf_op_dtype(*out),
-    };
-    return finish(lf_op_run_1d(x->device, "softmax", &p, sizeof p, p.rows, LOCAL_SIZE, err), out);
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    return lf_op_finish(lf_tensor_backend(x)->softmax(x, *out, err), out);
 }
 
 enum lf_status lf_op_geglu(struct lf_tensor *x, struct lf_tensor **out, struct lf_error *err)
@@ -64,18 +34,8 @@ enum lf_status lf_op_geglu(struct lf_tensor *x, struct lf_tensor **out, struct l
         shape[i] = x->shape[i];
     shape[x->rank - 1] /= 2;
     if ((s = lf_op_output(x, x->dtype, x->rank, shape, out, err))) return s;
-    struct {
-        uint64_t x, y;
-        uint32_t count, n, x_dtype, y_dtype;
-    } p = {
-        .x = lf_op_address(x),
-        .y = lf_op_address(*out),
-        .count = (uint32_t)lf_tensor_numel(*out),
-        .n = (uint32_t)shape[x->rank - 1],
-        .x_dtype = lf_op_dtype(x),
-        .y_dtype = lf_op_dtype(*out),
-    };
-    return finish(lf_op_run_1d(x->device, "geglu", &p, sizeof p, p.count, LOCAL_SIZE, err), out);
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    return lf_op_finish(lf_tensor_backend(x)->geglu(x, *out, err), out);
 }
 
 enum lf_status lf_op_timestep_embedding(struct lf_tensor *timesteps, int dim, bool flip_sin_to_cos,
@@ -100,21 +60,8 @@ enum lf_status lf_op_timestep_embedding(struct lf_tensor *timesteps, int dim, bo
     int64_t shape[2] = {timesteps->shape[0], dim};
     enum lf_status s = lf_op_output(timesteps, LF_DTYPE_F32, 2, shape, out, err);
     if (s) return s;
-    struct {
-        uint64_t t, y;
-        uint32_t count, dim, flip;
-        float shift, log_max_period;
-    } p = {
-        .t = lf_op_address(timesteps),
-        .y = lf_op_address(*out),
-        .count = (uint32_t)(shape[0] * dim),
-        .dim = (uint32_t)dim,
-        .flip = flip_sin_to_cos,
-        .shift = shift,
-        .log_max_period = logf(max_period),
-    };
-    if (p.count == 0) return LF_OK;
-    return finish(lf_op_run_1d(timesteps->device, "timestep_embedding", &p, sizeof p, p.count,
-                               LOCAL_SIZE, err),
-                  out);
+    if (lf_tensor_numel(*out) == 0) return LF_OK;
+    s = lf_tensor_backend(timesteps)->timestep_embedding(timesteps, dim, flip_sin_to_cos, shift,
+                                                         max_period, *out, err);
+    return lf_op_finish(s, out);
 }

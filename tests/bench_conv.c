@@ -10,7 +10,7 @@
 ** LCMFLOW_OP_VARIANT picks the conv variant.
 */
 #include "lcmflow/ops.h"
-#include "ops_conv.h"
+#include "vk_ops.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     printf("conv %lldx%lld %lld->%lld at %lldx%lld stride %lld, shader %s; "
            "sgemm M=%lld N=%lld K=%lld; %.2f GFLOP each\n",
            (long long)K, (long long)K, (long long)C, (long long)O, (long long)H, (long long)W,
-           (long long)S, lf_op_conv2d_shader(tx, tw, &p), (long long)M, (long long)N, (long long)KK,
+           (long long)S, lf_vk_conv2d_shader(tx, tw, &p), (long long)M, (long long)N, (long long)KK,
            flop * 1e-9);
     /* Warm-up: pipeline creation and OpenBLAS's thread start. */
     if (lf_op_conv2d(tx, tw, NULL, &p, &ty, &err) || lf_device_sync(dev, &err)) return fail(&err);

@@ -2,6 +2,7 @@
 ** op_test.c - shared helpers of the op tests (see op_test.h).
 */
 #include "op_test.h"
+#include "vk_impl.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +18,12 @@ int op_test_finish(int rc)
     lf_device_destroy(device);
     device = NULL;
     return rc;
+}
+
+bool op_test_lavapipe(void)
+{
+    const struct lf_vk_info *vk = lf_vk_device_info(op_test_device());
+    return vk && vk->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 struct lf_device *op_test_device(void)

@@ -16,6 +16,10 @@
 ** LCMFLOW_VALIDATION=1).  Exits 77 (skip) when no Vulkan device exists. */
 struct lf_device *op_test_device(void);
 
+/* Whether the test device is lavapipe (Vulkan on the CPU, llvmpipe): the
+** Vulkan backend's CPU kernels and llvmpipe's loop limit apply there. */
+bool op_test_lavapipe(void);
+
 /* Closes the device (if one was opened) and returns rc: call it on the way
 ** out of main, while the driver is whole.  (An atexit handler would run
 ** after handlers the driver registers later for its worker threads, and

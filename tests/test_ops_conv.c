@@ -14,9 +14,8 @@
 ** relative (the result is rounded to f16: 2^-11 relative).
 */
 #include "op_test.h"
-#include "ops_conv.h"
+#include "vk_ops.h"
 #include "ref_conv.h"
-#include "vk_impl.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,7 +87,7 @@ static void run_case(const struct conv_case *k, size_t index, enum lf_dtype xt, 
     bool check_path = vk && vk->subgroup_size >= 8;
     for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
         setenv("LCMFLOW_OP_VARIANT", variants[v], 1);
-        const char *shader = lf_op_conv2d_shader(tx, tw, &k->p);
+        const char *shader = lf_vk_conv2d_shader(tx, tw, &k->p);
         assert_non_null(shader);
         if (check_path)
             assert_int_equal(strncmp(shader, "conv2d_lavapipe", 15) == 0, v == 1 && k->lavapipe);
@@ -182,7 +181,7 @@ static void conv_beyond_binding_range(void **state)
         if (lf_op_conv2d(tx, tw, NULL, &p, &ty, &err) != LF_OK) fail_msg("conv2d: %s", err.message);
         float *got = op_test_download(ty);
         char label[96];
-        snprintf(label, sizeof label, "1x1 over 130 MiB, %s", lf_op_conv2d_shader(tx, tw, &p));
+        snprintf(label, sizeof label, "1x1 over 130 MiB, %s", lf_vk_conv2d_shader(tx, tw, &p));
         op_test_assert_close(label, got, want, (size_t)(O * S), 1e-4, 1e-4);
         free(got);
         lf_tensor_release(ty);
@@ -197,7 +196,7 @@ static void conv_beyond_binding_range(void **state)
 ** gpu shader (faster there than the portable one) elsewhere. */
 static void conv_default_variant(void **state)
 {
-    if (lf_device_get_info(op_test_device())->type != LF_DEVICE_CPU) skip();
+    if (!op_test_lavapipe()) skip();
     unsetenv("LCMFLOW_OP_VARIANT");
     float v[3 * 13 * 5 * 9] = {0};
     int64_t odd[4] = {1, 3, 5, 13}, even[4] = {1, 3, 5, 12}, ws[4] = {5, 3, 3, 3};
@@ -205,8 +204,8 @@ static void conv_default_variant(void **state)
     struct lf_tensor *te = op_test_tensor(LF_DTYPE_F32, 4, even, v);
     struct lf_tensor *tw = op_test_tensor(LF_DTYPE_F16, 4, ws, v);
     struct lf_conv2d_params p = {1, 1, 1, 1, 1};
-    assert_string_equal(lf_op_conv2d_shader(to, tw, &p), "conv2d_gpu");
-    assert_string_equal(lf_op_conv2d_shader(te, tw, &p), "conv2d_lavapipe_k3s1_t16p8");
+    assert_string_equal(lf_vk_conv2d_shader(to, tw, &p), "conv2d_gpu");
+    assert_string_equal(lf_vk_conv2d_shader(te, tw, &p), "conv2d_lavapipe_k3s1_t16p8");
     lf_tensor_release(to), lf_tensor_release(te), lf_tensor_release(tw);
 }
 

@@ -96,10 +96,10 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
         !(s = sd_clip_init(&clip, ck.clip, ck.text_heads, err)))
         s = sd_vae_init(&vae, ck.vae, err);
     if (!s && !strcmp(dtype_name, "auto")) {
-        /* auto: f16 weights where supported; activations f16 on GPUs but f32
-        ** on CPU devices (lavapipe), which have no f16 arithmetic: there f16
+        /* auto: f16 weights where supported; activations f16 where the
+        ** device computes f16 natively, f32 elsewhere (lavapipe): there f16
         ** activations only add conversions, and weights are most of the
-        ** memory anyway. */
+        ** memory anyway (sd_activation_dtype). */
         enum lf_dtype act = sd_activation_dtype(device, dtype);
         unet.act_dtype = clip.act_dtype = vae.act_dtype = act;
     }

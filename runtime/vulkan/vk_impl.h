@@ -1,11 +1,14 @@
 /*
-** vk_impl.h - the Vulkan side of a device, private to the runtime.
+** vk_impl.h - the Vulkan backend's device, private to the runtime.
 **
-** Layout of the Vulkan backend:
-**   vk_device.c    instance, device selection, features, lifecycle
+** Layout of the Vulkan backend (its table: vk_backend.c; the seam it
+** implements: ../backend.h):
+**   vk_device.c    instance, device listing, features, lifecycle
 **   vk_memory.c    the suballocating allocator behind tensors
 **   vk_pipeline.c  compute pipelines for the embedded shaders, on-disk cache
 **   vk_command.c   recording dispatches, batching submits, transfers
+**   vk_ops*.c      the op kernels: push constants, variant choice, dispatch
+**                  (vk_ops.h); the checks are the fronts' (../ops_*.c)
 **
 ** Every shader reaches tensors by buffer device address: push constants
 ** carry 64-bit addresses, so no descriptor sets exist and a tensor may be

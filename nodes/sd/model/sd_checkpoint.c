@@ -334,7 +334,9 @@ enum lf_status sd_checkpoint_load(struct lf_device *device, const char *path, en
 
 enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights)
 {
-    return lf_device_get_info(device)->type == LF_DEVICE_CPU ? LF_DTYPE_F32 : weights;
+    /* f16 activations only pay where f16 is computed natively; elsewhere
+    ** (lavapipe converts every value) they cost time and precision. */
+    return lf_device_has(device, LF_DEVICE_CAP_F16_ARITHMETIC) ? weights : LF_DTYPE_F32;
 }
 
 void sd_checkpoint_clear(struct sd_checkpoint *ckpt)

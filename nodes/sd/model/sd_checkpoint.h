@@ -33,7 +33,8 @@ bool sd_vae_name_from_diffusers(const char *name, char *out);
 int sd_config_int(const char *path, const char *key);
 
 /* The activation dtype `auto` picks for weights of dtype weights: f32 on
-** CPU devices (no f16 arithmetic there), the weights' dtype elsewhere. */
+** devices without LF_DEVICE_CAP_F16_ARITHMETIC (lavapipe, CPUs), the
+** weights' dtype elsewhere. */
 enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights);
 
 /* Refuses pickle checkpoints with a message that says why and how to convert. */
