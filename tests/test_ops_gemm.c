@@ -17,6 +17,7 @@
 */
 #include "op_test.h"
 #include "ref_gemm.h"
+#include "vk_ops.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -357,8 +358,16 @@ static void gemm_beyond_binding_range(void **state)
     op_test_check_validation();
 }
 
-static void lora_case(int rank, const int64_t *wshape, const int64_t *ushape, const int64_t *dshape,
-                      enum lf_dtype wdt, float scale, uint32_t seed)
+/* Dispatches recorded by one merge (Vulkan devices; 0 elsewhere): tells
+** which strategy ran. */
+static uint64_t dispatches(void)
+{
+    const struct lf_device *device = op_test_device();
+    return lf_vk_device_info(device) ? ((const struct lf_vk_device *)device)->dispatch_count : 0;
+}
+
+static uint64_t lora_case(int rank, const int64_t *wshape, const int64_t *ushape,
+                          const int64_t *dshape, enum lf_dtype wdt, float scale, uint32_t seed)
 {
     int64_t nw = 1, nu = 1, nd = 1;
     for (int i = 0; i < rank; i++)
@@ -369,8 +378,10 @@ static void lora_case(int rank, const int64_t *wshape, const int64_t *ushape, co
     struct lf_tensor *tu = op_test_tensor(LF_DTYPE_F16, rank, ushape, up);
     struct lf_tensor *td = op_test_tensor(LF_DTYPE_F16, rank, dshape, down);
     struct lf_error err = {0};
+    uint64_t before = dispatches();
     if (lf_op_lora_merge(tw, tu, td, scale, &err) != LF_OK)
         fail_msg("lora_merge failed: %s", err.message);
+    uint64_t used = dispatches() - before;
     int64_t r = ushape[1];
     ref_lora_merge(w, up, down, wshape[0], nw / wshape[0], r, scale);
     float *got = op_test_download(tw);
@@ -382,17 +393,34 @@ static void lora_case(int rank, const int64_t *wshape, const int64_t *ushape, co
     op_test_assert_close(label, got, w, (size_t)nw, atol, rtol);
     free(w), free(up), free(down), free(got);
     lf_tensor_release(tw), lf_tensor_release(tu), lf_tensor_release(td);
+    return used;
 }
 
+/* Every strategy of the backend (the Vulkan ones: OpenBLAS on the host
+** where it applies, device GEMM + add, the merge shader). */
 static void lora_merge_matches_reference(void **state)
 {
     static const float scales[] = {0.75f, -1.5f};
-    for (int d = 0; d < 2; d++) {
-        enum lf_dtype wdt = d ? LF_DTYPE_F16 : LF_DTYPE_F32;
+    static const char *const strategies[] = {"host", "gemm", "op"};
+    const struct lf_device *device = op_test_device();
+    bool vulkan = lf_vk_device_info(device) != NULL;
+    bool host = vulkan && lf_vk_lora_host_available((const struct lf_vk_device *)device);
+    for (int d = 0; d < 2 * 3; d++) {
+        const char *strategy = strategies[d / 2];
+        setenv("LCMFLOW_LORA_MERGE", strategy, 1);
+        printf("  lora_merge, LCMFLOW_LORA_MERGE=%s%s\n", strategy,
+               !strcmp(strategy, "host") && !host ? " (unavailable: gemm)" : "");
+        enum lf_dtype wdt = d % 2 ? LF_DTYPE_F16 : LF_DTYPE_F32;
         for (int s = 0; s < 2; s++) {
             /* Linear [13, 17] with rank 4, and an SD-like [320, 768] with rank 8. */
             int64_t w1[2] = {13, 17}, u1[2] = {13, 4}, d1[2] = {4, 17};
-            lora_case(2, w1, u1, d1, wdt, scales[s], 10u + (uint32_t)(d * 2 + s));
+            uint64_t used = lora_case(2, w1, u1, d1, wdt, scales[s], 10u + (uint32_t)(d * 2 + s));
+            /* The strategy forced is the one that ran: the host merge
+            ** dispatches nothing, the shader once, GEMM + add three times. */
+            if (vulkan && !strcmp(strategy, "op")) assert_int_equal(used, 1);
+            if (vulkan && !strcmp(strategy, "host") && host) assert_int_equal(used, 0);
+            if (vulkan && (!strcmp(strategy, "gemm") || (!strcmp(strategy, "host") && !host)))
+                assert_int_equal(used, 3);
             int64_t w2[2] = {320, 768}, u2[2] = {320, 8}, d2[2] = {8, 768};
             lora_case(2, w2, u2, d2, wdt, scales[s], 20u + (uint32_t)(d * 2 + s));
             /* Conv 3x3: down [r, C, 3, 3], up [O, r, 1, 1]; and a 1x1 conv. */
@@ -402,6 +430,7 @@ static void lora_merge_matches_reference(void **state)
             lora_case(4, w4, u4, d4, wdt, scales[s], 40u + (uint32_t)(d * 2 + s));
         }
     }
+    unsetenv("LCMFLOW_LORA_MERGE");
     /* Shapes that do not fit are refused with all three named. */
     float z[64] = {0};
     int64_t w[2] = {4, 6}, u[2] = {4, 2}, dn[2] = {3, 6};

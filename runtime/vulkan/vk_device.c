@@ -382,6 +382,7 @@ void lf_vk_destroy(struct lf_device *base)
         if (destroy_messenger) destroy_messenger(device->instance, device->messenger, NULL);
     }
     if (device->instance) vkDestroyInstance(device->instance, NULL);
+    lf_vk_lora_scratch_free(&device->lora_scratch);
     free(device);
 }
 

@@ -74,6 +74,15 @@ struct lf_vk_info {
     bool heap_device_local[LF_VK_MAX_HEAPS];
 };
 
+/* Host buffers of the LoRA merge on host-memory devices (vk_lora_host.c);
+** grow-only, freed with the device. */
+struct lf_vk_lora_scratch {
+    float *w, *up, *down;
+    uint16_t *half;
+    size_t w_cap, up_cap, down_cap, half_cap; /* bytes */
+};
+void lf_vk_lora_scratch_free(struct lf_vk_lora_scratch *scratch);
+
 struct lf_vk_device {
     struct lf_device base; /* base.backend == &lf_vulkan_backend */
     struct lf_vk_info vk;
@@ -124,6 +133,8 @@ struct lf_vk_device {
     uint32_t pending_dispatches;
     VkPipeline bound_pipeline;
     uint64_t dispatch_count; /* since creation, for tests and profiling */
+
+    struct lf_vk_lora_scratch lora_scratch; /* vk_lora_host.c */
 };
 
 /* The Vulkan device behind a device of this backend. */

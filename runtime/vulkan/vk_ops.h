@@ -91,4 +91,11 @@ const char *lf_vk_conv2d_shader(struct lf_tensor *x, struct lf_tensor *weight,
 enum lf_status lf_vk_lora_merge(struct lf_tensor *w, struct lf_tensor *up, struct lf_tensor *down,
                                 float scale, struct lf_error *err);
 
+/* vk_lora_host.c: the LoRA merge by OpenBLAS on the host, for devices
+** whose tensors live in host memory.  available: the device has
+** LF_DEVICE_CAP_HOST_MEMORY and libopenblas.so.0 loads (once per process). */
+bool lf_vk_lora_host_available(const struct lf_vk_device *device);
+enum lf_status lf_vk_lora_merge_host(struct lf_tensor *w, struct lf_tensor *up,
+                                     struct lf_tensor *down, float scale, struct lf_error *err);
+
 #endif

@@ -28,12 +28,13 @@
 **     W' = W + sum_i strength_i * (alpha_i / rank_i) * up_i @ down_i
 ** in the listed order, accumulated in f32 (one f32 GEMM per LoRA, added to
 ** the running f32 value); with f16 weights the f32 result is rounded to f16
-** once at the end.  Where: on GPUs with device ops; on a CPU device
-** (lavapipe) with OpenBLAS on the host when libopenblas.so.0 loads (20x
-** faster there; see sd_lora_host.c).  Because a call always starts from its
-** input, a chain of LoraLoader nodes never drifts: when one strength
-** changes, the executor re-runs only that node (and those after it) from
-** its cached input, and merging at 0.3 then at 0.7 gives bit-for-bit the
+** once at the end.  Each merge is lf_op_lora_merge: its backend picks
+** how (Vulkan: device GEMM + add on GPUs, OpenBLAS on the host for
+** lavapipe, 20x faster there; see the LoRA merge in runtime/vulkan/).
+** Because a call always starts from its input, a chain of LoraLoader
+** nodes never drifts: when one strength changes, the executor re-runs only
+** that node (and those after it) from its cached input, and merging at 0.3
+** then at 0.7 gives bit-for-bit the
 ** weights of merging at 0.7 directly.  When nothing is touched (a strength
 ** of 0, or a LoRA without modules for that part) the output is the input
 ** itself, retained: callers can compare pointers to skip work downstream

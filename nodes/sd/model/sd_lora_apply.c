@@ -214,16 +214,19 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
     return LF_OK;
 }
 
-/* W' = W + sum scale * up @ down for the jobs of one weight with the merge
-** op (lf_op_lora_merge) into an f32 copy, then stored in the weights' dtype.
-** Kept for comparison (LCMFLOW_LORA_MERGE=op): on lavapipe its one-element-
-** per-invocation loop is about 25x slower than GEMM + add. */
-static enum lf_status merge_op(struct lf_tensor *base, const struct sd_lora_job *jobs, size_t count,
-                               struct lf_tensor **out, struct lf_error *err)
+/* The merged value of one weight, put into out in place of the shared one:
+** W' = W + sum scale * up @ down by lf_op_lora_merge (in place, f32
+** accumulation) into a copy of W.  Several LoRAs on an f16 weight sum in an
+** f32 copy, rounded once at the end; one LoRA merges straight into W's dtype
+** (one rounding).  The backend picks how (see the LoRA merge in
+** runtime/vulkan/). */
+static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job *jobs,
+                                size_t count, struct lf_error *err)
 {
-    struct lf_tensor *acc = NULL;
+    struct lf_tensor *base = out->items[jobs[0].index].tensor, *acc = NULL, *result = NULL;
+    enum lf_dtype acc_dtype = count > 1 ? LF_DTYPE_F32 : base->dtype;
     enum lf_status s =
-        lf_tensor_create(base->device, LF_DTYPE_F32, base->rank, base->shape, &acc, err);
+        lf_tensor_create(base->device, acc_dtype, base->rank, base->shape, &acc, err);
     if (!s) s = lf_op_copy(acc, base, err);
     for (size_t i = 0; i < count && !s; i++) {
         const struct sd_lora_module *m = jobs[i].module;
@@ -236,98 +239,11 @@ static enum lf_status merge_op(struct lf_tensor *base, const struct sd_lora_job 
         lf_tensor_release(up);
         lf_tensor_release(down);
     }
-    if (!s && base->dtype == LF_DTYPE_F32) {
-        *out = acc;
-        return LF_OK;
-    }
-    if (!s) s = lf_tensor_create(base->device, base->dtype, base->rank, base->shape, out, err);
-    if (!s && (s = lf_op_copy(*out, acc, err))) {
-        lf_tensor_release(*out);
-        *out = NULL;
-    }
+    if (!s && acc->dtype != base->dtype)
+        s = lf_op_cast(acc, base->dtype, &result, err);
+    else if (!s)
+        result = lf_tensor_retain(acc);
     lf_tensor_release(acc);
-    return s;
-}
-
-/* delta = (scale * up) @ down, f32, in the shape of w (a GEMM of [N, r] by
-** [r, K] with K = C*kh*kw for a conv: the same numbers in the same order). */
-static enum lf_status lora_delta(struct lf_tensor *w, const struct sd_lora_module *m, float scale,
-                                 struct lf_tensor **out, struct lf_error *err)
-{
-    int64_t n = w->shape[0], k = lf_tensor_numel(w) / n;
-    int64_t us[2] = {n, m->rank}, ds[2] = {m->rank, k};
-    struct lf_tensor *up = NULL, *down = NULL, *scaled = NULL, *delta = NULL;
-    enum lf_status s;
-    if (!(s = lf_tensor_reshape(m->up, 2, us, &up, err)) &&
-        !(s = lf_tensor_reshape(m->down, 2, ds, &down, err)) &&
-        !(s = lf_op_scale(up, scale, 0.0f, &scaled, err)) &&
-        !(s = lf_op_gemm(scaled, down, NULL, false, false, &delta, err)))
-        s = lf_tensor_reshape(delta, w->rank, w->shape, out, err);
-    lf_tensor_release(up), lf_tensor_release(down);
-    lf_tensor_release(scaled), lf_tensor_release(delta);
-    return s;
-}
-
-/* The same with GEMM + add: W' = ((W + d1) + d2) + ... summed in f32.  One
-** LoRA: a single add from the input straight into the weights' dtype (one
-** rounding for f16).  Several on an f16 weight: the f32 sum (d1 + W first,
-** the same value as W + d1) is rounded once at the end. */
-static enum lf_status merge_gemm(struct lf_tensor *base, const struct sd_lora_job *jobs,
-                                 size_t count, struct lf_tensor **out, struct lf_error *err)
-{
-    struct lf_tensor *acc = NULL;
-    enum lf_status s = LF_OK;
-    for (size_t i = 0; i < count && !s; i++) {
-        struct lf_tensor *delta = NULL, *next = NULL;
-        s = lora_delta(base, jobs[i].module, jobs[i].scale, &delta, err);
-        if (!s && !acc && (count == 1 || base->dtype == LF_DTYPE_F32))
-            s = lf_op_binary(base, delta, LF_BINARY_ADD, &next, err);
-        else if (!s && !acc)
-            s = lf_op_binary(delta, base, LF_BINARY_ADD, &next, err);
-        else if (!s)
-            s = lf_op_binary(acc, delta, LF_BINARY_ADD, &next, err);
-        lf_tensor_release(delta);
-        lf_tensor_release(acc);
-        acc = next;
-    }
-    if (!s && acc->dtype != base->dtype) {
-        struct lf_tensor *cast = NULL;
-        s = lf_op_cast(acc, base->dtype, &cast, err);
-        lf_tensor_release(acc);
-        acc = cast;
-    }
-    if (s) {
-        lf_tensor_release(acc);
-        return s;
-    }
-    *out = acc;
-    return LF_OK;
-}
-
-enum merge_how { MERGE_GEMM, MERGE_OP, MERGE_HOST };
-
-/* The host path on CPU devices when OpenBLAS loads (see sd_lora_host.c),
-** else GEMM + add.  LCMFLOW_LORA_MERGE=gemm|op|host forces one (tests and
-** benchmarks; host falls back to gemm when unavailable). */
-static enum merge_how merge_how(struct lf_device *device)
-{
-    const char *how = getenv("LCMFLOW_LORA_MERGE");
-    bool host = sd_lora_host_available(device);
-    if (how && !strcmp(how, "op")) return MERGE_OP;
-    if (how && !strcmp(how, "gemm")) return MERGE_GEMM;
-    return host ? MERGE_HOST : MERGE_GEMM;
-}
-
-/* The merged value of one weight, put into out in place of the shared one. */
-static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job *jobs,
-                                size_t count, enum merge_how how,
-                                struct sd_lora_host_scratch *scratch, struct lf_error *err)
-{
-    struct lf_tensor *base = out->items[jobs[0].index].tensor, *result = NULL;
-    enum lf_status s = how == MERGE_OP ? merge_op(base, jobs, count, &result, err)
-                       : how == MERGE_HOST
-                           ? sd_lora_merge_host(base, jobs, count, scratch, &result, err)
-                           : merge_gemm(base, jobs, count, &result, err);
     if (!s && (s = sd_weights_replace(out, jobs[0].index, result, err))) lf_tensor_release(result);
     if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[jobs[0].index].name);
     return s;
@@ -349,19 +265,16 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         *out = sd_weights_retain(in);
         return LF_OK;
     }
-    enum merge_how how = merge_how(in->device);
-    struct sd_lora_host_scratch scratch = {0};
     struct sd_weights *w;
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(w, jobs + i, j - i, how, &scratch, err);
+        s = merge_one(w, jobs + i, j - i, err);
         i = j;
     }
     free(jobs);
-    sd_lora_host_scratch_free(&scratch);
     if (s) {
         sd_weights_release(w);
         return s;

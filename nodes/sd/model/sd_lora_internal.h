@@ -26,19 +26,4 @@ struct sd_lora_job {
     float scale; /* strength * alpha / rank */
 };
 
-/* The host merge (sd_lora_host.c): whether it is used for device, and
-** *out = base + sum scale * up @ down (new tensor, base's dtype and shape).
-** The scratch buffers live for one sd_lora_apply (zero-initialise, then
-** sd_lora_host_scratch_free). */
-struct sd_lora_host_scratch {
-    float *w, *up, *down;
-    uint16_t *half;
-    size_t w_cap, up_cap, down_cap, half_cap; /* bytes */
-};
-bool sd_lora_host_available(struct lf_device *device);
-enum lf_status sd_lora_merge_host(struct lf_tensor *base, const struct sd_lora_job *jobs,
-                                  size_t count, struct sd_lora_host_scratch *scratch,
-                                  struct lf_tensor **out, struct lf_error *err);
-void sd_lora_host_scratch_free(struct sd_lora_host_scratch *scratch);
-
 #endif

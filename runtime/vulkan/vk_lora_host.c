@@ -1,16 +1,15 @@
 /*
-** sd_lora_host.c - the LoRA merge for CPU devices (lavapipe): the device IS
-** the CPU there, but its JIT-compiled GEMM and elementwise shaders run about
-** 20x slower than OpenBLAS on the same cores (a rank-64 LCM-LoRA on SD 1.5
-** took minutes).  So on a CPU device, when libopenblas.so.0 can be loaded,
-** each touched weight is read back, W += scale * up @ down is done by
-** cblas_sgemm (beta = 1) in f32, and the result uploaded as a new tensor in
-** the weights' dtype (one rounding for f16).  Same math as the device path:
-** f32 accumulation from the input value, in LoRA order.
+** vk_lora_host.c - the Vulkan backend's LoRA merge strategy for devices
+** whose tensors live in host memory (LF_DEVICE_CAP_HOST_MEMORY: lavapipe):
+** the device IS the CPU there, but its JIT-compiled GEMM and elementwise
+** shaders run about 20x slower than OpenBLAS on the same cores (a rank-64
+** LCM-LoRA on SD 1.5 took minutes).  So there, when libopenblas.so.0 can be
+** loaded, the weight is read back, W += scale * up @ down is done by
+** cblas_sgemm (beta = 1) in f32, and the result written back in the
+** weight's dtype (one rounding for f16).  Same math as the device
+** strategies: f32 accumulation from the weight's value.
 */
-#include "sd_lora_internal.h"
-
-#include "lcmflow/device.h"
+#include "vk_ops.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -45,9 +44,9 @@ static sgemm_fn blas_sgemm(void)
     return loaded_sgemm;
 }
 
-bool sd_lora_host_available(struct lf_device *device)
+bool lf_vk_lora_host_available(const struct lf_vk_device *device)
 {
-    return lf_device_get_info(device)->type == LF_DEVICE_CPU && blas_sgemm() != NULL;
+    return (device->base.info.caps & LF_DEVICE_CAP_HOST_MEMORY) && blas_sgemm() != NULL;
 }
 
 /* Grows *buf to hold bytes; grow-only, so one apply faults its pages in once. */
@@ -60,7 +59,7 @@ static enum lf_status reserve(void **buf, size_t *cap, size_t bytes, struct lf_e
     return *buf ? LF_OK : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
 }
 
-void sd_lora_host_scratch_free(struct sd_lora_host_scratch *s)
+void lf_vk_lora_scratch_free(struct lf_vk_lora_scratch *s)
 {
     free(s->w), free(s->half), free(s->up), free(s->down);
     memset(s, 0, sizeof *s);
@@ -131,7 +130,7 @@ static void narrow(const float *f, uint16_t *h, size_t n)
 }
 
 /* A float tensor's values into buf (f32 or f16 tensors). */
-static enum lf_status read_values(struct lf_tensor *t, struct sd_lora_host_scratch *s, float **buf,
+static enum lf_status read_values(struct lf_tensor *t, struct lf_vk_lora_scratch *s, float **buf,
                                   size_t *cap, struct lf_error *err)
 {
     size_t n = (size_t)lf_tensor_numel(t);
@@ -146,38 +145,25 @@ static enum lf_status read_values(struct lf_tensor *t, struct sd_lora_host_scrat
     return LF_OK;
 }
 
-enum lf_status sd_lora_merge_host(struct lf_tensor *base, const struct sd_lora_job *jobs,
-                                  size_t count, struct sd_lora_host_scratch *scratch,
-                                  struct lf_tensor **out, struct lf_error *err)
+enum lf_status lf_vk_lora_merge_host(struct lf_tensor *w, struct lf_tensor *up,
+                                     struct lf_tensor *down, float scale, struct lf_error *err)
 {
     sgemm_fn sgemm = blas_sgemm();
-    int64_t numel = lf_tensor_numel(base), n = base->shape[0], k = numel / n;
+    int64_t numel = lf_tensor_numel(w), n = w->shape[0], k = numel / n, rank = up->shape[1];
     if (!sgemm) return lf_error_set(err, LF_ERR_UNSUPPORTED, "OpenBLAS is not available");
     if (numel > 0x7fffffff)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED, "LoRA merge: tensor of 2^31 elements");
-    struct sd_lora_host_scratch *s = scratch;
-    enum lf_status st = read_values(base, s, &s->w, &s->w_cap, err);
-    for (size_t i = 0; i < count && !st; i++) {
-        const struct sd_lora_module *m = jobs[i].module;
-        if (!(st = read_values(m->up, s, &s->up, &s->up_cap, err)) &&
-            !(st = read_values(m->down, s, &s->down, &s->down_cap, err)))
-            sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, (int)n, (int)k, (int)m->rank,
-                  jobs[i].scale, s->up, (int)m->rank, s->down, (int)k, 1.0f, s->w, (int)k);
-    }
-    if (st) return st;
-    if ((st = lf_tensor_create(base->device, base->dtype, base->rank, base->shape, out, err)))
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "lora_merge: tensor of 2^31 elements");
+    /* Grow-only, kept by the device: a model's merges fault pages in once. */
+    struct lf_vk_lora_scratch *s = &lf_vk_tensor_device(w)->lora_scratch;
+    enum lf_status st;
+    if ((st = read_values(w, s, &s->w, &s->w_cap, err)) ||
+        (st = read_values(up, s, &s->up, &s->up_cap, err)) ||
+        (st = read_values(down, s, &s->down, &s->down_cap, err)))
         return st;
-    if (base->dtype == LF_DTYPE_F16) {
-        if (!(st = reserve((void **)&s->half, &s->half_cap, (size_t)numel * 2, err))) {
-            narrow(s->w, s->half, (size_t)numel);
-            st = lf_tensor_upload(*out, s->half, (size_t)numel * 2, err);
-        }
-    } else {
-        st = lf_tensor_upload_f32(*out, s->w, numel, err);
-    }
-    if (st) {
-        lf_tensor_release(*out);
-        *out = NULL;
-    }
-    return st;
+    sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, (int)n, (int)k, (int)rank, scale, s->up,
+          (int)rank, s->down, (int)k, 1.0f, s->w, (int)k);
+    if (w->dtype != LF_DTYPE_F16) return lf_tensor_upload(w, s->w, (size_t)numel * 4, err);
+    if ((st = reserve((void **)&s->half, &s->half_cap, (size_t)numel * 2, err))) return st;
+    narrow(s->w, s->half, (size_t)numel);
+    return lf_tensor_upload(w, s->half, (size_t)numel * 2, err);
 }
