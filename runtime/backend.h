@@ -37,6 +37,11 @@
 **     backend batches); buffer_read waits for it.  Work recorded on one
 **     device runs in recording order.
 **   - On failure y's contents are undefined; the front releases it.
+**   - An entry may be built from other ops (the public lf_op_* fronts or
+**     its own entries) and may create scratch tensors on the device.
+**
+** Devices: list must set LF_DEVICE_CAP_SUPPORTED on the devices open can
+** take, or lf_device_create never picks them by itself.
 */
 #ifndef LCMFLOW_BACKEND_H
 #define LCMFLOW_BACKEND_H
