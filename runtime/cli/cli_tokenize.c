@@ -44,6 +44,13 @@ static enum lf_status print_weights(struct sd_tokenizer *tok, const char *text, 
     struct sd_embeddings lib = {.dirs = {dir, NULL}, .width = -1};
     enum lf_status s = sd_prompt_parse(text, SD_PROMPT_WEIGHTED, &prompt, err);
     if (s) return s;
+    for (size_t i = 0; !dir && i < prompt.count; i++)
+        if (prompt.runs[i].kind == SD_PROMPT_EMBEDDING) {
+            s = lf_error_set(err, LF_ERR_INVALID, "embedding:%s: give --embeddings DIR",
+                             prompt.runs[i].text);
+            sd_prompt_free(&prompt);
+            return s;
+        }
     /* The width is the first embedding's: no text encoder is loaded here. */
     for (size_t i = 0; dir && i < prompt.count && lib.width < 0; i++) {
         struct sd_embedding e;
