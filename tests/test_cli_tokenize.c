@@ -111,6 +111,32 @@ static void prints_reference_ids(void **state)
     }
 }
 
+/* --weights: per chunk, 'chunk position id token weight' (hand-written
+** expectations of the syntax; the ids come from the plain tokenizer). */
+static void prints_weights(void **state)
+{
+    char vocab[1200], line[128];
+    struct result r, cat;
+    snprintf(vocab, sizeof vocab, "%s/clip", fixtures);
+    const char *ids[] = {"tokenize", "--vocab", vocab, "--untruncated", "cat", NULL};
+    run(&cat, ids, NULL);
+    assert_int_equal(cat.status, 0);
+    const char *args[] = {"tokenize", "--vocab", vocab, "--weights", "a ((cat)) BREAK [dog]", NULL};
+    run(&r, args, NULL);
+    printf("%s", r.out);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "# chunk 0: 2 of 75 tokens\n"));
+    snprintf(line, sizeof line, "\n0 2 %d cat</w> 1.21\n", atoi(cat.out));
+    assert_non_null(strstr(r.out, line));
+    assert_non_null(strstr(r.out, "# chunk 1: 1 of 75 tokens\n"));
+    assert_non_null(strstr(r.out, " dog</w> 0.909091\n"));
+
+    const char *emb[] = {"tokenize", "--vocab", vocab, "--weights", "embedding:nothing", NULL};
+    run(&r, emb, NULL);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "embedding:nothing"));
+}
+
 static void help_and_errors(void **state)
 {
     struct result r;
@@ -165,6 +191,7 @@ int main(int argc, char **argv)
     if (!root || !(cases = json_object_object_get(root, "cases"))) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prints_reference_ids),
+        cmocka_unit_test(prints_weights),
         cmocka_unit_test(help_and_errors),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

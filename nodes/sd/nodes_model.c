@@ -3,6 +3,7 @@
 */
 #include "lcmflow/ops.h"
 #include "sd_checkpoint.h"
+#include "sd_embedding.h"
 #include "lcmflow/node.h"
 #include "sd_nodes.h"
 #include "sd_objects.h"
@@ -14,7 +15,7 @@
 
 /* ---- CheckpointLoader ---- */
 
-enum { CKPT_PATH, CKPT_DTYPE, CKPT_TOKENIZER };
+enum { CKPT_PATH, CKPT_DTYPE, CKPT_TOKENIZER, CKPT_EMBEDDINGS };
 enum { CKPT_MODEL, CKPT_CLIP, CKPT_VAE };
 
 static enum lf_status checkpoint_validate(const struct lf_node_type *type,
@@ -35,6 +36,20 @@ static uint64_t mix_stat(uint64_t h, const char *path)
     for (int i = 0; i < 3; i++)
         h = (h ^ v[i]) * 1099511628211ull;
     return h;
+}
+
+/* The embeddings folder: the param, else embeddings/ inside a diffusers
+** folder or beside a single file. */
+static void embeddings_dir(const char *path, const char *param, char *out, size_t size)
+{
+    struct stat st;
+    const char *slash = strrchr(path, '/');
+    if (param && *param)
+        snprintf(out, size, "%s", param);
+    else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(out, size, "%s/embeddings", path);
+    else
+        snprintf(out, size, "%.*sembeddings", slash ? (int)(slash - path + 1) : 0, path);
 }
 
 /* A diffusers folder's content is its files, and the vocabulary beside a
@@ -67,7 +82,8 @@ static enum lf_status checkpoint_identity(const struct lf_node_type *type,
         h = mix_stat(h, buf);
     }
     if (*vocab) h = mix_stat(h, vocab);
-    *identity = h;
+    embeddings_dir(path, params[CKPT_EMBEDDINGS].u.s, buf, sizeof buf);
+    *identity = sd_embeddings_identity(buf, h);
     return LF_OK;
 }
 
@@ -107,6 +123,8 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
         /* An explicit tokenizer param wins; else the checkpoint's own, then
         ** LCMFLOW_TOKENIZER.  A missing vocabulary is reported by TextEncode:
         ** the model and VAE are usable without one. */
+        embeddings_dir(path, lf_node_param_string(c, CKPT_EMBEDDINGS), vocab->embeddings,
+                       sizeof vocab->embeddings);
         const char *param = lf_node_param_string(c, CKPT_TOKENIZER);
         struct lf_error verr = {0};
         enum lf_status vs = *param ? sd_tokenizer_load(param, &vocab->tokenizer, &verr)
@@ -138,7 +156,7 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
 }
 
 static const char *const ckpt_model_deps[] = {"path", "dtype", NULL};
-static const char *const ckpt_clip_deps[] = {"path", "dtype", "tokenizer", NULL};
+static const char *const ckpt_clip_deps[] = {"path", "dtype", "tokenizer", "embeddings", NULL};
 
 const struct lf_node_type sd_checkpoint_loader_type = {
     .name = "CheckpointLoader",
@@ -167,6 +185,12 @@ const struct lf_node_type sd_checkpoint_loader_type = {
              .default_string = "",
              .description = "CLIP vocabulary (folder, vocab.json or bpe_simple_vocab_16e6.txt.gz); "
                             "default: the checkpoint's tokenizer/, then $LCMFLOW_TOKENIZER"},
+            {.name = "embeddings",
+             .type = LF_TYPE_STRING,
+             .flags = LF_PARAM_PATH,
+             .default_string = "",
+             .description = "textual-inversion embeddings folder; default: embeddings/ in a "
+                            "diffusers folder or beside the file"},
             {0},
         },
     .execute = checkpoint_execute,
@@ -174,38 +198,50 @@ const struct lf_node_type sd_checkpoint_loader_type = {
     .file_identity = checkpoint_identity,
 };
 
-/* ---- TextEncode ---- */
+/* ---- TextEncode (execute: nodes_text.c) ---- */
 
-static enum lf_status text_encode_execute(const struct lf_node_call *c, struct lf_error *err)
-{
-    struct sd_clip_object *clip = sd_clip_object_of(&c->inputs[0]);
-    if (!clip) return lf_error_set(err, LF_ERR_INVALID, "input clip is not an SD text encoder");
-    if (!clip->vocab || !clip->vocab->tokenizer)
-        return lf_error_set(err, LF_ERR_NOT_FOUND, "no CLIP vocabulary for this checkpoint: %s",
-                            clip->vocab ? clip->vocab->missing : "none loaded");
-    int32_t ids[SD_TOKENIZER_CONTEXT];
-    enum lf_status s =
-        sd_tokenizer_encode(clip->vocab->tokenizer, lf_node_param_string(c, 0), ids, NULL, err);
-    struct lf_tensor *out = NULL;
-    if (!s) s = sd_clip_encode(&clip->clip, ids, SD_TOKENIZER_CONTEXT, &out, err);
-    if (!s) lf_node_output_tensor(c, 0, LF_TYPE_CONDITIONING, out);
-    return s;
-}
+static const char *const text_empty_deps[] = {"clip", "clip_skip", NULL};
 
 const struct lf_node_type sd_text_encode_type = {
     .name = "TextEncode",
-    .description = "Encodes a prompt with the CLIP text encoder (77 tokens, SD 1.5 padding).",
-    .flags = LF_NODE_DETERMINISTIC,
+    .description = "Encodes a prompt with the CLIP text encoder: weights, BREAK, embeddings, "
+                   "75-token chunks.",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .inputs = (const struct lf_input_desc[]){{"clip", LF_TYPE_CLIP, 0, "text encoder"}, {0}},
     .outputs =
         (const struct lf_output_desc[]){
-            {"conditioning", LF_TYPE_CONDITIONING, NULL, "[1, 77, C] last hidden state"}, {0}},
+            {"conditioning", LF_TYPE_CONDITIONING, NULL, "[1, 77*k, C]: k chunks of 75 tokens"},
+            {"empty_prompt", LF_TYPE_CONDITIONING, text_empty_deps,
+             "[1, 77, C] the encoded empty prompt, for LcmSampler's empty_prompt"},
+            {0}},
     .params = (const struct lf_param_desc[]){{.name = "text",
                                               .type = LF_TYPE_STRING,
                                               .default_string = "",
-                                              .description = "the prompt"},
+                                              .description = "the prompt: (word:1.2), [word], "
+                                                             "BREAK, embedding:NAME"},
+                                             {.name = "weighting",
+                                              .type = LF_TYPE_STRING,
+                                              .default_string = "a1111",
+                                              .description = "a1111 (mean-preserving), comfy, "
+                                                             "or none (brackets are text)"},
+                                             {.name = "clip_skip",
+                                              .type = LF_TYPE_INT,
+                                              .flags = LF_PARAM_HAS_RANGE,
+                                              .default_int = 1,
+                                              .min = 1,
+                                              .max = 64,
+                                              .description = "1: last layer; 2: penultimate "
+                                                             "layer, then the final layer norm"},
+                                             {.name = "embeddings",
+                                              .type = LF_TYPE_STRING,
+                                              .flags = LF_PARAM_PATH,
+                                              .default_string = "",
+                                              .description = "textual-inversion folder, searched "
+                                                             "before the checkpoint's"},
                                              {0}},
-    .execute = text_encode_execute,
+    .execute = sd_text_encode_execute,
+    .validate = sd_text_encode_validate,
+    .file_identity = sd_text_encode_identity,
 };
 
 /* ---- ModelPredict ---- */

@@ -78,7 +78,7 @@ const struct lf_node_type sd_empty_latent_type = {
 /* ---- LcmSampler ---- */
 
 enum { SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_CFG, SAMPLE_DENOISE, SAMPLE_ORIGINAL };
-enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD };
+enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD, IN_EMPTY };
 
 struct progress {
     const struct lf_node_call *call;
@@ -110,11 +110,20 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
     };
     struct progress prog = {c};
     struct sd_sample_trace trace = {.step = on_step, .interrupted = on_interrupted, .user = &prog};
-    struct lf_tensor *out;
-    enum lf_status s =
-        sd_lcm_sample(&m->unet, lf_node_input_tensor(c, IN_POSITIVE),
-                      lf_node_input_tensor(c, IN_NEGATIVE), lf_node_input_tensor(c, IN_LATENT),
-                      lf_node_input_tensor(c, IN_LATENT_STD), &p, &trace, &out, err);
+    struct lf_tensor *out, *pos = lf_tensor_retain(lf_node_input_tensor(c, IN_POSITIVE)),
+                           *neg = lf_tensor_retain(lf_node_input_tensor(c, IN_NEGATIVE));
+    enum lf_status s = LF_OK;
+    if (p.cfg > 1.0f && pos && neg) {
+        /* prompts of different chunk counts: pad the shorter (README) */
+        lf_tensor_release(pos), lf_tensor_release(neg);
+        s = sd_pad_conditioning(lf_node_input_tensor(c, IN_POSITIVE),
+                                lf_node_input_tensor(c, IN_NEGATIVE),
+                                lf_node_input_tensor(c, IN_EMPTY), &pos, &neg, err);
+    }
+    if (!s)
+        s = sd_lcm_sample(&m->unet, pos, neg, lf_node_input_tensor(c, IN_LATENT),
+                          lf_node_input_tensor(c, IN_LATENT_STD), &p, &trace, &out, err);
+    lf_tensor_release(pos), lf_tensor_release(neg);
     if (!s) lf_node_output_tensor(c, 0, LF_TYPE_LATENT, out);
     return s;
 }
@@ -136,6 +145,8 @@ const struct lf_node_type sd_lcm_sampler_type = {
             {"latent_std", LF_TYPE_TENSOR, LF_PORT_OPTIONAL,
              "VaeEncode's latent_std: img2img samples latent + std * noise first, as the "
              "reference pipeline"},
+            {"empty_prompt", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
+             "TextEncode's empty_prompt: pads the shorter of positive/negative (cfg > 1)"},
             {0},
         },
     .outputs = (const struct lf_output_desc[]){{"latent", LF_TYPE_LATENT, NULL, NULL}, {0}},

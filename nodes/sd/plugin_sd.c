@@ -15,7 +15,7 @@ static const struct lf_plugin_desc desc = {
     .abi_version = LF_PLUGIN_ABI_VERSION,
     .struct_size = sizeof desc,
     .name = "sd",
-    .version = "0.1.0",
+    .version = "0.2.0",
     .node_types = types,
     .node_type_size = sizeof(struct lf_node_type),
 };

@@ -42,6 +42,7 @@ static void clip_destroy(struct lf_object *o)
     struct sd_clip_object *c = (struct sd_clip_object *)o;
     sd_clip_clear(&c->clip);
     sd_vocab_release(c->vocab);
+    free(c->empty);
     free(c);
 }
 

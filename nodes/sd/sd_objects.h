@@ -20,6 +20,7 @@ struct sd_vocab {
     uint32_t refcount;
     struct sd_tokenizer *tokenizer; /* NULL when missing */
     char missing[LF_ERROR_MESSAGE_MAX];
+    char embeddings[1024]; /* the checkpoint's embeddings folder, "" for none */
 };
 
 struct sd_unet_object {
@@ -31,6 +32,11 @@ struct sd_clip_object {
     struct lf_object base; /* kind "sd.clip" */
     struct sd_clip clip;
     struct sd_vocab *vocab;
+    /* A memo, not state: the empty prompt's encoding [77 * hidden] at
+    ** empty_clip_skip (TextEncode's `empty_prompt` output and comfy weighting), or
+    ** NULL.  Owned; computed on first use. */
+    float *empty;
+    int empty_clip_skip;
 };
 
 /* Either the KL VAE of a checkpoint or a TAESD-family tiny autoencoder

@@ -50,9 +50,10 @@ void sd_clip_clear(struct sd_clip *c)
     memset(c, 0, sizeof *c);
 }
 
-/* token_embedding[ids] + position_embedding[0..count), on the host. */
-static enum lf_status embed(const struct sd_clip *c, const int32_t *ids, int count, float *x,
-                            struct lf_error *err)
+/* token_embedding[ids] + position_embedding[0..count), on the host; a
+** non-NULL vectors[i] replaces token i's row. */
+static enum lf_status embed(const struct sd_clip *c, const int32_t *ids,
+                            const float *const *vectors, int count, float *x, struct lf_error *err)
 {
     const struct sd_weight *tok = sd_weights_find(c->weights, TOKEN_EMBEDDING);
     const struct sd_weight *pos = sd_weights_find(c->weights, POSITION_EMBEDDING);
@@ -78,6 +79,11 @@ static enum lf_status embed(const struct sd_clip *c, const int32_t *ids, int cou
     }
     size_t tok_elem = tok->source->nbytes / (size_t)tok->source->numel;
     for (int i = 0; i < count; i++) {
+        if (vectors && vectors[i]) {
+            for (size_t j = 0; j < h; j++)
+                x[(size_t)i * h + j] = vectors[i][j] + table[(size_t)i * h + j];
+            continue;
+        }
         if (ids[i] < 0 || ids[i] >= c->vocab) {
             s = lf_error_set(err, LF_ERR_INVALID, "text encoder: token id %d is outside 0..%d",
                              ids[i], c->vocab - 1);
@@ -114,13 +120,24 @@ done:
 enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int count,
                               struct lf_tensor **out, struct lf_error *err)
 {
+    return sd_clip_encode_ex(c, ids, NULL, count, 1, out, err);
+}
+
+enum lf_status sd_clip_encode_ex(const struct sd_clip *c, const int32_t *ids,
+                                 const float *const *vectors, int count, int clip_skip,
+                                 struct lf_tensor **out, struct lf_error *err)
+{
     *out = NULL;
     if (count <= 0 || count > c->positions)
         return lf_error_set(err, LF_ERR_INVALID, "text encoder: %d tokens (at most %d)", count,
                             c->positions);
+    if (clip_skip < 1 || clip_skip > c->layers)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "text encoder: clip_skip %d is outside 1..%d (its layer count)",
+                            clip_skip, c->layers);
     float *x = malloc((size_t)count * (size_t)c->hidden * sizeof *x);
     if (!x) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-    enum lf_status s = embed(c, ids, count, x, err);
+    enum lf_status s = embed(c, ids, vectors, count, x, err);
     struct lf_tensor *h = NULL;
     int64_t shape[3] = {1, count, c->hidden};
     if (s == LF_OK) s = lf_tensor_from_f32(c->weights->device, c->act_dtype, 3, shape, x, &h, err);
@@ -128,7 +145,9 @@ enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int c
     if (s) return s;
     struct sd_nn nn = {.weights = c->weights, .component = "text encoder", .err = err};
     float scale = 1.0f / sqrtf((float)(c->hidden / c->heads));
-    for (int l = 0; l < c->layers && !nn.status; l++) {
+    /* clip_skip n stops after layer L - n + 1, then the final layer norm
+    ** (AUTOMATIC1111 and ComfyUI alike). */
+    for (int l = 0; l < c->layers - (clip_skip - 1) && !nn.status; l++) {
         char p[64];
         snprintf(p, sizeof p, "text_model.encoder.layers.%d", l);
         struct lf_tensor *n = sd_layer_norm(&nn, h, 1e-5f, "%s.layer_norm1", p);

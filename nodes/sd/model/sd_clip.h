@@ -25,4 +25,13 @@ void sd_clip_clear(struct sd_clip *c);
 enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int count,
                               struct lf_tensor **out, struct lf_error *err);
 
+/* sd_clip_encode with the hidden states of layer `layers - clip_skip + 1`
+** (clip_skip 1: the last layer; 2: the penultimate, ...) through the final
+** layer norm, and with vectors[i] (hidden floats; vectors or vectors[i] may
+** be NULL) replacing the token embedding of position i (textual-inversion
+** embeddings).  clip_skip outside 1..layers is LF_ERR_INVALID. */
+enum lf_status sd_clip_encode_ex(const struct sd_clip *c, const int32_t *ids,
+                                 const float *const *vectors, int count, int clip_skip,
+                                 struct lf_tensor **out, struct lf_error *err);
+
 #endif

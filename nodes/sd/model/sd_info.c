@@ -672,7 +672,8 @@ enum lf_status sd_info_inspect(const char *path, struct sd_info *info, struct lf
     }
     if (ldm)
         inspect_single_checkpoint(st, info);
-    else if (!inspect_lora(st, info) && !inspect_taesd(st, info))
+    else if (!inspect_lora(st, info) && !inspect_taesd(st, info) &&
+             !sd_info_inspect_embedding(st, info))
         inspect_other(st, info);
     sum_total(info);
     lf_safetensors_close(st);

@@ -26,6 +26,7 @@ enum sd_info_kind {
     SD_INFO_LORA,
     SD_INFO_TAESD,
     SD_INFO_UNSUPPORTED, /* a known model lcmflow does not run (SDXL, SD 2.x) */
+    SD_INFO_EMBEDDING,   /* textual-inversion embedding (sd_info_embedding.c) */
 };
 
 enum sd_info_lora_format {
@@ -95,6 +96,10 @@ struct sd_info {
     struct sd_taesd_file_info taesd;
     bool tokenizer; /* diffusers folder with tokenizer/vocab.json */
     char note[256]; /* extra explanation, "" if none */
+    struct {
+        int vectors, width;
+        char tensor[128];
+    } embedding; /* SD_INFO_EMBEDDING */
 };
 
 /* Describes the file or diffusers folder at path.  Pickle files are refused
@@ -102,6 +107,10 @@ struct sd_info {
 ** reader's LF_ERR_FORMAT error.  Any readable safetensors file succeeds,
 ** as SD_INFO_OTHER if nothing else fits. */
 enum lf_status sd_info_inspect(const char *path, struct sd_info *out, struct lf_error *err);
+
+/* Fills info when st is a textual-inversion embedding (or an SDXL one,
+** as SD_INFO_UNSUPPORTED); false when it is not one. */
+bool sd_info_inspect_embedding(const struct lf_safetensors *st, struct sd_info *info);
 
 /* "kohya, LDM module names" and so on. */
 const char *sd_info_lora_format_name(enum sd_info_lora_format format);

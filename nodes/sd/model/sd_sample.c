@@ -179,3 +179,52 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
     free_buffers(&b);
     return s;
 }
+
+/* Appends copies of empty to *t until it has length tokens. */
+static enum lf_status pad_to(struct lf_tensor **t, struct lf_tensor *empty, int64_t length,
+                             struct lf_error *err)
+{
+    enum lf_status s = LF_OK;
+    while (s == LF_OK && (*t)->shape[1] < length) {
+        struct lf_tensor *longer = NULL;
+        if ((s = lf_op_concat(*t, empty, 1, &longer, err)) == LF_OK) {
+            lf_tensor_release(*t);
+            *t = longer;
+        }
+    }
+    return s;
+}
+
+enum lf_status sd_pad_conditioning(struct lf_tensor *positive, struct lf_tensor *negative,
+                                   struct lf_tensor *empty, struct lf_tensor **pos_out,
+                                   struct lf_tensor **neg_out, struct lf_error *err)
+{
+    *pos_out = *neg_out = NULL;
+    const int64_t ctx = 77;
+    if (positive->rank != 3 || negative->rank != 3 || positive->shape[2] != negative->shape[2])
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "sampler: positive and negative conditioning must be [1, L, C] "
+                            "of one width C");
+    int64_t lp = positive->shape[1], ln = negative->shape[1];
+    if (lp != ln && !empty)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "sampler: positive has %lld tokens, negative %lld: connect "
+                            "empty_prompt (TextEncode's empty_prompt output) to pad the shorter",
+                            (long long)lp, (long long)ln);
+    if (lp != ln && (empty->rank != 3 || empty->shape[0] != 1 || empty->shape[1] != ctx ||
+                     empty->shape[2] != positive->shape[2] || lp % ctx || ln % ctx))
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "sampler: padding needs conditionings of 77*k tokens and an "
+                            "empty_prompt of [1, 77, %lld]",
+                            (long long)positive->shape[2]);
+    *pos_out = lf_tensor_retain(positive);
+    *neg_out = lf_tensor_retain(negative);
+    enum lf_status s = lp < ln   ? pad_to(pos_out, empty, ln, err)
+                       : ln < lp ? pad_to(neg_out, empty, lp, err)
+                                 : LF_OK;
+    if (s) {
+        lf_tensor_release(*pos_out), lf_tensor_release(*neg_out);
+        *pos_out = *neg_out = NULL;
+    }
+    return s;
+}

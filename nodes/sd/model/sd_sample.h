@@ -48,4 +48,15 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
                              const struct sd_sample_trace *trace, struct lf_tensor **out,
                              struct lf_error *err);
 
+/* Classifier-free guidance with prompts of different lengths: returns
+** positive and negative ([1, 77*k, C] each) as new references of one
+** length, the shorter padded at its end with copies of empty ([1, 77, C],
+** the encoded empty prompt: TextEncode's empty_prompt), as AUTOMATIC1111
+** pads.  Equal lengths are returned as they are.  Different lengths with
+** empty NULL are LF_ERR_INVALID naming the missing input.  Caller releases
+** *pos_out and *neg_out. */
+enum lf_status sd_pad_conditioning(struct lf_tensor *positive, struct lf_tensor *negative,
+                                   struct lf_tensor *empty, struct lf_tensor **pos_out,
+                                   struct lf_tensor **neg_out, struct lf_error *err);
+
 #endif

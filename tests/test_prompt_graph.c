@@ -1,0 +1,179 @@
+/*
+** test_prompt_graph.c - prompts through the graph engine on the tiny-sd15
+** model: a long negative and a short positive prompt at cfg 2 (different
+** chunk counts, padded with the encoded empty prompt) sample to the same
+** latents twice; without empty_prompt connected the sampler says what to
+** connect; changing one weight in the prompt re-runs that TextEncode and
+** what follows, never the loader.
+*/
+#include "lcmflow/executor.h"
+#include "lcmflow/graph.h"
+#include "lcmflow/safetensors.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static char fixtures[512], tmp[] = "/tmp/lcmflow-promptgraph-XXXXXX";
+static struct lf_registry *reg;
+static struct lf_session *session;
+
+static const char yaml[] =
+    "version: 1\n"
+    "nodes:\n"
+    "  ckpt:   { type: CheckpointLoader, params: { path: m.safetensors, dtype: f32 } }\n"
+    "  pos:    { type: TextEncode, inputs: { clip: ckpt.clip },\n"
+    "            params: { text: \"a (cat:1.2) in a hat\" } }\n"
+    "  neg:    { type: TextEncode, inputs: { clip: ckpt.clip }, params: { text: \"\" } }\n"
+    "  latent: { type: EmptyLatent, params: { width: 64, height: 64 } }\n"
+    "  sample: { type: LcmSampler, inputs: { model: ckpt.model, positive: pos.conditioning,\n"
+    "                                        negative: neg.conditioning, latent: latent.latent,\n"
+    "                                        empty_prompt: pos.empty_prompt },\n"
+    "            params: { seed: 3, steps: 2, cfg: 2.0 } }\n"
+    "  save:   { type: SaveTensor, inputs: { tensor: sample.latent },\n"
+    "            params: { path: out.safetensors } }\n";
+
+static void set(struct lf_graph *g, const char *fmt, ...)
+{
+    char assignment[3000], text[1600];
+    struct lf_error err = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(assignment, sizeof assignment, fmt, ap);
+    va_end(ap);
+    if (lf_graph_set(g, assignment, &err))
+        fail_msg("%s: %s", assignment, lf_error_text(&err, text, sizeof text));
+}
+
+static struct lf_graph *graph(const char *text, const char *out)
+{
+    struct lf_graph *g;
+    struct lf_error err = {0};
+    char msg[1600];
+    if (lf_graph_load_string(reg, "prompt.yaml", text, strlen(text), &g, &err))
+        fail_msg("%s", lf_error_text(&err, msg, sizeof msg));
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    set(g, "save.path=%s/%s", tmp, out);
+    /* 120 words: two chunks against the positive's one */
+    char neg[2000] = "";
+    for (int i = 0; i < 120; i++)
+        strcat(neg, i % 3 == 0 ? "blurry, " : i % 3 == 1 ? "ugly " : "(bad:1.3) ");
+    set(g, "neg.text=%s", neg);
+    return g;
+}
+
+static float *latents(const char *name, int64_t *count)
+{
+    char path[700];
+    struct lf_error err = {0};
+    struct lf_safetensors *st;
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    if (lf_safetensors_open(path, &st, &err)) fail_msg("%s", err.message);
+    const struct lf_safetensors_tensor *t = lf_safetensors_find(st, "tensor");
+    assert_non_null(t);
+    float *v = malloc((size_t)t->numel * sizeof *v);
+    assert_int_equal(lf_safetensors_tensor_to_f32(st, t, v, t->numel, &err), LF_OK);
+    *count = t->numel;
+    lf_safetensors_close(st);
+    return v;
+}
+
+static void long_negative_short_positive(void **state)
+{
+    struct lf_error err = {0};
+    struct lf_run *r;
+    char text[1600];
+    struct lf_graph *g = graph(yaml, "one.safetensors");
+    if (lf_session_run(session, g, &r, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    lf_run_destroy(r);
+    lf_session_cache_clear(session);
+    set(g, "save.path=%s/two.safetensors", tmp);
+    if (lf_session_run(session, g, &r, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    lf_run_destroy(r);
+    int64_t n1, n2;
+    float *a = latents("one.safetensors", &n1), *b = latents("two.safetensors", &n2);
+    assert_int_equal(n1, 4 * 8 * 8);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, (size_t)n1 * sizeof *a);
+    free(a), free(b);
+
+    /* One weight changes: that encoder, the sampler and the save run. */
+    set(g, "pos.text=a (cat:1.3) in a hat");
+    set(g, "save.path=%s/three.safetensors", tmp);
+    if (lf_session_run(session, g, &r, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_run_node_id(r, i) ? lf_run_node_id(r, i) : "?";
+        bool should_run = !strcmp(id, "pos") || !strcmp(id, "sample") || !strcmp(id, "save");
+        printf("  weight change: %-6s %s\n", id,
+               lf_run_node_state(r, i) == LF_NODE_RAN ? "ran" : "cached");
+        assert_int_equal(lf_run_node_state(r, i), should_run ? LF_NODE_RAN : LF_NODE_CACHED);
+    }
+    lf_run_destroy(r);
+    lf_graph_destroy(g);
+}
+
+static void unpadded_lengths_name_the_fix(void **state)
+{
+    char text[sizeof yaml];
+    snprintf(text, sizeof text, "%s", yaml);
+    char *from = strstr(text, "empty_prompt: pos.empty_prompt");
+    assert_non_null(from);
+    char *at = from;
+    while (*at != ',')
+        at--; /* back to the comma before it */
+    char *rest = strstr(from, " }");
+    memmove(at, rest, strlen(rest) + 1);
+    struct lf_graph *g = graph(text, "never.safetensors");
+    struct lf_error err = {0};
+    struct lf_run *r = NULL;
+    char msg[1600];
+    assert_int_not_equal(lf_session_run(session, g, &r, &err), LF_OK);
+    lf_error_text(&err, msg, sizeof msg);
+    printf("  %s\n", msg);
+    assert_non_null(strstr(msg, "empty_prompt"));
+    lf_run_destroy(r);
+    lf_graph_destroy(g);
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const char *dir = getenv("LCMFLOW_FIXTURES");
+    char probe[600];
+    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
+    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
+    if (access(probe, R_OK) != 0) {
+        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
+        return 77;
+    }
+    struct lf_error err = {0};
+    if (!mkdtemp(tmp) || lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
+        lf_session_create(NULL, &session, &err)) {
+        fprintf(stderr, "setup: %s\n", err.message);
+        return 1;
+    }
+    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(long_negative_short_positive),
+        cmocka_unit_test(unpadded_lengths_name_the_fix),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, teardown);
+    lf_session_destroy(session);
+    lf_registry_destroy(reg);
+    return rc;
+}
