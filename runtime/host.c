@@ -3,6 +3,7 @@
 ** interruption, errors and the shared device.
 */
 #include "executor-impl.h"
+#include "lcmflow/registry.h"
 #include "lcmflow/device.h"
 
 #include <stdarg.h>
@@ -77,6 +78,19 @@ static const char *host_graph_yaml(struct lf_host_ctx *ctx)
     return ctx->graph_yaml;
 }
 
+static struct lf_object *host_cache_get(struct lf_host_ctx *ctx, uint64_t key)
+{
+    if (!ctx || !ctx->session || !ctx->plugin) return NULL;
+    return lf_cache_get_object(ctx->session->cache, lf_host_cache_key(ctx->plugin->name, key));
+}
+
+static bool host_cache_put(struct lf_host_ctx *ctx, uint64_t key, struct lf_object *object)
+{
+    if (!ctx || !ctx->session || !ctx->plugin || !object) return false;
+    return lf_cache_put_object(ctx->session->cache, lf_host_cache_key(ctx->plugin->name, key),
+                               object);
+}
+
 static const struct lf_host_api host_api = {
     .abi_version = LF_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct lf_host_api),
@@ -86,6 +100,8 @@ static const struct lf_host_api host_api = {
     .error_set = host_error_set,
     .get_device = host_get_device,
     .graph_yaml = host_graph_yaml,
+    .cache_get = host_cache_get,
+    .cache_put = host_cache_put,
 };
 
 const struct lf_host_api *lf_host_api_get(void)

@@ -312,6 +312,7 @@ int lf_cli_run(int argc, char **argv)
             status = 1;
             goto done;
         }
+    so.registry = reg;
     if (lf_session_create(&so, &s, &err) != LF_OK) {
         fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
         status = 1;
