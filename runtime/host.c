@@ -5,6 +5,7 @@
 #include "executor-impl.h"
 #include "lcmflow/registry.h"
 #include "lcmflow/device.h"
+#include "lcmflow/device_select.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -65,7 +66,9 @@ static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_erro
     }
     if (!s->device) {
         struct lf_device_options opts = {.index = -1};
-        if (lf_device_create(&opts, &s->device, err) != LF_OK) return NULL;
+        if (lf_device_select(NULL, &opts.index, err) != LF_OK ||
+            lf_device_create(&opts, &s->device, err) != LF_OK)
+            return NULL;
     }
     return s->device;
 }

@@ -338,6 +338,34 @@ static void test_big_seed(void **state)
     assert_string_equal(out_text, "seed ok\n");
 }
 
+/* One --device parser: an index or a name; anything else is an error
+** naming the devices, for every command and LCMFLOW_DEVICE. */
+static void test_device_choice(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s bench ops --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench ops: device 'abc'"));
+    assert_int_equal(sh("%s bench ops --device 99", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench ops: device '99'"));
+    assert_int_equal(sh("%s bench sd15 --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench sd15: device 'abc'"));
+    assert_int_equal(sh("%s run ok.yaml --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow run: device 'abc'"));
+    assert_int_equal(sh("%s lua --device abc x.lua", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow lua: device 'abc'"));
+    assert_int_equal(sh("LCMFLOW_DEVICE=abc %s devices", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow devices: LCMFLOW_DEVICE: device 'abc'"));
+    if (sh("%s devices", lcmflow) != 0 || !strstr(out_text, "llvmpipe")) return; /* no lavapipe */
+    assert_int_equal(sh("%s bench ops --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "not found: give an index or a name of 0 '"));
+    assert_non_null(strstr(err_text, "llvmpipe"));
+    assert_int_equal(sh("%s devices --device LavaPipe", lcmflow), 0);
+    assert_non_null(strstr(out_text, "* "));
+    assert_non_null(strstr(strstr(out_text, "* "), "llvmpipe"));
+    assert_int_equal(sh("LCMFLOW_DEVICE=cpu %s devices", lcmflow), 0);
+    assert_non_null(strstr(strstr(out_text, "* "), "llvmpipe"));
+}
+
 static void test_embed(void **state)
 {
     (void)state;
@@ -353,7 +381,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_interrupt), cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_lua),       cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_big_seed),
+        cmocka_unit_test(test_big_seed),  cmocka_unit_test(test_device_choice),
     };
     if (argc < 6) {
         fprintf(stderr, "usage: test-cli LCMFLOW EMBED PLUGIN_DIR GRAPHS_DIR LUA_DIR\n");
