@@ -20,7 +20,10 @@ enum { LORA_PATH, LORA_STRENGTH_MODEL, LORA_STRENGTH_CLIP };
 enum { LORA_IN_MODEL, LORA_IN_CLIP };
 enum { LORA_OUT_MODEL, LORA_OUT_CLIP };
 
-/* A parsed LoRA as a host-cached object. */
+/* A parsed LoRA as a host-cached object; its kind is this string, compared
+** by address, so another object under the same key is never taken for it. */
+static const char lora_kind[] = "sd.lora";
+
 struct lora_object {
     struct lf_object base;
     struct sd_lora *lora;
@@ -43,7 +46,9 @@ static enum lf_status lora_get(const struct lf_node_call *c, struct lf_device *d
     bool cache = LF_HOST_HAS(c->host, cache_put) && LF_HOST_HAS(c->host, cache_get) &&
                  c->struct_size >= offsetof(struct lf_node_call, file_identity) + sizeof(uint64_t);
     uint64_t key = cache ? lf_hash_u64(lf_hash_str(LF_HASH_INIT, path), c->file_identity) : 0;
-    struct lora_object *o = cache ? (struct lora_object *)c->host->cache_get(c->ctx, key) : NULL;
+    struct lf_object *found = cache ? c->host->cache_get(c->ctx, key) : NULL;
+    struct lora_object *o = found && found->kind == lora_kind ? (struct lora_object *)found : NULL;
+    if (found && !o) lf_object_release(found); /* not ours: read the file */
     if (o) {
         *out = sd_lora_retain(o->lora);
         lf_object_release(&o->base);
@@ -56,7 +61,7 @@ static enum lf_status lora_get(const struct lf_node_call *c, struct lf_device *d
     if (!cache || !(o = calloc(1, sizeof *o))) return LF_OK; /* used uncached */
     o->base = (struct lf_object){.refcount = 1,
                                  .nbytes = (uint64_t)(*out)->params * sizeof(float),
-                                 .kind = "sd.lora",
+                                 .kind = lora_kind,
                                  .destroy = lora_object_destroy};
     o->lora = sd_lora_retain(*out);
     c->host->cache_put(c->ctx, key, &o->base);
