@@ -1,6 +1,7 @@
 /*
-** cache.c - the value cache: a hash table of values by 64-bit key, kept in
-** least-recently-used order and trimmed to a byte budget.
+** cache.c - the value cache: a hash table of values (node outputs) and of
+** plugin objects (the host's cache_put) by 64-bit key, kept in one
+** least-recently-used order and trimmed to one byte budget.
 */
 #include "executor-impl.h"
 
@@ -11,7 +12,8 @@
 
 struct entry {
     uint64_t key;
-    struct lf_value value;
+    struct lf_value value;    /* a node output, or */
+    struct lf_object *object; /* a plugin's object (value is NONE then) */
     size_t bytes;
     struct entry *chain;         /* next in bucket */
     struct entry *newer, *older; /* LRU list */
@@ -69,6 +71,7 @@ static void remove_entry(struct lf_cache *c, struct entry *e)
     c->bytes -= e->bytes;
     c->count--;
     lf_value_clear(&e->value);
+    lf_object_release(e->object);
     free(e);
 }
 
@@ -78,33 +81,58 @@ static void trim(struct lf_cache *c)
         remove_entry(c, c->oldest);
 }
 
-bool lf_cache_get(struct lf_cache *c, uint64_t key, struct lf_value *out)
+/* The entry under key, marked most recently used; NULL when absent. */
+static struct entry *touch(struct lf_cache *c, uint64_t key)
 {
     struct entry *e = *slot_of(c, key);
-    if (!e || lf_value_copy(out, &e->value, NULL) != LF_OK) return false;
+    if (!e) return NULL;
     unlink_lru(c, e);
     push_newest(c, e);
-    return true;
+    return e;
+}
+
+bool lf_cache_get(struct lf_cache *c, uint64_t key, struct lf_value *out)
+{
+    struct entry *e = touch(c, key);
+    return e && !e->object && lf_value_copy(out, &e->value, NULL) == LF_OK;
+}
+
+struct lf_object *lf_cache_get_object(struct lf_cache *c, uint64_t key)
+{
+    struct entry *e = touch(c, key);
+    return e ? lf_object_retain(e->object) : NULL;
+}
+
+/* A new, empty entry of bytes under key (replacing any), or NULL when it
+** cannot be stored. */
+static struct entry *insert(struct lf_cache *c, uint64_t key, size_t bytes)
+{
+    struct entry **p = slot_of(c, key), *e;
+    if (*p) remove_entry(c, *p);
+    if (bytes > c->budget || !(e = calloc(1, sizeof *e))) return NULL;
+    e->key = key;
+    e->bytes = bytes;
+    *slot_of(c, key) = e;
+    push_newest(c, e);
+    c->bytes += bytes;
+    c->count++;
+    return e;
 }
 
 void lf_cache_put(struct lf_cache *c, uint64_t key, const struct lf_value *v)
 {
-    struct entry **p = slot_of(c, key), *e;
-    size_t bytes = lf_value_nbytes(v);
-    if (*p) remove_entry(c, *p);
-    if (bytes > c->budget || !(e = calloc(1, sizeof *e))) return;
-    if (lf_value_copy(&e->value, v, NULL) != LF_OK) {
-        free(e);
-        return;
-    }
-    e->key = key;
-    e->bytes = bytes;
-    p = slot_of(c, key);
-    *p = e;
-    push_newest(c, e);
-    c->bytes += bytes;
-    c->count++;
+    struct entry *e = insert(c, key, lf_value_nbytes(v));
+    if (e && lf_value_copy(&e->value, v, NULL) != LF_OK) remove_entry(c, e);
     trim(c);
+}
+
+bool lf_cache_put_object(struct lf_cache *c, uint64_t key, struct lf_object *object)
+{
+    struct entry *e = insert(c, key, sizeof *object + (size_t)object->nbytes);
+    if (!e) return false;
+    e->object = lf_object_retain(object);
+    trim(c); /* e is the newest and fits the budget: it stays */
+    return true;
 }
 
 void lf_cache_set_budget(struct lf_cache *c, size_t budget)

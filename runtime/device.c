@@ -4,6 +4,7 @@
 ** device, and the calls every device answers (see backend.h).
 */
 #include "backend.h"
+#include "lcmflow/device_select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,31 +141,14 @@ static int preference(const struct lf_device_info *info)
     return 0;
 }
 
-static enum lf_status parse_index(const char *text, uint32_t count, int *index,
-                                  struct lf_error *err)
-{
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || v < 0 || v >= (long)count)
-        return lf_error_set(err, LF_ERR_INVALID,
-                            "device '%s' does not exist: %u device%s (see 'lcmflow devices')", text,
-                            count, count == 1 ? "" : "s");
-    *index = (int)v;
-    return LF_OK;
-}
-
 /* The position in all[] to open: requested, LCMFLOW_DEVICE, or the best. */
 static enum lf_status choose(const struct listed *all, uint32_t count, int requested, int *index,
                              struct lf_error *err)
 {
     *index = requested;
-    const char *env = getenv("LCMFLOW_DEVICE");
-    if (*index < 0 && env && *env) {
-        enum lf_status s = parse_index(env, count, index, err);
-        if (s) {
-            lf_error_prefix(err, "LCMFLOW_DEVICE");
-            return s;
-        }
+    if (*index < 0) {
+        enum lf_status s = lf_device_select(NULL, index, err); /* LCMFLOW_DEVICE */
+        if (s) return s;
     }
     if (*index >= (int)count)
         return lf_error_set(err, LF_ERR_INVALID,

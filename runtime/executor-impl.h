@@ -20,6 +20,12 @@ bool lf_cache_get(struct lf_cache *c, uint64_t key, struct lf_value *out);
 ** used values until the total fits the budget.  A value larger than the
 ** whole budget is not stored. */
 void lf_cache_put(struct lf_cache *c, uint64_t key, const struct lf_value *v);
+/* The same for a plugin's object (the host's cache_get/cache_put): get
+** returns a new reference or NULL (also when key holds a value); put keeps
+** a new reference, counts sizeof *object + nbytes, and returns whether the
+** object is stored (false: larger than the budget, or out of memory). */
+struct lf_object *lf_cache_get_object(struct lf_cache *c, uint64_t key);
+bool lf_cache_put_object(struct lf_cache *c, uint64_t key, struct lf_object *object);
 void lf_cache_set_budget(struct lf_cache *c, size_t budget);
 void lf_cache_stats(const struct lf_cache *c, size_t *count, size_t *bytes);
 void lf_cache_clear(struct lf_cache *c);
@@ -47,6 +53,7 @@ void lf_progress_end(struct lf_progress *p);
 
 struct lf_session {
     struct lf_cache *cache;
+    struct lf_registry *registry; /* borrowed, may be NULL: whose purge hooks run */
     enum lf_progress_mode mode;
     FILE *stream;
     volatile sig_atomic_t interrupted;
@@ -59,8 +66,12 @@ struct lf_session {
 struct lf_host_ctx {
     struct lf_session *session;
     const char *node_id;
+    const struct lf_plugin_desc *plugin; /* of the running node's type */
     const struct lf_graph *graph;
     char *graph_yaml; /* made on first request, freed after execute */
 };
+
+/* The cache key of a plugin's cache_put key: the plugin's name mixed in. */
+uint64_t lf_host_cache_key(const char *plugin, uint64_t key);
 
 #endif

@@ -6,6 +6,7 @@
 #include "executor-impl.h"
 #include "graph-impl.h"
 #include "lcmflow/device.h"
+#include "lcmflow/node.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ enum lf_status lf_session_create(const struct lf_session_options *options, struc
         return st;
     }
     s->mode = options ? options->progress : LF_PROGRESS_NONE;
+    s->registry = options ? options->registry : NULL;
     s->stream = options && options->progress_stream ? options->progress_stream : stderr;
     *out = s;
     return LF_OK;
@@ -70,58 +72,36 @@ void lf_session_cache_stats(const struct lf_session *s, size_t *count, size_t *b
 void lf_session_cache_clear(struct lf_session *s)
 {
     lf_cache_clear(s->cache);
+    if (s->registry) lf_registry_purge(s->registry);
 }
 
-/* ---- keys: FNV-1a 64 over a canonical encoding (no pointers, fixed byte order) ---- */
-
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME  0x100000001b3ull
-
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-static uint64_t hash_u64(uint64_t h, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    return hash_bytes(h, b, 8);
-}
-
-/* Length first, so ("ab","c") and ("a","bc") differ. */
-static uint64_t hash_str(uint64_t h, const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    h = hash_u64(h, n);
-    return hash_bytes(h, s ? s : "", n);
-}
+/* ---- keys: FNV-1a 64 over a canonical encoding (no pointers, fixed byte
+** order; lf_hash_* in node.h) ---- */
 
 static uint64_t hash_value(uint64_t h, const struct lf_value *v)
 {
-    h = hash_u64(h, (uint64_t)v->type);
+    h = lf_hash_u64(h, (uint64_t)v->type);
     switch (v->type) {
     case LF_TYPE_INT:
-        return hash_u64(h, (uint64_t)v->u.i);
+        return lf_hash_u64(h, (uint64_t)v->u.i);
     case LF_TYPE_FLOAT: {
         double f = v->u.f == 0.0 ? 0.0 : v->u.f; /* -0.0 and 0.0 are one value */
         uint64_t bits;
         memcpy(&bits, &f, sizeof bits);
-        return hash_u64(h, bits);
+        return lf_hash_u64(h, bits);
     }
     case LF_TYPE_BOOL:
-        return hash_u64(h, v->u.b ? 1 : 0);
+        return lf_hash_u64(h, v->u.b ? 1 : 0);
     case LF_TYPE_STRING:
-        return hash_str(h, v->u.s);
+        return lf_hash_str(h, v->u.s);
     default:
         return h;
     }
+}
+
+uint64_t lf_host_cache_key(const char *plugin, uint64_t key)
+{
+    return lf_hash_u64(lf_hash_str(lf_hash_str(LF_HASH_INIT, "lcmflow-host-cache-1"), plugin), key);
 }
 
 static bool depends(const struct lf_output_desc *o, const char *name)
@@ -135,20 +115,20 @@ static bool depends(const struct lf_output_desc *o, const char *name)
 /* Size and mtime of every PATH param's file (or the plugin's own hook). */
 static enum lf_status file_identity(const struct lf_gnode *n, uint64_t *out, struct lf_error *err)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = LF_HASH_INIT;
     if (n->type->file_identity) return n->type->file_identity(n->type, n->values, out, err);
     for (size_t k = 0; k < n->n_par; k++) {
         struct stat st;
         if (!(n->type->params[k].flags & LF_PARAM_PATH) || n->values[k].type != LF_TYPE_STRING)
             continue;
         if (stat(n->values[k].u.s, &st) != 0) {
-            h = hash_u64(h, 0); /* missing: the node itself reports it when it runs */
+            h = lf_hash_u64(h, 0); /* missing: the node itself reports it when it runs */
             continue;
         }
-        h = hash_u64(h, (uint64_t)st.st_size);
-        h = hash_u64(h, (uint64_t)st.st_mtim.tv_sec);
-        h = hash_u64(h, (uint64_t)st.st_mtim.tv_nsec);
-        h = hash_u64(h, (uint64_t)st.st_ino);
+        h = lf_hash_u64(h, (uint64_t)st.st_size);
+        h = lf_hash_u64(h, (uint64_t)st.st_mtim.tv_sec);
+        h = lf_hash_u64(h, (uint64_t)st.st_mtim.tv_nsec);
+        h = lf_hash_u64(h, (uint64_t)st.st_ino);
     }
     *out = h;
     return LF_OK;
@@ -260,6 +240,7 @@ struct plan {
     bool *reach;     /* node feeds a requested output */
     bool *run_whole; /* node targeted as a whole and has side effects or no outputs */
     bool *exec;
+    uint64_t *ident; /* per node: file identity of READS_FILES nodes */
 };
 
 static void plan_free(struct plan *p)
@@ -276,6 +257,7 @@ static void plan_free(struct plan *p)
     free(p->reach);
     free(p->run_whole);
     free(p->exec);
+    free(p->ident);
 }
 
 static bool cacheable(const struct lf_node_type *t)
@@ -352,8 +334,9 @@ static enum lf_status plan_init(struct plan *p, struct lf_session *s, const stru
     p->reach = calloc(n + 1, sizeof *p->reach);
     p->run_whole = calloc(n + 1, sizeof *p->run_whole);
     p->exec = calloc(n + 1, sizeof *p->exec);
+    p->ident = calloc(n + 1, sizeof *p->ident);
     if (!p->key || !p->volatile_ || !p->needed || !p->target || !p->uses || !p->slot || !p->reach ||
-        !p->run_whole || !p->exec)
+        !p->run_whole || !p->exec || !p->ident)
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     return LF_OK;
 }
@@ -370,34 +353,35 @@ static enum lf_status compute_keys(struct plan *p, struct lf_error *err)
         if (!p->reach[v]) continue;
         if ((n->type->flags & LF_NODE_READS_FILES) && (st = file_identity(n, &ident, err)))
             return st;
+        p->ident[v] = ident;
         for (size_t o = 0; o < n->n_out; o++) {
             const struct lf_output_desc *od = &n->type->outputs[o];
             size_t slot = p->base[v] + o;
-            uint64_t h = hash_str(FNV_OFFSET, "lcmflow-key-1");
+            uint64_t h = lf_hash_str(LF_HASH_INIT, "lcmflow-key-1");
             bool vol = !cacheable(n->type);
-            h = hash_str(h, n->type->name);
-            h = hash_str(h, n->plugin ? n->plugin->name : "");
-            h = hash_str(h, n->plugin ? n->plugin->version : "");
-            h = hash_str(h, od->name);
+            h = lf_hash_str(h, n->type->name);
+            h = lf_hash_str(h, n->plugin ? n->plugin->name : "");
+            h = lf_hash_str(h, n->plugin ? n->plugin->version : "");
+            h = lf_hash_str(h, od->name);
             for (size_t k = 0; k < n->n_par; k++) {
                 if (!depends(od, n->type->params[k].name)) continue;
-                h = hash_str(h, n->type->params[k].name);
+                h = lf_hash_str(h, n->type->params[k].name);
                 h = hash_value(h, &n->values[k]);
             }
             for (size_t k = 0; k < n->n_in; k++) {
                 if (!depends(od, n->type->inputs[k].name)) continue;
-                h = hash_str(h, n->type->inputs[k].name);
+                h = lf_hash_str(h, n->type->inputs[k].name);
                 if (n->src_node[k] < 0) {
-                    h = hash_str(h, "(unconnected)");
+                    h = lf_hash_str(h, "(unconnected)");
                 } else {
                     size_t src = p->base[n->src_node[k]] + (size_t)n->src_output[k];
-                    h = hash_u64(h, p->key[src]);
+                    h = lf_hash_u64(h, p->key[src]);
                     vol = vol || p->volatile_[src];
                 }
             }
-            if (n->type->flags & LF_NODE_READS_FILES) h = hash_u64(h, ident);
+            if (n->type->flags & LF_NODE_READS_FILES) h = lf_hash_u64(h, ident);
             if (vol) /* unique to this run: never matches a cached value */
-                h = hash_u64(hash_u64(h, p->s->run_counter), (uint64_t)slot);
+                h = lf_hash_u64(lf_hash_u64(h, p->s->run_counter), (uint64_t)slot);
             p->key[slot] = h;
             p->volatile_[slot] = vol;
         }
@@ -463,7 +447,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
     const struct lf_gnode *n = &p->g->nodes[v];
     struct lf_value *inputs = calloc(n->n_in + 1, sizeof *inputs);
     struct lf_value *outputs = calloc(n->n_out + 1, sizeof *outputs);
-    struct lf_host_ctx ctx = {p->s, n->id, p->g, NULL};
+    struct lf_host_ctx ctx = {p->s, n->id, n->plugin, p->g, NULL};
     enum lf_status st = LF_OK;
     if (!inputs || !outputs) {
         free(inputs);
@@ -485,6 +469,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
         }
     struct lf_node_call call = {
         .struct_size = sizeof call,
+        .file_identity = p->ident[v],
         .host = lf_host_api_get(),
         .ctx = &ctx,
         .node_id = n->id,

@@ -358,11 +358,11 @@ static const char *closest_node(const struct lf_graph *g, const char *name)
     return best;
 }
 
-static const char *type_word(enum lf_value_type t)
+static const char *type_word(const struct lf_param_desc *d)
 {
-    switch (t) {
+    switch (d->type) {
     case LF_TYPE_INT:
-        return "an integer";
+        return d->flags & LF_PARAM_UNSIGNED ? "an unsigned integer" : "an integer";
     case LF_TYPE_FLOAT:
         return "a number";
     case LF_TYPE_BOOL:
@@ -386,16 +386,15 @@ static enum lf_status parse_param(const struct lf_graph *g, const struct lf_gnod
     out->type = d->type;
     switch (d->type) {
     case LF_TYPE_INT: {
-        long long v;
-        errno = 0;
-        v = strtoll(text, &end, 10);
-        if (quoted || !text[0] || *end || errno) goto wrong_type;
-        out->u.i = v;
-        if ((d->flags & LF_PARAM_HAS_RANGE) && ((double)v < d->min || (double)v > d->max))
-            return lf_error_set(err, LF_ERR_INVALID,
-                                "param '%s' of node '%s' (%s) is %lld, out of range [%g, %g]",
-                                d->name, n->id, n->type_name, v, d->min, d->max);
-        return LF_OK;
+        char v[24], lo[24], hi[24];
+        int64_t min, max;
+        if (quoted || !lf_param_int_parse(d, text, &out->u.i)) goto wrong_type;
+        if (lf_param_int_in_range(d, out->u.i)) return LF_OK;
+        lf_param_int_bounds(d, &min, &max);
+        return lf_error_set(
+            err, LF_ERR_INVALID, "param '%s' of node '%s' (%s) is %s, out of range [%s, %s]",
+            d->name, n->id, n->type_name, lf_param_int_format(d, out->u.i, v, sizeof v),
+            lf_param_int_format(d, min, lo, sizeof lo), lf_param_int_format(d, max, hi, sizeof hi));
     }
     case LF_TYPE_FLOAT: {
         double v;
@@ -437,7 +436,7 @@ static enum lf_status parse_param(const struct lf_graph *g, const struct lf_gnod
 wrong_type:
     out->type = LF_TYPE_NONE;
     return lf_error_set(err, LF_ERR_INVALID, "param '%s' of node '%s' (%s) expects %s, got %s%s%s",
-                        d->name, n->id, n->type_name, type_word(d->type), quoted ? "\"" : "'", text,
+                        d->name, n->id, n->type_name, type_word(d), quoted ? "\"" : "'", text,
                         quoted ? "\"" : "'");
 }
 

@@ -3,7 +3,9 @@
 ** interruption, errors and the shared device.
 */
 #include "executor-impl.h"
+#include "lcmflow/registry.h"
 #include "lcmflow/device.h"
+#include "lcmflow/device_select.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -64,7 +66,9 @@ static struct lf_device *host_get_device(struct lf_host_ctx *ctx, struct lf_erro
     }
     if (!s->device) {
         struct lf_device_options opts = {.index = -1};
-        if (lf_device_create(&opts, &s->device, err) != LF_OK) return NULL;
+        if (lf_device_select(NULL, &opts.index, err) != LF_OK ||
+            lf_device_create(&opts, &s->device, err) != LF_OK)
+            return NULL;
     }
     return s->device;
 }
@@ -77,6 +81,19 @@ static const char *host_graph_yaml(struct lf_host_ctx *ctx)
     return ctx->graph_yaml;
 }
 
+static struct lf_object *host_cache_get(struct lf_host_ctx *ctx, uint64_t key)
+{
+    if (!ctx || !ctx->session || !ctx->plugin) return NULL;
+    return lf_cache_get_object(ctx->session->cache, lf_host_cache_key(ctx->plugin->name, key));
+}
+
+static bool host_cache_put(struct lf_host_ctx *ctx, uint64_t key, struct lf_object *object)
+{
+    if (!ctx || !ctx->session || !ctx->plugin || !object) return false;
+    return lf_cache_put_object(ctx->session->cache, lf_host_cache_key(ctx->plugin->name, key),
+                               object);
+}
+
 static const struct lf_host_api host_api = {
     .abi_version = LF_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(struct lf_host_api),
@@ -86,6 +103,8 @@ static const struct lf_host_api host_api = {
     .error_set = host_error_set,
     .get_device = host_get_device,
     .graph_yaml = host_graph_yaml,
+    .cache_get = host_cache_get,
+    .cache_put = host_cache_put,
 };
 
 const struct lf_host_api *lf_host_api_get(void)

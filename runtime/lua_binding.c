@@ -133,7 +133,20 @@ static int l_load(lua_State *L)
     return 1;
 }
 
-/* Text of a Lua param value: integers exact, floats round-trip. */
+/* Whether s is a decimal integer, as a seed above 2^63-1 must be written
+** in Lua (whose integers are signed 64-bit). */
+static bool is_decimal(const char *s)
+{
+    if (*s == '-') s++;
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
+/* Text of a Lua param value: integers exact, floats round-trip.  A string
+** holding a decimal integer counts as a number (Lua converts such strings
+** too), so an INT param takes "18446744073709551615". */
 static const char *param_text(lua_State *L, int idx, char *buf, size_t size, bool *quoted)
 {
     *quoted = false;
@@ -147,7 +160,7 @@ static const char *param_text(lua_State *L, int idx, char *buf, size_t size, boo
     case LUA_TBOOLEAN:
         return lua_toboolean(L, idx) ? "true" : "false";
     case LUA_TSTRING:
-        *quoted = true;
+        *quoted = !is_decimal(lua_tostring(L, idx));
         return lua_tostring(L, idx);
     default:
         return NULL;
@@ -267,6 +280,17 @@ static int graph_set(lua_State *L)
     return 0;
 }
 
+/* [-0, +1, m] An INT of param d (NULL: signed): a Lua integer, or the
+** decimal string of an unsigned value above 2^63-1 (g:set takes it back). */
+static void push_int(lua_State *L, const struct lf_param_desc *d, int64_t v)
+{
+    char buf[24];
+    if (d && (d->flags & LF_PARAM_UNSIGNED) && v < 0)
+        lua_pushstring(L, lf_param_int_format(d, v, buf, sizeof buf));
+    else
+        lua_pushinteger(L, (lua_Integer)v);
+}
+
 /* [-0, +1, m] */
 static void push_value(lua_State *L, const struct lf_value *v)
 {
@@ -326,7 +350,16 @@ static int graph_get(lua_State *L)
     id[dot - key] = '\0';
     const struct lf_value *v = lf_graph_param(b->graph, id, dot + 1);
     if (!v) return luaL_error(L, "no param '%s' in %s", key, lf_graph_path(b->graph));
-    push_value(L, v);
+    if (v->type == LF_TYPE_INT) {
+        const struct lf_node_type *t =
+            lf_graph_node_type(b->graph, (size_t)lf_graph_find_node(b->graph, id));
+        const struct lf_param_desc *d = t->params;
+        while (strcmp(d->name, dot + 1))
+            d++;
+        push_int(L, d, v->u.i);
+    } else {
+        push_value(L, v);
+    }
     return 1;
 }
 
@@ -490,7 +523,7 @@ static void push_param_default(lua_State *L, const struct lf_param_desc *d)
 {
     switch (d->type) {
     case LF_TYPE_INT:
-        lua_pushinteger(L, (lua_Integer)d->default_int);
+        push_int(L, d, d->default_int);
         break;
     case LF_TYPE_FLOAT:
         lua_pushnumber(L, d->default_float);
@@ -561,7 +594,14 @@ static int l_nodes(lua_State *L)
             lua_setfield(L, -2, "required");
             push_param_default(L, d);
             lua_setfield(L, -2, "default");
-            if (d->flags & LF_PARAM_HAS_RANGE) {
+            if ((d->flags & LF_PARAM_HAS_RANGE) && d->type == LF_TYPE_INT) {
+                int64_t min, max;
+                lf_param_int_bounds(d, &min, &max);
+                push_int(L, d, min);
+                lua_setfield(L, -2, "min");
+                push_int(L, d, max);
+                lua_setfield(L, -2, "max");
+            } else if (d->flags & LF_PARAM_HAS_RANGE) {
                 lua_pushnumber(L, d->min);
                 lua_setfield(L, -2, "min");
                 lua_pushnumber(L, d->max);
@@ -656,7 +696,8 @@ int luaopen_lcmflow(lua_State *L)
     if (!(box->ctx = calloc(1, sizeof *box->ctx))) return luaL_error(L, "out of memory");
     box->ctx->refs = 1;
     if (lf_registry_create(&box->ctx->reg, &err) || lf_registry_load_default(box->ctx->reg, &err) ||
-        lf_session_create(NULL, &box->ctx->session, &err))
+        lf_session_create(&(struct lf_session_options){.registry = box->ctx->reg},
+                          &box->ctx->session, &err))
         return raise_error(L, &err, 0);
     create_meta(L, GRAPH_MT, graph_methods, graph_gc);
     create_meta(L, RUN_MT, run_methods, run_gc);

@@ -68,6 +68,32 @@ static bool has_port_or_param(const struct lf_node_type *t, const char *name)
     return false;
 }
 
+#define KNOWN_PARAM_FLAGS                                                                          \
+    (LF_PARAM_REQUIRED | LF_PARAM_HAS_RANGE | LF_PARAM_PATH | LF_PARAM_UNSIGNED |                  \
+     LF_PARAM_INT_RANGE)
+
+/* A param's type, flags and default (ABI 1.2 flags included). */
+static enum lf_status check_param(const char *file, const struct lf_node_type *t,
+                                  const struct lf_param_desc *p, struct lf_error *err)
+{
+    const char *problem = NULL;
+    if (!is_scalar_type(p->type))
+        problem = "must be INT, FLOAT, STRING or BOOL";
+    else if (p->flags & ~(uint32_t)KNOWN_PARAM_FLAGS)
+        problem = "has flags this runtime does not know (a plugin for a newer lcmflow)";
+    else if ((p->flags & (LF_PARAM_UNSIGNED | LF_PARAM_INT_RANGE)) && p->type != LF_TYPE_INT)
+        problem = "is not INT but has LF_PARAM_UNSIGNED or LF_PARAM_INT_RANGE";
+    else if ((p->flags & LF_PARAM_INT_RANGE) && !(p->flags & LF_PARAM_HAS_RANGE))
+        problem = "has LF_PARAM_INT_RANGE without LF_PARAM_HAS_RANGE";
+    else if (p->type == LF_TYPE_INT && !(p->flags & LF_PARAM_REQUIRED) &&
+             !lf_param_int_in_range(p, p->default_int))
+        problem = "has a default outside its range";
+    if (problem)
+        return lf_error_set(err, LF_ERR_PLUGIN, "%s: param '%s' of '%s' %s", file, p->name, t->name,
+                            problem);
+    return LF_OK;
+}
+
 /*
 ** Checks one node type's tables so the rest of the runtime can trust them:
 ** a plugin bug becomes a load error naming the file, not a crash later.
@@ -84,11 +110,10 @@ static enum lf_status check_type(const char *file, const struct lf_node_type *t,
         if (!is_value_type(in->type))
             return lf_error_set(err, LF_ERR_PLUGIN, "%s: input '%s' of '%s' has no valid type",
                                 file, in->name, t->name);
-    for (const struct lf_param_desc *p = t->params; p && p->name; p++)
-        if (!is_scalar_type(p->type))
-            return lf_error_set(err, LF_ERR_PLUGIN,
-                                "%s: param '%s' of '%s' must be INT, FLOAT, STRING or BOOL", file,
-                                p->name, t->name);
+    for (const struct lf_param_desc *p = t->params; p && p->name; p++) {
+        enum lf_status st = check_param(file, t, p, err);
+        if (st) return st;
+    }
     for (const struct lf_output_desc *o = t->outputs; o && o->name; o++) {
         if (!is_value_type(o->type))
             return lf_error_set(err, LF_ERR_PLUGIN, "%s: output '%s' of '%s' has no valid type",
@@ -268,6 +293,12 @@ enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error
         free(copy);
     }
     return lf_registry_load_dir(reg, default_dir(), err);
+}
+
+void lf_registry_purge(struct lf_registry *reg)
+{
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (reg->plugins[i].desc->purge) reg->plugins[i].desc->purge();
 }
 
 size_t lf_registry_count(const struct lf_registry *reg)

@@ -1,9 +1,12 @@
 /*
 ** value.c - copying, clearing and sizing struct lf_value (plugin.h).
 */
-#include "lcmflow/graph.h"
+#include "lcmflow/value.h"
 #include "lcmflow/tensor.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,4 +71,73 @@ size_t lf_value_nbytes(const struct lf_value *v)
     if (is_tensor_type(v->type) && v->u.tensor) return sizeof *v + lf_tensor_nbytes(v->u.tensor);
     if (is_object_type(v->type) && v->u.object) return sizeof *v + (size_t)v->u.object->nbytes;
     return sizeof *v;
+}
+
+/* ---- INT params ---- */
+
+static bool is_unsigned(const struct lf_param_desc *d)
+{
+    return (d->flags & LF_PARAM_UNSIGNED) != 0;
+}
+
+/* A double bound of an ABI 1.0 range as 64-bit bits, saturating. */
+static int64_t bound_from_double(const struct lf_param_desc *d, double v)
+{
+    if (is_unsigned(d)) {
+        if (!(v > 0)) return 0;
+        if (v >= 18446744073709551616.0) return -1; /* UINT64_MAX's bits */
+        return (int64_t)(uint64_t)v;
+    }
+    if (v >= 9223372036854775808.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0 || v != v) return INT64_MIN;
+    return (int64_t)v;
+}
+
+void lf_param_int_bounds(const struct lf_param_desc *d, int64_t *min, int64_t *max)
+{
+    if (!(d->flags & LF_PARAM_HAS_RANGE)) {
+        *min = is_unsigned(d) ? 0 : INT64_MIN;
+        *max = is_unsigned(d) ? -1 : INT64_MAX;
+    } else if (d->flags & LF_PARAM_INT_RANGE) {
+        *min = d->min_int;
+        *max = d->max_int;
+    } else {
+        *min = bound_from_double(d, d->min);
+        *max = bound_from_double(d, d->max);
+    }
+}
+
+bool lf_param_int_in_range(const struct lf_param_desc *d, int64_t v)
+{
+    int64_t lo, hi;
+    lf_param_int_bounds(d, &lo, &hi);
+    if (is_unsigned(d)) return (uint64_t)v >= (uint64_t)lo && (uint64_t)v <= (uint64_t)hi;
+    return v >= lo && v <= hi;
+}
+
+bool lf_param_int_parse(const struct lf_param_desc *d, const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (is_unsigned(d)) {
+        /* strtoull accepts "-1" as 2^64-1: refuse any sign. */
+        if (!isdigit((unsigned char)text[0])) return false;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (*end || errno) return false;
+        *out = (int64_t)(uint64_t)v;
+        return true;
+    }
+    long long v = strtoll(text, &end, 10);
+    if (!text[0] || *end || errno) return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+const char *lf_param_int_format(const struct lf_param_desc *d, int64_t v, char *buf, size_t size)
+{
+    if (is_unsigned(d))
+        snprintf(buf, size, "%llu", (unsigned long long)(uint64_t)v);
+    else
+        snprintf(buf, size, "%lld", (long long)v);
+    return buf;
 }

@@ -291,6 +291,81 @@ static void test_lua(void **state)
     assert_string_equal(err_text, "[1/1] twice (TestScale)\n");
 }
 
+/* A seed of 2^64-1 (plugin ABI 1.2 unsigned INT) through YAML, --set,
+** `nodes` and Lua. */
+static void test_big_seed(void **state)
+{
+    (void)state;
+    write_file("seed.yaml", "version: 1\nnodes:\n"
+                            "  s: { type: TestSeed, params: { seed: 18446744073709551615 } }\n");
+    assert_int_equal(sh("%s run %s/seed.yaml --quiet", lcmflow, tmp), 0);
+    assert_string_equal(out_text, "s.bits = -1\n"); /* the output is a plain (signed) INT */
+    assert_int_equal(sh("%s run %s/seed.yaml -q --set s.seed=18446744073709551614", lcmflow, tmp),
+                     0);
+    assert_string_equal(out_text, "s.bits = -2\n");
+    assert_int_equal(sh("%s run %s/seed.yaml -q --set s.seed=-1", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "expects an unsigned integer, got '-1'"));
+    assert_int_equal(sh("%s nodes TestSeed", lcmflow), 0);
+    assert_non_null(strstr(out_text, "  seed             INT           default 0, range [0, "
+                                     "18446744073709551615]\n"));
+    write_file("seed.lua",
+               "local lf = require 'lcmflow'\n"
+               "local g = lf.load(arg[1])\n"
+               "assert(g:get('s.seed') == '18446744073709551615', tostring(g:get('s.seed')))\n"
+               "g:set('s.seed', '18446744073709551614')\n"
+               "assert(g:get('s.seed') == '18446744073709551614')\n"
+               "assert(g:run():output('s.bits') == -2)\n"
+               "g:set('s.seed', g:get('s.seed'))\n"
+               "assert(g:run():output('s.bits') == -2)\n"
+               "g:set('s.seed', 7)\n"
+               "assert(g:get('s.seed') == 7)\n"
+               "local h = lf.graph{nodes = {s = {type = 'TestSeed', params = {\n"
+               "  seed = '18446744073709551615', offset = math.mininteger + 1}}}}\n"
+               "assert(h:get('s.seed') == '18446744073709551615')\n"
+               "assert(h:get('s.offset') == math.mininteger + 1)\n"
+               "assert(not pcall(g.set, g, 's.seed', 2^64))\n"
+               "assert(not pcall(g.set, g, 's.seed', -1))\n"
+               "for _, t in ipairs(lf.nodes()) do\n"
+               "  for _, p in ipairs(t.params) do\n"
+               "    if t.name == 'TestSeed' and p.name == 'high' then\n"
+               "      assert(p.min == '9223372036854775808' and p.max == '18446744073709551614')\n"
+               "      assert(p.default == '9223372036854775808')\n"
+               "    end\n"
+               "  end\n"
+               "end\n"
+               "print('seed ok')\n");
+    assert_int_equal(sh("%s lua %s/seed.lua %s/seed.yaml", lcmflow, tmp, tmp), 0);
+    assert_string_equal(out_text, "seed ok\n");
+}
+
+/* One --device parser: an index or a name; anything else is an error
+** naming the devices, for every command and LCMFLOW_DEVICE. */
+static void test_device_choice(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s bench ops --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench ops: device 'abc'"));
+    assert_int_equal(sh("%s bench ops --device 99", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench ops: device '99'"));
+    assert_int_equal(sh("%s bench sd15 --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow bench sd15: device 'abc'"));
+    assert_int_equal(sh("%s run ok.yaml --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow run: device 'abc'"));
+    assert_int_equal(sh("%s lua --device abc x.lua", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow lua: device 'abc'"));
+    assert_int_equal(sh("LCMFLOW_DEVICE=abc %s devices", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow devices: LCMFLOW_DEVICE: device 'abc'"));
+    if (sh("%s devices", lcmflow) != 0 || !strstr(out_text, "llvmpipe")) return; /* no lavapipe */
+    assert_int_equal(sh("%s bench ops --device abc", lcmflow), 2);
+    assert_non_null(strstr(err_text, "not found: give an index or a name of 0 '"));
+    assert_non_null(strstr(err_text, "llvmpipe"));
+    assert_int_equal(sh("%s devices --device LavaPipe", lcmflow), 0);
+    assert_non_null(strstr(out_text, "* "));
+    assert_non_null(strstr(strstr(out_text, "* "), "llvmpipe"));
+    assert_int_equal(sh("LCMFLOW_DEVICE=cpu %s devices", lcmflow), 0);
+    assert_non_null(strstr(strstr(out_text, "* "), "llvmpipe"));
+}
+
 static void test_embed(void **state)
 {
     (void)state;
@@ -306,6 +381,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_interrupt), cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_lua),       cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_big_seed),  cmocka_unit_test(test_device_choice),
     };
     if (argc < 6) {
         fprintf(stderr, "usage: test-cli LCMFLOW EMBED PLUGIN_DIR GRAPHS_DIR LUA_DIR\n");

@@ -451,6 +451,79 @@ static void test_progress_bar(void **state)
     lf_session_destroy(s);
 }
 
+/* A counter the test plugin exports (TestCacheUser's objects, purges). */
+static int plugin_counter(const char *name)
+{
+    void *h = dlopen(plugin_path, RTLD_NOW | RTLD_NOLOAD);
+    int (*fn)(void);
+    assert_non_null(h);
+    *(void **)&fn = dlsym(h, name);
+    assert_non_null(fn);
+    dlclose(h);
+    return fn();
+}
+
+static int64_t hit(struct fixture *f)
+{
+    struct lf_run *r;
+    run(f, NULL, &r);
+    const struct lf_value *v = lf_run_output(r, "u.hit");
+    assert_non_null(v);
+    int64_t h = v->u.i;
+    lf_run_destroy(r);
+    return h;
+}
+
+/* Plugin ABI 1.2 cache_get/cache_put: objects are found again, counted in
+** the budget, evicted least recently used first with the values, and the
+** purge hook runs when the cache is cleared. */
+static void test_host_cache_and_purge(void **state)
+{
+    struct fixture *f = *state;
+    struct lf_error err = {0};
+    size_t count, bytes;
+    int made = plugin_counter("lftest_objects_made"), purges = plugin_counter("lftest_purges");
+    lf_session_destroy(f->session);
+    assert_int_equal(
+        lf_session_create(&(struct lf_session_options){.cache_bytes = 64 << 10, .registry = f->reg},
+                          &f->session, &err),
+        LF_OK);
+    load(f, "version: 1\nnodes:\n  u: { type: TestCacheUser, params: { key: 1, kb: 8 } }\n");
+    assert_int_equal(hit(f), 0);
+    assert_int_equal(hit(f), 1);
+    assert_int_equal(plugin_counter("lftest_objects_made"), made + 1);
+    lf_session_cache_stats(f->session, &count, &bytes);
+    assert_true(bytes >= 8 << 10 && bytes < 9 << 10);
+    /* Another plugin key is another object; both fit. */
+    set(f, "u.key=2");
+    assert_int_equal(hit(f), 0);
+    assert_int_equal(plugin_counter("lftest_objects_alive"), 2);
+    /* Larger than the whole budget: not kept. */
+    set(f, "u.kb=100");
+    set(f, "u.key=3");
+    assert_int_equal(hit(f), 0);
+    assert_int_equal(hit(f), 0);
+    assert_int_equal(plugin_counter("lftest_objects_alive"), 2);
+    /* 8 + 8 + 40 + 40 KiB > 64: the least recently used (keys 1, 2, 4) go. */
+    set(f, "u.kb=40");
+    set(f, "u.key=4");
+    assert_int_equal(hit(f), 0);
+    set(f, "u.key=5");
+    assert_int_equal(hit(f), 0);
+    assert_int_equal(plugin_counter("lftest_objects_alive"), 1);
+    set(f, "u.key=1");
+    assert_int_equal(hit(f), 0);
+    /* Clearing drops every object, then calls purge once. */
+    assert_int_equal(plugin_counter("lftest_purges"), purges);
+    lf_session_cache_clear(f->session);
+    assert_int_equal(plugin_counter("lftest_objects_alive"), 0);
+    assert_int_equal(plugin_counter("lftest_purges"), purges + 1);
+    assert_int_equal(hit(f), 0);
+    lf_session_destroy(f->session); /* frees the cached object */
+    f->session = NULL;
+    assert_int_equal(plugin_counter("lftest_objects_alive"), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +537,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_and_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_bar, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_cache_and_purge, setup, teardown),
     };
     if (argc < 2) {
         fprintf(stderr, "usage: test-executor PLUGIN_DIR\n");

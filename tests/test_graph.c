@@ -13,6 +13,7 @@
 
 #include "lcmflow/graph.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,12 +211,62 @@ static void test_build_in_code(void **state)
     lf_registry_destroy(reg);
 }
 
+static const char seed_yaml[] = "version: 1\n"
+                                "nodes:\n"
+                                "  s: { type: TestSeed, params: { seed: 18446744073709551615 } }\n";
+
+/* INT params are 64-bit end to end (plugin ABI 1.2): an unsigned seed of
+** 2^64-1 from YAML and --set, exact int64 ranges, and the graph written
+** back as YAML (what SaveImage embeds) reads the same values again. */
+static void test_int64_params(void **state)
+{
+    struct lf_registry *reg = load_registry();
+    struct lf_graph *g, *back;
+    struct lf_error err = {0};
+    char *yaml;
+    (void)state;
+    assert_int_equal(lf_graph_load_string(reg, "seed.yaml", seed_yaml, strlen(seed_yaml), &g, &err),
+                     LF_OK);
+    assert_true(lf_graph_param(g, "s", "seed")->u.ui == UINT64_MAX);
+    assert_true(lf_graph_param(g, "s", "high")->u.ui == UINT64_C(9223372036854775808));
+    assert_int_equal(lf_graph_set(g, "s.seed=18446744073709551614", &err), LF_OK);
+    assert_true(lf_graph_param(g, "s", "seed")->u.ui == UINT64_MAX - 1);
+    assert_int_equal(lf_graph_set(g, "s.seed=-1", &err), LF_ERR_INVALID);
+    assert_string_equal(err.message, "param 'seed' of node 's' (TestSeed) expects an unsigned "
+                                     "integer, got '-1'");
+    assert_int_equal(lf_graph_set(g, "s.seed=18446744073709551616", &err), LF_ERR_INVALID);
+    assert_int_equal(lf_graph_set(g, "s.offset=-9223372036854775807", &err), LF_OK);
+    assert_true(lf_graph_param(g, "s", "offset")->u.i == INT64_MIN + 1);
+    assert_int_equal(lf_graph_set(g, "s.offset=-9223372036854775808", &err), LF_ERR_INVALID);
+    assert_string_equal(err.message, "param 'offset' of node 's' (TestSeed) is "
+                                     "-9223372036854775808, out of range [-9223372036854775807, "
+                                     "9223372036854775806]");
+    assert_int_equal(lf_graph_set(g, "s.high=18446744073709551614", &err), LF_OK);
+    assert_int_equal(lf_graph_set(g, "s.high=18446744073709551615", &err), LF_ERR_INVALID);
+    assert_string_equal(err.message, "param 'high' of node 's' (TestSeed) is "
+                                     "18446744073709551615, out of range [9223372036854775808, "
+                                     "18446744073709551614]");
+    assert_int_equal(lf_graph_set(g, "s.high=9223372036854775807", &err), LF_ERR_INVALID);
+    /* Written back and read again: the same bits. */
+    assert_int_equal(lf_graph_to_yaml(g, &yaml, &err), LF_OK);
+    assert_non_null(strstr(yaml, "seed: 18446744073709551614"));
+    assert_int_equal(lf_graph_load_string(reg, "back.yaml", yaml, strlen(yaml), &back, &err),
+                     LF_OK);
+    assert_true(lf_graph_param(back, "s", "seed")->u.ui == UINT64_MAX - 1);
+    assert_true(lf_graph_param(back, "s", "offset")->u.i == INT64_MIN + 1);
+    assert_true(lf_graph_param(back, "s", "high")->u.ui == UINT64_MAX - 1);
+    free(yaml);
+    lf_graph_destroy(back);
+    lf_graph_destroy(g);
+    lf_registry_destroy(reg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens),       cmocka_unit_test(test_valid_graph),
         cmocka_unit_test(test_set),           cmocka_unit_test(test_set_string_and_path),
-        cmocka_unit_test(test_build_in_code),
+        cmocka_unit_test(test_build_in_code), cmocka_unit_test(test_int64_params),
     };
     if (argc < 3) {
         fprintf(stderr, "usage: test-graph PLUGIN_DIR GRAPHS_DIR\n");

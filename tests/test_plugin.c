@@ -1,7 +1,7 @@
 /*
 ** test_plugin.c - the plugin loader: a good plugin, deliberately broken
 ** ones (other ABI, no entry symbol, a node type defined twice), discovery
-** through LCMFLOW_PLUGIN_PATH, and the ABI pins of the public descriptors.
+** through LCMFLOW_PLUGIN_PATH (the ABI pins are test_abi.c).
 **
 ** Arguments: the build folders of tests/plugins, tests/plugins/broken and
 ** tests/plugins/dup.
@@ -34,10 +34,10 @@ static void test_load_good(void **state)
     path_of(path, sizeof path, good_dir, "lftest_counting.so");
     assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
     assert_int_equal(lf_registry_load_file(reg, path, &err), LF_OK);
-    assert_int_equal(lf_registry_count(reg), 17);
+    assert_int_equal(lf_registry_count(reg), 19);
     /* Loading the same file again changes nothing. */
     assert_int_equal(lf_registry_load_file(reg, path, &err), LF_OK);
-    assert_int_equal(lf_registry_count(reg), 17);
+    assert_int_equal(lf_registry_count(reg), 19);
     const struct lf_node_type *t = lf_registry_find(reg, "TestScale");
     assert_non_null(t);
     assert_string_equal(t->params[0].name, "factor");
@@ -189,25 +189,71 @@ static void test_fake_host(void **state)
     lf_registry_destroy(reg);
 }
 
-/* The layout plugins compile against: changing it breaks every plugin. */
-static void test_abi_pins(void **state)
+static enum lf_status nothing(const struct lf_node_call *c, struct lf_error *err)
 {
+    (void)c, (void)err;
+    return LF_OK;
+}
+
+/* A linked-in plugin of one type with one param; the loader's verdict. */
+static enum lf_status add_param(struct lf_param_desc param, struct lf_error *err)
+{
+    const struct lf_param_desc params[] = {param, {0}};
+    const struct lf_node_type type = {.name = "T", .params = params, .execute = nothing};
+    const struct lf_node_type *const types[] = {&type, NULL};
+    const struct lf_plugin_desc desc = {.abi_version = LF_PLUGIN_ABI_VERSION,
+                                        .struct_size = sizeof desc,
+                                        .name = "p",
+                                        .version = "1",
+                                        .node_types = types};
+    struct lf_registry *reg;
+    assert_int_equal(lf_registry_create(&reg, err), LF_OK);
+    enum lf_status st = lf_registry_add(reg, &desc, "(test)", err);
+    lf_registry_destroy(reg);
+    return st;
+}
+
+/* ABI 1.2 param flags are checked at load: unknown bits (a plugin for a
+** newer lcmflow), INT-only flags elsewhere, a default outside the range. */
+static void test_param_flags(void **state)
+{
+    struct lf_error err = {0};
     (void)state;
-    assert_int_equal(offsetof(struct lf_plugin_desc, abi_version), 0);
-    assert_int_equal(offsetof(struct lf_plugin_desc, struct_size), 4);
-    assert_int_equal(offsetof(struct lf_plugin_desc, name), 8);
-    assert_int_equal(offsetof(struct lf_host_api, abi_version), 0);
-    assert_int_equal(offsetof(struct lf_host_api, struct_size), 4);
-    assert_int_equal(offsetof(struct lf_host_api, log), 8);
-    assert_int_equal(sizeof(struct lf_value), 16);
-    /* Array elements: fixed for all of ABI 1. */
-    assert_int_equal(sizeof(struct lf_input_desc), 24);
-    assert_int_equal(sizeof(struct lf_output_desc), 32);
-    assert_int_equal(sizeof(struct lf_param_desc), 72);
-    assert_int_equal(offsetof(struct lf_object, nbytes), 8);
-    assert_int_equal(LF_TYPE_INT, 1);
-    assert_int_equal(LF_TYPE_VAE, 11);
-    assert_string_equal(lf_value_type_name(LF_TYPE_CONDITIONING), "CONDITIONING");
+    assert_int_equal(
+        add_param((struct lf_param_desc){.name = "x",
+                                         .type = LF_TYPE_INT,
+                                         .flags = LF_PARAM_UNSIGNED | LF_PARAM_HAS_RANGE |
+                                                  LF_PARAM_INT_RANGE,
+                                         .default_int = -1,
+                                         .min_int = 0,
+                                         .max_int = -1},
+                  &err),
+        LF_OK);
+    assert_int_equal(
+        add_param((struct lf_param_desc){.name = "x", .type = LF_TYPE_INT, .flags = 1u << 9}, &err),
+        LF_ERR_PLUGIN);
+    assert_string_equal(err.message, "(test): param 'x' of 'T' has flags this runtime does not "
+                                     "know (a plugin for a newer lcmflow)");
+    assert_int_equal(
+        add_param(
+            (struct lf_param_desc){.name = "x", .type = LF_TYPE_FLOAT, .flags = LF_PARAM_UNSIGNED},
+            &err),
+        LF_ERR_PLUGIN);
+    assert_int_equal(
+        add_param(
+            (struct lf_param_desc){.name = "x", .type = LF_TYPE_INT, .flags = LF_PARAM_INT_RANGE},
+            &err),
+        LF_ERR_PLUGIN);
+    assert_int_equal(
+        add_param((struct lf_param_desc){.name = "x",
+                                         .type = LF_TYPE_INT,
+                                         .flags = LF_PARAM_HAS_RANGE | LF_PARAM_INT_RANGE,
+                                         .default_int = 11,
+                                         .min_int = 1,
+                                         .max_int = 10},
+                  &err),
+        LF_ERR_PLUGIN);
+    assert_string_equal(err.message, "(test): param 'x' of 'T' has a default outside its range");
 }
 
 int main(int argc, char **argv)
@@ -216,7 +262,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_load_good),      cmocka_unit_test(test_wrong_abi),
         cmocka_unit_test(test_no_entry),       cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_duplicate_type), cmocka_unit_test(test_plugin_path),
-        cmocka_unit_test(test_fake_host),      cmocka_unit_test(test_abi_pins),
+        cmocka_unit_test(test_fake_host),      cmocka_unit_test(test_param_flags),
     };
     if (argc < 4) {
         fprintf(stderr, "usage: test-plugin GOOD_DIR BROKEN_DIR DUP_DIR\n");

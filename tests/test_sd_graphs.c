@@ -209,6 +209,25 @@ static void sketch2img_graph_is_deterministic(void **state)
     lf_graph_destroy(g);
 }
 
+/* Runs g with progress lines captured; *reads: how many LoRA files the
+** LoraLoaders read (each read logs "read LoRA file"). */
+static struct lf_run *run_counting_reads(struct lf_graph *g, int *reads)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&text, &size);
+    assert_non_null(mem);
+    lf_session_set_progress(session, LF_PROGRESS_LINES, mem);
+    struct lf_run *r = run(g);
+    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
+    fclose(mem);
+    *reads = 0;
+    for (const char *p = text; (p = strstr(p, "read LoRA file")); p++)
+        ++*reads;
+    free(text);
+    return r;
+}
+
 /* pipe_b through the multi-LoRA graph: the reference image, and a strength
 ** change re-runs that LoraLoader and what follows, not the checkpoint and,
 ** with strength_clip set, not the text encoders. */
@@ -228,11 +247,16 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     set(g, "empty.width=64");
     set(g, "empty.height=64");
     set(g, "save.path=%s/b.png", tmp);
-    lf_run_destroy(run(g));
+    int reads;
+    lf_run_destroy(run_counting_reads(g, &reads));
+    assert_int_equal(reads, 2);
     assert_png_close("multi-LoRA graph vs pipe_b.png", "b.png", "tiny-sd15/ref/pipe_b.png");
 
+    /* A strength change merges again from the host-cached LoRA: the file
+    ** is neither read, parsed nor uploaded again. */
     set(g, "style.strength_model=0.5");
-    struct lf_run *r = run(g);
+    struct lf_run *r = run_counting_reads(g, &reads);
+    assert_int_equal(reads, 0);
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
         const char *id = lf_run_node_id(r, i) ? lf_run_node_id(r, i) : "?";
         bool should_run = !strcmp(id, "style") || !strcmp(id, "sample") || !strcmp(id, "decode") ||
@@ -252,6 +276,58 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     assert_png_close("txt2img after the LoRA graph, same session", "a2.png",
                      "tiny-sd15/ref/pipe_a.png");
     lf_graph_destroy(a);
+}
+
+static uint64_t seed_of_png(const char *name)
+{
+    char path[700], text[1600];
+    struct lf_error err = {0};
+    struct lf_graph *g;
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    graph_text = NULL;
+    assert_int_equal(lf_image_read_png_text(path, on_text, NULL, &err), LF_OK);
+    assert_non_null(graph_text);
+    if (lf_graph_load_string(reg, "embedded.yaml", graph_text, strlen(graph_text), &g, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    uint64_t seed = lf_graph_param(g, "sample", "seed")->u.ui;
+    free(graph_text);
+    lf_graph_destroy(g);
+    return seed;
+}
+
+/* A seed above 2^63 (ComfyUI accepts up to 2^64-1) reaches the generator
+** whole: torch.manual_seed keeps its low 32 bits, so 2^64-2 draws the
+** noise of 2^32-2 (a seed clamped to int64 or passed through a double
+** would not); and the PNG's embedded graph gives the seed back exactly. */
+static void big_seed_reaches_the_generator_and_the_png(void **state)
+{
+    struct lf_graph *g = txt2img();
+    set(g, "sample.seed=18446744073709551614");
+    set(g, "save.path=%s/big.png", tmp);
+    lf_run_destroy(run(g));
+    assert_true(seed_of_png("big.png") == UINT64_MAX - 1);
+    set(g, "sample.seed=4294967294");
+    set(g, "save.path=%s/low.png", tmp);
+    lf_run_destroy(run(g));
+    assert_true(seed_of_png("low.png") == 4294967294u);
+    set(g, "sample.seed=4294967295");
+    set(g, "save.path=%s/other.png", tmp);
+    lf_run_destroy(run(g));
+
+    char path[700];
+    int w, h;
+    uint8_t *big, *low, *other;
+    struct lf_error err = {0};
+    snprintf(path, sizeof path, "%s/big.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &big, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/low.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &low, &err), LF_OK);
+    snprintf(path, sizeof path, "%s/other.png", tmp);
+    assert_int_equal(lf_image_load(path, &w, &h, &other, &err), LF_OK);
+    assert_memory_equal(big, low, (size_t)(w * h * 3));
+    assert_memory_not_equal(big, other, (size_t)(w * h * 3));
+    free(big), free(low), free(other);
+    lf_graph_destroy(g);
 }
 
 /* strength_clip left out of the graph follows strength_model (also after
@@ -373,6 +449,7 @@ int main(void)
         cmocka_unit_test(sketch2img_graph_is_deterministic),
         cmocka_unit_test(multi_lora_graph_reproduces_pipe_b),
         cmocka_unit_test(strength_clip_follows_strength_model),
+        cmocka_unit_test(big_seed_reaches_the_generator_and_the_png),
         cmocka_unit_test(taesd_round_trip_graph),
         cmocka_unit_test(bad_inputs_are_clear_errors),
     };

@@ -3,6 +3,9 @@
 ** encoder.  Chains of LoraLoader nodes stack LoRAs; each node merges into
 ** NEW weights from its (cached) input, so a strength change re-runs only
 ** that node and what follows, never the checkpoint load, and never drifts.
+** The parsed, uploaded LoRA file is kept in the host's cache (plugin ABI
+** 1.2 cache_put) under its path and identity: a strength change merges
+** again from it without reading the file.
 */
 #include "sd_lora.h"
 #include "lcmflow/node.h"
@@ -10,11 +13,61 @@
 #include "sd_objects.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { LORA_PATH, LORA_STRENGTH_MODEL, LORA_STRENGTH_CLIP };
 enum { LORA_IN_MODEL, LORA_IN_CLIP };
 enum { LORA_OUT_MODEL, LORA_OUT_CLIP };
+
+/* A parsed LoRA as a host-cached object; its kind is this string, compared
+** by address, so another object under the same key is never taken for it. */
+static const char lora_kind[] = "sd.lora";
+
+struct lora_object {
+    struct lf_object base;
+    struct sd_lora *lora;
+};
+
+static void lora_object_destroy(struct lf_object *o)
+{
+    struct lora_object *l = (struct lora_object *)o;
+    sd_lora_release(l->lora);
+    free(l);
+}
+
+/* The LoRA file of the call: from the host cache when the same file (path
+** and identity) was read before, else read, uploaded and cached.  *out is
+** a new reference. */
+static enum lf_status lora_get(const struct lf_node_call *c, struct lf_device *device,
+                               struct sd_lora **out, struct lf_error *err)
+{
+    const char *path = lf_node_param_string(c, LORA_PATH);
+    bool cache = LF_HOST_HAS(c->host, cache_put) && LF_HOST_HAS(c->host, cache_get) &&
+                 c->struct_size >= offsetof(struct lf_node_call, file_identity) + sizeof(uint64_t);
+    uint64_t key = cache ? lf_hash_u64(lf_hash_str(LF_HASH_INIT, path), c->file_identity) : 0;
+    struct lf_object *found = cache ? c->host->cache_get(c->ctx, key) : NULL;
+    struct lora_object *o = found && found->kind == lora_kind ? (struct lora_object *)found : NULL;
+    if (found && !o) lf_object_release(found); /* not ours: read the file */
+    if (o) {
+        *out = sd_lora_retain(o->lora);
+        lf_object_release(&o->base);
+        return LF_OK;
+    }
+    enum lf_status s = sd_lora_load(device, path, out, err);
+    if (s) return s;
+    if (c->host->log)
+        c->host->log(c->ctx, LF_LOG_INFO, "read LoRA file %s (%zu modules)", path, (*out)->count);
+    if (!cache || !(o = calloc(1, sizeof *o))) return LF_OK; /* used uncached */
+    o->base = (struct lf_object){.refcount = 1,
+                                 .nbytes = (uint64_t)(*out)->params * sizeof(float),
+                                 .kind = lora_kind,
+                                 .destroy = lora_object_destroy};
+    o->lora = sd_lora_retain(*out);
+    c->host->cache_put(c->ctx, key, &o->base);
+    lf_object_release(&o->base);
+    return LF_OK;
+}
 
 static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error *err)
 {
@@ -36,7 +89,7 @@ static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error
     struct sd_lora_report report = {0};
     struct sd_weights *unet_w = NULL, *clip_w = NULL;
     const struct sd_lora *stack[1];
-    enum lf_status s = sd_lora_load(device, lf_node_param_string(c, LORA_PATH), &lora, err);
+    enum lf_status s = lora_get(c, device, &lora, err);
     if (!s) s = sd_lora_match(lora, m->unet.weights, t ? t->clip.weights : NULL, &report, err);
     if (!s && report.warning && c->host->log)
         c->host->log(c->ctx, LF_LOG_WARNING, "%s", report.warning);

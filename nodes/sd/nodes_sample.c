@@ -102,7 +102,7 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
     struct sd_unet_object *m = sd_unet_object_of(&c->inputs[IN_MODEL]);
     if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
     struct sd_sample_params p = {
-        .seed = (uint64_t)lf_node_param_int(c, SAMPLE_SEED),
+        .seed = lf_node_param_uint(c, SAMPLE_SEED),
         .steps = (int)lf_node_param_int(c, SAMPLE_STEPS),
         .cfg = (float)lf_node_param_float(c, SAMPLE_CFG),
         .denoise = (float)lf_node_param_float(c, SAMPLE_DENOISE),
@@ -154,11 +154,10 @@ const struct lf_node_type sd_lcm_sampler_type = {
         (const struct lf_param_desc[]){
             {.name = "seed",
              .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
+             .flags = LF_PARAM_UNSIGNED,
              .default_int = 0,
-             .min = 0,
-             .max = 9007199254740991.0,
-             .description = "generator seed (torch.Generator().manual_seed)"},
+             .description = "generator seed, 0 .. 2^64-1 (torch.Generator().manual_seed: "
+                            "the low 32 bits pick the noise)"},
             {.name = "steps",
              .type = LF_TYPE_INT,
              .flags = LF_PARAM_HAS_RANGE,

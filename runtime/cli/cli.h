@@ -5,6 +5,8 @@
 #ifndef LCMFLOW_CLI_H
 #define LCMFLOW_CLI_H
 
+#include <stdbool.h>
+
 /* Each returns the process exit status (0 ok, 1 failure, 2 usage error). */
 typedef int (*lf_cli_fn)(int argc, char **argv);
 
@@ -14,7 +16,16 @@ struct lf_cli_command {
     lf_cli_fn run;
 };
 
+/* cli_devices.c */
 int lf_cli_devices(int argc, char **argv);
+/* The device a command uses: value (a --device value; NULL when none was
+** given) or LCMFLOW_DEVICE, parsed by lf_device_select into an index for
+** lf_device_options (-1: the best device).  On a bad choice prints
+** "lcmflow COMMAND: device 'abc' not found: ..." and returns false. */
+bool lf_cli_device_choice(const char *command, const char *value, int *index);
+/* The same, then sets LCMFLOW_DEVICE to the index for the sessions the
+** command creates (run, lua: the host opens the device on first use). */
+bool lf_cli_device_export(const char *command, const char *value);
 /* cli_tokenize.c */
 int lf_cli_tokenize(int argc, char **argv);
 

@@ -342,14 +342,15 @@ static void bench_one(struct lf_device *dev, const struct blas *blas, const stru
 
 static int bench_ops(int argc, char **argv)
 {
-    int repeat = 5, device_index = -1;
+    int repeat = 5, device_index;
+    const char *device_choice = NULL;
     bool f32 = true;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc)
-            device_index = atoi(argv[++i]);
+            device_choice = argv[++i];
         else if (!strcmp(argv[i], "--no-f32"))
             f32 = false;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
@@ -363,6 +364,7 @@ static int bench_ops(int argc, char **argv)
         fprintf(stderr, "lcmflow bench ops: --repeat must be 1..1000\n");
         return 2;
     }
+    if (!lf_cli_device_choice("bench ops", device_choice, &device_index)) return 2;
     struct lf_device_options opt = {.index = device_index};
     struct lf_device *dev = NULL;
     struct lf_error err = {0};
@@ -414,7 +416,7 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: lcmflow bench <what> [options]\n\n");
     for (const struct lf_cli_command *c = benches; c->name; c++)
         fprintf(f, "  %-8s %s\n", c->name, c->summary);
-    fprintf(f, "\nlcmflow bench ops [--repeat N] [--device N] [--no-f32] [--only TEXT]\n"
+    fprintf(f, "\nlcmflow bench ops [--repeat N] [--device N|NAME] [--no-f32] [--only TEXT]\n"
                "  f16 weights with f32 activations (the usual setting), and all-f32 GEMMs\n"
                "  unless --no-f32; OpenBLAS, when installed, runs the same shapes in the\n"
                "  same run (convolutions as im2col GEMMs, attention as its two GEMMs).\n"

@@ -44,14 +44,15 @@ static double peak_rss_gib(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
-               "                          [--dtype f16|f32] [--act f16|f32|auto] [--device N]\n\n"
-               "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
-               "prints per-stage times and peak host and device memory.  Without --model, a\n"
-               "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
-               "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
-               "(timed) and then its strength changed (timed again) before sampling.\n"
-               "--dtype is the weights', --act the activations' (auto: f32 on CPU devices).\n");
+    fprintf(f,
+            "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
+            "                          [--dtype f16|f32] [--act f16|f32|auto] [--device N|NAME]\n\n"
+            "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
+            "prints per-stage times and peak host and device memory.  Without --model, a\n"
+            "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
+            "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
+            "(timed) and then its strength changed (timed again) before sampling.\n"
+            "--dtype is the weights', --act the activations' (auto: f32 on CPU devices).\n");
 }
 
 static bool cached_model(char *path, size_t size)
@@ -95,7 +96,8 @@ static void on_step(void *user, int index, int total, int t, const float *latent
 int lf_cli_bench_sd15(int argc, char **argv)
 {
     const char *model = NULL, *lora_path = NULL, *dtype_name = "f16", *act_name = "auto";
-    int size = 512, steps = 4, device_index = -1;
+    int size = 512, steps = 4, device_index;
+    const char *device_choice = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -120,7 +122,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
         else if (!strcmp(a, "--steps"))
             steps = atoi(v);
         else if (!strcmp(a, "--device"))
-            device_index = atoi(v);
+            device_choice = v;
         else {
             fprintf(stderr, "lcmflow bench sd15: unknown option '%s'\n", a);
             usage(stderr);
@@ -133,6 +135,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
                         "--dtype f16 or f32\n");
         return 2;
     }
+    if (!lf_cli_device_choice("bench sd15", device_choice, &device_index)) return 2;
     enum lf_dtype dtype = !strcmp(dtype_name, "f16") ? LF_DTYPE_F16 : LF_DTYPE_F32;
     struct lf_error err = {0};
     char text[1600], path[800];

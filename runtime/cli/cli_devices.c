@@ -4,6 +4,7 @@
 */
 #include "cli.h"
 #include "lcmflow/device.h"
+#include "lcmflow/device_select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +36,45 @@ static void print_device(const struct lf_device_info *d, bool chosen)
     }
 }
 
+bool lf_cli_device_choice(const char *command, const char *value, int *index)
+{
+    struct lf_error err = {0};
+    char text[1200];
+    if (lf_device_select(value, index, &err) == LF_OK) return true;
+    fprintf(stderr, "lcmflow %s: %s\n", command, lf_error_text(&err, text, sizeof text));
+    return false;
+}
+
+bool lf_cli_device_export(const char *command, const char *value)
+{
+    char number[16];
+    int index;
+    if (!lf_cli_device_choice(command, value, &index)) return false;
+    snprintf(number, sizeof number, "%d", index);
+    if (index >= 0) setenv("LCMFLOW_DEVICE", number, 1);
+    return true;
+}
+
 int lf_cli_devices(int argc, char **argv)
 {
+    const char *choice = NULL;
+    int index;
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: lcmflow devices\n\n"
+        printf("usage: lcmflow devices [--device N|NAME]\n\n"
                "Lists every device of every backend with its type, memory, capabilities\n"
                "and the backend's details (Vulkan: driver, API version, subgroup size,\n"
                "memory heaps...).  '*' marks the device lcmflow picks (discrete GPU first,\n"
-               "lavapipe last; LCMFLOW_DEVICE=N or --device N overrides).\n");
+               "lavapipe last; --device or LCMFLOW_DEVICE, an index or a name such as\n"
+               "'lavapipe' or 'cpu', overrides).\n");
         return 0;
     }
+    if (argc == 3 && !strcmp(argv[1], "--device")) {
+        choice = argv[2];
+    } else if (argc > 1) {
+        fprintf(stderr, "lcmflow devices: unknown or incomplete option '%s'\n", argv[1]);
+        return 2;
+    }
+    if (!lf_cli_device_choice("devices", choice, &index)) return 2;
     struct lf_error err = {0};
     char text[1200];
     uint32_t count = 0;
@@ -65,7 +95,7 @@ int lf_cli_devices(int argc, char **argv)
     }
     struct lf_device *device = NULL;
     int chosen = -1;
-    if (lf_device_create(NULL, &device, &err) == LF_OK) {
+    if (lf_device_create(&(struct lf_device_options){.index = index}, &device, &err) == LF_OK) {
         chosen = (int)lf_device_get_info(device)->index;
         lf_device_destroy(device);
     } else {

@@ -190,8 +190,9 @@ static int lora_against(const char *path, const char *model)
     struct sd_checkpoint ck = {0};
     struct sd_lora *lora = NULL;
     struct sd_lora_report report = {0};
-    int rc = 1;
-    if (lf_device_create(NULL, &device, &err) ||
+    int rc = 1, index;
+    if (!lf_cli_device_choice("info", NULL, &index)) return 2;
+    if (lf_device_create(&(struct lf_device_options){.index = index}, &device, &err) ||
         sd_checkpoint_load(device, model, LF_DTYPE_F16, &ck, &err) ||
         sd_lora_load(NULL, path, &lora, &err) ||
         sd_lora_match(lora, ck.unet, ck.clip, &report, &err)) {

@@ -14,13 +14,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: lcmflow lua SCRIPT.lua [ARGS...]\n"
+    fprintf(f, "usage: lcmflow lua [--device N|NAME] SCRIPT.lua [ARGS...]\n"
                "\n"
                "Runs a Lua 5.4 script.  `local lf = require \"lcmflow\"` gives the module:\n"
                "lf.load(yaml), lf.graph{nodes = ...}, g:set(\"node.param\", v), g:run(),\n"
                "r:output(\"node.output\"), r:ran(), lf.nodes() (see lcmflow/lua_binding.h).\n"
                "The script's arguments are in the global table `arg` (arg[0] = script).\n"
-               "The cache persists across runs within one script.\n");
+               "The cache persists across runs within one script.  --device (or\n"
+               "LCMFLOW_DEVICE) picks the device, an index or a name ('lcmflow devices').\n");
 }
 
 static void on_sigint(int sig)
@@ -49,6 +50,14 @@ int lf_cli_lua(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--device")) {
+        if (argc < 4) {
+            usage(stderr);
+            return 2;
+        }
+        if (!lf_cli_device_export("lua", argv[2])) return 2;
+        argc -= 2, argv += 2;
     }
     if (!(L = luaL_newstate())) {
         fprintf(stderr, "lcmflow lua: cannot create a Lua state\n");

@@ -23,9 +23,10 @@ static void print_default(const struct lf_param_desc *d)
         printf("required");
         return;
     }
+    char buf[24];
     switch (d->type) {
     case LF_TYPE_INT:
-        printf("%lld", (long long)d->default_int);
+        printf("%s", lf_param_int_format(d, d->default_int, buf, sizeof buf));
         break;
     case LF_TYPE_FLOAT:
         printf("%g", d->default_float);
@@ -36,6 +37,20 @@ static void print_default(const struct lf_param_desc *d)
     default:
         printf("\"%s\"", d->default_string ? d->default_string : "");
         break;
+    }
+}
+
+/* INT ranges exactly; unsigned INTs show their range even when implied. */
+static void print_range(const struct lf_param_desc *d)
+{
+    char lo[24], hi[24];
+    int64_t min, max;
+    if (d->type == LF_TYPE_INT && (d->flags & (LF_PARAM_HAS_RANGE | LF_PARAM_UNSIGNED))) {
+        lf_param_int_bounds(d, &min, &max);
+        printf(", range [%s, %s]", lf_param_int_format(d, min, lo, sizeof lo),
+               lf_param_int_format(d, max, hi, sizeof hi));
+    } else if (d->flags & LF_PARAM_HAS_RANGE) {
+        printf(", range [%g, %g]", d->min, d->max);
     }
 }
 
@@ -93,7 +108,7 @@ static void print_detail(const struct lf_registry *reg, const struct lf_node_typ
     for (const struct lf_param_desc *d = t->params; d && d->name; d++) {
         printf("  %-16s %-13s default ", d->name, lf_value_type_name(d->type));
         print_default(d);
-        if (d->flags & LF_PARAM_HAS_RANGE) printf(", range [%g, %g]", d->min, d->max);
+        print_range(d);
         if (d->flags & LF_PARAM_PATH) printf(", path");
         if (d->description) printf("  %s", d->description);
         printf("\n");

@@ -32,8 +32,8 @@ static void usage(FILE *f)
             "  --profile                  after each run print '<node> <wall ms> cached|ran'\n"
             "  --quiet                    no progress on stderr\n"
             "  --cache-mb N               cache budget in MiB (default %zu)\n"
-            "  --device N                 the Vulkan device to use ('lcmflow devices'); the\n"
-            "                             same as LCMFLOW_DEVICE=N\n"
+            "  --device N|NAME            the device to use, an index or a name such as\n"
+            "                             'lavapipe' ('lcmflow devices'); as LCMFLOW_DEVICE\n"
             "  -h, --help                 this help\n"
             "\n"
             "Scalar outputs are printed on stdout as 'node.output = value'.\n"
@@ -190,7 +190,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->cache_bytes = (size_t)mb << 20;
         } else if (!strcmp(a, "--device") && has_value) {
             /* The session opens the device on first use and reads this. */
-            setenv("LCMFLOW_DEVICE", argv[++i], 1);
+            if (!lf_cli_device_export("run", argv[++i])) return 2;
         } else if (!strcmp(a, "--profile")) {
             o->profile = true;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -312,6 +312,7 @@ int lf_cli_run(int argc, char **argv)
             status = 1;
             goto done;
         }
+    so.registry = reg;
     if (lf_session_create(&so, &s, &err) != LF_OK) {
         fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
         status = 1;

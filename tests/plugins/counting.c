@@ -3,7 +3,7 @@
 ** check that the cache runs exactly what it must.  Besides the entry
 ** point it exports lftest_executions() and lftest_reset() for the tests.
 */
-#include "lcmflow/plugin.h"
+#include "lcmflow/node.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,10 +527,102 @@ static const struct lf_node_type grid_type = {
     .validate = grid_validate,
 };
 
+/* ---- ABI 1.2: TestSeed (64-bit INT params), TestCacheUser (host cache) ---- */
+
+static enum lf_status seed_exec(const struct lf_node_call *c, struct lf_error *err)
+{
+    count(c->node_id);
+    c->outputs[0] = (struct lf_value){.type = LF_TYPE_INT, .u.i = c->params[0].u.i};
+    return LF_OK;
+}
+
+static const struct lf_node_type seed_type = {
+    .name = "TestSeed",
+    .description = "Outputs its unsigned seed's bits; exact 64-bit ranges.",
+    .flags = LF_NODE_DETERMINISTIC,
+    .outputs = (const struct lf_output_desc[]){{.name = "bits", .type = LF_TYPE_INT}, {0}},
+    .params =
+        (const struct lf_param_desc[]){
+            {.name = "seed", .type = LF_TYPE_INT, .flags = LF_PARAM_UNSIGNED},
+            {.name = "offset",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_HAS_RANGE | LF_PARAM_INT_RANGE,
+             .min_int = INT64_MIN + 1,
+             .max_int = INT64_MAX - 1},
+            {.name = "high",
+             .type = LF_TYPE_INT,
+             .flags = LF_PARAM_UNSIGNED | LF_PARAM_HAS_RANGE | LF_PARAM_INT_RANGE,
+             .default_int = (int64_t)UINT64_C(9223372036854775808),
+             .min_int = (int64_t)UINT64_C(9223372036854775808),
+             .max_int = (int64_t)UINT64_C(18446744073709551614)},
+            {0}},
+    .execute = seed_exec,
+};
+
+static int objects_made, objects_alive, purges;
+
+LF_EXPORT int lftest_objects_made(void)
+{
+    return objects_made;
+}
+
+LF_EXPORT int lftest_objects_alive(void)
+{
+    return objects_alive;
+}
+
+LF_EXPORT int lftest_purges(void)
+{
+    return purges;
+}
+
+static void purge(void)
+{
+    purges++;
+}
+
+static void cached_destroy(struct lf_object *o)
+{
+    objects_alive--;
+    free(o);
+}
+
+/* An object of kb KiB under key: from the host cache, or made (and put). */
+static enum lf_status cache_user_exec(const struct lf_node_call *c, struct lf_error *err)
+{
+    uint64_t key = (uint64_t)c->params[0].u.i;
+    struct lf_object *o = c->host->cache_get(c->ctx, key);
+    bool hit = o != NULL;
+    count(c->node_id);
+    if (!o) {
+        if (!(o = calloc(1, sizeof *o))) return oom(c, err);
+        *o = (struct lf_object){.refcount = 1,
+                                .nbytes = (uint64_t)c->params[1].u.i * 1024,
+                                .kind = "lftest.cached",
+                                .destroy = cached_destroy};
+        objects_made++, objects_alive++;
+        c->host->cache_put(c->ctx, key, o);
+    }
+    lf_object_release(o);
+    c->outputs[0] = (struct lf_value){.type = LF_TYPE_INT, .u.i = hit};
+    return LF_OK;
+}
+
+static const struct lf_node_type cache_user_type = {
+    .name = "TestCacheUser",
+    .description = "Keeps an object in the host cache; outputs 1 on a hit.",
+    .outputs = (const struct lf_output_desc[]){{.name = "hit", .type = LF_TYPE_INT}, {0}},
+    .params = (const struct lf_param_desc[]){{.name = "key", .type = LF_TYPE_INT},
+                                             {.name = "kb", .type = LF_TYPE_INT, .default_int = 1},
+                                             {0}},
+    .execute = cache_user_exec,
+};
+
 static const struct lf_node_type *const types[] = {
-    &number_type, &add_type,  &scale_type,      &pair_type,      &inc_type,   &read_type,
-    &concat_type, &text_type, &blob_type,       &blob_size_type, &write_type, &steps_type,
-    &clock_type,  &fail_type, &bad_output_type, &grid_type,      &noise_type, NULL,
+    &number_type, &add_type,    &scale_type, &pair_type,       &inc_type,
+    &read_type,   &concat_type, &text_type,  &blob_type,       &blob_size_type,
+    &write_type,  &steps_type,  &clock_type, &fail_type,       &bad_output_type,
+    &grid_type,   &noise_type,  &seed_type,  &cache_user_type, NULL,
 };
 
 static const struct lf_plugin_desc desc = {
@@ -539,10 +631,11 @@ static const struct lf_plugin_desc desc = {
     .name = "lftest_counting",
     .version = "1.0.0",
     .node_types = types,
+    .purge = purge,
 };
 
+/* TestCacheUser needs an ABI 1.2 host. */
 LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
 {
-    (void)host;
-    return &desc;
+    return LF_HOST_HAS(host, cache_put) ? &desc : NULL;
 }

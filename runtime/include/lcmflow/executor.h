@@ -45,6 +45,9 @@ struct lf_session_options {
     size_t cache_bytes;             /* 0: LF_CACHE_DEFAULT_BYTES */
     enum lf_progress_mode progress; /* default NONE */
     FILE *progress_stream;          /* NULL: stderr */
+    /* (optional) the registry of the graphs run: its plugins' purge hooks
+    ** run when the cache is cleared.  Borrowed; must outlive the session. */
+    struct lf_registry *registry;
 };
 
 struct lf_session;
@@ -71,7 +74,8 @@ void lf_session_set_progress(struct lf_session *s, enum lf_progress_mode mode, F
 void lf_session_set_cache_bytes(struct lf_session *s, size_t bytes);
 /* Cache contents: number of values and their bytes. */
 void lf_session_cache_stats(const struct lf_session *s, size_t *count, size_t *bytes);
-/* Empties the cache. */
+/* Empties the cache (node outputs and the objects plugins put there), then
+** calls the purge hook of every plugin of options.registry. */
 void lf_session_cache_clear(struct lf_session *s);
 
 /* Runs the graph for its requested outputs (the graph's `outputs:`, or every

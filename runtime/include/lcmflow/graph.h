@@ -1,6 +1,7 @@
 /*
-** graph.h - node registries (loaded plugins) and graphs (YAML or built in
-** code): load, validate, set params.  Running a graph is executor.h.
+** graph.h - graphs (YAML or built in code): load, validate, set params.
+** The node types they use come from a registry (registry.h); running a
+** graph is executor.h.
 **
 **     struct lf_registry *reg;
 **     struct lf_graph *g;
@@ -19,62 +20,11 @@
 
 #include "lcmflow/error.h"
 #include "lcmflow/plugin.h"
+#include "lcmflow/registry.h"
+#include "lcmflow/value.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* ---- values ---- */
-
-/* Copies src into *dst (a new reference for tensors and objects, a new
-** string for STRING).  *dst is overwritten, not cleared first. */
-enum lf_status lf_value_copy(struct lf_value *dst, const struct lf_value *src,
-                             struct lf_error *err);
-/* Releases what v owns and sets it to type NONE. */
-void lf_value_clear(struct lf_value *v);
-/* Bytes the value holds, for the cache budget. */
-size_t lf_value_nbytes(const struct lf_value *v);
-
-/* ---- registry: the node types of the loaded plugins ---- */
-
-struct lf_registry;
-
-/* An empty registry; caller frees with lf_registry_destroy. */
-enum lf_status lf_registry_create(struct lf_registry **out, struct lf_error *err);
-/* Unloads every plugin.  NULL allowed.  Graphs made with it must be gone. */
-void lf_registry_destroy(struct lf_registry *reg);
-
-/* Loads every plugin found in LCMFLOW_PLUGIN_PATH (colon-separated folders),
-** then the build tree's nodes/ folder when liblcmflow runs from the build
-** tree, else the install folder.  Stops at the first broken plugin. */
-enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error *err);
-/* Loads every *.so in dir, in name order.  A missing dir is not an error. */
-enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, struct lf_error *err);
-/* Loads one plugin file.  Refuses (LF_ERR_PLUGIN, naming the file): a file
-** that cannot be opened, without the entry symbol, of another ABI version, a
-** malformed descriptor, a node type already defined by another plugin (both
-** files named).  Loading the same file twice is a no-op. */
-enum lf_status lf_registry_load_file(struct lf_registry *reg, const char *path,
-                                     struct lf_error *err);
-/* Adds a plugin linked into the program (no file); origin names it in
-** messages.  desc is borrowed and must outlive the registry. */
-enum lf_status lf_registry_add(struct lf_registry *reg, const struct lf_plugin_desc *desc,
-                               const char *origin, struct lf_error *err);
-
-/* Node types, in load order.  Borrowed, valid until lf_registry_destroy. */
-size_t lf_registry_count(const struct lf_registry *reg);
-const struct lf_node_type *lf_registry_type(const struct lf_registry *reg, size_t index);
-/* NULL when unknown. */
-const struct lf_node_type *lf_registry_find(const struct lf_registry *reg, const char *name);
-/* The plugin of a type and the file it came from (origin for lf_registry_add). */
-const struct lf_plugin_desc *lf_registry_plugin_of(const struct lf_registry *reg,
-                                                   const struct lf_node_type *type,
-                                                   const char **file);
-/* The known type name closest to name (edit distance), or NULL. */
-const char *lf_registry_suggest(const struct lf_registry *reg, const char *name);
-
-/* The host table the registry hands to plugins; its context functions are
-** wired to the executor (executor.h).  Borrowed, static. */
-const struct lf_host_api *lf_host_api_get(void);
 
 /* ---- graphs ---- */
 

@@ -36,14 +36,31 @@
 **  - New fields are only ever added at the END of a struct, under a
 **    "ABI 1.x and later" comment; readers check struct_size before reading
 **    them.  Never insert in the middle.
+**  - Array elements (lf_input_desc, lf_output_desc, lf_param_desc) never
+**    grow: later 1.x versions give them new meanings only behind new flag
+**    bits, which older plugins never set (the loader refuses unknown bits).
+**    tests/test_abi.c pins every size and offset.
+**
+** History: 1.0 the tables and the host's log, progress, interrupted,
+** error_set, get_device; 1.1 param_defaults, node_type_size, graph_yaml;
+** 1.2 exact 64-bit INT params (LF_PARAM_UNSIGNED, LF_PARAM_INT_RANGE), the
+** host's cache_get/cache_put, lf_node_call.file_identity, and a defined
+** meaning for purge.  Plugins check a host service appended after 1.0
+** before calling it (LF_HOST_HAS, node.h); one that cannot work without it
+** returns NULL from its entry.
 **
 ** Plugins may link liblcmflow.so for tensors and ops (tensor.h, ops.h); the
 ** host services below are reached only through the lf_host_api table so a
-** test can pass a fake host.  In meson:
+** test can pass a fake host.  node.h has typed accessors for execute.  In
+** meson (static libraries linked into the plugin need -fvisibility=hidden
+** too), or out of tree with the installed lcmflow.pc (examples/plugin/):
 **
 **     shared_module('sd15', 'sd15.c', name_prefix : '',
 **                   c_args : ['-fvisibility=hidden'], dependencies : lcmflow_dep,
 **                   install : true, install_dir : lf_plugin_dir)
+**
+**     cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags lcmflow) \
+**        -o myplugin.so myplugin.c $(pkg-config --libs lcmflow)
 **
 ** Lifecycle.  Node types are stateless: describe is the static tables,
 ** validate (optional) checks params when a graph is validated, execute runs
@@ -127,13 +144,15 @@ static inline void lf_object_release(struct lf_object *object)
 
 /*
 ** A value on an edge or in a param.  Which member is live follows `type`:
-** INT -> i, FLOAT -> f, BOOL -> b, STRING -> s, TENSOR..IMAGE -> tensor,
+** INT -> i (ui for an LF_PARAM_UNSIGNED param: the same 64 bits read as
+** unsigned), FLOAT -> f, BOOL -> b, STRING -> s, TENSOR..IMAGE -> tensor,
 ** UNET/CLIP/VAE -> object.  Ownership is stated where a value is passed.
 */
 struct lf_value {
     enum lf_value_type type;
     union {
         int64_t i;
+        uint64_t ui; /* ABI 1.2: INT of an LF_PARAM_UNSIGNED param */
         double f;
         bool b;
         char *s; /* NUL-terminated, malloc'ed when owned */
@@ -180,6 +199,17 @@ enum lf_param_flags {
                                      resolved against the graph file's folder, and
                                      for READS_FILES nodes the file's identity
                                      joins the cache key */
+    /* ABI 1.2 and later */
+    /* An INT whose values are 0 .. 2^64-1 (a seed: ComfyUI accepts any
+    ** unsigned 64-bit value).  Stored in lf_value.ui, the default in
+    ** default_int's bits ((int64_t)UINT64_MAX for 2^64-1); text (YAML,
+    ** --set, Lua, the graph written into images) is decimal without sign.
+    ** Without LF_PARAM_HAS_RANGE the whole unsigned range is accepted. */
+    LF_PARAM_UNSIGNED = 1u << 3,
+    /* An INT whose range is min_int..max_int: exact 64-bit bounds (unsigned
+    ** bits with LF_PARAM_UNSIGNED), instead of the doubles min/max, which
+    ** ABI 1.0 INT params use (exact only up to 2^53).  Needs HAS_RANGE. */
+    LF_PARAM_INT_RANGE = 1u << 4,
 };
 
 struct lf_param_desc {
@@ -191,7 +221,17 @@ struct lf_param_desc {
     double default_float;
     const char *default_string; /* NULL means "" */
     bool default_bool;
-    double min, max; /* inclusive, with LF_PARAM_HAS_RANGE */
+    /* The inclusive range, with LF_PARAM_HAS_RANGE: min/max for FLOAT, and
+    ** for INT without LF_PARAM_INT_RANGE; min_int/max_int (ABI 1.2, the same
+    ** bytes) for INT with it. */
+    union {
+        double min;
+        int64_t min_int;
+    };
+    union {
+        double max;
+        int64_t max_int;
+    };
     const char *description;
 };
 
@@ -226,6 +266,12 @@ struct lf_node_call {
     const struct lf_value *inputs;
     /* One per declared output, zeroed by the host (type NONE); see execute. */
     struct lf_value *outputs;
+    /* ABI 1.2 and later (check struct_size) */
+    /* For LF_NODE_READS_FILES nodes, the identity of the files read (the
+    ** file_identity hook's value, or the sizes, times and inodes of the
+    ** PATH params' files) as hashed into the cache keys; 0 otherwise.  With
+    ** the path it keys a host-cached parse of the file (cache_put). */
+    uint64_t file_identity;
 };
 
 /*
@@ -292,8 +338,11 @@ struct lf_plugin_desc {
                              outputs change for the same inputs */
     const struct lf_node_type *const *node_types; /* NULL-terminated */
     /* (optional; NULL means nothing to do) drops plugin-internal caches
-    ** (OpenFX PurgeCaches).  Reserved: the runtime does not call it yet;
-    ** it will when the host runs short of memory. */
+    ** (OpenFX PurgeCaches).  ABI 1.2: called once per plugin each time a
+    ** session whose options name the plugin's registry empties its cache
+    ** (lf_session_cache_clear); the host's cache, the objects plugins put
+    ** there included, is already empty then.  Plugins that keep costly
+    ** state in the host cache (cache_put) need no purge. */
     void (*purge)(void);
     /* sizeof(struct lf_node_type) as the plugin saw it; 0 means the ABI 1.0
     ** layout.  Lets later ABI 1.x hosts read fields appended to node types
@@ -343,6 +392,21 @@ struct lf_host_api {
     ** what made the outputs, for nodes that embed it (SaveImage metadata).
     ** Borrowed, valid until execute returns; NULL when unknown. */
     const char *(*graph_yaml)(struct lf_host_ctx *ctx);
+    /* ABI 1.2 and later */
+    /* A cache of plugin-made objects (a parsed file, weights uploaded to the
+    ** device) kept in the session's value cache: counted in its byte budget
+    ** (object->nbytes) and evicted with it, least recently used first, so
+    ** they live as long as the budget allows and never longer than the
+    ** session.  key is the plugin's own 64-bit hash of what made the
+    ** object (e.g. a file's path and identity); the host mixes in the
+    ** plugin's name, so plugins never see each other's objects.  An object
+    ** must not depend on the node's params beyond what its key hashes.
+    ** cache_get: a new reference (caller releases), or NULL when absent. */
+    struct lf_object *(*cache_get)(struct lf_host_ctx *ctx, uint64_t key);
+    /* cache_put: stores a new reference to object under key, replacing any;
+    ** the caller keeps its own reference.  Returns false when nothing was
+    ** stored (no session, or larger than the whole budget). */
+    bool (*cache_put)(struct lf_host_ctx *ctx, uint64_t key, struct lf_object *object);
 };
 
 /* The entry symbol's type.  host is borrowed and outlives the plugin;
