@@ -92,7 +92,7 @@ static double text_encoder_case(struct sd_checkpoint *ck, const char *prefix, do
     struct lf_safetensors *ref = open_ref("ref/text_encoder.safetensors");
     struct sd_clip clip;
     struct lf_error err = {0};
-    assert_int_equal(sd_clip_init(&clip, ck->clip, ck->text_heads, &err), LF_OK);
+    assert_int_equal(sd_clip_init(&clip, ck->clip, &ck->arch.text, &err), LF_OK);
     char name[128];
     snprintf(name, sizeof name, "%s.input_ids", prefix);
     int64_t n;
@@ -121,7 +121,9 @@ static void text_encoder_matches(void **state)
 {
     struct sd_checkpoint ck;
     load("model.safetensors", LF_DTYPE_F32, &ck);
-    assert_int_equal(ck.text_heads, 0);
+    /* No config.json: the heads are guessed from the width (the tiny model's 4). */
+    assert_false(ck.arch.text.heads_from_config);
+    assert_int_equal(ck.arch.text.heads, 4);
     text_encoder_case(&ck, "p0", ATOL, RTOL);
     text_encoder_case(&ck, "p1", ATOL, RTOL);
     text_encoder_case(&ck, "p2", ATOL, RTOL);
@@ -180,7 +182,7 @@ static void unet_matches(void **state)
     struct lf_error err = {0};
     struct sd_unet u;
     load("model.safetensors", LF_DTYPE_F32, &ck);
-    assert_int_equal(sd_unet_init(&u, ck.unet, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, ck.unet, &ck.arch.unet, &err), LF_OK);
     assert_int_equal(u.model_channels, 32);
     assert_int_equal(u.context_dim, 64);
     assert_int_equal(u.input_count, 12);
@@ -199,7 +201,7 @@ static void vae_decode_case(struct sd_checkpoint *ck, bool probed)
 {
     struct lf_error err = {0};
     struct sd_vae v;
-    assert_int_equal(sd_vae_init(&v, ck->vae, &err), LF_OK);
+    assert_int_equal(sd_vae_init(&v, ck->vae, &ck->arch.vae, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/vae.safetensors");
     int64_t shape[4], n;
     int rank;
@@ -229,7 +231,7 @@ static void vae_matches(void **state)
     unsetenv("LCMFLOW_VAE_ATTENTION");
 
     struct sd_vae v;
-    assert_int_equal(sd_vae_init(&v, ck.vae, &err), LF_OK);
+    assert_int_equal(sd_vae_init(&v, ck.vae, &ck.arch.vae, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/vae.safetensors");
     int64_t shape[4], n;
     int rank;
@@ -257,10 +259,22 @@ static void diffusers_layout_matches(void **state)
     struct lf_error err = {0};
     load("diffusers", LF_DTYPE_F32, &ck);
     assert_true(ck.diffusers);
-    assert_int_equal(ck.text_heads, 4);
+    assert_true(ck.arch.text.heads_from_config);
+    assert_int_equal(ck.arch.text.heads, 4);
+    /* The architecture read through the name table is the single file's. */
+    struct sd_checkpoint single;
+    load("model.safetensors", LF_DTYPE_F32, &single);
+    assert_memory_equal(&ck.arch.unet, &single.arch.unet, sizeof ck.arch.unet);
+    assert_memory_equal(&ck.arch.vae, &single.arch.vae, sizeof ck.arch.vae);
+    assert_int_equal(ck.arch.text.layers, single.arch.text.layers);
+    assert_int_equal(ck.arch.text.hidden, single.arch.text.hidden);
+    assert_int_equal(ck.arch.unet.widths[3], 128);
+    assert_int_equal(ck.arch.unet.heads, 8);
+    assert_int_equal(ck.arch.vae.decoder_res, 3);
+    sd_checkpoint_clear(&single);
     text_encoder_case(&ck, "p0", ATOL, RTOL);
     struct sd_unet u;
-    assert_int_equal(sd_unet_init(&u, ck.unet, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, ck.unet, &ck.arch.unet, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/unet.safetensors");
     unet_case(&u, ref, "unet_8x12_t999", 999, false);
     lf_safetensors_close(ref);

@@ -57,7 +57,7 @@ static void tiny_matches_fixture_keys(void **state)
         skip();
     }
     struct sd_arch arch = sd_arch_tiny;
-    arch.text_vocab = 49408; /* the fixture carries the real vocabulary's size */
+    arch.text.vocab = 49408; /* the fixture carries the real vocabulary's size */
     sd_arch_each(&arch, visit, &w);
     assert_int_equal(w.missing, 0);
     assert_int_equal(w.wrong_shape, 0);

@@ -6,7 +6,7 @@
 
 #include "lcmflow/safetensors.h"
 #include "lcmflow/tensor.h"
-#include "sd_lora.h"
+#include "sd_names.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -14,10 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UNET_PREFIX "model.diffusion_model."
-
 struct synth {
     struct lf_safetensors_writer *writer;
+    struct sd_names names; /* the UNet's LDM <-> diffusers names */
     int rank;
     uint16_t alpha; /* f16 bits */
     uint64_t seed;
@@ -93,11 +92,11 @@ static void add(struct synth *s, const char *name, int rank, const int64_t *shap
 static void each(const struct sd_arch_tensor *t, void *user)
 {
     struct synth *s = user;
-    size_t len = strlen(t->name), plen = strlen(UNET_PREFIX);
+    size_t len = strlen(t->name), plen = strlen(SD_LDM_UNET_PREFIX);
     char diff[256], key[300];
-    if (s->status || strncmp(t->name, UNET_PREFIX, plen) != 0 || len < plen + 8 ||
+    if (s->status || strncmp(t->name, SD_LDM_UNET_PREFIX, plen) != 0 || len < plen + 8 ||
         strcmp(t->name + len - 7, ".weight") != 0 || (t->rank != 2 && t->rank != 4) ||
-        !sd_unet_name_to_diffusers(t->name + plen, diff))
+        !sd_names_to_diffusers(&s->names, t->name + plen, diff))
         return;
     diff[strlen(diff) - 7] = '\0';
     if (!is_target(diff)) return;
@@ -123,6 +122,7 @@ enum lf_status sd_synth_lora(const struct sd_arch *arch, int rank, float alpha, 
     struct synth s = {.rank = rank, .alpha = lf_f32_to_f16(alpha), .seed = seed, .err = err};
     char text[64];
     s.status = lf_safetensors_writer_create(&s.writer, err);
+    if (!s.status) s.status = sd_names_unet(&arch->unet, &s.names, err);
     if (!s.status) sd_arch_each(arch, each, &s);
     snprintf(text, sizeof text, "%d", rank);
     if (!s.status)
@@ -138,6 +138,7 @@ enum lf_status sd_synth_lora(const struct sd_arch *arch, int rank, float alpha, 
         free(s.buffers[i]);
     free(s.buffers);
     lf_safetensors_writer_free(s.writer);
+    sd_names_clear(&s.names);
     if (modules) *modules = s.modules;
     if (params) *params = s.params;
     return s.status;

@@ -28,42 +28,20 @@ static int64_t flash_max_dim(void)
     return v && !strcmp(v, "gemm") ? 0 : SD_VAE_FLASH_MAX_DIM;
 }
 
-static int count_levels(const struct sd_weights *w, const char *fmt)
-{
-    int n = 0;
-    char name[256];
-    for (;; n++) {
-        snprintf(name, sizeof name, fmt, n);
-        if (!sd_weights_find(w, name)) return n;
-    }
-}
-
-static int count_blocks(const struct sd_weights *w, const char *fmt, int level)
-{
-    int n = 0;
-    char name[256];
-    for (;; n++) {
-        snprintf(name, sizeof name, fmt, level, n);
-        if (!sd_weights_find(w, name)) return n;
-    }
-}
-
-enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct lf_error *err)
+enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights,
+                           const struct sd_arch_vae *arch, struct lf_error *err)
 {
     memset(v, 0, sizeof *v);
-    const struct sd_weight *pq = sd_weights_find(weights, "post_quant_conv.weight");
-    const struct sd_weight *q = sd_weights_find(weights, "quant_conv.weight");
-    v->has_decoder = pq && sd_weights_find(weights, "decoder.conv_in.weight");
-    v->has_encoder = q && sd_weights_find(weights, "encoder.conv_in.weight");
+    v->has_decoder = arch->has_decoder && sd_weights_find(weights, "post_quant_conv.weight");
+    v->has_encoder = arch->has_encoder && sd_weights_find(weights, "quant_conv.weight");
     if (!v->has_decoder && !v->has_encoder)
         return lf_error_set(err, LF_ERR_FORMAT,
                             "VAE: neither decoder nor encoder weights found "
                             "(decoder.conv_in.weight, encoder.conv_in.weight)");
-    v->latent_channels = pq ? (int)pq->tensor->shape[0] : (int)q->tensor->shape[0] / 2;
-    v->decoder_levels = count_levels(weights, "decoder.up.%d.block.0.norm1.weight");
-    v->encoder_levels = count_levels(weights, "encoder.down.%d.block.0.norm1.weight");
-    v->decoder_blocks = count_blocks(weights, "decoder.up.%d.block.%d.norm1.weight", 0);
-    v->encoder_blocks = count_blocks(weights, "encoder.down.%d.block.%d.norm1.weight", 0);
+    v->latent_channels = arch->latent_channels;
+    v->decoder_levels = v->encoder_levels = arch->levels;
+    v->decoder_blocks = arch->decoder_res;
+    v->encoder_blocks = arch->encoder_res;
     v->weights = sd_weights_retain(weights);
     v->act_dtype = weights->dtype;
     return LF_OK;

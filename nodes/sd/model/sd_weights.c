@@ -108,6 +108,15 @@ struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name
     return item ? item->tensor : NULL;
 }
 
+bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weights)
+{
+    const struct sd_weight *item = sd_weights_find(weights, name);
+    if (!item || item->tensor->rank > 4) return false;
+    *rank = item->tensor->rank;
+    memcpy(shape, item->tensor->shape, (size_t)item->tensor->rank * sizeof *shape);
+    return true;
+}
+
 /* Copies a file tensor into a new device tensor of dtype. */
 static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *st,
                              const struct lf_safetensors_tensor *src, struct lf_tensor **out,
