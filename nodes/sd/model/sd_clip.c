@@ -168,12 +168,5 @@ enum lf_status sd_clip_encode_ex(const struct sd_clip *c, const int32_t *ids,
     }
     struct lf_tensor *y = sd_layer_norm(&nn, h, 1e-5f, "text_model.final_layer_norm");
     sd_drop(h);
-    struct lf_tensor *y32 = sd_cast(&nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn.status) {
-        sd_drop(y32);
-        return nn.status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(&nn, y, out);
 }

@@ -251,22 +251,8 @@ const char *sd_info_lora_format_name(enum sd_info_lora_format format)
     return "?";
 }
 
-static void add_distinct_int(int *values, int *count, bool *more, int v)
-{
-    int i = 0;
-    while (i < *count && values[i] < v)
-        i++;
-    if (i < *count && values[i] == v) return;
-    if (*count == SD_INFO_MAX_VALUES) {
-        *more = true;
-        return;
-    }
-    memmove(values + i + 1, values + i, (size_t)(*count - i) * sizeof *values);
-    values[i] = v;
-    (*count)++;
-}
-
-static void add_distinct_float(float *values, int *count, bool *more, float v)
+/* Inserts v into the ascending list values[0..count) unless it is there. */
+static void add_distinct(float *values, int *count, bool *more, float v)
 {
     int i = 0;
     while (i < *count && values[i] < v)
@@ -309,6 +295,7 @@ static bool count_lora_rows(const struct lf_safetensors *st, struct sd_info *inf
 
 static void summarize_lora(const struct sd_lora *lora, struct sd_info_lora *l, int *te12)
 {
+    float ranks[SD_INFO_MAX_VALUES];
     for (size_t i = 0; i < lora->count; i++) {
         const struct sd_lora_module *m = &lora->modules[i];
         l->modules++;
@@ -327,12 +314,14 @@ static void summarize_lora(const struct sd_lora *lora, struct sd_info_lora *l, i
             l->conv_modules++;
         else
             l->linear_modules++;
-        add_distinct_int(l->ranks, &l->rank_count, &l->more_ranks, (int)m->rank);
+        add_distinct(ranks, &l->rank_count, &l->more_ranks, (float)m->rank);
         if (m->has_alpha) {
-            add_distinct_float(l->alphas, &l->alpha_count, &l->more_alphas, m->alpha);
+            add_distinct(l->alphas, &l->alpha_count, &l->more_alphas, m->alpha);
             l->alpha_modules++;
         }
     }
+    for (int i = 0; i < l->rank_count; i++)
+        l->ranks[i] = (int)ranks[i];
     if (lora->format == SD_LORA_FORMAT_PEFT)
         l->format = SD_INFO_LORA_PEFT;
     else if (lora->format == SD_LORA_FORMAT_DIFFUSERS)

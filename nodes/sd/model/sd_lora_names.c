@@ -23,14 +23,6 @@ struct sd_lora_table {
     size_t size, used, targets;
 };
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* Adds the '_' form of module (a dotted path); a key already present is
 ** kept (both namings of a layer point at the same weight anyway). */
 static enum lf_status add(struct sd_lora_table *t, const char *module, size_t index, bool diffusers,
@@ -40,7 +32,7 @@ static enum lf_status add(struct sd_lora_table *t, const char *module, size_t in
     if (!key) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (char *c = key; *c; c++)
         if (*c == '.') *c = '_';
-    size_t slot = hash(key) & (t->size - 1);
+    size_t slot = sd_hash_name(key) & (t->size - 1);
     for (; t->slots[slot].key; slot = (slot + 1) & (t->size - 1))
         if (!strcmp(t->slots[slot].key, key)) {
             free(key);
@@ -100,7 +92,7 @@ enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part
 
 size_t sd_lora_table_find(const struct sd_lora_table *t, const char *flat, bool *diffusers)
 {
-    size_t slot = hash(flat) & (t->size - 1);
+    size_t slot = sd_hash_name(flat) & (t->size - 1);
     for (; t->slots[slot].key; slot = (slot + 1) & (t->size - 1))
         if (!strcmp(t->slots[slot].key, flat)) {
             if (diffusers) *diffusers = t->slots[slot].diffusers;

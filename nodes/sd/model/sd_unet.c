@@ -366,14 +366,7 @@ enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor 
     sd_drop(n);
     sd_drop(f.emb);
     sd_drop(f.context);
-    struct lf_tensor *y32 = sd_cast(nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn->status) {
-        sd_drop(y32);
-        return nn->status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(nn, y, out);
 }
 
 enum lf_status sd_unet_forward(const struct sd_unet *u, struct lf_tensor *x, float timestep,

@@ -70,6 +70,20 @@ static struct lf_tensor *resnet(struct sd_nn *nn, struct lf_tensor *x, const cha
     return y;
 }
 
+/* Runs the count resnets <side>.<level>.block.N on h (consumed). */
+static struct lf_tensor *resnets(struct sd_nn *nn, struct lf_tensor *h, const char *side, int level,
+                                 int count)
+{
+    for (int b = 0; b < count && !nn->status; b++) {
+        char p[64];
+        snprintf(p, sizeof p, "%s.%d.block.%d", side, level, b);
+        struct lf_tensor *y = resnet(nn, h, p);
+        sd_drop(h);
+        h = y;
+    }
+    return h;
+}
+
 static struct lf_tensor *mid_attention(struct sd_nn *nn, struct lf_tensor *x, const char *p)
 {
     int64_t h = x->shape[2], w = x->shape[3];
@@ -152,13 +166,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
     probe_call(&nn, probe, user, "decoder.mid_block", h);
     /* LDM numbers decoder levels bottom-up: up.3 runs first. */
     for (int level = v->decoder_levels - 1, k = 0; level >= 0 && !nn.status; level--, k++) {
-        for (int b = 0; b < v->decoder_blocks && !nn.status; b++) {
-            char p[64];
-            snprintf(p, sizeof p, "decoder.up.%d.block.%d", level, b);
-            struct lf_tensor *y = resnet(&nn, h, p);
-            sd_drop(h);
-            h = y;
-        }
+        h = resnets(&nn, h, "decoder.up", level, v->decoder_blocks);
         if (sd_has(&nn, "decoder.up.%d.upsample.conv.weight", level) && h) {
             struct lf_tensor *up = NULL;
             sd_check(&nn, lf_op_resize_nearest(h, h->shape[2] * 2, h->shape[3] * 2, &up, err), &up);
@@ -183,14 +191,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
     sd_drop(h);
     struct lf_tensor *y = sd_conv3(&nn, n, "decoder.conv_out");
     sd_drop(n);
-    struct lf_tensor *y32 = sd_cast(&nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn.status) {
-        sd_drop(y32);
-        return nn.status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(&nn, y, out);
 }
 
 enum lf_status sd_vae_encode(const struct sd_vae *v, struct lf_tensor *image,
@@ -206,13 +207,7 @@ enum lf_status sd_vae_encode(const struct sd_vae *v, struct lf_tensor *image,
     struct lf_tensor *h = sd_conv3(&nn, x, "encoder.conv_in");
     sd_drop(x);
     for (int level = 0; level < v->encoder_levels && !nn.status; level++) {
-        for (int b = 0; b < v->encoder_blocks && !nn.status; b++) {
-            char p[64];
-            snprintf(p, sizeof p, "encoder.down.%d.block.%d", level, b);
-            struct lf_tensor *y = resnet(&nn, h, p);
-            sd_drop(h);
-            h = y;
-        }
+        h = resnets(&nn, h, "encoder.down", level, v->encoder_blocks);
         if (sd_has(&nn, "encoder.down.%d.downsample.conv.weight", level)) {
             static const int pad[4] = {0, 1, 0, 1};
             struct lf_tensor *y = sd_conv(&nn, h, 2, pad, "encoder.down.%d.downsample.conv", level);
