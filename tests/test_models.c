@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define ATOL 1e-4
@@ -284,6 +287,40 @@ static void diffusers_layout_matches(void **state)
     op_test_check_validation();
 }
 
+/* A diffusers folder with only the ".fp16.safetensors" weights diffusers
+** also writes loads as `lcmflow info` describes it (both go by
+** sd_diffusers.h; the loader used to want the plain names only). */
+static void diffusers_fp16_variant_loads(void **state)
+{
+    char dir[] = "/tmp/lcmflow-fp16-XXXXXX", src[700], dst[700], root[PATH_MAX];
+    assert_non_null(mkdtemp(dir));
+    path_of(src, sizeof src, "diffusers");
+    assert_non_null(realpath(src, root)); /* the links live elsewhere */
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        const struct sd_diffusers_part *p = &sd_diffusers_parts[c];
+        snprintf(dst, sizeof dst, "%s/%s", dir, p->folder);
+        assert_int_equal(mkdir(dst, 0755), 0);
+        snprintf(src, sizeof src, "%s/%s/%s.safetensors", root, p->folder, p->weights);
+        snprintf(dst, sizeof dst, "%s/%s/%s.fp16.safetensors", dir, p->folder, p->weights);
+        assert_int_equal(symlink(src, dst), 0);
+    }
+    struct sd_checkpoint ck;
+    struct lf_error err = {0};
+    if (sd_checkpoint_load(op_test_device(), dir, LF_DTYPE_F32, &ck, &err) != LF_OK)
+        fail_msg("%s", err.message);
+    assert_true(ck.arch.unet.found && ck.arch.vae.found && ck.arch.text.found);
+    assert_int_equal(ck.arch.unet.widths[2], 128);
+    sd_checkpoint_clear(&ck);
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        const struct sd_diffusers_part *p = &sd_diffusers_parts[c];
+        snprintf(dst, sizeof dst, "%s/%s/%s.fp16.safetensors", dir, p->folder, p->weights);
+        unlink(dst);
+        snprintf(dst, sizeof dst, "%s/%s", dir, p->folder);
+        rmdir(dst);
+    }
+    rmdir(dir);
+}
+
 /* f16 weights and activations: the error is measured and stated here.
 ** Text-encoder outputs are ~N(0,1) with max ~3.3; f16 has 11 bits. */
 static void f16_text_encoder(void **state)
@@ -328,6 +365,7 @@ int main(void)
         cmocka_unit_test(unet_matches),
         cmocka_unit_test(vae_matches),
         cmocka_unit_test(diffusers_layout_matches),
+        cmocka_unit_test(diffusers_fp16_variant_loads),
         cmocka_unit_test(f16_text_encoder),
     };
     return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));
