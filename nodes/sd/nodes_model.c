@@ -198,36 +198,40 @@ const struct lf_node_type sd_text_encode_type = {
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .inputs = (const struct lf_input_desc[]){{"clip", LF_TYPE_CLIP, 0, "text encoder"}, {0}},
     .outputs =
-        (const struct lf_output_desc[]){
-            {"conditioning", LF_TYPE_CONDITIONING, NULL, "[1, 77*k, C]: k chunks of 75 tokens"},
-            {"empty_prompt", LF_TYPE_CONDITIONING, text_empty_deps,
-             "[1, 77, C] the encoded empty prompt, for LcmSampler's empty_prompt"},
-            {0}},
-    .params = (const struct lf_param_desc[]){{.name = "text",
-                                              .type = LF_TYPE_STRING,
-                                              .default_string = "",
-                                              .description = "the prompt: (word:1.2), [word], "
-                                                             "BREAK, embedding:NAME"},
-                                             {.name = "weighting",
-                                              .type = LF_TYPE_STRING,
-                                              .default_string = "a1111",
-                                              .description = "a1111 (mean-preserving), comfy, "
-                                                             "or none (brackets are text)"},
-                                             {.name = "clip_skip",
-                                              .type = LF_TYPE_INT,
-                                              .flags = LF_PARAM_HAS_RANGE,
-                                              .default_int = 1,
-                                              .min = 1,
-                                              .max = 64,
-                                              .description = "1: last layer; 2: penultimate "
-                                                             "layer, then the final layer norm"},
-                                             {.name = "embeddings",
-                                              .type = LF_TYPE_STRING,
-                                              .flags = LF_PARAM_PATH,
-                                              .default_string = "",
-                                              .description = "textual-inversion folder, searched "
-                                                             "before the checkpoint's"},
-                                             {0}},
+        (const struct lf_output_desc[SD_TEXT_OUTPUTS + 1]){
+            [SD_TEXT_OUT_CONDITIONING] = {"conditioning", LF_TYPE_CONDITIONING, NULL,
+                                          "[1, 77*k, C]: k chunks of 75 tokens"},
+            [SD_TEXT_OUT_EMPTY] = {"empty_prompt", LF_TYPE_CONDITIONING, text_empty_deps,
+                                   "[1, 77, C] the encoded empty prompt, for LcmSampler's "
+                                   "empty_prompt"},
+        },
+    .params =
+        (const struct lf_param_desc[SD_TEXT_PARAMS + 1]){
+            [SD_TEXT_TEXT] = {.name = "text",
+                              .type = LF_TYPE_STRING,
+                              .default_string = "",
+                              .description = "the prompt: (word:1.2), [word], BREAK, "
+                                             "embedding:NAME"},
+            [SD_TEXT_WEIGHTING] = {.name = "weighting",
+                                   .type = LF_TYPE_STRING,
+                                   .default_string = "a1111",
+                                   .description = "a1111 (mean-preserving), comfy, or none "
+                                                  "(brackets are text)"},
+            [SD_TEXT_CLIP_SKIP] = {.name = "clip_skip",
+                                   .type = LF_TYPE_INT,
+                                   .flags = LF_PARAM_HAS_RANGE,
+                                   .default_int = 1,
+                                   .min = 1,
+                                   .max = 64,
+                                   .description = "1: last layer; 2: penultimate layer, then the "
+                                                  "final layer norm"},
+            [SD_TEXT_EMBEDDINGS] = {.name = "embeddings",
+                                    .type = LF_TYPE_STRING,
+                                    .flags = LF_PARAM_PATH,
+                                    .default_string = "",
+                                    .description = "textual-inversion folder, searched before "
+                                                   "the checkpoint's"},
+        },
     .execute = sd_text_encode_execute,
     .validate = sd_text_encode_validate,
     .file_identity = sd_text_encode_identity,
