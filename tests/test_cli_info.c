@@ -7,6 +7,7 @@
 ** The sd15 preset (2.1 GB, about a minute to write) is checked only when
 ** LCMFLOW_TEST_SD15=1; otherwise the tiny preset stands in for it. */
 #include "lcmflow/safetensors.h"
+#include "sd_lora.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -289,6 +290,80 @@ static void loras(void **state)
     expect(&r, "160 linear, 32 conv");
 }
 
+/* The spelling that pairs with down (role up): "down" -> "up", "_A" -> "_B". */
+static const struct sd_lora_spelling *up_spelling(const struct sd_lora_spelling *down)
+{
+    char want[64];
+    const char *at = strstr(down->suffix, "down");
+    if (at)
+        snprintf(want, sizeof want, "%.*sup%s", (int)(at - down->suffix), down->suffix, at + 4);
+    else if ((at = strstr(down->suffix, "_A")))
+        snprintf(want, sizeof want, "%.*s_B%s", (int)(at - down->suffix), down->suffix, at + 2);
+    else
+        return NULL;
+    for (size_t i = 0; i < sd_lora_spelling_count; i++)
+        if (!strcmp(sd_lora_spellings[i].suffix, want)) return &sd_lora_spellings[i];
+    return NULL;
+}
+
+/* Every key spelling LoraLoader reads (its table, sd_lora_spellings): a
+** one-module file written in it loads, and `lcmflow info` calls it a LoRA
+** with that one UNet module (issue 10: info knew 5 of the 11 spellings). */
+static void every_lora_spelling(void **state)
+{
+    char dir[] = "/tmp/lcmflow-info-XXXXXX", path[300], key[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/one.safetensors", dir);
+    static const float down_data[4 * 32], up_data[32 * 4], alpha = 2.0f;
+    const int64_t down_shape[2] = {4, 32}, up_shape[2] = {32, 4};
+    int files = 0;
+    for (size_t i = 0; i < sd_lora_spelling_count; i++) {
+        const struct sd_lora_spelling *down = &sd_lora_spellings[i], *up;
+        if (down->role != SD_LORA_ROLE_DOWN) continue;
+        up = up_spelling(down);
+        if (!up || up->role != SD_LORA_ROLE_UP) fail_msg("no up spelling for %s", down->suffix);
+        const char *module =
+            down->processor ? "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1."
+                              "processor.to_q"
+            : down->format == SD_LORA_FORMAT_KOHYA ? "lora_unet_down_blocks_0_attentions_0_proj_in"
+                                                   : "unet.down_blocks.0.attentions.0.proj_in";
+        struct lf_error err = {0};
+        struct lf_safetensors_writer *w;
+        assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
+        snprintf(key, sizeof key, "%s%s", module, down->suffix);
+        assert_int_equal(lf_safetensors_writer_add(w, key, LF_ST_DTYPE_F32, 2, down_shape,
+                                                   down_data, sizeof down_data, &err),
+                         LF_OK);
+        snprintf(key, sizeof key, "%s%s", module, up->suffix);
+        assert_int_equal(lf_safetensors_writer_add(w, key, LF_ST_DTYPE_F32, 2, up_shape, up_data,
+                                                   sizeof up_data, &err),
+                         LF_OK);
+        snprintf(key, sizeof key, "%s.alpha", module); /* processor files carry none */
+        if (!down->processor)
+            assert_int_equal(lf_safetensors_writer_add(w, key, LF_ST_DTYPE_F32, 0, NULL, &alpha,
+                                                       sizeof alpha, &err),
+                             LF_OK);
+        assert_int_equal(lf_safetensors_writer_write(w, path, &err), LF_OK);
+        lf_safetensors_writer_free(w);
+
+        struct sd_lora *lora;
+        if (sd_lora_load(NULL, path, &lora, &err) != LF_OK)
+            fail_msg("%s: LoraLoader: %s", down->suffix, err.message);
+        assert_int_equal(lora->count, 1);
+        sd_lora_release(lora);
+        struct result r;
+        info(&r, path);
+        assert_int_equal(r.status, 0);
+        expect(&r, "LoRA (");
+        expect(&r, "modules: 1 (UNet 1, text encoder 0)");
+        expect(&r, down->processor ? "alpha: none" : "alpha: 2 on 1 modules");
+        files++;
+    }
+    assert_int_equal(files, 5); /* kohya, peft, peft .default, diffusers, processor */
+    remove(path);
+    rmdir(dir);
+}
+
 static void taesd(void **state)
 {
     char path[1200];
@@ -390,6 +465,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(tiny_diffusers),
         cmocka_unit_test(synthesized),
         cmocka_unit_test(loras),
+        cmocka_unit_test(every_lora_spelling),
         cmocka_unit_test(taesd),
         cmocka_unit_test(refusals),
     };

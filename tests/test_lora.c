@@ -141,31 +141,51 @@ static void assert_base_values(const struct sd_weights *w)
 
 /* ---- names ---- */
 
-/* sd_unet_name_to_diffusers inverts sd_unet_name_from_diffusers on every
-** UNet key of the fixture's key map (manifest.json ldm_key_map.unet). */
-static void unet_names_round_trip(void **state)
+/* One manifest map (ldm_key_map.<part>): every pair translates both ways
+** through the table; returns the pair count. */
+static int check_key_map(json_object *map, const char *part, const struct sd_names *names)
 {
-    char path[700];
-    path_of(path, sizeof path, "manifest.json");
-    json_object *root = json_object_from_file(path), *map, *unet;
-    assert_non_null(root);
-    assert_true(json_object_object_get_ex(root, "ldm_key_map", &map));
-    assert_true(json_object_object_get_ex(map, "unet", &unet));
+    json_object *pairs_obj;
+    assert_true(json_object_object_get_ex(map, part, &pairs_obj));
     int pairs = 0;
-    json_object_object_foreach(unet, ldm, value)
+    json_object_object_foreach(pairs_obj, ldm, value)
     {
         const char *diff = json_object_get_string(value);
         char out[256];
-        if (!sd_unet_name_to_diffusers(ldm, out)) fail_msg("%s has no diffusers name", ldm);
+        if (!sd_names_to_diffusers(names, ldm, out)) fail_msg("%s has no diffusers name", ldm);
         assert_string_equal(out, diff);
-        assert_true(sd_unet_name_from_diffusers(diff, out));
+        if (!sd_names_to_ldm(names, diff, out)) fail_msg("%s has no LDM name", diff);
         assert_string_equal(out, ldm);
         pairs++;
     }
-    assert_int_equal(pairs, 686);
+    return pairs;
+}
+
+/* The name table built from the model's architecture translates every
+** UNet and VAE key of the fixture's key map (manifest.json ldm_key_map)
+** both ways, and nothing else. */
+static void names_round_trip(void **state)
+{
+    char path[700];
+    path_of(path, sizeof path, "manifest.json");
+    json_object *root = json_object_from_file(path), *map;
+    assert_non_null(root);
+    assert_true(json_object_object_get_ex(root, "ldm_key_map", &map));
+    struct sd_checkpoint ck;
+    struct lf_error err = {0};
+    load_model(LF_DTYPE_F32, &ck);
+    struct sd_names unet, vae;
+    assert_int_equal(sd_names_unet(&ck.arch.unet, &unet, &err), LF_OK);
+    assert_int_equal(sd_names_vae(&ck.arch.vae, &vae, &err), LF_OK);
+    assert_int_equal(check_key_map(map, "unet", &unet), 686);
+    assert_true(check_key_map(map, "vae", &vae) > 200);
     char out[256];
-    assert_false(sd_unet_name_to_diffusers("input_blocks.3.1.proj_in.weight", out));
-    assert_false(sd_unet_name_to_diffusers("label_emb.0.0.weight", out));
+    assert_false(sd_names_to_diffusers(&unet, "input_blocks.3.1.proj_in.weight", out));
+    assert_false(sd_names_to_diffusers(&unet, "label_emb.0.0.weight", out));
+    assert_false(sd_names_to_diffusers(&unet, "input_blocks.1.0.in_layers.1.weight", out));
+    assert_false(sd_names_to_ldm(&unet, "down_blocks.3.attentions.0.proj_in.weight", out));
+    sd_names_clear(&unet), sd_names_clear(&vae);
+    sd_checkpoint_clear(&ck);
     json_object_put(root);
 }
 
@@ -250,7 +270,7 @@ static void unet_lcm_lora_matches(void **state)
     assert_int_equal(ck.unet->refcount, 1); /* shares tensors, not the set */
 
     struct sd_unet u;
-    assert_int_equal(sd_unet_init(&u, merged, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, merged, &ck.arch.unet, &err), LF_OK);
     struct lf_safetensors *ref = open_fixture("ref/unet.safetensors");
     int64_t n, cn;
     float *sample = file_f32(ref, "unet_8x8_t759_lcm_lora.sample", &n);
@@ -267,7 +287,7 @@ static void unet_lcm_lora_matches(void **state)
 
     /* Without the LoRA the output is far off: the comparison can fail. */
     struct sd_unet base;
-    assert_int_equal(sd_unet_init(&base, ck.unet, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&base, ck.unet, &ck.arch.unet, &err), LF_OK);
     if (sd_unet_forward(&base, x, 759, c, &eps, &err) != LF_OK) fail_msg("%s", err.message);
     got = op_test_download(eps);
     double worst;
@@ -308,7 +328,7 @@ static void text_encoder_style_lora_matches(void **state)
     int64_t n;
     float *want = file_f32(ref, "lora.last_hidden_state", &n);
     struct sd_clip clip;
-    assert_int_equal(sd_clip_init(&clip, merged, 0, &err), LF_OK);
+    assert_int_equal(sd_clip_init(&clip, merged, &ck.arch.text, &err), LF_OK);
     struct lf_tensor *out;
     if (sd_clip_encode(&clip, ids, 77, &out, &err) != LF_OK) fail_msg("%s", err.message);
     float *got = op_test_download(out);
@@ -318,7 +338,7 @@ static void text_encoder_style_lora_matches(void **state)
     sd_clip_clear(&clip);
 
     /* The base encoder is far from it (lora_effect_maxabs 1.35). */
-    assert_int_equal(sd_clip_init(&clip, ck.clip, 0, &err), LF_OK);
+    assert_int_equal(sd_clip_init(&clip, ck.clip, &ck.arch.text, &err), LF_OK);
     if (sd_clip_encode(&clip, ids, 77, &out, &err) != LF_OK) fail_msg("%s", err.message);
     got = op_test_download(out);
     double worst;
@@ -391,14 +411,14 @@ static void stacks_match_pipelines(void **state)
     struct lf_safetensors *ref = open_fixture("ref/pipe_b.safetensors");
     struct sd_weights *clip_w = apply(ck.clip, SD_LORA_PART_CLIP, lcm, 1.0f, kohya, 0.8f);
     struct sd_clip clip;
-    assert_int_equal(sd_clip_init(&clip, clip_w, 0, &err), LF_OK);
+    assert_int_equal(sd_clip_init(&clip, clip_w, &ck.arch.text, &err), LF_OK);
     clip_step(&clip, ref, "input_ids", "prompt_embeds");
     clip_step(&clip, ref, "negative_input_ids", "negative_prompt_embeds");
     sd_clip_clear(&clip);
     sd_weights_release(clip_w);
     struct sd_weights *unet_w = apply(ck.unet, SD_LORA_PART_UNET, lcm, 1.0f, kohya, 0.8f);
     struct sd_unet u;
-    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, unet_w, &ck.arch.unet, &err), LF_OK);
     unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred_text");
     unet_step(&u, ref, "step0.latents_in", "negative_prompt_embeds", 999,
               "step0.noise_pred_uncond");
@@ -408,7 +428,7 @@ static void stacks_match_pipelines(void **state)
 
     ref = open_fixture("ref/pipe_d.safetensors");
     unet_w = apply(ck.unet, SD_LORA_PART_UNET, peft, 0.6f, lcm, 1.0f);
-    assert_int_equal(sd_unet_init(&u, unet_w, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, unet_w, &ck.arch.unet, &err), LF_OK);
     unet_step(&u, ref, "step0.latents_in", "prompt_embeds", 999, "step0.noise_pred");
     sd_unet_clear(&u);
     sd_weights_release(unet_w);
@@ -885,7 +905,7 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(unet_names_round_trip),
+        cmocka_unit_test(names_round_trip),
         cmocka_unit_test(formats_and_counts),
         cmocka_unit_test(unet_lcm_lora_matches),
         cmocka_unit_test(text_encoder_style_lora_matches),

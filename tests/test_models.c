@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define ATOL 1e-4
@@ -92,7 +95,7 @@ static double text_encoder_case(struct sd_checkpoint *ck, const char *prefix, do
     struct lf_safetensors *ref = open_ref("ref/text_encoder.safetensors");
     struct sd_clip clip;
     struct lf_error err = {0};
-    assert_int_equal(sd_clip_init(&clip, ck->clip, ck->text_heads, &err), LF_OK);
+    assert_int_equal(sd_clip_init(&clip, ck->clip, &ck->arch.text, &err), LF_OK);
     char name[128];
     snprintf(name, sizeof name, "%s.input_ids", prefix);
     int64_t n;
@@ -121,7 +124,9 @@ static void text_encoder_matches(void **state)
 {
     struct sd_checkpoint ck;
     load("model.safetensors", LF_DTYPE_F32, &ck);
-    assert_int_equal(ck.text_heads, 0);
+    /* No config.json: the heads are guessed from the width (the tiny model's 4). */
+    assert_false(ck.arch.text.heads_from_config);
+    assert_int_equal(ck.arch.text.heads, 4);
     text_encoder_case(&ck, "p0", ATOL, RTOL);
     text_encoder_case(&ck, "p1", ATOL, RTOL);
     text_encoder_case(&ck, "p2", ATOL, RTOL);
@@ -180,7 +185,7 @@ static void unet_matches(void **state)
     struct lf_error err = {0};
     struct sd_unet u;
     load("model.safetensors", LF_DTYPE_F32, &ck);
-    assert_int_equal(sd_unet_init(&u, ck.unet, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, ck.unet, &ck.arch.unet, &err), LF_OK);
     assert_int_equal(u.model_channels, 32);
     assert_int_equal(u.context_dim, 64);
     assert_int_equal(u.input_count, 12);
@@ -199,7 +204,7 @@ static void vae_decode_case(struct sd_checkpoint *ck, bool probed)
 {
     struct lf_error err = {0};
     struct sd_vae v;
-    assert_int_equal(sd_vae_init(&v, ck->vae, &err), LF_OK);
+    assert_int_equal(sd_vae_init(&v, ck->vae, &ck->arch.vae, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/vae.safetensors");
     int64_t shape[4], n;
     int rank;
@@ -229,7 +234,7 @@ static void vae_matches(void **state)
     unsetenv("LCMFLOW_VAE_ATTENTION");
 
     struct sd_vae v;
-    assert_int_equal(sd_vae_init(&v, ck.vae, &err), LF_OK);
+    assert_int_equal(sd_vae_init(&v, ck.vae, &ck.arch.vae, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/vae.safetensors");
     int64_t shape[4], n;
     int rank;
@@ -257,10 +262,22 @@ static void diffusers_layout_matches(void **state)
     struct lf_error err = {0};
     load("diffusers", LF_DTYPE_F32, &ck);
     assert_true(ck.diffusers);
-    assert_int_equal(ck.text_heads, 4);
+    assert_true(ck.arch.text.heads_from_config);
+    assert_int_equal(ck.arch.text.heads, 4);
+    /* The architecture read through the name table is the single file's. */
+    struct sd_checkpoint single;
+    load("model.safetensors", LF_DTYPE_F32, &single);
+    assert_memory_equal(&ck.arch.unet, &single.arch.unet, sizeof ck.arch.unet);
+    assert_memory_equal(&ck.arch.vae, &single.arch.vae, sizeof ck.arch.vae);
+    assert_int_equal(ck.arch.text.layers, single.arch.text.layers);
+    assert_int_equal(ck.arch.text.hidden, single.arch.text.hidden);
+    assert_int_equal(ck.arch.unet.widths[3], 128);
+    assert_int_equal(ck.arch.unet.heads, 8);
+    assert_int_equal(ck.arch.vae.decoder_res, 3);
+    sd_checkpoint_clear(&single);
     text_encoder_case(&ck, "p0", ATOL, RTOL);
     struct sd_unet u;
-    assert_int_equal(sd_unet_init(&u, ck.unet, 8, &err), LF_OK);
+    assert_int_equal(sd_unet_init(&u, ck.unet, &ck.arch.unet, &err), LF_OK);
     struct lf_safetensors *ref = open_ref("ref/unet.safetensors");
     unet_case(&u, ref, "unet_8x12_t999", 999, false);
     lf_safetensors_close(ref);
@@ -268,6 +285,40 @@ static void diffusers_layout_matches(void **state)
     vae_decode_case(&ck, false);
     sd_checkpoint_clear(&ck);
     op_test_check_validation();
+}
+
+/* A diffusers folder with only the ".fp16.safetensors" weights diffusers
+** also writes loads as `lcmflow info` describes it (both go by
+** sd_diffusers.h; the loader used to want the plain names only). */
+static void diffusers_fp16_variant_loads(void **state)
+{
+    char dir[] = "/tmp/lcmflow-fp16-XXXXXX", src[700], dst[700], root[PATH_MAX];
+    assert_non_null(mkdtemp(dir));
+    path_of(src, sizeof src, "diffusers");
+    assert_non_null(realpath(src, root)); /* the links live elsewhere */
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        const struct sd_diffusers_part *p = &sd_diffusers_parts[c];
+        snprintf(dst, sizeof dst, "%s/%s", dir, p->folder);
+        assert_int_equal(mkdir(dst, 0755), 0);
+        snprintf(src, sizeof src, "%s/%s/%s.safetensors", root, p->folder, p->weights);
+        snprintf(dst, sizeof dst, "%s/%s/%s.fp16.safetensors", dir, p->folder, p->weights);
+        assert_int_equal(symlink(src, dst), 0);
+    }
+    struct sd_checkpoint ck;
+    struct lf_error err = {0};
+    if (sd_checkpoint_load(op_test_device(), dir, LF_DTYPE_F32, &ck, &err) != LF_OK)
+        fail_msg("%s", err.message);
+    assert_true(ck.arch.unet.found && ck.arch.vae.found && ck.arch.text.found);
+    assert_int_equal(ck.arch.unet.widths[2], 128);
+    sd_checkpoint_clear(&ck);
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        const struct sd_diffusers_part *p = &sd_diffusers_parts[c];
+        snprintf(dst, sizeof dst, "%s/%s/%s.fp16.safetensors", dir, p->folder, p->weights);
+        unlink(dst);
+        snprintf(dst, sizeof dst, "%s/%s", dir, p->folder);
+        rmdir(dst);
+    }
+    rmdir(dir);
 }
 
 /* f16 weights and activations: the error is measured and stated here.
@@ -314,6 +365,7 @@ int main(void)
         cmocka_unit_test(unet_matches),
         cmocka_unit_test(vae_matches),
         cmocka_unit_test(diffusers_layout_matches),
+        cmocka_unit_test(diffusers_fp16_variant_loads),
         cmocka_unit_test(f16_text_encoder),
     };
     return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));

@@ -50,8 +50,9 @@ static void model_load(struct model *m, enum lf_dtype dtype)
     struct lf_error err = {0};
     snprintf(path, sizeof path, "%s/tiny-sd15/model.safetensors", fixtures);
     if (sd_checkpoint_load(op_test_device(), path, dtype, &m->ck, &err) ||
-        sd_unet_init(&m->unet, m->ck.unet, 8, &err) ||
-        sd_clip_init(&m->clip, m->ck.clip, 0, &err) || sd_vae_init(&m->vae, m->ck.vae, &err))
+        sd_unet_init(&m->unet, m->ck.unet, &m->ck.arch.unet, &err) ||
+        sd_clip_init(&m->clip, m->ck.clip, &m->ck.arch.text, &err) ||
+        sd_vae_init(&m->vae, m->ck.vae, &m->ck.arch.vae, &err))
         fail_msg("%s", err.message);
     snprintf(path, sizeof path, "%s/clip", fixtures);
     if (sd_tokenizer_load(path, &m->tok, &err)) fail_msg("%s", err.message);
@@ -348,7 +349,8 @@ static void apply_loras(struct model *m, const char *const *files, const float *
     }
     sd_unet_clear(&m->unet);
     sd_clip_clear(&m->clip);
-    if (sd_unet_init(&m->unet, m->ck.unet, 8, &err) || sd_clip_init(&m->clip, m->ck.clip, 0, &err))
+    if (sd_unet_init(&m->unet, m->ck.unet, &m->ck.arch.unet, &err) ||
+        sd_clip_init(&m->clip, m->ck.clip, &m->ck.arch.text, &err))
         fail_msg("%s", err.message);
 }
 

@@ -376,7 +376,7 @@ static int setup(void **state)
     struct lf_error err = {0};
     snprintf(path, sizeof path, "%s/tiny-sd15/model.safetensors", fixtures);
     if (sd_checkpoint_load(op_test_device(), path, LF_DTYPE_F32, &ck, &err) ||
-        sd_clip_init(&clip, ck.clip, ck.text_heads, &err))
+        sd_clip_init(&clip, ck.clip, &ck.arch.text, &err))
         return fprintf(stderr, "%s\n", err.message), -1;
     snprintf(path, sizeof path, "%s/clip", fixtures);
     if (sd_tokenizer_load(path, &tok, &err)) return fprintf(stderr, "%s\n", err.message), -1;

@@ -12,7 +12,9 @@
 
 /* ---- LoadImage ---- */
 
-enum { LOAD_PATH, LOAD_RESIZE };
+/* Param indices; each table below is indexed by them (designated
+** initialisers), and its slot at the *_PARAMS count stays zero: the end. */
+enum { LOAD_PATH, LOAD_RESIZE, LOAD_PARAMS };
 
 static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error *err)
 {
@@ -53,23 +55,23 @@ static const struct lf_node_type load_image_type = {
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs = (const struct lf_output_desc[]){{"image", LF_TYPE_IMAGE, NULL, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "PNG or JPEG file"},
-            {.name = "resize",
-             .type = LF_TYPE_BOOL,
-             .default_bool = false,
-             .description = "scale down to multiples of 8 instead of refusing other sizes"},
-            {0},
+        (const struct lf_param_desc[LOAD_PARAMS + 1]){
+            [LOAD_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description = "PNG or JPEG file"},
+            [LOAD_RESIZE] = {.name = "resize",
+                             .type = LF_TYPE_BOOL,
+                             .default_bool = false,
+                             .description =
+                                 "scale down to multiples of 8 instead of refusing other sizes"},
         },
     .execute = load_execute,
 };
 
 /* ---- SaveImage ---- */
 
-enum { SAVE_PATH, SAVE_METADATA };
+enum { SAVE_PATH, SAVE_METADATA, SAVE_PARAMS };
 
 /* path for batch item i: "out/cat.png" -> "out/cat_1.png" when batch > 1. */
 static void item_path(const char *path, int64_t i, int64_t count, char *out, size_t size)
@@ -133,23 +135,23 @@ static const struct lf_node_type save_image_type = {
     .flags = LF_NODE_SIDE_EFFECT,
     .inputs = (const struct lf_input_desc[]){{"image", LF_TYPE_IMAGE, 0, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "output PNG (batch items get _0, _1, ... before the extension)"},
-            {.name = "metadata",
-             .type = LF_TYPE_BOOL,
-             .default_bool = true,
-             .description = "embed the graph and its params in PNG text chunks"},
-            {0},
+        (const struct lf_param_desc[SAVE_PARAMS + 1]){
+            [SAVE_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description =
+                               "output PNG (batch items get _0, _1, ... before the extension)"},
+            [SAVE_METADATA] = {.name = "metadata",
+                               .type = LF_TYPE_BOOL,
+                               .default_bool = true,
+                               .description = "embed the graph and its params in PNG text chunks"},
         },
     .execute = save_execute,
 };
 
 /* ---- ContactSheet ---- */
 
-enum { SHEET_IMAGES, SHEET_COLUMNS, SHEET_PATH };
+enum { SHEET_IMAGES, SHEET_COLUMNS, SHEET_PATH, SHEET_PARAMS };
 
 /* Tiles PNG files (a comma-separated list) into one PNG, row by row; each
 ** cell is as large as the largest image; gaps are black. */
@@ -202,23 +204,22 @@ static const struct lf_node_type contact_sheet_type = {
     .description = "Tiles PNG files into one PNG (a grid of results).",
     .flags = LF_NODE_SIDE_EFFECT,
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "images",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED,
-             .description = "comma-separated PNG paths, row by row"},
-            {.name = "columns",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 4,
-             .min = 1,
-             .max = 256,
-             .description = "cells per row"},
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "output PNG"},
-            {0},
+        (const struct lf_param_desc[SHEET_PARAMS + 1]){
+            [SHEET_IMAGES] = {.name = "images",
+                              .type = LF_TYPE_STRING,
+                              .flags = LF_PARAM_REQUIRED,
+                              .description = "comma-separated PNG paths, row by row"},
+            [SHEET_COLUMNS] = {.name = "columns",
+                               .type = LF_TYPE_INT,
+                               .flags = LF_PARAM_HAS_RANGE,
+                               .default_int = 4,
+                               .min = 1,
+                               .max = 256,
+                               .description = "cells per row"},
+            [SHEET_PATH] = {.name = "path",
+                            .type = LF_TYPE_STRING,
+                            .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                            .description = "output PNG"},
         },
     .execute = sheet_execute,
 };

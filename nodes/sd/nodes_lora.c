@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LORA_PATH, LORA_STRENGTH_MODEL, LORA_STRENGTH_CLIP };
-enum { LORA_IN_MODEL, LORA_IN_CLIP };
-enum { LORA_OUT_MODEL, LORA_OUT_CLIP };
+/* Port and param indices; the tables below are indexed by them (designated
+** initialisers), and their slot at the count stays zero: the end. */
+enum { LORA_PATH, LORA_STRENGTH_MODEL, LORA_STRENGTH_CLIP, LORA_PARAMS };
+enum { LORA_IN_MODEL, LORA_IN_CLIP, LORA_INPUTS };
+enum { LORA_OUT_MODEL, LORA_OUT_CLIP, LORA_OUTPUTS };
 
 /* A parsed LoRA as a host-cached object; its kind is this string, compared
 ** by address, so another object under the same key is never taken for it. */
@@ -140,38 +142,38 @@ const struct lf_node_type sd_lora_loader_type = {
                    "encoder.",
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .inputs =
-        (const struct lf_input_desc[]){
-            {"model", LF_TYPE_UNET, 0, NULL},
-            {"clip", LF_TYPE_CLIP, LF_PORT_OPTIONAL, "text encoder (for text-encoder LoRAs)"},
-            {0},
+        (const struct lf_input_desc[LORA_INPUTS + 1]){
+            [LORA_IN_MODEL] = {"model", LF_TYPE_UNET, 0, NULL},
+            [LORA_IN_CLIP] = {"clip", LF_TYPE_CLIP, LF_PORT_OPTIONAL,
+                              "text encoder (for text-encoder LoRAs)"},
         },
     .outputs =
-        (const struct lf_output_desc[]){
-            {"model", LF_TYPE_UNET, model_deps, NULL},
-            {"clip", LF_TYPE_CLIP, clip_deps, "present when the clip input is connected"},
-            {0},
+        (const struct lf_output_desc[LORA_OUTPUTS + 1]){
+            [LORA_OUT_MODEL] = {"model", LF_TYPE_UNET, model_deps, NULL},
+            [LORA_OUT_CLIP] = {"clip", LF_TYPE_CLIP, clip_deps,
+                               "present when the clip input is connected"},
         },
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "LoRA .safetensors file"},
-            {.name = "strength_model",
-             .type = LF_TYPE_FLOAT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_float = 1.0,
-             .min = -20.0,
-             .max = 20.0,
-             .description = "strength on the UNet (negative allowed)"},
-            {.name = "strength_clip",
-             .type = LF_TYPE_FLOAT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_float = 1.0,
-             .min = -20.0,
-             .max = 20.0,
-             .description = "strength on the text encoder; default: strength_model"},
-            {0},
+        (const struct lf_param_desc[LORA_PARAMS + 1]){
+            [LORA_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description = "LoRA .safetensors file"},
+            [LORA_STRENGTH_MODEL] = {.name = "strength_model",
+                                     .type = LF_TYPE_FLOAT,
+                                     .flags = LF_PARAM_HAS_RANGE,
+                                     .default_float = 1.0,
+                                     .min = -20.0,
+                                     .max = 20.0,
+                                     .description = "strength on the UNet (negative allowed)"},
+            [LORA_STRENGTH_CLIP] = {.name = "strength_clip",
+                                    .type = LF_TYPE_FLOAT,
+                                    .flags = LF_PARAM_HAS_RANGE,
+                                    .default_float = 1.0,
+                                    .min = -20.0,
+                                    .max = 20.0,
+                                    .description =
+                                        "strength on the text encoder; default: strength_model"},
         },
     .execute = lora_execute,
     .param_defaults = lora_param_defaults,

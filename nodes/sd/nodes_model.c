@@ -8,15 +8,16 @@
 #include "sd_nodes.h"
 #include "sd_objects.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 /* ---- CheckpointLoader ---- */
 
-enum { CKPT_PATH, CKPT_DTYPE, CKPT_TOKENIZER, CKPT_EMBEDDINGS };
-enum { CKPT_MODEL, CKPT_CLIP, CKPT_VAE };
+/* Port and param indices; the tables below are indexed by them (designated
+** initialisers), and their slot at the count stays zero: the end. */
+enum { CKPT_PATH, CKPT_DTYPE, CKPT_TOKENIZER, CKPT_EMBEDDINGS, CKPT_PARAMS };
+enum { CKPT_MODEL, CKPT_CLIP, CKPT_VAE, CKPT_OUTPUTS };
 
 static enum lf_status checkpoint_validate(const struct lf_node_type *type,
                                           const struct lf_value *params, struct lf_error *err)
@@ -27,15 +28,18 @@ static enum lf_status checkpoint_validate(const struct lf_node_type *type,
     return sd_refuse_pickle(params[CKPT_PATH].u.s ? params[CKPT_PATH].u.s : "", err);
 }
 
-static uint64_t mix_stat(uint64_t h, const char *path)
+static void mix_stat(const char *path, void *user)
 {
+    uint64_t *h = user;
     struct stat st;
-    if (stat(path, &st) != 0) return h * 31 + 7;
+    if (stat(path, &st) != 0) {
+        *h = *h * 31 + 7;
+        return;
+    }
     uint64_t v[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
                      (uint64_t)st.st_mtim.tv_nsec};
     for (int i = 0; i < 3; i++)
-        h = (h ^ v[i]) * 1099511628211ull;
-    return h;
+        *h = (*h ^ v[i]) * 1099511628211ull;
 }
 
 /* The embeddings folder: the param, else embeddings/ inside a diffusers
@@ -58,30 +62,12 @@ static enum lf_status checkpoint_identity(const struct lf_node_type *type,
                                           const struct lf_value *params, uint64_t *identity,
                                           struct lf_error *err)
 {
-    static const char *const parts[] = {"unet/diffusion_pytorch_model.safetensors",
-                                        "vae/diffusion_pytorch_model.safetensors",
-                                        "text_encoder/model.safetensors",
-                                        "text_encoder/config.json",
-                                        "tokenizer/vocab.json",
-                                        "tokenizer/merges.txt"};
     const char *path = params[CKPT_PATH].u.s ? params[CKPT_PATH].u.s : "";
     const char *vocab = params[CKPT_TOKENIZER].u.s ? params[CKPT_TOKENIZER].u.s : "";
-    uint64_t h = mix_stat(1469598103934665603ull, path);
+    uint64_t h = 1469598103934665603ull;
     char buf[1200];
-    struct stat st;
-    bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-        if (dir)
-            snprintf(buf, sizeof buf, "%s/%s", path, parts[i]);
-        else if (i >= 4) {
-            const char *slash = strrchr(path, '/');
-            snprintf(buf, sizeof buf, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path,
-                     parts[i]);
-        } else
-            continue;
-        h = mix_stat(h, buf);
-    }
-    if (*vocab) h = mix_stat(h, vocab);
+    sd_checkpoint_files(path, mix_stat, &h);
+    if (*vocab) mix_stat(vocab, &h);
     embeddings_dir(path, params[CKPT_EMBEDDINGS].u.s, buf, sizeof buf);
     *identity = sd_embeddings_identity(buf, h);
     return LF_OK;
@@ -108,9 +94,9 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
     memset(&unet, 0, sizeof unet), memset(&clip, 0, sizeof clip), memset(&vae, 0, sizeof vae);
     struct sd_vocab *vocab = sd_vocab_new();
     if (!vocab) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-    if (!s && !(s = sd_unet_init(&unet, ck.unet, 8, err)) &&
-        !(s = sd_clip_init(&clip, ck.clip, ck.text_heads, err)))
-        s = sd_vae_init(&vae, ck.vae, err);
+    if (!s && !(s = sd_unet_init(&unet, ck.unet, &ck.arch.unet, err)) &&
+        !(s = sd_clip_init(&clip, ck.clip, &ck.arch.text, err)))
+        s = sd_vae_init(&vae, ck.vae, &ck.arch.vae, err);
     if (!s && !strcmp(dtype_name, "auto")) {
         /* auto: f16 weights where supported; activations f16 where the
         ** device computes f16 natively, f32 elsewhere (lavapipe): there f16
@@ -163,35 +149,38 @@ const struct lf_node_type sd_checkpoint_loader_type = {
     .description = "Loads an SD 1.5 checkpoint (single .safetensors file or diffusers folder).",
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs =
-        (const struct lf_output_desc[]){
-            {"model", LF_TYPE_UNET, ckpt_model_deps, "the UNet"},
-            {"clip", LF_TYPE_CLIP, ckpt_clip_deps, "the text encoder and its tokenizer"},
-            {"vae", LF_TYPE_VAE, ckpt_model_deps, "the VAE"},
-            {0},
+        (const struct lf_output_desc[CKPT_OUTPUTS + 1]){
+            [CKPT_MODEL] = {"model", LF_TYPE_UNET, ckpt_model_deps, "the UNet"},
+            [CKPT_CLIP] = {"clip", LF_TYPE_CLIP, ckpt_clip_deps,
+                           "the text encoder and its tokenizer"},
+            [CKPT_VAE] = {"vae", LF_TYPE_VAE, ckpt_model_deps, "the VAE"},
         },
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "checkpoint .safetensors file or diffusers folder"},
-            {.name = "dtype",
-             .type = LF_TYPE_STRING,
-             .default_string = "auto",
-             .description = "weights and activations: auto (f16 where supported), f16, f32"},
-            {.name = "tokenizer",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_PATH,
-             .default_string = "",
-             .description = "CLIP vocabulary (folder, vocab.json or bpe_simple_vocab_16e6.txt.gz); "
-                            "default: the checkpoint's tokenizer/, then $LCMFLOW_TOKENIZER"},
-            {.name = "embeddings",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_PATH,
-             .default_string = "",
-             .description = "textual-inversion embeddings folder; default: embeddings/ in a "
-                            "diffusers folder or beside the file"},
-            {0},
+        (const struct lf_param_desc[CKPT_PARAMS + 1]){
+            [CKPT_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description = "checkpoint .safetensors file or diffusers folder"},
+            [CKPT_DTYPE] = {.name = "dtype",
+                            .type = LF_TYPE_STRING,
+                            .default_string = "auto",
+                            .description =
+                                "weights and activations: auto (f16 where supported), f16, f32"},
+            [CKPT_TOKENIZER] =
+                {.name = "tokenizer",
+                 .type = LF_TYPE_STRING,
+                 .flags = LF_PARAM_PATH,
+                 .default_string = "",
+                 .description =
+                     "CLIP vocabulary (folder, vocab.json or bpe_simple_vocab_16e6.txt.gz); "
+                     "default: the checkpoint's tokenizer/, then $LCMFLOW_TOKENIZER"},
+            [CKPT_EMBEDDINGS] = {.name = "embeddings",
+                                 .type = LF_TYPE_STRING,
+                                 .flags = LF_PARAM_PATH,
+                                 .default_string = "",
+                                 .description =
+                                     "textual-inversion embeddings folder; default: "
+                                     "embeddings/ in a diffusers folder or beside the file"},
         },
     .execute = checkpoint_execute,
     .validate = checkpoint_validate,
@@ -209,36 +198,40 @@ const struct lf_node_type sd_text_encode_type = {
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .inputs = (const struct lf_input_desc[]){{"clip", LF_TYPE_CLIP, 0, "text encoder"}, {0}},
     .outputs =
-        (const struct lf_output_desc[]){
-            {"conditioning", LF_TYPE_CONDITIONING, NULL, "[1, 77*k, C]: k chunks of 75 tokens"},
-            {"empty_prompt", LF_TYPE_CONDITIONING, text_empty_deps,
-             "[1, 77, C] the encoded empty prompt, for LcmSampler's empty_prompt"},
-            {0}},
-    .params = (const struct lf_param_desc[]){{.name = "text",
-                                              .type = LF_TYPE_STRING,
-                                              .default_string = "",
-                                              .description = "the prompt: (word:1.2), [word], "
-                                                             "BREAK, embedding:NAME"},
-                                             {.name = "weighting",
-                                              .type = LF_TYPE_STRING,
-                                              .default_string = "a1111",
-                                              .description = "a1111 (mean-preserving), comfy, "
-                                                             "or none (brackets are text)"},
-                                             {.name = "clip_skip",
-                                              .type = LF_TYPE_INT,
-                                              .flags = LF_PARAM_HAS_RANGE,
-                                              .default_int = 1,
-                                              .min = 1,
-                                              .max = 64,
-                                              .description = "1: last layer; 2: penultimate "
-                                                             "layer, then the final layer norm"},
-                                             {.name = "embeddings",
-                                              .type = LF_TYPE_STRING,
-                                              .flags = LF_PARAM_PATH,
-                                              .default_string = "",
-                                              .description = "textual-inversion folder, searched "
-                                                             "before the checkpoint's"},
-                                             {0}},
+        (const struct lf_output_desc[SD_TEXT_OUTPUTS + 1]){
+            [SD_TEXT_OUT_CONDITIONING] = {"conditioning", LF_TYPE_CONDITIONING, NULL,
+                                          "[1, 77*k, C]: k chunks of 75 tokens"},
+            [SD_TEXT_OUT_EMPTY] = {"empty_prompt", LF_TYPE_CONDITIONING, text_empty_deps,
+                                   "[1, 77, C] the encoded empty prompt, for LcmSampler's "
+                                   "empty_prompt"},
+        },
+    .params =
+        (const struct lf_param_desc[SD_TEXT_PARAMS + 1]){
+            [SD_TEXT_TEXT] = {.name = "text",
+                              .type = LF_TYPE_STRING,
+                              .default_string = "",
+                              .description = "the prompt: (word:1.2), [word], BREAK, "
+                                             "embedding:NAME"},
+            [SD_TEXT_WEIGHTING] = {.name = "weighting",
+                                   .type = LF_TYPE_STRING,
+                                   .default_string = "a1111",
+                                   .description = "a1111 (mean-preserving), comfy, or none "
+                                                  "(brackets are text)"},
+            [SD_TEXT_CLIP_SKIP] = {.name = "clip_skip",
+                                   .type = LF_TYPE_INT,
+                                   .flags = LF_PARAM_HAS_RANGE,
+                                   .default_int = 1,
+                                   .min = 1,
+                                   .max = 64,
+                                   .description = "1: last layer; 2: penultimate layer, then the "
+                                                  "final layer norm"},
+            [SD_TEXT_EMBEDDINGS] = {.name = "embeddings",
+                                    .type = LF_TYPE_STRING,
+                                    .flags = LF_PARAM_PATH,
+                                    .default_string = "",
+                                    .description = "textual-inversion folder, searched before "
+                                                   "the checkpoint's"},
+        },
     .execute = sd_text_encode_execute,
     .validate = sd_text_encode_validate,
     .file_identity = sd_text_encode_identity,
@@ -246,14 +239,17 @@ const struct lf_node_type sd_text_encode_type = {
 
 /* ---- ModelPredict ---- */
 
+enum { PREDICT_TIMESTEP, PREDICT_PARAMS };
+enum { PREDICT_MODEL, PREDICT_LATENT, PREDICT_CONDITIONING, PREDICT_INPUTS };
+
 static enum lf_status model_predict_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct sd_unet_object *m = sd_unet_object_of(&c->inputs[0]);
+    struct sd_unet_object *m = sd_unet_object_of(&c->inputs[PREDICT_MODEL]);
     if (!m) return lf_error_set(err, LF_ERR_INVALID, "input model is not an SD UNet");
     struct lf_tensor *out;
-    enum lf_status s =
-        sd_unet_forward(&m->unet, lf_node_input_tensor(c, 1), (float)lf_node_param_int(c, 0),
-                        lf_node_input_tensor(c, 2), &out, err);
+    enum lf_status s = sd_unet_forward(&m->unet, lf_node_input_tensor(c, PREDICT_LATENT),
+                                       (float)lf_node_param_int(c, PREDICT_TIMESTEP),
+                                       lf_node_input_tensor(c, PREDICT_CONDITIONING), &out, err);
     if (!s) lf_node_output_tensor(c, 0, LF_TYPE_TENSOR, out);
     return s;
 }
@@ -263,19 +259,19 @@ const struct lf_node_type sd_model_predict_type = {
     .description = "One raw UNet evaluation (the noise prediction), for tests and debugging.",
     .flags = LF_NODE_DETERMINISTIC,
     .inputs =
-        (const struct lf_input_desc[]){
-            {"model", LF_TYPE_UNET, 0, NULL},
-            {"latent", LF_TYPE_LATENT, 0, NULL},
-            {"conditioning", LF_TYPE_CONDITIONING, 0, NULL},
-            {0},
+        (const struct lf_input_desc[PREDICT_INPUTS + 1]){
+            [PREDICT_MODEL] = {"model", LF_TYPE_UNET, 0, NULL},
+            [PREDICT_LATENT] = {"latent", LF_TYPE_LATENT, 0, NULL},
+            [PREDICT_CONDITIONING] = {"conditioning", LF_TYPE_CONDITIONING, 0, NULL},
         },
     .outputs = (const struct lf_output_desc[]){{"tensor", LF_TYPE_TENSOR, NULL, "eps"}, {0}},
-    .params = (const struct lf_param_desc[]){{.name = "timestep",
-                                              .type = LF_TYPE_INT,
-                                              .flags = LF_PARAM_REQUIRED | LF_PARAM_HAS_RANGE,
-                                              .min = 0,
-                                              .max = 999,
-                                              .description = "integer timestep"},
-                                             {0}},
+    .params =
+        (const struct lf_param_desc[PREDICT_PARAMS + 1]){
+            [PREDICT_TIMESTEP] = {.name = "timestep",
+                                  .type = LF_TYPE_INT,
+                                  .flags = LF_PARAM_REQUIRED | LF_PARAM_HAS_RANGE,
+                                  .min = 0,
+                                  .max = 999,
+                                  .description = "integer timestep"}},
     .execute = model_predict_execute,
 };

@@ -11,7 +11,9 @@
 
 /* ---- EmptyLatent ---- */
 
-enum { EMPTY_WIDTH, EMPTY_HEIGHT, EMPTY_BATCH };
+/* Port and param indices; each table below is indexed by them (designated
+** initialisers), and its slot at the count stays zero: the end. */
+enum { EMPTY_WIDTH, EMPTY_HEIGHT, EMPTY_BATCH, EMPTY_PARAMS };
 
 static enum lf_status empty_validate(const struct lf_node_type *type, const struct lf_value *params,
                                      struct lf_error *err)
@@ -47,29 +49,28 @@ const struct lf_node_type sd_empty_latent_type = {
         (const struct lf_output_desc[]){
             {"latent", LF_TYPE_LATENT, NULL, "[batch, 4, height/8, width/8]"}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "width",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 512,
-             .min = 8,
-             .max = 8192,
-             .description = "image width in pixels, a multiple of 8"},
-            {.name = "height",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 512,
-             .min = 8,
-             .max = 8192,
-             .description = "image height in pixels, a multiple of 8"},
-            {.name = "batch",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 1,
-             .min = 1,
-             .max = 64,
-             .description = "images per run"},
-            {0},
+        (const struct lf_param_desc[EMPTY_PARAMS + 1]){
+            [EMPTY_WIDTH] = {.name = "width",
+                             .type = LF_TYPE_INT,
+                             .flags = LF_PARAM_HAS_RANGE,
+                             .default_int = 512,
+                             .min = 8,
+                             .max = 8192,
+                             .description = "image width in pixels, a multiple of 8"},
+            [EMPTY_HEIGHT] = {.name = "height",
+                              .type = LF_TYPE_INT,
+                              .flags = LF_PARAM_HAS_RANGE,
+                              .default_int = 512,
+                              .min = 8,
+                              .max = 8192,
+                              .description = "image height in pixels, a multiple of 8"},
+            [EMPTY_BATCH] = {.name = "batch",
+                             .type = LF_TYPE_INT,
+                             .flags = LF_PARAM_HAS_RANGE,
+                             .default_int = 1,
+                             .min = 1,
+                             .max = 64,
+                             .description = "images per run"},
         },
     .execute = empty_execute,
     .validate = empty_validate,
@@ -77,8 +78,8 @@ const struct lf_node_type sd_empty_latent_type = {
 
 /* ---- LcmSampler ---- */
 
-enum { SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_CFG, SAMPLE_DENOISE, SAMPLE_ORIGINAL };
-enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD, IN_EMPTY };
+enum { SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_CFG, SAMPLE_DENOISE, SAMPLE_ORIGINAL, SAMPLE_PARAMS };
+enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD, IN_EMPTY, IN_COUNT };
 
 struct progress {
     const struct lf_node_call *call;
@@ -134,59 +135,60 @@ const struct lf_node_type sd_lcm_sampler_type = {
                    "generator.",
     .flags = LF_NODE_DETERMINISTIC,
     .inputs =
-        (const struct lf_input_desc[]){
-            {"model", LF_TYPE_UNET, 0, NULL},
-            {"positive", LF_TYPE_CONDITIONING, 0, "prompt conditioning"},
-            {"negative", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
-             "negative prompt conditioning (needed when cfg > 1)"},
-            {"latent", LF_TYPE_LATENT, 0,
-             "start latent: its size for txt2img, its content for "
-             "img2img"},
-            {"latent_std", LF_TYPE_TENSOR, LF_PORT_OPTIONAL,
-             "VaeEncode's latent_std: img2img samples latent + std * noise first, as the "
-             "reference pipeline"},
-            {"empty_prompt", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
-             "TextEncode's empty_prompt: pads the shorter of positive/negative (cfg > 1)"},
-            {0},
+        (const struct lf_input_desc[IN_COUNT + 1]){
+            [IN_MODEL] = {"model", LF_TYPE_UNET, 0, NULL},
+            [IN_POSITIVE] = {"positive", LF_TYPE_CONDITIONING, 0, "prompt conditioning"},
+            [IN_NEGATIVE] = {"negative", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
+                             "negative prompt conditioning (needed when cfg > 1)"},
+            [IN_LATENT] = {"latent", LF_TYPE_LATENT, 0,
+                           "start latent: its size for txt2img, its content for "
+                           "img2img"},
+            [IN_LATENT_STD] =
+                {"latent_std", LF_TYPE_TENSOR, LF_PORT_OPTIONAL,
+                 "VaeEncode's latent_std: img2img samples latent + std * noise first, as the "
+                 "reference pipeline"},
+            [IN_EMPTY] =
+                {"empty_prompt", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
+                 "TextEncode's empty_prompt: pads the shorter of positive/negative (cfg > 1)"},
         },
     .outputs = (const struct lf_output_desc[]){{"latent", LF_TYPE_LATENT, NULL, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "seed",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_UNSIGNED,
-             .default_int = 0,
-             .description = "generator seed, 0 .. 2^64-1 (torch.Generator().manual_seed: "
-                            "the low 32 bits pick the noise)"},
-            {.name = "steps",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 4,
-             .min = 1,
-             .max = 50,
-             .description = "sampling steps"},
-            {.name = "cfg",
-             .type = LF_TYPE_FLOAT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_float = 1.0,
-             .min = 0.0,
-             .max = 30.0,
-             .description = "classifier-free guidance scale (> 1 runs the negative too)"},
-            {.name = "denoise",
-             .type = LF_TYPE_FLOAT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_float = 1.0,
-             .min = 0.0,
-             .max = 1.0,
-             .description = "img2img strength; 1 = txt2img"},
-            {.name = "original_steps",
-             .type = LF_TYPE_INT,
-             .flags = LF_PARAM_HAS_RANGE,
-             .default_int = 50,
-             .min = 1,
-             .max = 1000,
-             .description = "LCM's original_inference_steps"},
-            {0},
+        (const struct lf_param_desc[SAMPLE_PARAMS + 1]){
+            [SAMPLE_SEED] = {.name = "seed",
+                             .type = LF_TYPE_INT,
+                             .flags = LF_PARAM_UNSIGNED,
+                             .default_int = 0,
+                             .description = "generator seed, 0 .. 2^64-1 (torch.Generator()."
+                                            "manual_seed: the low 32 bits pick the noise)"},
+            [SAMPLE_STEPS] = {.name = "steps",
+                              .type = LF_TYPE_INT,
+                              .flags = LF_PARAM_HAS_RANGE,
+                              .default_int = 4,
+                              .min = 1,
+                              .max = 50,
+                              .description = "sampling steps"},
+            [SAMPLE_CFG] = {.name = "cfg",
+                            .type = LF_TYPE_FLOAT,
+                            .flags = LF_PARAM_HAS_RANGE,
+                            .default_float = 1.0,
+                            .min = 0.0,
+                            .max = 30.0,
+                            .description =
+                                "classifier-free guidance scale (> 1 runs the negative too)"},
+            [SAMPLE_DENOISE] = {.name = "denoise",
+                                .type = LF_TYPE_FLOAT,
+                                .flags = LF_PARAM_HAS_RANGE,
+                                .default_float = 1.0,
+                                .min = 0.0,
+                                .max = 1.0,
+                                .description = "img2img strength; 1 = txt2img"},
+            [SAMPLE_ORIGINAL] = {.name = "original_steps",
+                                 .type = LF_TYPE_INT,
+                                 .flags = LF_PARAM_HAS_RANGE,
+                                 .default_int = 50,
+                                 .min = 1,
+                                 .max = 1000,
+                                 .description = "LCM's original_inference_steps"},
         },
     .execute = sampler_execute,
 };

@@ -9,6 +9,9 @@
 
 #include <string.h>
 
+enum { VAE_IN_VAE, VAE_IN_PIXELS, VAE_INPUTS }; /* VaeDecode: latent, VaeEncode: image */
+enum { ENCODE_LATENT, ENCODE_LATENT_STD, ENCODE_OUTPUTS };
+
 /* Between decoder stages: Ctrl-C stops a long decode. */
 static bool not_interrupted(const char *name, struct lf_tensor *t, void *user)
 {
@@ -17,18 +20,18 @@ static bool not_interrupted(const char *name, struct lf_tensor *t, void *user)
 
 static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct sd_vae_object *v = sd_vae_object_of(&c->inputs[0]);
+    struct sd_vae_object *v = sd_vae_object_of(&c->inputs[VAE_IN_VAE]);
     if (!v) return lf_error_set(err, LF_ERR_INVALID, "input vae is not an SD VAE");
     struct lf_tensor *decoded = NULL, *image = NULL, *unit = NULL;
     enum lf_status s;
     if (v->is_taesd) {
         /* TAESD decodes to [0, 1]; the KL VAE to [-1, 1]. */
-        s = sd_taesd_decode(&v->taesd, lf_node_input_tensor(c, 1), &unit, err);
+        s = sd_taesd_decode(&v->taesd, lf_node_input_tensor(c, VAE_IN_PIXELS), &unit, err);
         if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
         lf_tensor_release(unit);
     } else {
-        s = sd_vae_decode(&v->vae, lf_node_input_tensor(c, 1), not_interrupted, (void *)c, &decoded,
-                          err);
+        s = sd_vae_decode(&v->vae, lf_node_input_tensor(c, VAE_IN_PIXELS), not_interrupted,
+                          (void *)c, &decoded, err);
     }
     if (!s) s = sd_image_from_decoded(decoded, &image, err);
     lf_tensor_release(decoded);
@@ -40,18 +43,19 @@ const struct lf_node_type sd_vae_decode_type = {
     .name = "VaeDecode",
     .description = "Decodes latents to an image [B, H, W, 3] in [0, 1].",
     .flags = LF_NODE_DETERMINISTIC,
-    .inputs = (const struct lf_input_desc[]){{"vae", LF_TYPE_VAE, 0, NULL},
-                                             {"latent", LF_TYPE_LATENT, 0, NULL},
-                                             {0}},
+    .inputs =
+        (const struct lf_input_desc[VAE_INPUTS + 1]){
+            [VAE_IN_VAE] = {"vae", LF_TYPE_VAE, 0, NULL},
+            [VAE_IN_PIXELS] = {"latent", LF_TYPE_LATENT, 0, NULL}},
     .outputs = (const struct lf_output_desc[]){{"image", LF_TYPE_IMAGE, NULL, NULL}, {0}},
     .execute = vae_decode_execute,
 };
 
 static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf_error *err)
 {
-    struct sd_vae_object *v = sd_vae_object_of(&c->inputs[0]);
+    struct sd_vae_object *v = sd_vae_object_of(&c->inputs[VAE_IN_VAE]);
     if (!v) return lf_error_set(err, LF_ERR_INVALID, "input vae is not an SD VAE");
-    struct lf_tensor *image = lf_node_input_tensor(c, 1);
+    struct lf_tensor *image = lf_node_input_tensor(c, VAE_IN_PIXELS);
     if (image->rank != 4 || image->shape[1] % 8 || image->shape[2] % 8)
         return lf_error_set(err, LF_ERR_INVALID,
                             "image must be [B, H, W, 3] with H and W multiples of 8");
@@ -73,8 +77,8 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
             lf_tensor_release(latent), lf_tensor_release(latent_std);
             return s;
         }
-        lf_node_output_tensor(c, 0, LF_TYPE_LATENT, latent);
-        lf_node_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
+        lf_node_output_tensor(c, ENCODE_LATENT, LF_TYPE_LATENT, latent);
+        lf_node_output_tensor(c, ENCODE_LATENT_STD, LF_TYPE_TENSOR, latent_std);
         return LF_OK;
     }
     s = sd_image_to_vae_input(image, &x, err);
@@ -86,8 +90,8 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
         lf_tensor_release(latent), lf_tensor_release(latent_std);
         return s;
     }
-    lf_node_output_tensor(c, 0, LF_TYPE_LATENT, latent);
-    lf_node_output_tensor(c, 1, LF_TYPE_TENSOR, latent_std);
+    lf_node_output_tensor(c, ENCODE_LATENT, LF_TYPE_LATENT, latent);
+    lf_node_output_tensor(c, ENCODE_LATENT_STD, LF_TYPE_TENSOR, latent_std);
     return LF_OK;
 }
 
@@ -95,22 +99,25 @@ const struct lf_node_type sd_vae_encode_type = {
     .name = "VaeEncode",
     .description = "Encodes an image to latents (the distribution's mean, scaled).",
     .flags = LF_NODE_DETERMINISTIC,
-    .inputs = (const struct lf_input_desc[]){{"vae", LF_TYPE_VAE, 0, NULL},
-                                             {"image", LF_TYPE_IMAGE, 0, NULL},
-                                             {0}},
+    .inputs =
+        (const struct lf_input_desc[VAE_INPUTS + 1]){
+            [VAE_IN_VAE] = {"vae", LF_TYPE_VAE, 0, NULL},
+            [VAE_IN_PIXELS] = {"image", LF_TYPE_IMAGE, 0, NULL}},
     .outputs =
-        (const struct lf_output_desc[]){
-            {"latent", LF_TYPE_LATENT, NULL, "mean * 0.18215"},
-            {"latent_std", LF_TYPE_TENSOR, NULL,
-             "std * 0.18215: connect to LcmSampler's latent_std to sample as the reference"},
-            {0},
+        (const struct lf_output_desc[ENCODE_OUTPUTS + 1]){
+            [ENCODE_LATENT] = {"latent", LF_TYPE_LATENT, NULL, "mean * 0.18215"},
+            [ENCODE_LATENT_STD] =
+                {"latent_std", LF_TYPE_TENSOR, NULL,
+                 "std * 0.18215: connect to LcmSampler's latent_std to sample as the reference"},
         },
     .execute = vae_encode_execute,
 };
 
 /* ---- TaesdLoader ---- */
 
-enum { TAESD_DECODER, TAESD_ENCODER, TAESD_DTYPE };
+/* Param indices; the table below is indexed by them (designated
+** initialisers), and its slot at TAESD_PARAMS stays zero: the end. */
+enum { TAESD_DECODER, TAESD_ENCODER, TAESD_DTYPE, TAESD_PARAMS };
 
 static enum lf_status taesd_validate(const struct lf_node_type *type, const struct lf_value *params,
                                      struct lf_error *err)
@@ -150,22 +157,21 @@ const struct lf_node_type sd_taesd_loader_type = {
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs = (const struct lf_output_desc[]){{"vae", LF_TYPE_VAE, NULL, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "decoder",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_PATH,
-             .default_string = "",
-             .description = "decoder weights (.safetensors); may be left out"},
-            {.name = "encoder",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_PATH,
-             .default_string = "",
-             .description = "encoder weights (.safetensors); may be left out"},
-            {.name = "dtype",
-             .type = LF_TYPE_STRING,
-             .default_string = "auto",
-             .description = "auto (f16 where supported), f16 or f32"},
-            {0},
+        (const struct lf_param_desc[TAESD_PARAMS + 1]){
+            [TAESD_DECODER] = {.name = "decoder",
+                               .type = LF_TYPE_STRING,
+                               .flags = LF_PARAM_PATH,
+                               .default_string = "",
+                               .description = "decoder weights (.safetensors); may be left out"},
+            [TAESD_ENCODER] = {.name = "encoder",
+                               .type = LF_TYPE_STRING,
+                               .flags = LF_PARAM_PATH,
+                               .default_string = "",
+                               .description = "encoder weights (.safetensors); may be left out"},
+            [TAESD_DTYPE] = {.name = "dtype",
+                             .type = LF_TYPE_STRING,
+                             .default_string = "auto",
+                             .description = "auto (f16 where supported), f16 or f32"},
         },
     .execute = taesd_execute,
     .validate = taesd_validate,

@@ -17,8 +17,8 @@ extern const struct lf_node_type sd_lora_loader_type;
 extern const struct lf_node_type sd_taesd_loader_type;
 
 /* TextEncode (nodes_text.c): params and outputs by index, and its hooks. */
-enum { SD_TEXT_TEXT, SD_TEXT_WEIGHTING, SD_TEXT_CLIP_SKIP, SD_TEXT_EMBEDDINGS };
-enum { SD_TEXT_OUT_CONDITIONING, SD_TEXT_OUT_EMPTY };
+enum { SD_TEXT_TEXT, SD_TEXT_WEIGHTING, SD_TEXT_CLIP_SKIP, SD_TEXT_EMBEDDINGS, SD_TEXT_PARAMS };
+enum { SD_TEXT_OUT_CONDITIONING, SD_TEXT_OUT_EMPTY, SD_TEXT_OUTPUTS };
 enum lf_status sd_text_encode_execute(const struct lf_node_call *c, struct lf_error *err);
 enum lf_status sd_text_encode_validate(const struct lf_node_type *type,
                                        const struct lf_value *params, struct lf_error *err);

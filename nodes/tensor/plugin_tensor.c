@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { LOAD_PATH, LOAD_NAME, LOAD_AS };
+/* Param indices; each table below is indexed by them (designated
+** initialisers), and its slot at the *_PARAMS count stays zero: the end. */
+enum { LOAD_PATH, LOAD_NAME, LOAD_AS, LOAD_PARAMS };
 
 static const char *const kinds[] = {"tensor", "latent", "conditioning", "image", NULL};
 static const enum lf_value_type kind_types[] = {LF_TYPE_TENSOR, LF_TYPE_LATENT,
@@ -68,26 +70,25 @@ static const struct lf_node_type load_tensor_type = {
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs = (const struct lf_output_desc[]){{"tensor", LF_TYPE_TENSOR, NULL, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = ".safetensors file"},
-            {.name = "name",
-             .type = LF_TYPE_STRING,
-             .default_string = "tensor",
-             .description = "the tensor's name in the file"},
-            {.name = "as",
-             .type = LF_TYPE_STRING,
-             .default_string = "tensor",
-             .description = "value type: tensor, latent, conditioning or image"},
-            {0},
+        (const struct lf_param_desc[LOAD_PARAMS + 1]){
+            [LOAD_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description = ".safetensors file"},
+            [LOAD_NAME] = {.name = "name",
+                           .type = LF_TYPE_STRING,
+                           .default_string = "tensor",
+                           .description = "the tensor's name in the file"},
+            [LOAD_AS] = {.name = "as",
+                         .type = LF_TYPE_STRING,
+                         .default_string = "tensor",
+                         .description = "value type: tensor, latent, conditioning or image"},
         },
     .execute = load_execute,
     .validate = load_validate,
 };
 
-enum { SAVE_PATH, SAVE_NAME };
+enum { SAVE_PATH, SAVE_NAME, SAVE_PARAMS };
 
 static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error *err)
 {
@@ -113,16 +114,15 @@ static const struct lf_node_type save_tensor_type = {
     .flags = LF_NODE_SIDE_EFFECT,
     .inputs = (const struct lf_input_desc[]){{"tensor", LF_TYPE_TENSOR, 0, NULL}, {0}},
     .params =
-        (const struct lf_param_desc[]){
-            {.name = "path",
-             .type = LF_TYPE_STRING,
-             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "output .safetensors file"},
-            {.name = "name",
-             .type = LF_TYPE_STRING,
-             .default_string = "tensor",
-             .description = "the tensor's name in the file"},
-            {0},
+        (const struct lf_param_desc[SAVE_PARAMS + 1]){
+            [SAVE_PATH] = {.name = "path",
+                           .type = LF_TYPE_STRING,
+                           .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
+                           .description = "output .safetensors file"},
+            [SAVE_NAME] = {.name = "name",
+                           .type = LF_TYPE_STRING,
+                           .default_string = "tensor",
+                           .description = "the tensor's name in the file"},
         },
     .execute = save_execute,
 };

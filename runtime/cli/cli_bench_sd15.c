@@ -167,9 +167,9 @@ int lf_cli_bench_sd15(int argc, char **argv)
            (int)strcspn(info->details, "\n"), info->details, size, size, steps, dtype_name);
     printf("  model: %s\n", model);
     if (sd_checkpoint_load(device, model, dtype, &ck, &err) ||
-        sd_unet_init(&unet, ck.unet, 8, &err) ||
-        sd_clip_init(&clip, ck.clip, ck.text_heads, &err) || sd_vae_init(&vae, ck.vae, &err) ||
-        lf_device_sync(device, &err))
+        sd_unet_init(&unet, ck.unet, &ck.arch.unet, &err) ||
+        sd_clip_init(&clip, ck.clip, &ck.arch.text, &err) ||
+        sd_vae_init(&vae, ck.vae, &ck.arch.vae, &err) || lf_device_sync(device, &err))
         goto fail;
     enum lf_dtype act = !strcmp(act_name, "f32")   ? LF_DTYPE_F32
                         : !strcmp(act_name, "f16") ? LF_DTYPE_F16
@@ -196,7 +196,7 @@ int lf_cli_bench_sd15(int argc, char **argv)
             goto fail;
         printf("  change LoRA strength     %8.2f s\n", now_s() - t0);
         sd_unet_clear(&unet);
-        if (sd_unet_init(&unet, merged, 8, &err)) {
+        if (sd_unet_init(&unet, merged, &ck.arch.unet, &err)) {
             sd_weights_release(merged);
             goto fail;
         }

@@ -6,8 +6,8 @@
 */
 #include "cli.h"
 #include "sd_checkpoint.h"
-#include "sd_lora.h"
 #include "sd_info.h"
+#include "sd_lora.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -98,41 +98,45 @@ static void print_widths(const int *w, int n)
 
 static void print_arch(const struct sd_info *info)
 {
-    const struct sd_info_unet *u = &info->unet;
+    const struct sd_arch_unet *u = &info->arch.unet;
     if (u->found) {
-        printf("  UNet: model channels %d, widths ", u->model_channels);
+        printf("  UNet: model channels %d, widths ", u->widths[0]);
         print_widths(u->widths, u->levels);
         printf(" (%d levels), %d res blocks per level down and %d up, %d transformers "
                "(depth %d), context dim %d, in %d / out %d channels, time embedding %d\n",
-               u->levels, u->down_res_per_level, u->up_res_per_level, u->transformers,
+               u->levels, u->down_res, u->up_res, sd_arch_unet_transformers(u),
                u->transformer_depth, u->context_dim, u->in_channels, u->out_channels,
                u->time_embed_dim);
     }
-    const struct sd_info_text *t = &info->text;
+    const struct sd_arch_text *t = &info->arch.text;
     if (t->found) {
         printf("  text encoder: CLIP, %d layers, width %d, MLP %d, vocabulary %d, %d positions",
                t->layers, t->hidden, t->mlp, t->vocab, t->positions);
-        if (t->heads) printf(", %d heads (config.json)", t->heads);
+        if (t->heads_from_config) printf(", %d heads (config.json)", t->heads);
         printf("\n");
     }
-    const struct sd_info_vae *v = &info->vae;
+    const struct sd_arch_vae *v = &info->arch.vae;
     if (v->found) {
         printf("  VAE: latent channels %d", v->latent_channels);
         if (v->has_encoder) {
             printf(", encoder widths ");
-            print_widths(v->encoder_widths, v->encoder_levels);
-            printf(" (%d blocks per level)", v->encoder_blocks);
+            print_widths(v->encoder_widths, v->levels);
+            printf(" (%d blocks per level)", v->encoder_res);
         }
         if (v->has_decoder) {
+            int run_order[SD_ARCH_MAX_LEVELS];
+            for (int l = 0; l < v->levels; l++)
+                run_order[l] = v->decoder_widths[v->levels - 1 - l];
             printf(", decoder widths ");
-            print_widths(v->decoder_widths, v->decoder_levels);
-            printf(" (%d blocks per level)", v->decoder_blocks);
+            print_widths(run_order, v->levels);
+            printf(" (%d blocks per level)", v->decoder_res);
         }
         printf("%s\n", v->mid_attention ? ", mid-block attention" : "");
     }
-    if (info->diffusers)
-        printf("  tokenizer: %s\n",
-               info->tokenizer ? "tokenizer/vocab.json" : "none in the folder");
+    if (info->diffusers && info->tokenizer)
+        printf("  tokenizer: " SD_DIFFUSERS_TOKENIZER "/%s\n", sd_diffusers_tokenizer_files[0]);
+    else if (info->diffusers)
+        printf("  tokenizer: none in the folder\n");
 }
 
 static void print_lora(const struct sd_info *info)

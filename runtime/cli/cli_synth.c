@@ -97,7 +97,7 @@ int lf_cli_synth_checkpoint(int argc, char **argv)
             snprintf(dir, sizeof dir, "%.*s/tokenizer", (int)(slash - out), out);
         else
             snprintf(dir, sizeof dir, "tokenizer");
-        if (sd_synth_vocab(dir, arch->text_vocab, &err) != LF_OK) {
+        if (sd_synth_vocab(dir, arch->text.vocab, &err) != LF_OK) {
             fprintf(stderr, "lcmflow synth-checkpoint: %s\n",
                     lf_error_text(&err, text, sizeof text));
             return 1;

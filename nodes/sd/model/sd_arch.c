@@ -1,11 +1,12 @@
 /*
-** sd_arch.c - enumerates the tensors of an SD 1.5 single-file checkpoint.
+** sd_arch.c - the SD 1.5 presets and the module layout (see sd_arch.h).
 **
-** UNet: 2 ResBlocks per level on the way down (transformers on the first
-** three levels), 3 on the way up, heads 8, one transformer block each; VAE:
-** 2 resnets per encoder level, 3 per decoder level, mid attention; CLIP:
-** pre-LN transformer.  The same structure sd_unet.c, sd_vae.c and sd_clip.c
-** read back.
+** UNet: down_res ResBlocks per level on the way down, each followed by a
+** transformer on the levels with attention, a downsampler after every level
+** but the last; the middle block; up_res ResBlocks per level on the way up
+** (transformers alike), an upsampler after every level but the first.  VAE:
+** encoder_res resnets per encoder level, decoder_res per decoder level,
+** mid-block resnet, attention, resnet.
 */
 #include "sd_arch.h"
 
@@ -13,250 +14,263 @@
 #include <stdio.h>
 #include <string.h>
 
+/* SD 1.5 uses 8 heads in every transformer; the count is not stored in the
+** weights, so this is the one place it is written. */
+#define SD15_UNET_HEADS 8
+
+#define SD15_UNET_STRUCTURE                                                                        \
+    .found = true, .in_channels = 4, .out_channels = 4, .levels = 4,                               \
+    .attention = {true, true, true, false}, .down_res = 2, .up_res = 3, .mid_attention = true,     \
+    .transformer_depth = 1, .heads = SD15_UNET_HEADS
+#define SD15_VAE_STRUCTURE                                                                         \
+    .found = true, .has_encoder = true, .has_decoder = true, .mid_attention = true,                \
+    .latent_channels = 4, .levels = 4, .encoder_res = 2, .decoder_res = 3
+
 const struct sd_arch sd_arch_sd15 = {
-    .unet_channels = {320, 640, 1280, 1280},
-    .context_dim = 768,
-    .text_hidden = 768,
-    .text_layers = 12,
-    .text_mlp = 3072,
-    .text_vocab = 49408,
-    .text_positions = 77,
-    .vae_channels = {128, 256, 512, 512},
+    .unet = {SD15_UNET_STRUCTURE, .widths = {320, 640, 1280, 1280}, .context_dim = 768,
+             .time_embed_dim = 1280},
+    .text = {.found = true,
+             .layers = 12,
+             .hidden = 768,
+             .mlp = 3072,
+             .vocab = 49408,
+             .positions = 77,
+             .heads = 12},
+    .vae = {SD15_VAE_STRUCTURE, .encoder_widths = {128, 256, 512, 512},
+            .decoder_widths = {128, 256, 512, 512}},
 };
 
 /* The fixture's widths; the vocabulary is the synthetic one's size. */
 const struct sd_arch sd_arch_tiny = {
-    .unet_channels = {32, 64, 128, 128},
-    .context_dim = 64,
-    .text_hidden = 64,
-    .text_layers = 4,
-    .text_mlp = 256,
-    .text_vocab = 1024,
-    .text_positions = 77,
-    .vae_channels = {32, 64, 96, 96},
+    .unet = {SD15_UNET_STRUCTURE, .widths = {32, 64, 128, 128}, .context_dim = 64,
+             .time_embed_dim = 128},
+    .text = {.found = true,
+             .layers = 4,
+             .hidden = 64,
+             .mlp = 256,
+             .vocab = 1024,
+             .positions = 77,
+             .heads = 4},
+    .vae = {SD15_VAE_STRUCTURE, .encoder_widths = {32, 64, 96, 96},
+            .decoder_widths = {32, 64, 96, 96}},
 };
 
-struct emitter {
-    sd_arch_fn fn;
+int sd_arch_unet_transformers(const struct sd_arch_unet *a)
+{
+    int n = a->mid_attention;
+    for (int l = 0; l < a->levels; l++)
+        n += a->attention[l] ? a->down_res + a->up_res : 0;
+    return n;
+}
+
+/* ---- the module layout ---- */
+
+struct walk {
+    sd_module_fn fn;
     void *user;
-    char prefix[96];
+    struct sd_module m; /* the next module's side, block and part */
 };
 
-static void emit(struct emitter *e, int is_norm, int64_t fan_in, int rank, const int64_t *shape,
-                 const char *fmt, ...)
+/* Emits one module at the side, block and part set by at(). */
+static void put(struct walk *w, enum sd_module_kind kind, int cin, int cout, int kernel,
+                const char *ldm, const char *diffusers)
 {
-    struct sd_arch_tensor t;
-    char name[128];
+    struct sd_module m = w->m;
+    m.kind = kind;
+    m.cin = cin;
+    m.cout = cout;
+    m.kernel = kernel;
+    snprintf(m.ldm, sizeof m.ldm, "%s", ldm);
+    snprintf(m.diffusers, sizeof m.diffusers, "%s", diffusers);
+    w->fn(&m, w->user);
+}
+
+static void at(struct walk *w, enum sd_module_side side, int block, int part)
+{
+    w->m.side = side;
+    w->m.block = block;
+    w->m.part = part;
+}
+
+static const char *fmt(char *buf, size_t size, const char *format, ...)
+{
     va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
+    va_start(ap, format);
+    vsnprintf(buf, size, format, ap);
     va_end(ap);
-    memset(&t, 0, sizeof t);
-    snprintf(t.name, sizeof t.name, "%s%s", e->prefix, name);
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.shape[i] = shape[i];
-    t.fan_in = fan_in;
-    t.is_norm = is_norm;
-    e->fn(&t, e->user);
+    return buf;
 }
 
-static void conv(struct emitter *e, const char *name, int64_t cin, int64_t cout, int k)
-{
-    int64_t w[4] = {cout, cin, k, k}, b[1] = {cout};
-    emit(e, 0, cin * k * k, 4, w, "%s.weight", name);
-    emit(e, 0, cin * k * k, 1, b, "%s.bias", name);
-}
+#define MAX_SKIPS (1 + SD_ARCH_MAX_LEVELS * 16)
 
-static void linear(struct emitter *e, const char *name, int64_t in, int64_t out, int bias)
+static void unet_down(struct walk *w, const struct sd_arch_unet *a, int *skips, int *nskip, int *c)
 {
-    int64_t w[2] = {out, in}, b[1] = {out};
-    emit(e, 0, in, 2, w, "%s.weight", name);
-    if (bias) emit(e, 0, in, 1, b, "%s.bias", name);
-}
-
-static void norm(struct emitter *e, const char *name, int64_t c)
-{
-    int64_t s[1] = {c};
-    emit(e, 1, 0, 1, s, "%s.weight", name);
-    emit(e, 2, 0, 1, s, "%s.bias", name);
-}
-
-static void unet_res(struct emitter *e, const char *p, int cin, int cout, int temb)
-{
-    char n[128];
-    snprintf(n, sizeof n, "%s.in_layers.0", p), norm(e, n, cin);
-    snprintf(n, sizeof n, "%s.in_layers.2", p), conv(e, n, cin, cout, 3);
-    snprintf(n, sizeof n, "%s.emb_layers.1", p), linear(e, n, temb, cout, 1);
-    snprintf(n, sizeof n, "%s.out_layers.0", p), norm(e, n, cout);
-    snprintf(n, sizeof n, "%s.out_layers.3", p), conv(e, n, cout, cout, 3);
-    if (cin != cout) snprintf(n, sizeof n, "%s.skip_connection", p), conv(e, n, cin, cout, 1);
-}
-
-static void unet_attn(struct emitter *e, const char *p, int c, int ctx)
-{
-    char n[160];
-    snprintf(n, sizeof n, "%s.norm", p), norm(e, n, c);
-    snprintf(n, sizeof n, "%s.proj_in", p), conv(e, n, c, c, 1);
-    const char *tb = "transformer_blocks.0";
-    snprintf(n, sizeof n, "%s.%s.norm1", p, tb), norm(e, n, c);
-    snprintf(n, sizeof n, "%s.%s.attn1.to_q", p, tb), linear(e, n, c, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn1.to_k", p, tb), linear(e, n, c, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn1.to_v", p, tb), linear(e, n, c, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn1.to_out.0", p, tb), linear(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.%s.norm2", p, tb), norm(e, n, c);
-    snprintf(n, sizeof n, "%s.%s.attn2.to_q", p, tb), linear(e, n, c, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn2.to_k", p, tb), linear(e, n, ctx, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn2.to_v", p, tb), linear(e, n, ctx, c, 0);
-    snprintf(n, sizeof n, "%s.%s.attn2.to_out.0", p, tb), linear(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.%s.norm3", p, tb), norm(e, n, c);
-    snprintf(n, sizeof n, "%s.%s.ff.net.0.proj", p, tb), linear(e, n, c, 8 * c, 1);
-    snprintf(n, sizeof n, "%s.%s.ff.net.2", p, tb), linear(e, n, 4 * c, c, 1);
-    snprintf(n, sizeof n, "%s.proj_out", p), conv(e, n, c, c, 1);
-}
-
-static void unet(struct emitter *e, const struct sd_arch *a)
-{
-    const int *ch = a->unet_channels;
-    int temb = 4 * ch[0];
-    char p[64];
-    snprintf(e->prefix, sizeof e->prefix, "model.diffusion_model.");
-    linear(e, "time_embed.0", ch[0], temb, 1);
-    linear(e, "time_embed.2", temb, temb, 1);
-    conv(e, "input_blocks.0.0", 4, ch[0], 3);
-    int skips[16], nskip = 0, block = 1, c = ch[0];
-    skips[nskip++] = c;
-    for (int level = 0; level < 4; level++) {
-        for (int r = 0; r < 2; r++, block++) {
-            snprintf(p, sizeof p, "input_blocks.%d.0", block);
-            unet_res(e, p, c, ch[level], temb);
-            c = ch[level];
-            if (level < 3) {
-                snprintf(p, sizeof p, "input_blocks.%d.1", block);
-                unet_attn(e, p, c, a->context_dim);
+    char l[48], d[64];
+    int block = 1;
+    for (int level = 0; level < a->levels; level++) {
+        for (int r = 0; r < a->down_res; r++, block++) {
+            at(w, SD_SIDE_INPUT, block, 0);
+            put(w, SD_MODULE_RES, *c, a->widths[level], 3,
+                fmt(l, sizeof l, "input_blocks.%d.0", block),
+                fmt(d, sizeof d, "down_blocks.%d.resnets.%d", level, r));
+            *c = a->widths[level];
+            if (a->attention[level]) {
+                at(w, SD_SIDE_INPUT, block, 1);
+                put(w, SD_MODULE_TRANSFORMER, *c, *c, 1,
+                    fmt(l, sizeof l, "input_blocks.%d.1", block),
+                    fmt(d, sizeof d, "down_blocks.%d.attentions.%d", level, r));
             }
-            skips[nskip++] = c;
+            if (*nskip < MAX_SKIPS) skips[(*nskip)++] = *c;
         }
-        if (level < 3) {
-            snprintf(p, sizeof p, "input_blocks.%d.0.op", block++);
-            conv(e, p, c, c, 3);
-            skips[nskip++] = c;
+        if (level + 1 < a->levels) {
+            at(w, SD_SIDE_INPUT, block, 0);
+            put(w, SD_MODULE_DOWNSAMPLE, *c, *c, 3, fmt(l, sizeof l, "input_blocks.%d.0.op", block),
+                fmt(d, sizeof d, "down_blocks.%d.downsamplers.0.conv", level));
+            block++;
+            if (*nskip < MAX_SKIPS) skips[(*nskip)++] = *c;
         }
     }
-    unet_res(e, "middle_block.0", c, c, temb);
-    unet_attn(e, "middle_block.1", c, a->context_dim);
-    unet_res(e, "middle_block.2", c, c, temb);
-    block = 0;
-    for (int level = 3; level >= 0; level--) {
-        for (int r = 0; r < 3; r++, block++) {
-            int skip = skips[--nskip];
-            snprintf(p, sizeof p, "output_blocks.%d.0", block);
-            unet_res(e, p, c + skip, ch[level], temb);
-            c = ch[level];
+}
+
+static void unet_middle(struct walk *w, const struct sd_arch_unet *a, int c)
+{
+    int part = 0;
+    char l[48];
+    at(w, SD_SIDE_MIDDLE, 0, part);
+    put(w, SD_MODULE_RES, c, c, 3, fmt(l, sizeof l, "middle_block.%d", part++),
+        "mid_block.resnets.0");
+    if (a->mid_attention) {
+        at(w, SD_SIDE_MIDDLE, 0, part);
+        put(w, SD_MODULE_TRANSFORMER, c, c, 1, fmt(l, sizeof l, "middle_block.%d", part++),
+            "mid_block.attentions.0");
+    }
+    at(w, SD_SIDE_MIDDLE, 0, part);
+    put(w, SD_MODULE_RES, c, c, 3, fmt(l, sizeof l, "middle_block.%d", part),
+        "mid_block.resnets.1");
+}
+
+/* diffusers numbers up blocks in run order (up_blocks.0 is the deepest
+** level), LDM numbers output blocks consecutively. */
+static void unet_up(struct walk *w, const struct sd_arch_unet *a, const int *skips, int nskip,
+                    int *c)
+{
+    char l[48], d[64];
+    int block = 0;
+    for (int i = 0; i < a->levels; i++) {
+        int level = a->levels - 1 - i;
+        for (int r = 0; r < a->up_res; r++, block++) {
+            int skip = nskip > 0 ? skips[--nskip] : 0;
+            at(w, SD_SIDE_OUTPUT, block, 0);
+            put(w, SD_MODULE_RES, *c + skip, a->widths[level], 3,
+                fmt(l, sizeof l, "output_blocks.%d.0", block),
+                fmt(d, sizeof d, "up_blocks.%d.resnets.%d", i, r));
+            *c = a->widths[level];
             int part = 1;
-            if (level < 3) {
-                snprintf(p, sizeof p, "output_blocks.%d.1", block);
-                unet_attn(e, p, c, a->context_dim);
-                part = 2;
+            if (a->attention[level]) {
+                at(w, SD_SIDE_OUTPUT, block, part++);
+                put(w, SD_MODULE_TRANSFORMER, *c, *c, 1,
+                    fmt(l, sizeof l, "output_blocks.%d.1", block),
+                    fmt(d, sizeof d, "up_blocks.%d.attentions.%d", i, r));
             }
-            if (level > 0 && r == 2) {
-                snprintf(p, sizeof p, "output_blocks.%d.%d.conv", block, part);
-                conv(e, p, c, c, 3);
+            if (level > 0 && r + 1 == a->up_res) {
+                at(w, SD_SIDE_OUTPUT, block, part);
+                put(w, SD_MODULE_UPSAMPLE, *c, *c, 3,
+                    fmt(l, sizeof l, "output_blocks.%d.%d.conv", block, part),
+                    fmt(d, sizeof d, "up_blocks.%d.upsamplers.0.conv", i));
             }
         }
     }
-    norm(e, "out.0", c);
-    conv(e, "out.2", c, 4, 3);
 }
 
-static void vae_res(struct emitter *e, const char *p, int cin, int cout)
+void sd_arch_unet_modules(const struct sd_arch_unet *a, sd_module_fn fn, void *user)
 {
-    char n[128];
-    snprintf(n, sizeof n, "%s.norm1", p), norm(e, n, cin);
-    snprintf(n, sizeof n, "%s.conv1", p), conv(e, n, cin, cout, 3);
-    snprintf(n, sizeof n, "%s.norm2", p), norm(e, n, cout);
-    snprintf(n, sizeof n, "%s.conv2", p), conv(e, n, cout, cout, 3);
-    if (cin != cout) snprintf(n, sizeof n, "%s.nin_shortcut", p), conv(e, n, cin, cout, 1);
+    struct walk w = {.fn = fn, .user = user};
+    int skips[MAX_SKIPS], nskip = 0, c = a->widths[0];
+    at(&w, SD_SIDE_NONE, -1, -1);
+    put(&w, SD_MODULE_LINEAR, a->widths[0], a->time_embed_dim, 0, "time_embed.0",
+        "time_embedding.linear_1");
+    put(&w, SD_MODULE_LINEAR, a->time_embed_dim, a->time_embed_dim, 0, "time_embed.2",
+        "time_embedding.linear_2");
+    at(&w, SD_SIDE_INPUT, 0, 0);
+    put(&w, SD_MODULE_CONV, a->in_channels, c, 3, "input_blocks.0.0", "conv_in");
+    skips[nskip++] = c;
+    unet_down(&w, a, skips, &nskip, &c);
+    unet_middle(&w, a, c);
+    unet_up(&w, a, skips, nskip, &c);
+    at(&w, SD_SIDE_NONE, -1, -1);
+    put(&w, SD_MODULE_NORM, c, c, 0, "out.0", "conv_norm_out");
+    put(&w, SD_MODULE_CONV, c, a->out_channels, 3, "out.2", "conv_out");
 }
 
-static void vae_mid(struct emitter *e, const char *side, int c)
+static void vae_mid(struct walk *w, const char *side, int c, bool attention)
 {
-    char n[128];
-    snprintf(n, sizeof n, "%s.mid.block_1", side), vae_res(e, n, c, c);
-    snprintf(n, sizeof n, "%s.mid.attn_1.norm", side), norm(e, n, c);
-    snprintf(n, sizeof n, "%s.mid.attn_1.q", side), conv(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.mid.attn_1.k", side), conv(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.mid.attn_1.v", side), conv(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.mid.attn_1.proj_out", side), conv(e, n, c, c, 1);
-    snprintf(n, sizeof n, "%s.mid.block_2", side), vae_res(e, n, c, c);
+    char l[48], d[64];
+    put(w, SD_MODULE_VAE_RES, c, c, 3, fmt(l, sizeof l, "%s.mid.block_1", side),
+        fmt(d, sizeof d, "%s.mid_block.resnets.0", side));
+    if (attention)
+        put(w, SD_MODULE_VAE_ATTENTION, c, c, 1, fmt(l, sizeof l, "%s.mid.attn_1", side),
+            fmt(d, sizeof d, "%s.mid_block.attentions.0", side));
+    put(w, SD_MODULE_VAE_RES, c, c, 3, fmt(l, sizeof l, "%s.mid.block_2", side),
+        fmt(d, sizeof d, "%s.mid_block.resnets.1", side));
 }
 
-static void vae(struct emitter *e, const struct sd_arch *a)
+static void vae_encoder(struct walk *w, const struct sd_arch_vae *a)
 {
-    const int *ch = a->vae_channels;
-    char p[96];
-    snprintf(e->prefix, sizeof e->prefix, "first_stage_model.");
-    conv(e, "encoder.conv_in", 3, ch[0], 3);
+    const int *ch = a->encoder_widths;
+    char l[48], d[64];
     int c = ch[0];
-    for (int level = 0; level < 4; level++) {
-        for (int b = 0; b < 2; b++) {
-            snprintf(p, sizeof p, "encoder.down.%d.block.%d", level, b);
-            vae_res(e, p, c, ch[level]);
+    put(w, SD_MODULE_CONV, 3, c, 3, "encoder.conv_in", "encoder.conv_in");
+    for (int level = 0; level < a->levels; level++) {
+        for (int b = 0; b < a->encoder_res; b++) {
+            put(w, SD_MODULE_VAE_RES, c, ch[level], 3,
+                fmt(l, sizeof l, "encoder.down.%d.block.%d", level, b),
+                fmt(d, sizeof d, "encoder.down_blocks.%d.resnets.%d", level, b));
             c = ch[level];
         }
-        if (level < 3) {
-            snprintf(p, sizeof p, "encoder.down.%d.downsample.conv", level);
-            conv(e, p, c, c, 3);
-        }
+        if (level + 1 < a->levels)
+            put(w, SD_MODULE_DOWNSAMPLE, c, c, 3,
+                fmt(l, sizeof l, "encoder.down.%d.downsample.conv", level),
+                fmt(d, sizeof d, "encoder.down_blocks.%d.downsamplers.0.conv", level));
     }
-    vae_mid(e, "encoder", c);
-    norm(e, "encoder.norm_out", c);
-    conv(e, "encoder.conv_out", c, 8, 3);
-    conv(e, "quant_conv", 8, 8, 1);
-    conv(e, "post_quant_conv", 4, 4, 1);
-    c = ch[3];
-    conv(e, "decoder.conv_in", 4, c, 3);
-    vae_mid(e, "decoder", c);
-    for (int level = 3; level >= 0; level--) {
-        for (int b = 0; b < 3; b++) {
-            snprintf(p, sizeof p, "decoder.up.%d.block.%d", level, b);
-            vae_res(e, p, c, ch[level]);
+    vae_mid(w, "encoder", c, a->mid_attention);
+    put(w, SD_MODULE_NORM, c, c, 0, "encoder.norm_out", "encoder.conv_norm_out");
+    put(w, SD_MODULE_CONV, c, 2 * a->latent_channels, 3, "encoder.conv_out", "encoder.conv_out");
+    put(w, SD_MODULE_CONV, 2 * a->latent_channels, 2 * a->latent_channels, 1, "quant_conv",
+        "quant_conv");
+}
+
+/* LDM numbers decoder levels as the encoder's (up.N-1 runs first),
+** diffusers in run order. */
+static void vae_decoder(struct walk *w, const struct sd_arch_vae *a)
+{
+    const int *ch = a->decoder_widths;
+    char l[48], d[64];
+    int c = a->levels > 0 ? ch[a->levels - 1] : 0;
+    put(w, SD_MODULE_CONV, a->latent_channels, a->latent_channels, 1, "post_quant_conv",
+        "post_quant_conv");
+    put(w, SD_MODULE_CONV, a->latent_channels, c, 3, "decoder.conv_in", "decoder.conv_in");
+    vae_mid(w, "decoder", c, a->mid_attention);
+    for (int i = 0; i < a->levels; i++) {
+        int level = a->levels - 1 - i;
+        for (int b = 0; b < a->decoder_res; b++) {
+            put(w, SD_MODULE_VAE_RES, c, ch[level], 3,
+                fmt(l, sizeof l, "decoder.up.%d.block.%d", level, b),
+                fmt(d, sizeof d, "decoder.up_blocks.%d.resnets.%d", i, b));
             c = ch[level];
         }
-        if (level > 0) {
-            snprintf(p, sizeof p, "decoder.up.%d.upsample.conv", level);
-            conv(e, p, c, c, 3);
-        }
+        if (level > 0)
+            put(w, SD_MODULE_UPSAMPLE, c, c, 3,
+                fmt(l, sizeof l, "decoder.up.%d.upsample.conv", level),
+                fmt(d, sizeof d, "decoder.up_blocks.%d.upsamplers.0.conv", i));
     }
-    norm(e, "decoder.norm_out", c);
-    conv(e, "decoder.conv_out", c, 3, 3);
+    put(w, SD_MODULE_NORM, c, c, 0, "decoder.norm_out", "decoder.conv_norm_out");
+    put(w, SD_MODULE_CONV, c, 3, 3, "decoder.conv_out", "decoder.conv_out");
 }
 
-static void clip(struct emitter *e, const struct sd_arch *a)
+void sd_arch_vae_modules(const struct sd_arch_vae *a, sd_module_fn fn, void *user)
 {
-    int h = a->text_hidden;
-    char p[128];
-    snprintf(e->prefix, sizeof e->prefix, "cond_stage_model.transformer.text_model.");
-    int64_t tok[2] = {a->text_vocab, h}, pos[2] = {a->text_positions, h};
-    emit(e, 0, h, 2, tok, "embeddings.token_embedding.weight");
-    emit(e, 0, h, 2, pos, "embeddings.position_embedding.weight");
-    for (int l = 0; l < a->text_layers; l++) {
-        snprintf(p, sizeof p, "encoder.layers.%d.layer_norm1", l), norm(e, p, h);
-        snprintf(p, sizeof p, "encoder.layers.%d.self_attn.q_proj", l), linear(e, p, h, h, 1);
-        snprintf(p, sizeof p, "encoder.layers.%d.self_attn.k_proj", l), linear(e, p, h, h, 1);
-        snprintf(p, sizeof p, "encoder.layers.%d.self_attn.v_proj", l), linear(e, p, h, h, 1);
-        snprintf(p, sizeof p, "encoder.layers.%d.self_attn.out_proj", l), linear(e, p, h, h, 1);
-        snprintf(p, sizeof p, "encoder.layers.%d.layer_norm2", l), norm(e, p, h);
-        snprintf(p, sizeof p, "encoder.layers.%d.mlp.fc1", l), linear(e, p, h, a->text_mlp, 1);
-        snprintf(p, sizeof p, "encoder.layers.%d.mlp.fc2", l), linear(e, p, a->text_mlp, h, 1);
-    }
-    norm(e, "final_layer_norm", h);
-}
-
-void sd_arch_each(const struct sd_arch *arch, sd_arch_fn fn, void *user)
-{
-    struct emitter e = {.fn = fn, .user = user};
-    unet(&e, arch);
-    vae(&e, arch);
-    clip(&e, arch);
+    struct walk w = {.fn = fn, .user = user};
+    at(&w, SD_SIDE_NONE, -1, -1);
+    if (a->has_encoder) vae_encoder(&w, a);
+    if (a->has_decoder) vae_decoder(&w, a);
 }

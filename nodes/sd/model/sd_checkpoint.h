@@ -4,33 +4,28 @@
 **
 ** Layouts: the original single-file .safetensors (model.diffusion_model.*,
 ** first_stage_model.*, cond_stage_model.transformer.*) and the diffusers
-** folder (unet/, vae/, text_encoder/), whose names are mapped to the
-** original ones so the model code sees one naming.  Pickle files (.ckpt,
+** folder (sd_diffusers.h), whose names are mapped to the original ones
+** through the name table (sd_names.h) so the model code sees one naming.  Pickle files (.ckpt,
 ** .pt, .bin) are refused: loading them can execute code.
 */
 #ifndef LCMFLOW_SD_CHECKPOINT_H
 #define LCMFLOW_SD_CHECKPOINT_H
 
+#include "sd_arch.h"
+#include "sd_diffusers.h"
+#include "sd_names.h"
 #include "sd_weights.h"
 
 struct sd_checkpoint {
     struct sd_weights *unet, *vae, *clip; /* owned references */
     bool diffusers;                       /* folder layout */
-    int text_heads;                       /* from the text encoder's config, 0 if unknown */
+    struct sd_arch arch;                  /* read from the weights (and the text config) */
 };
 
 /* dtype: LF_DTYPE_F32 or LF_DTYPE_F16 for weights and activations. */
 enum lf_status sd_checkpoint_load(struct lf_device *device, const char *path, enum lf_dtype dtype,
                                   struct sd_checkpoint *out, struct lf_error *err);
 void sd_checkpoint_clear(struct sd_checkpoint *ckpt);
-
-/* Maps a diffusers UNet/VAE name to its original-LDM name (relative to the
-** component prefix); false when it has no counterpart.  out: 256 bytes. */
-bool sd_unet_name_from_diffusers(const char *name, char *out);
-bool sd_vae_name_from_diffusers(const char *name, char *out);
-
-/* An integer of a diffusers config.json (0 when the file or key is absent). */
-int sd_config_int(const char *path, const char *key);
 
 /* The activation dtype `auto` picks for weights of dtype weights: f32 on
 ** devices without LF_DEVICE_CAP_F16_ARITHMETIC (lavapipe, CPUs), the

@@ -15,26 +15,20 @@
 #define TOKEN_EMBEDDING    "text_model.embeddings.token_embedding.weight"
 #define POSITION_EMBEDDING "text_model.embeddings.position_embedding.weight"
 
-enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights, int heads,
-                            struct lf_error *err)
+enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights,
+                            const struct sd_arch_text *arch, struct lf_error *err)
 {
     memset(c, 0, sizeof *c);
-    const struct sd_weight *tok = sd_weights_find(weights, TOKEN_EMBEDDING);
-    const struct sd_weight *pos = sd_weights_find(weights, POSITION_EMBEDDING);
-    if (!tok || !pos || tok->tensor->rank != 2 || pos->tensor->rank != 2)
+    if (!arch->found || !sd_weights_find(weights, POSITION_EMBEDDING))
         return lf_error_set(err, LF_ERR_FORMAT, "text encoder: missing tensor '%s'",
-                            tok ? POSITION_EMBEDDING : TOKEN_EMBEDDING);
-    c->vocab = (int)tok->tensor->shape[0];
-    c->hidden = (int)tok->tensor->shape[1];
-    c->positions = (int)pos->tensor->shape[0];
-    for (;; c->layers++) {
-        char name[128];
-        snprintf(name, sizeof name, "text_model.encoder.layers.%d.layer_norm1.weight", c->layers);
-        if (!sd_weights_find(weights, name)) break;
-    }
-    if (c->layers == 0)
+                            arch->found ? POSITION_EMBEDDING : TOKEN_EMBEDDING);
+    if (arch->layers == 0)
         return lf_error_set(err, LF_ERR_FORMAT, "text encoder: no transformer layers found");
-    c->heads = heads > 0 ? heads : c->hidden >= 256 ? c->hidden / 64 : c->hidden / 16;
+    c->vocab = arch->vocab;
+    c->hidden = arch->hidden;
+    c->positions = arch->positions;
+    c->layers = arch->layers;
+    c->heads = arch->heads;
     if (c->heads <= 0 || c->hidden % c->heads)
         return lf_error_set(err, LF_ERR_FORMAT,
                             "text encoder: width %d is not divisible into %d heads", c->hidden,
@@ -174,12 +168,5 @@ enum lf_status sd_clip_encode_ex(const struct sd_clip *c, const int32_t *ids,
     }
     struct lf_tensor *y = sd_layer_norm(&nn, h, 1e-5f, "text_model.final_layer_norm");
     sd_drop(h);
-    struct lf_tensor *y32 = sd_cast(&nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn.status) {
-        sd_drop(y32);
-        return nn.status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(&nn, y, out);
 }

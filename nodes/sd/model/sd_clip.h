@@ -5,6 +5,7 @@
 #ifndef LCMFLOW_SD_CLIP_H
 #define LCMFLOW_SD_CLIP_H
 
+#include "sd_arch.h"
 #include "sd_weights.h"
 
 struct sd_clip {
@@ -13,11 +14,10 @@ struct sd_clip {
     enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
 };
 
-/* heads <= 0: hidden / 64 for widths of 256 and more (CLIP ViT-L: 12),
-** hidden / 16 below (the tiny test model: 4).  Depth and widths come from
-** the weights. */
-enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights, int heads,
-                            struct lf_error *err);
+/* Depth, widths and heads are arch's (read from these weights or ones of
+** the same shape, sd_arch_read_text); weights are retained. */
+enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights,
+                            const struct sd_arch_text *arch, struct lf_error *err);
 void sd_clip_clear(struct sd_clip *c);
 
 /* ids: count token ids (count <= positions) -> last hidden state

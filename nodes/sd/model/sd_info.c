@@ -2,190 +2,41 @@
 ** sd_info.c - telling model files apart by their tensor names and shapes
 ** (see sd_info.h).
 **
-** The architecture readers work on original-LDM names; diffusers files are
-** seen through the checkpoint loader's name maps, so both layouts are read
-** by the same code and agree with what the loaders will build.
+** The architecture is the loaders' (sd_arch_read_* on original-LDM names;
+** diffusers files are seen through the name table, sd_names.h), LoRA files
+** are read by LoraLoader's reader: `info` says what loading will find.
 */
 #include "sd_info.h"
 #include "sd_checkpoint.h"
 
-#include <json-c/json.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define UNET_PREFIX "model.diffusion_model."
-#define VAE_PREFIX  "first_stage_model."
-#define CLIP_PREFIX "cond_stage_model.transformer."
 
 static bool starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* Reads the architecture of one component of st: the UNet or VAE under
+** LDM names (prefix) or diffusers names (diffusers true), or the text
+** encoder (the same names in both; prefix "" for a diffusers file). */
+static void read_arch(const struct lf_safetensors *st, enum sd_component c, const char *prefix,
+                      bool diffusers, int config_heads, struct sd_arch *arch)
 {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/* ---- a view of one component's tensors under LDM names ---- */
-
-typedef bool (*name_map)(const char *name, char *out);
-
-struct view {
-    const struct lf_safetensors *st;
-    const char *prefix; /* prepended to the LDM name (single file) */
-    name_map map;       /* or: file name -> LDM name (diffusers) */
-    char **mapped;      /* map's results, one per file tensor (NULL: none) */
-};
-
-static void view_init(struct view *v, const struct lf_safetensors *st, const char *prefix,
-                      name_map map)
-{
-    memset(v, 0, sizeof *v);
-    v->st = st;
-    v->prefix = prefix ? prefix : "";
-    v->map = map;
-    if (!map) return;
-    size_t n = lf_safetensors_count(st);
-    v->mapped = calloc(n ? n : 1, sizeof *v->mapped);
-    if (!v->mapped) return; /* lookups then find nothing: the report says less */
-    for (size_t i = 0; i < n; i++) {
-        char out[256];
-        if (map(lf_safetensors_tensor_at(st, i)->name, out)) v->mapped[i] = strdup(out);
-    }
-}
-
-static void view_free(struct view *v)
-{
-    if (v->mapped)
-        for (size_t i = 0; i < lf_safetensors_count(v->st); i++)
-            free(v->mapped[i]);
-    free(v->mapped);
-}
-
-static const struct lf_safetensors_tensor *vfind(const struct view *v, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static const struct lf_safetensors_tensor *vfind(const struct view *v, const char *fmt, ...)
-{
-    char name[300], full[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    if (!v->st) return NULL;
-    if (!v->map) {
-        snprintf(full, sizeof full, "%s%s", v->prefix, name);
-        return lf_safetensors_find(v->st, full);
-    }
-    if (!v->mapped) return NULL;
-    for (size_t i = 0; i < lf_safetensors_count(v->st); i++)
-        if (v->mapped[i] && !strcmp(v->mapped[i], name)) return lf_safetensors_tensor_at(v->st, i);
-    return NULL;
-}
-
-static int dim(const struct lf_safetensors_tensor *t, int i)
-{
-    return t && i < t->rank ? (int)t->shape[i] : 0;
-}
-
-/* ---- architecture readers ---- */
-
-static void read_unet(const struct view *v, struct sd_info_unet *u)
-{
-    memset(u, 0, sizeof *u);
-    const struct lf_safetensors_tensor *t = vfind(v, "input_blocks.0.0.weight");
-    if (!t) return;
-    u->found = true;
-    u->model_channels = dim(t, 0);
-    u->in_channels = dim(t, 1);
-    u->out_channels = dim(vfind(v, "out.2.weight"), 0);
-    u->time_embed_dim = dim(vfind(v, "time_embed.0.weight"), 0);
-    int level = 0;
-    for (int b = 1; b < 256; b++) {
-        if (vfind(v, "input_blocks.%d.0.op.weight", b)) {
-            if (level + 1 < SD_INFO_MAX_LEVELS) level++;
-            continue;
-        }
-        t = vfind(v, "input_blocks.%d.0.out_layers.3.weight", b);
-        if (!t) break;
-        u->widths[level] = dim(t, 0);
-        if (level == 0) u->down_res_per_level++;
-    }
-    u->levels = level + 1;
-    int up = 0;
-    while (vfind(v, "output_blocks.%d.0.out_layers.3.weight", up))
-        up++;
-    u->up_res_per_level = up / u->levels;
-    /* Spatial transformers sit in part 1 of a block. */
-    char first[64] = "", p[64];
-    for (int b = 0; b < 64; b++) {
-        snprintf(p, sizeof p, "input_blocks.%d.1", b);
-        if (!vfind(v, "%s.proj_in.weight", p)) continue;
-        u->transformers++;
-        if (!first[0]) snprintf(first, sizeof first, "%s", p);
-    }
-    u->transformers += vfind(v, "middle_block.1.proj_in.weight") != NULL;
-    for (int b = 0; b < 64; b++)
-        u->transformers += vfind(v, "output_blocks.%d.1.proj_in.weight", b) != NULL;
-    if (first[0]) {
-        while (vfind(v, "%s.transformer_blocks.%d.norm1.weight", first, u->transformer_depth))
-            u->transformer_depth++;
-        u->context_dim = dim(vfind(v, "%s.transformer_blocks.0.attn2.to_k.weight", first), 1);
-    }
-}
-
-static void read_text(const struct view *v, struct sd_info_text *c)
-{
-    memset(c, 0, sizeof *c);
-    const struct lf_safetensors_tensor *t =
-        vfind(v, "text_model.embeddings.token_embedding.weight");
-    if (!t) return;
-    c->found = true;
-    c->vocab = dim(t, 0);
-    c->hidden = dim(t, 1);
-    c->positions = dim(vfind(v, "text_model.embeddings.position_embedding.weight"), 0);
-    while (vfind(v, "text_model.encoder.layers.%d.self_attn.q_proj.weight", c->layers))
-        c->layers++;
-    c->mlp = dim(vfind(v, "text_model.encoder.layers.0.mlp.fc1.weight"), 0);
-}
-
-static void read_vae(const struct view *v, struct sd_info_vae *a)
-{
-    memset(a, 0, sizeof *a);
-    a->has_encoder = vfind(v, "encoder.conv_in.weight") != NULL;
-    a->has_decoder = vfind(v, "decoder.conv_in.weight") != NULL;
-    a->found = a->has_encoder || a->has_decoder;
-    if (!a->found) return;
-    if (a->has_decoder)
-        a->latent_channels = dim(vfind(v, "decoder.conv_in.weight"), 1);
+    struct sd_names names = {0};
+    struct sd_file_view view = {.st = st, .prefix = prefix};
+    if (diffusers && c != SD_COMPONENT_TEXT &&
+        sd_names_of_diffusers_file(st, c == SD_COMPONENT_UNET, &names, NULL) == LF_OK)
+        view.names = &names;
+    if (c == SD_COMPONENT_UNET)
+        sd_arch_read_unet(sd_file_view_lookup, &view, &arch->unet);
+    else if (c == SD_COMPONENT_VAE)
+        sd_arch_read_vae(sd_file_view_lookup, &view, &arch->vae);
     else
-        a->latent_channels = dim(vfind(v, "encoder.conv_out.weight"), 0) / 2;
-    const struct lf_safetensors_tensor *t;
-    while (a->encoder_levels < SD_INFO_MAX_LEVELS &&
-           (t = vfind(v, "encoder.down.%d.block.0.conv1.weight", a->encoder_levels)))
-        a->encoder_widths[a->encoder_levels++] = dim(t, 0);
-    while (vfind(v, "encoder.down.0.block.%d.conv1.weight", a->encoder_blocks))
-        a->encoder_blocks++;
-    int levels = 0;
-    while (levels < SD_INFO_MAX_LEVELS && vfind(v, "decoder.up.%d.block.0.conv1.weight", levels))
-        levels++;
-    /* LDM numbers decoder levels bottom-up: up.N-1 runs first. */
-    for (int l = levels - 1; l >= 0; l--)
-        a->decoder_widths[a->decoder_levels++] =
-            dim(vfind(v, "decoder.up.%d.block.0.conv1.weight", l), 0);
-    while (vfind(v, "decoder.up.0.block.%d.conv1.weight", a->decoder_blocks))
-        a->decoder_blocks++;
-    a->mid_attention =
-        vfind(v, "encoder.mid.attn_1.q.weight") || vfind(v, "decoder.mid.attn_1.q.weight");
+        sd_arch_read_text(sd_file_view_lookup, &view, config_heads, &arch->text);
+    sd_names_clear(&names);
 }
 
 /* ---- parameter counts ---- */
@@ -247,15 +98,22 @@ static void sum_total(struct sd_info *info)
 
 /* ---- checkpoints ---- */
 
-static bool is_real_sd15(const struct sd_info *info)
+static bool same_widths(const int *a, const int *b, int n)
 {
-    static const int unet[4] = {320, 640, 1280, 1280}, vae[4] = {128, 256, 512, 512};
-    const struct sd_info_unet *u = &info->unet;
-    if (u->levels != 4 || memcmp(u->widths, unet, sizeof unet) || u->context_dim != 768)
+    return !memcmp(a, b, (size_t)n * sizeof *a);
+}
+
+static bool is_real_sd15(const struct sd_arch *a)
+{
+    const struct sd_arch *r = &sd_arch_sd15;
+    if (a->unet.levels != r->unet.levels ||
+        !same_widths(a->unet.widths, r->unet.widths, r->unet.levels) ||
+        a->unet.context_dim != r->unet.context_dim)
         return false;
-    if (info->text.found && (info->text.layers != 12 || info->text.hidden != 768)) return false;
-    if (info->vae.found && info->vae.has_encoder &&
-        memcmp(info->vae.encoder_widths, vae, sizeof vae))
+    if (a->text.found && (a->text.layers != r->text.layers || a->text.hidden != r->text.hidden))
+        return false;
+    if (a->vae.found && a->vae.has_encoder &&
+        !same_widths(a->vae.encoder_widths, r->vae.encoder_widths, r->vae.levels))
         return false;
     return true;
 }
@@ -269,14 +127,14 @@ static void classify_checkpoint(struct sd_info *info, bool sdxl)
                  "SD 1.5)");
         return;
     }
-    if (info->unet.context_dim == 1024) {
+    if (info->arch.unet.context_dim == 1024) {
         info->kind = SD_INFO_UNSUPPORTED;
         snprintf(info->what, sizeof info->what,
                  "SD 2.x checkpoint (context dim 1024; not supported: lcmflow runs SD 1.5)");
         return;
     }
     info->kind = SD_INFO_CHECKPOINT;
-    info->real_sd15_widths = is_real_sd15(info);
+    info->real_sd15_widths = is_real_sd15(&info->arch);
     snprintf(info->what, sizeof info->what, "SD 1.5 checkpoint (%s)",
              info->diffusers ? "diffusers folder layout" : "single-file LDM layout");
     snprintf(info->note, sizeof info->note, "%s",
@@ -294,9 +152,9 @@ static void inspect_single_checkpoint(const struct lf_safetensors *st, struct sd
     for (size_t i = 0; i < n; i++) {
         const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
         const char *name = "other";
-        if (starts_with(t->name, UNET_PREFIX))
+        if (starts_with(t->name, SD_LDM_UNET_PREFIX))
             name = "UNet";
-        else if (starts_with(t->name, VAE_PREFIX))
+        else if (starts_with(t->name, SD_LDM_VAE_PREFIX))
             name = "VAE";
         else if (starts_with(t->name, "cond_stage_model."))
             name = "text encoder";
@@ -304,37 +162,10 @@ static void inspect_single_checkpoint(const struct lf_safetensors *st, struct sd
             name = "text encoders", sdxl = true;
         count_tensor(component(info, name), t);
     }
-    struct view v;
-    view_init(&v, st, UNET_PREFIX, NULL); /* plain prefixes: nothing to free */
-    read_unet(&v, &info->unet);
-    view_init(&v, st, VAE_PREFIX, NULL);
-    read_vae(&v, &info->vae);
-    view_init(&v, st, CLIP_PREFIX, NULL);
-    read_text(&v, &info->text);
+    read_arch(st, SD_COMPONENT_UNET, SD_LDM_UNET_PREFIX, false, 0, &info->arch);
+    read_arch(st, SD_COMPONENT_VAE, SD_LDM_VAE_PREFIX, false, 0, &info->arch);
+    read_arch(st, SD_COMPONENT_TEXT, SD_LDM_CLIP_PREFIX, false, 0, &info->arch);
     classify_checkpoint(info, sdxl);
-}
-
-static bool map_unet(const char *name, char *out)
-{
-    return sd_unet_name_from_diffusers(name, out);
-}
-
-static bool map_vae(const char *name, char *out)
-{
-    return sd_vae_name_from_diffusers(name, out);
-}
-
-static bool map_same(const char *name, char *out)
-{
-    if (strlen(name) >= 256) return false;
-    strcpy(out, name);
-    return true;
-}
-
-static bool is_dir(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static bool is_file(const char *path)
@@ -343,78 +174,57 @@ static bool is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* dir/sub/name.safetensors, or the .fp16 variant diffusers also writes. */
-static bool component_file(const char *dir, const char *sub, const char *name, char *out,
-                           size_t size)
+static enum lf_status inspect_part(struct sd_info *info, const char *dir, enum sd_component c,
+                                   int config_heads, struct lf_error *err)
 {
-    snprintf(out, size, "%s/%s/%s.safetensors", dir, sub, name);
-    if (is_file(out)) return true;
-    snprintf(out, size, "%s/%s/%s.fp16.safetensors", dir, sub, name);
-    if (is_file(out)) return true;
-    snprintf(out, size, "%s/%s/%s.safetensors", dir, sub, name);
-    return false;
-}
-
-static enum lf_status inspect_part(struct sd_info *info, const char *dir, const char *sub,
-                                   const char *file, const char *label, struct lf_error *err)
-{
-    char path[1024];
-    struct sd_info_component *c = component(info, label);
-    bool found = component_file(dir, sub, file, path, sizeof path);
-    snprintf(c->file, sizeof c->file, "%s", path);
+    char path[1200];
+    struct sd_info_component *row = component(info, sd_diffusers_parts[c].label);
+    bool found = sd_diffusers_weights(dir, c, path, sizeof path);
+    snprintf(row->file, sizeof row->file, "%s", path);
     if (!found) {
-        c->missing = true;
+        row->missing = true;
         return LF_OK;
     }
     struct lf_safetensors *st;
     enum lf_status s = lf_safetensors_open(path, &st, err);
     if (s) return s;
     for (size_t i = 0; i < lf_safetensors_count(st); i++)
-        count_tensor(c, lf_safetensors_tensor_at(st, i));
-    struct view v;
-    if (!strcmp(sub, "unet")) {
-        view_init(&v, st, NULL, map_unet);
-        read_unet(&v, &info->unet);
-    } else if (!strcmp(sub, "vae")) {
-        view_init(&v, st, NULL, map_vae);
-        read_vae(&v, &info->vae);
-    } else {
-        view_init(&v, st, NULL, map_same);
-        read_text(&v, &info->text);
-    }
-    view_free(&v);
+        count_tensor(row, lf_safetensors_tensor_at(st, i));
+    read_arch(st, c, "", true, config_heads, &info->arch);
     lf_safetensors_close(st);
     return LF_OK;
 }
 
 static enum lf_status inspect_folder(const char *dir, struct sd_info *info, struct lf_error *err)
 {
-    char path[1024];
+    char path[1200];
     info->diffusers = true;
-    snprintf(path, sizeof path, "%s/unet", dir);
-    if (!is_dir(path)) {
+    snprintf(path, sizeof path, "%s/%s", dir, sd_diffusers_parts[SD_COMPONENT_UNET].folder);
+    if (!sd_is_dir(path)) {
         /* A single-model diffusers folder (AutoencoderTiny, a UNet...). */
-        snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir,
+                 sd_diffusers_parts[SD_COMPONENT_UNET].weights);
         if (is_file(path)) return sd_info_inspect(path, info, err);
-    }
-    if (!is_dir(path))
         return lf_error_set_at(err, LF_ERR_FORMAT, dir, 0, 0,
-                               "a folder, but not a diffusers SD 1.5 checkpoint: no unet/ "
-                               "folder in it");
-    enum lf_status s;
-    if ((s = inspect_part(info, dir, "unet", "diffusion_pytorch_model", "UNet", err)) ||
-        (s = inspect_part(info, dir, "vae", "diffusion_pytorch_model", "VAE", err)) ||
-        (s = inspect_part(info, dir, "text_encoder", "model", "text encoder", err)))
-        return s;
-    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    info->text.heads = sd_config_int(path, "num_attention_heads");
-    snprintf(path, sizeof path, "%s/tokenizer/vocab.json", dir);
+                               "a folder, but not a diffusers SD 1.5 checkpoint: no %s/ "
+                               "folder in it",
+                               sd_diffusers_parts[SD_COMPONENT_UNET].folder);
+    }
+    sd_diffusers_config(dir, SD_COMPONENT_TEXT, path, sizeof path);
+    int heads = sd_config_int(path, "num_attention_heads");
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        enum lf_status s = inspect_part(info, dir, (enum sd_component)c, heads, err);
+        if (s) return s;
+    }
+    snprintf(path, sizeof path, "%s/" SD_DIFFUSERS_TOKENIZER "/%s", dir,
+             sd_diffusers_tokenizer_files[0]);
     info->tokenizer = is_file(path);
     classify_checkpoint(info, false);
-    if (!info->unet.found)
+    if (!info->arch.unet.found)
         snprintf(info->what, sizeof info->what,
-                 "diffusers folder without UNet weights (unet/diffusion_pytorch_model"
-                 ".safetensors missing)");
+                 "diffusers folder without UNet weights (%s/%s.safetensors missing)",
+                 sd_diffusers_parts[SD_COMPONENT_UNET].folder,
+                 sd_diffusers_parts[SD_COMPONENT_UNET].weights);
     return LF_OK;
 }
 
@@ -431,146 +241,127 @@ const char *sd_info_lora_format_name(enum sd_info_lora_format format)
         return "kohya, text encoder modules only (lora_te_...)";
     case SD_INFO_LORA_PEFT:
         return "diffusers/peft (unet.<module>.lora_A/lora_B)";
+    case SD_INFO_LORA_DIFFUSERS:
+        return "diffusers (unet.<module>.lora.down/lora.up, attention processors)";
+    case SD_INFO_LORA_MIXED:
+        return "mixed spellings (kohya, peft, diffusers)";
+    case SD_INFO_LORA_REFUSED:
+        return "LoraLoader refuses it";
     }
     return "?";
 }
 
-/* Role of a LoRA tensor: 'd' down, 'u' up, 'a' alpha, 0 none; *len gets
-** the length of the module name in front of the suffix. */
-static char lora_role(const char *name, size_t *len, bool *kohya)
+/* Inserts v into the ascending list values[0..count) unless it is there. */
+static void add_distinct(float *values, int *count, bool *more, float v)
 {
-    static const struct {
-        const char *suffix;
-        char role;
-        bool kohya;
-    } suffixes[] = {
-        {".lora_down.weight", 'd', true}, {".lora_up.weight", 'u', true}, {".alpha", 'a', true},
-        {".lora_A.weight", 'd', false},   {".lora_B.weight", 'u', false},
-    };
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
-        if (ends_with(name, suffixes[i].suffix)) {
-            *len = strlen(name) - strlen(suffixes[i].suffix);
-            *kohya = suffixes[i].kohya;
-            return suffixes[i].role;
+    int i = 0;
+    while (i < *count && values[i] < v)
+        i++;
+    if (i < *count && values[i] == v) return;
+    if (*count == SD_INFO_MAX_VALUES) {
+        *more = true;
+        return;
+    }
+    memmove(values + i + 1, values + i, (size_t)(*count - i) * sizeof *values);
+    values[i] = v;
+    (*count)++;
+}
+
+/* The rows: each tensor under the part its module names (LoraLoader's
+** spellings and prefixes); false when no tensor is a LoRA down or up weight. */
+static bool count_lora_rows(const struct lf_safetensors *st, struct sd_info *info)
+{
+    static const char *const order[] = {"UNet", "text encoder"};
+    static const char *const rows[] = {[SD_LORA_PART_UNKNOWN] = "other",
+                                       [SD_LORA_PART_UNET] = "UNet",
+                                       [SD_LORA_PART_CLIP] = "text encoder"};
+    bool any = false;
+    preset_components(info, order, 2);
+    for (size_t i = 0; i < lf_safetensors_count(st); i++) {
+        const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
+        size_t len;
+        const struct sd_lora_spelling *sp = sd_lora_key_spelling(t->name, &len);
+        enum sd_lora_part part = SD_LORA_PART_UNKNOWN;
+        if (sp) {
+            char module[512];
+            snprintf(module, sizeof module, "%.*s", (int)len, t->name);
+            part = sd_lora_module_part(module, NULL);
+            any = any || sp->role != SD_LORA_ROLE_ALPHA;
         }
-    return 0;
+        count_tensor(component(info, rows[part]), t);
+    }
+    return any;
 }
 
-static void add_distinct_int(int *values, int *count, bool *more, int v)
+static void summarize_lora(const struct sd_lora *lora, struct sd_info_lora *l, int *te12)
 {
-    int i = 0;
-    while (i < *count && values[i] < v)
-        i++;
-    if (i < *count && values[i] == v) return;
-    if (*count == SD_INFO_MAX_VALUES) {
-        *more = true;
-        return;
+    float ranks[SD_INFO_MAX_VALUES];
+    for (size_t i = 0; i < lora->count; i++) {
+        const struct sd_lora_module *m = &lora->modules[i];
+        l->modules++;
+        if (m->part == SD_LORA_PART_UNET) {
+            l->unet_modules++;
+            enum sd_naming naming = sd_names_unet_naming(m->flat);
+            l->ldm_modules += naming == SD_NAMING_LDM;
+            l->diffusers_modules += naming == SD_NAMING_DIFFUSERS;
+        } else if (m->part == SD_LORA_PART_CLIP) {
+            l->text_modules++;
+        } else {
+            l->other_modules++;
+            *te12 += starts_with(m->name, "lora_te1_") || starts_with(m->name, "lora_te2_");
+        }
+        if (m->down_rank == 4)
+            l->conv_modules++;
+        else
+            l->linear_modules++;
+        add_distinct(ranks, &l->rank_count, &l->more_ranks, (float)m->rank);
+        if (m->has_alpha) {
+            add_distinct(l->alphas, &l->alpha_count, &l->more_alphas, m->alpha);
+            l->alpha_modules++;
+        }
     }
-    memmove(values + i + 1, values + i, (size_t)(*count - i) * sizeof *values);
-    values[i] = v;
-    (*count)++;
-}
-
-static void add_distinct_float(float *values, int *count, bool *more, float v)
-{
-    int i = 0;
-    while (i < *count && values[i] < v)
-        i++;
-    if (i < *count && values[i] == v) return;
-    if (*count == SD_INFO_MAX_VALUES) {
-        *more = true;
-        return;
-    }
-    memmove(values + i + 1, values + i, (size_t)(*count - i) * sizeof *values);
-    values[i] = v;
-    (*count)++;
-}
-
-static const char *lora_component(const char *name, bool kohya)
-{
-    if (kohya) {
-        if (starts_with(name, "lora_unet_")) return "UNet";
-        if (starts_with(name, "lora_te")) return "text encoder";
-        return "other";
-    }
-    if (starts_with(name, "unet.")) return "UNet";
-    if (starts_with(name, "text_encoder.")) return "text encoder";
-    return "other";
+    for (int i = 0; i < l->rank_count; i++)
+        l->ranks[i] = (int)ranks[i];
+    if (lora->format == SD_LORA_FORMAT_PEFT)
+        l->format = SD_INFO_LORA_PEFT;
+    else if (lora->format == SD_LORA_FORMAT_DIFFUSERS)
+        l->format = SD_INFO_LORA_DIFFUSERS;
+    else if (lora->format == SD_LORA_FORMAT_MIXED)
+        l->format = SD_INFO_LORA_MIXED;
+    else if (l->unet_modules == 0)
+        l->format = SD_INFO_LORA_KOHYA_TE_ONLY;
+    else
+        l->format = l->diffusers_modules > l->ldm_modules ? SD_INFO_LORA_KOHYA_DIFFUSERS
+                                                          : SD_INFO_LORA_KOHYA_LDM;
 }
 
 static bool inspect_lora(const struct lf_safetensors *st, struct sd_info *info)
 {
     struct sd_info_lora *l = &info->lora;
-    int kohya_ldm = 0, kohya_diffusers = 0, kohya = 0, peft = 0, te12 = 0;
-    static const char *const order[] = {"UNet", "text encoder"};
-    preset_components(info, order, 2);
-    size_t n = lf_safetensors_count(st);
-    for (size_t i = 0; i < n; i++) {
-        const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
-        size_t len;
-        bool is_kohya;
-        char role = lora_role(t->name, &len, &is_kohya);
-        if (!role) {
-            count_tensor(component(info, "other"), t);
-            continue;
-        }
-        const char *comp = lora_component(t->name, is_kohya);
-        count_tensor(component(info, comp), t);
-        if (role == 'a') {
-            float a;
-            if (t->numel == 1 && lf_safetensors_tensor_to_f32(st, t, &a, 1, NULL) == LF_OK) {
-                add_distinct_float(l->alphas, &l->alpha_count, &l->more_alphas, a);
-                l->alpha_modules++;
-            }
-            continue;
-        }
-        if (role != 'd') continue;
-        l->modules++;
-        if (is_kohya)
-            kohya++;
-        else
-            peft++;
-        if (!strcmp(comp, "UNet"))
-            l->unet_modules++;
-        else if (!strcmp(comp, "text encoder"))
-            l->text_modules++;
-        else
-            l->other_modules++;
-        if (starts_with(t->name, "lora_te1_") || starts_with(t->name, "lora_te2_")) te12++;
-        if (starts_with(t->name, "lora_unet_input_blocks_") ||
-            starts_with(t->name, "lora_unet_middle_block_") ||
-            starts_with(t->name, "lora_unet_output_blocks_"))
-            kohya_ldm++;
-        if (starts_with(t->name, "lora_unet_down_blocks_") ||
-            starts_with(t->name, "lora_unet_mid_block_") ||
-            starts_with(t->name, "lora_unet_up_blocks_"))
-            kohya_diffusers++;
-        if (t->rank == 4)
-            l->conv_modules++;
-        else
-            l->linear_modules++;
-        add_distinct_int(l->ranks, &l->rank_count, &l->more_ranks, dim(t, 0));
-    }
-    if (l->modules == 0) {
+    if (!count_lora_rows(st, info)) {
         info->component_count = 0;
         return false;
     }
     info->kind = SD_INFO_LORA;
-    if (peft > kohya)
-        l->format = SD_INFO_LORA_PEFT;
-    else if (l->unet_modules == 0)
-        l->format = SD_INFO_LORA_KOHYA_TE_ONLY;
-    else
-        l->format =
-            kohya_diffusers > kohya_ldm ? SD_INFO_LORA_KOHYA_DIFFUSERS : SD_INFO_LORA_KOHYA_LDM;
+    struct sd_lora *lora;
+    struct lf_error err = {0};
+    int te12 = 0;
+    if (sd_lora_read(NULL, st, &lora, &err) != LF_OK) {
+        l->format = SD_INFO_LORA_REFUSED;
+        snprintf(info->note, sizeof info->note, "%s", err.message);
+    } else {
+        summarize_lora(lora, l, &te12);
+        sd_lora_release(lora);
+    }
     snprintf(info->what, sizeof info->what, "LoRA (%s)", sd_info_lora_format_name(l->format));
     if (te12)
         snprintf(info->note, sizeof info->note,
                  "modules for two text encoders (lora_te1_/lora_te2_): an SDXL LoRA, which does "
                  "not fit SD 1.5");
-    else if (kohya_ldm && kohya_diffusers)
+    else if (l->ldm_modules && l->diffusers_modules)
         snprintf(info->note, sizeof info->note,
-                 "mixes LDM (%d) and diffusers (%d) UNet module names", kohya_ldm, kohya_diffusers);
+                 "mixes LDM (%d) and diffusers (%d) UNet module names", l->ldm_modules,
+                 l->diffusers_modules);
     return true;
 }
 
@@ -621,28 +412,20 @@ static void inspect_other(const struct lf_safetensors *st, struct sd_info *info)
     size_t n = lf_safetensors_count(st);
     for (size_t i = 0; i < n; i++)
         count_tensor(component(info, "tensors"), lf_safetensors_tensor_at(st, i));
-    struct view v;
     if (lf_safetensors_find(st, "time_embedding.linear_1.weight")) {
-        view_init(&v, st, NULL, map_unet);
-        read_unet(&v, &info->unet);
-        view_free(&v);
+        read_arch(st, SD_COMPONENT_UNET, "", true, 0, &info->arch);
         snprintf(info->what, sizeof info->what,
                  "a diffusers UNet alone (part of a diffusers folder: give the folder)");
     } else if (lf_safetensors_find(st, "text_model.embeddings.token_embedding.weight")) {
-        view_init(&v, st, NULL, map_same);
-        read_text(&v, &info->text);
-        view_free(&v);
+        read_arch(st, SD_COMPONENT_TEXT, "", false, 0, &info->arch);
         snprintf(info->what, sizeof info->what, "a CLIP text encoder alone (Hugging Face names)");
     } else if (lf_safetensors_find(st, "encoder.down.0.block.0.conv1.weight") ||
                lf_safetensors_find(st, "decoder.up.0.block.0.conv1.weight")) {
-        view_init(&v, st, NULL, NULL);
-        read_vae(&v, &info->vae);
+        read_arch(st, SD_COMPONENT_VAE, "", false, 0, &info->arch);
         snprintf(info->what, sizeof info->what, "a standalone SD VAE (original LDM names)");
     } else if (lf_safetensors_find(st, "encoder.conv_in.weight") ||
                lf_safetensors_find(st, "decoder.conv_in.weight")) {
-        view_init(&v, st, NULL, map_vae);
-        read_vae(&v, &info->vae);
-        view_free(&v);
+        read_arch(st, SD_COMPONENT_VAE, "", true, 0, &info->arch);
         snprintf(info->what, sizeof info->what, "a diffusers VAE alone (AutoencoderKL names)");
     } else {
         snprintf(info->what, sizeof info->what,
@@ -655,7 +438,7 @@ enum lf_status sd_info_inspect(const char *path, struct sd_info *info, struct lf
     memset(info, 0, sizeof *info);
     enum lf_status s = sd_refuse_pickle(path, err);
     if (s) return s;
-    if (is_dir(path)) {
+    if (sd_is_dir(path)) {
         s = inspect_folder(path, info, err);
         if (!s) sum_total(info);
         return s;
@@ -668,7 +451,7 @@ enum lf_status sd_info_inspect(const char *path, struct sd_info *info, struct lf
     bool ldm = false;
     for (size_t i = 0; i < lf_safetensors_count(st) && !ldm; i++) {
         const char *name = lf_safetensors_tensor_at(st, i)->name;
-        ldm = starts_with(name, UNET_PREFIX) || starts_with(name, "conditioner.embedders.");
+        ldm = starts_with(name, SD_LDM_UNET_PREFIX) || starts_with(name, "conditioner.embedders.");
     }
     if (ldm)
         inspect_single_checkpoint(st, info);

@@ -5,9 +5,8 @@
 ** peft), TAESD-family encoder/decoder, or something else.  Used by
 ** `lcmflow info`.
 **
-** The architecture comes from shapes, as the loaders read it: UNet widths
-** from the res blocks' output convs, context dim from attn2.to_k, text
-** encoder depth from the layer count, VAE widths from the blocks' convs.
+** The architecture is read by the loaders' reader (sd_arch.h) and a LoRA
+** by LoraLoader's reader (sd_lora_read), so `info` says what loading does.
 ** Head counts are not stored in the weights and are not reported, except
 ** the text encoder's from a diffusers config.json.
 */
@@ -15,6 +14,8 @@
 #define LCMFLOW_SD_INFO_H
 
 #include "lcmflow/safetensors.h"
+#include "sd_arch.h"
+#include "sd_lora.h"
 #include "sd_taesd.h"
 
 #include <stdbool.h>
@@ -34,10 +35,12 @@ enum sd_info_lora_format {
     SD_INFO_LORA_KOHYA_DIFFUSERS, /* lora_unet_down_blocks_0_attentions_0_... */
     SD_INFO_LORA_KOHYA_TE_ONLY,   /* kohya, text encoder modules only */
     SD_INFO_LORA_PEFT,            /* unet.<path>.lora_A.weight */
+    SD_INFO_LORA_DIFFUSERS,       /* unet.<path>.lora.down.weight, processor to_q_lora */
+    SD_INFO_LORA_MIXED,           /* more than one of the spellings */
+    SD_INFO_LORA_REFUSED,         /* LoRA keys, but LoraLoader refuses the file (note says why) */
 };
 
 #define SD_INFO_MAX_COMPONENTS 6
-#define SD_INFO_MAX_LEVELS     8
 #define SD_INFO_MAX_VALUES     8
 
 /* Tensors and parameters of one part of a model, by stored dtype. */
@@ -49,36 +52,16 @@ struct sd_info_component {
     int64_t dtype_tensors[LF_ST_DTYPE_COUNT];
 };
 
-struct sd_info_unet {
-    bool found;
-    int in_channels, out_channels, model_channels, time_embed_dim;
-    int levels, widths[SD_INFO_MAX_LEVELS];
-    int down_res_per_level, up_res_per_level;
-    int transformers, transformer_depth, context_dim;
-};
-
-struct sd_info_text {
-    bool found;
-    int layers, hidden, mlp, vocab, positions, heads; /* heads 0: unknown */
-};
-
-struct sd_info_vae {
-    bool found, has_encoder, has_decoder, mid_attention;
-    int latent_channels;
-    int encoder_levels, encoder_widths[SD_INFO_MAX_LEVELS], encoder_blocks;
-    int decoder_levels, decoder_widths[SD_INFO_MAX_LEVELS],
-        decoder_blocks; /* widths in run order */
-};
-
 struct sd_info_lora {
     enum sd_info_lora_format format;
     int modules, unet_modules, text_modules, other_modules;
     int linear_modules, conv_modules;
     int ranks[SD_INFO_MAX_VALUES], rank_count; /* distinct, ascending */
     float alphas[SD_INFO_MAX_VALUES];
-    int alpha_count;              /* distinct values; 0: no alpha tensors (scale 1) */
-    int alpha_modules;            /* modules that carry an alpha */
-    bool more_ranks, more_alphas; /* more distinct values than listed */
+    int alpha_count;                    /* distinct values; 0: no alpha tensors (scale 1) */
+    int alpha_modules;                  /* modules that carry an alpha */
+    int ldm_modules, diffusers_modules; /* UNet modules by naming */
+    bool more_ranks, more_alphas;       /* more distinct values than listed */
 };
 
 struct sd_info {
@@ -89,9 +72,7 @@ struct sd_info {
     struct sd_info_component components[SD_INFO_MAX_COMPONENTS];
     int component_count;
     struct sd_info_component total;
-    struct sd_info_unet unet;
-    struct sd_info_text text;
-    struct sd_info_vae vae;
+    struct sd_arch arch; /* found false in the parts that are not there */
     struct sd_info_lora lora;
     struct sd_taesd_file_info taesd;
     bool tokenizer; /* diffusers folder with tokenizer/vocab.json */

@@ -9,28 +9,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum role { ROLE_DOWN, ROLE_UP, ROLE_ALPHA };
-
-/* Key suffixes, longest first where one ends another.  PROC marks the old
-** attention-processor layout (to_q_lora.down.weight). */
-#define FORMAT_PROC ((enum sd_lora_format)100)
-static const struct {
-    const char *suffix;
-    enum role role;
-    enum sd_lora_format format;
-} suffixes[] = {
-    {".lora_down.weight", ROLE_DOWN, SD_LORA_FORMAT_KOHYA},
-    {".lora_up.weight", ROLE_UP, SD_LORA_FORMAT_KOHYA},
-    {".lora_A.default.weight", ROLE_DOWN, SD_LORA_FORMAT_PEFT},
-    {".lora_B.default.weight", ROLE_UP, SD_LORA_FORMAT_PEFT},
-    {".lora_A.weight", ROLE_DOWN, SD_LORA_FORMAT_PEFT},
-    {".lora_B.weight", ROLE_UP, SD_LORA_FORMAT_PEFT},
-    {".lora.down.weight", ROLE_DOWN, SD_LORA_FORMAT_DIFFUSERS},
-    {".lora.up.weight", ROLE_UP, SD_LORA_FORMAT_DIFFUSERS},
-    {"_lora.down.weight", ROLE_DOWN, FORMAT_PROC},
-    {"_lora.up.weight", ROLE_UP, FORMAT_PROC},
-    {".alpha", ROLE_ALPHA, SD_LORA_FORMAT_MIXED /* says nothing about the format */},
+/* Every key spelling LoraLoader reads, longest first where one ends
+** another.  `lcmflow info` goes by the same table (sd_info.c). */
+const struct sd_lora_spelling sd_lora_spellings[] = {
+    {".lora_down.weight", SD_LORA_ROLE_DOWN, SD_LORA_FORMAT_KOHYA, false},
+    {".lora_up.weight", SD_LORA_ROLE_UP, SD_LORA_FORMAT_KOHYA, false},
+    {".lora_A.default.weight", SD_LORA_ROLE_DOWN, SD_LORA_FORMAT_PEFT, false},
+    {".lora_B.default.weight", SD_LORA_ROLE_UP, SD_LORA_FORMAT_PEFT, false},
+    {".lora_A.weight", SD_LORA_ROLE_DOWN, SD_LORA_FORMAT_PEFT, false},
+    {".lora_B.weight", SD_LORA_ROLE_UP, SD_LORA_FORMAT_PEFT, false},
+    {".lora.down.weight", SD_LORA_ROLE_DOWN, SD_LORA_FORMAT_DIFFUSERS, false},
+    {".lora.up.weight", SD_LORA_ROLE_UP, SD_LORA_FORMAT_DIFFUSERS, false},
+    {"_lora.down.weight", SD_LORA_ROLE_DOWN, SD_LORA_FORMAT_DIFFUSERS, true},
+    {"_lora.up.weight", SD_LORA_ROLE_UP, SD_LORA_FORMAT_DIFFUSERS, true},
+    {".alpha", SD_LORA_ROLE_ALPHA, SD_LORA_FORMAT_MIXED /* says nothing about the format */, false},
 };
+const size_t sd_lora_spelling_count = sizeof sd_lora_spellings / sizeof *sd_lora_spellings;
+
+static bool ends_with(const char *s, size_t n, const char *suffix, size_t m)
+{
+    return n >= m && !memcmp(s + n - m, suffix, m);
+}
+
+const struct sd_lora_spelling *sd_lora_key_spelling(const char *key, size_t *module_len)
+{
+    size_t len = strlen(key);
+    for (size_t k = 0; k < sd_lora_spelling_count; k++) {
+        size_t m = strlen(sd_lora_spellings[k].suffix);
+        if (len > m && ends_with(key, len, sd_lora_spellings[k].suffix, m)) {
+            *module_len = len - m;
+            return &sd_lora_spellings[k];
+        }
+    }
+    return NULL;
+}
+
+enum sd_lora_part sd_lora_module_part(const char *module, const char **rest)
+{
+    static const struct {
+        const char *prefix;
+        enum sd_lora_part part;
+    } prefixes[] = {
+        {"lora_unet_", SD_LORA_PART_UNET},
+        {"lora_te_", SD_LORA_PART_CLIP},
+        {"unet.", SD_LORA_PART_UNET},
+        {"text_encoder.", SD_LORA_PART_CLIP},
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i].prefix);
+        if (!strncmp(module, prefixes[i].prefix, n)) {
+            if (rest) *rest = module + n;
+            return prefixes[i].part;
+        }
+    }
+    if (rest) *rest = module;
+    return SD_LORA_PART_UNKNOWN;
+}
 
 const char *sd_lora_format_name(enum sd_lora_format format)
 {
@@ -50,15 +84,10 @@ const char *sd_lora_format_name(enum sd_lora_format format)
 /* One LoRA tensor of the file, before grouping. */
 struct piece {
     char *module; /* the key without its role suffix, processor names fixed */
-    enum role role;
+    enum sd_lora_role role;
     enum sd_lora_format format;
     const struct lf_safetensors_tensor *t;
 };
-
-static bool ends_with(const char *s, size_t n, const char *suffix, size_t m)
-{
-    return n >= m && !memcmp(s + n - m, suffix, m);
-}
 
 /* "unet.<...>.attn1.processor.to_q" -> "unet.<...>.attn1.to_q";
 ** "...processor.to_out" -> "...to_out.0" (the Linear inside to_out). */
@@ -85,25 +114,8 @@ static int piece_cmp(const void *a, const void *b)
 /* Splits the module name into part and '_' lookup form. */
 static enum lf_status classify(struct sd_lora_module *m, struct lf_error *err)
 {
-    static const struct {
-        const char *prefix;
-        enum sd_lora_part part;
-    } prefixes[] = {
-        {"lora_unet_", SD_LORA_PART_UNET},
-        {"lora_te_", SD_LORA_PART_CLIP},
-        {"unet.", SD_LORA_PART_UNET},
-        {"text_encoder.", SD_LORA_PART_CLIP},
-    };
-    const char *rest = m->name;
-    m->part = SD_LORA_PART_UNKNOWN;
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        size_t n = strlen(prefixes[i].prefix);
-        if (!strncmp(m->name, prefixes[i].prefix, n)) {
-            m->part = prefixes[i].part;
-            rest = m->name + n;
-            break;
-        }
-    }
+    const char *rest;
+    m->part = sd_lora_module_part(m->name, &rest);
     m->flat = strdup(rest);
     if (!m->flat) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (char *c = m->flat; *c; c++)
@@ -216,21 +228,18 @@ static enum lf_status collect(const struct lf_safetensors *st, struct sd_lora *l
     enum lf_status s = LF_OK;
     for (size_t i = 0; i < n && !s; i++) {
         const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
-        size_t len = strlen(t->name), k;
-        for (k = 0; k < sizeof suffixes / sizeof *suffixes; k++)
-            if (ends_with(t->name, len, suffixes[k].suffix, strlen(suffixes[k].suffix))) break;
-        if (k == sizeof suffixes / sizeof *suffixes || len == strlen(suffixes[k].suffix)) {
+        size_t mlen;
+        const struct sd_lora_spelling *sp = sd_lora_key_spelling(t->name, &mlen);
+        if (!sp) {
             s = add_ignored(lora, t->name, err);
             continue;
         }
         struct piece *p = &pieces[used];
-        size_t mlen = len - strlen(suffixes[k].suffix);
-        p->role = suffixes[k].role;
-        p->format = suffixes[k].format;
+        p->role = sp->role;
+        p->format = sp->format;
         p->t = t;
-        if (p->format == FORMAT_PROC) {
+        if (sp->processor) {
             p->module = processor_module(t->name, mlen);
-            p->format = SD_LORA_FORMAT_DIFFUSERS;
         } else if ((p->module = malloc(mlen + 1))) {
             memcpy(p->module, t->name, mlen);
             p->module[mlen] = '\0';
@@ -262,26 +271,28 @@ static enum lf_status group(struct lf_device *device, const struct lf_safetensor
                 return lf_error_set_at(err, LF_ERR_FORMAT, path, 0, 0,
                                        "LoRA module '%s' has two %s tensors ('%s' and '%s')",
                                        pieces[i].module,
-                                       pieces[j].role == ROLE_ALPHA  ? "alpha"
-                                       : pieces[j].role == ROLE_DOWN ? "down"
-                                                                     : "up",
+                                       pieces[j].role == SD_LORA_ROLE_ALPHA  ? "alpha"
+                                       : pieces[j].role == SD_LORA_ROLE_DOWN ? "down"
+                                                                             : "up",
                                        role[pieces[j].role]->name, pieces[j].t->name);
             role[pieces[j].role] = pieces[j].t;
-            if (pieces[j].role != ROLE_ALPHA) format = pieces[j].format;
+            if (pieces[j].role != SD_LORA_ROLE_ALPHA) format = pieces[j].format;
         }
         struct sd_lora_module *m = &lora->modules[lora->count++];
         m->format = format;
         if (!(m->name = strdup(pieces[i].module)))
             return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
         enum lf_status s = classify(m, err);
-        if (!s) s = check_module(st, m, role[ROLE_DOWN], role[ROLE_UP], role[ROLE_ALPHA], err);
-        if (!s && !(m->down_key = strdup(role[ROLE_DOWN]->name)))
+        if (!s)
+            s = check_module(st, m, role[SD_LORA_ROLE_DOWN], role[SD_LORA_ROLE_UP],
+                             role[SD_LORA_ROLE_ALPHA], err);
+        if (!s && !(m->down_key = strdup(role[SD_LORA_ROLE_DOWN]->name)))
             s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-        if (!s && device) s = upload(device, st, role[ROLE_DOWN], &m->down, err);
-        if (!s && device) s = upload(device, st, role[ROLE_UP], &m->up, err);
+        if (!s && device) s = upload(device, st, role[SD_LORA_ROLE_DOWN], &m->down, err);
+        if (!s && device) s = upload(device, st, role[SD_LORA_ROLE_UP], &m->up, err);
         if (s) return s;
         seen[format] = true;
-        lora->params += role[ROLE_DOWN]->numel + role[ROLE_UP]->numel;
+        lora->params += role[SD_LORA_ROLE_DOWN]->numel + role[SD_LORA_ROLE_UP]->numel;
         if (lora->count == 1 || m->rank < lora->min_rank) lora->min_rank = m->rank;
         if (m->rank > lora->max_rank) lora->max_rank = m->rank;
         i = j;
@@ -296,13 +307,12 @@ static enum lf_status group(struct lf_device *device, const struct lf_safetensor
     return LF_OK;
 }
 
-enum lf_status sd_lora_load(struct lf_device *device, const char *path, struct sd_lora **out,
-                            struct lf_error *err)
+enum lf_status sd_lora_read(struct lf_device *device, const struct lf_safetensors *st,
+                            struct sd_lora **out, struct lf_error *err)
 {
+    const char *path = lf_safetensors_path(st);
     *out = NULL;
-    struct lf_safetensors *st;
-    enum lf_status s = lf_safetensors_open(path, &st, err);
-    if (s) return s;
+    enum lf_status s;
     struct sd_lora *lora = calloc(1, sizeof *lora);
     struct piece *pieces = NULL;
     size_t count = 0;
@@ -322,13 +332,24 @@ enum lf_status sd_lora_load(struct lf_device *device, const char *path, struct s
     for (size_t i = 0; i < count; i++)
         free(pieces[i].module);
     free(pieces);
-    lf_safetensors_close(st);
     if (s) {
         sd_lora_release(lora);
         return s;
     }
     *out = lora;
     return LF_OK;
+}
+
+enum lf_status sd_lora_load(struct lf_device *device, const char *path, struct sd_lora **out,
+                            struct lf_error *err)
+{
+    struct lf_safetensors *st;
+    *out = NULL;
+    enum lf_status s = lf_safetensors_open(path, &st, err);
+    if (s) return s;
+    s = sd_lora_read(device, st, out, err);
+    lf_safetensors_close(st);
+    return s;
 }
 
 struct sd_lora *sd_lora_retain(struct sd_lora *lora)

@@ -17,7 +17,7 @@
 **     struct sd_weights *unet, *clip;            // new references, caller releases
 **     sd_lora_apply(model_in, SD_LORA_PART_UNET, stack, &strength_model, 1, &unet, &err);
 **     sd_lora_apply(clip_in, SD_LORA_PART_CLIP, stack, &strength_clip, 1, &clip, &err);
-**     ... sd_unet_init(&u, unet, 8, &err) ...
+**     ... sd_unet_init(&u, unet, &ckpt.arch.unet, &err) ...
 **     sd_weights_release(unet); sd_weights_release(clip);
 **     sd_lora_release(lora);
 **
@@ -74,6 +74,27 @@ enum sd_lora_format {
     SD_LORA_FORMAT_MIXED,     /* modules in more than one of the above */
 };
 
+/* The key spellings: the suffix after the module name, the tensor's role
+** and the format it marks.  processor: the old attention-processor layout
+** (attn1.processor.to_q_lora.down.weight is module attn1.to_q). */
+enum sd_lora_role { SD_LORA_ROLE_DOWN, SD_LORA_ROLE_UP, SD_LORA_ROLE_ALPHA };
+struct sd_lora_spelling {
+    const char *suffix;
+    enum sd_lora_role role;
+    enum sd_lora_format format; /* SD_LORA_FORMAT_MIXED for .alpha: any format */
+    bool processor;
+};
+/* Every spelling sd_lora_load reads (the one table; `lcmflow info` uses it
+** too), longest first where one suffix ends another. */
+extern const struct sd_lora_spelling sd_lora_spellings[];
+extern const size_t sd_lora_spelling_count;
+/* The spelling key ends with, NULL when key is no LoRA tensor; *module_len:
+** the length of the module name in front of the suffix. */
+const struct sd_lora_spelling *sd_lora_key_spelling(const char *key, size_t *module_len);
+/* The part a module name belongs to by its prefix (lora_unet_, unet.,
+** lora_te_, text_encoder.); *rest (may be NULL): the path after it. */
+enum sd_lora_part sd_lora_module_part(const char *module, const char **rest);
+
 /* One low-rank module: delta = (alpha / rank) * up @ down. */
 struct sd_lora_module {
     char *name;     /* as in the file, without the role suffix (lora_unet_..., unet....) */
@@ -111,6 +132,10 @@ struct sd_lora {
 ** Caller releases with sd_lora_release(). */
 enum lf_status sd_lora_load(struct lf_device *device, const char *path, struct sd_lora **out,
                             struct lf_error *err);
+/* The same on a file the caller opened (and keeps open: nothing is
+** borrowed from it after the call). */
+enum lf_status sd_lora_read(struct lf_device *device, const struct lf_safetensors *st,
+                            struct sd_lora **out, struct lf_error *err);
 struct sd_lora *sd_lora_retain(struct sd_lora *lora);
 void sd_lora_release(struct sd_lora *lora); /* NULL allowed */
 
@@ -155,13 +180,5 @@ void sd_lora_describe(const struct sd_lora *lora, const struct sd_lora_report *r
 enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
                              const struct sd_lora *const *loras, const float *strengths, size_t n,
                              struct sd_weights **out, struct lf_error *err);
-
-/* ---- names (sd_lora_names.c) ---- */
-
-/* Inverse of sd_unet_name_from_diffusers for SD 1.5 (2 resnets per down
-** block, 3 per up block): "input_blocks.1.0.in_layers.2.weight" ->
-** "down_blocks.0.resnets.0.conv1.weight".  false when name has no diffusers
-** counterpart.  out: 256 bytes. */
-bool sd_unet_name_to_diffusers(const char *name, char *out);
 
 #endif

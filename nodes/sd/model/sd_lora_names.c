@@ -1,107 +1,14 @@
 /*
 ** sd_lora_names.c - the names a LoRA module may use for a layer: the
-** LDM -> diffusers UNet mapping, and the lookup table of every layer's
-** module path in '_' form.
+** lookup table of every layer's module path in '_' form, in the LDM naming
+** and (UNet) the diffusers one from the name table (sd_names.h).
 */
 #include "sd_lora_internal.h"
+#include "sd_names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Resnet members, LDM -> diffusers.  rest starts after "<block>.0.". */
-static bool resnet_member(const char *rest, char *member)
-{
-    static const char *const map[][2] = {
-        {"in_layers.0.", "norm1."},          {"in_layers.2.", "conv1."},
-        {"out_layers.0.", "norm2."},         {"out_layers.3.", "conv2."},
-        {"emb_layers.1.", "time_emb_proj."}, {"skip_connection.", "conv_shortcut."},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
-        size_t n = strlen(map[i][0]);
-        if (!strncmp(rest, map[i][0], n)) {
-            snprintf(member, 200, "%s%s", map[i][1], rest + n);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Writes "<block>.<member>" for a resnet, false when the member is unknown. */
-static bool resnet(const char *block, const char *rest, char *out)
-{
-    char member[200];
-    if (!resnet_member(rest, member)) return false;
-    snprintf(out, 256, "%s.%s", block, member);
-    return true;
-}
-
-bool sd_unet_name_to_diffusers(const char *name, char *out)
-{
-    int b, p, n = 0;
-    char block[64];
-    if (sscanf(name, "time_embed.%d.%n", &b, &n) == 1 && n && (b == 0 || b == 2)) {
-        snprintf(out, 256, "time_embedding.linear_%d.%s", b == 0 ? 1 : 2, name + n);
-        return true;
-    }
-    n = 0;
-    if (sscanf(name, "out.%d.%n", &b, &n) == 1 && n && (b == 0 || b == 2)) {
-        snprintf(out, 256, "%s.%s", b == 0 ? "conv_norm_out" : "conv_out", name + n);
-        return true;
-    }
-    n = 0;
-    if (sscanf(name, "input_blocks.%d.%d.%n", &b, &p, &n) == 2 && n) {
-        const char *rest = name + n;
-        if (b == 0 && p == 0) {
-            snprintf(out, 256, "conv_in.%s", rest);
-            return true;
-        }
-        if (b <= 0) return false;
-        if (b % 3 == 0) { /* input_blocks.3/6/9.0.op: the downsampler */
-            if (p != 0 || strncmp(rest, "op.", 3) != 0) return false;
-            snprintf(out, 256, "down_blocks.%d.downsamplers.0.conv.%s", b / 3 - 1, rest + 3);
-            return true;
-        }
-        int i = (b - 1) / 3, j = (b - 1) % 3;
-        if (p == 0) {
-            snprintf(block, sizeof block, "down_blocks.%d.resnets.%d", i, j);
-            return resnet(block, rest, out);
-        }
-        if (p != 1) return false;
-        snprintf(out, 256, "down_blocks.%d.attentions.%d.%s", i, j, rest);
-        return true;
-    }
-    n = 0;
-    if (sscanf(name, "middle_block.%d.%n", &p, &n) == 1 && n) {
-        if (p == 1) {
-            snprintf(out, 256, "mid_block.attentions.0.%s", name + n);
-            return true;
-        }
-        if (p != 0 && p != 2) return false;
-        snprintf(block, sizeof block, "mid_block.resnets.%d", p / 2);
-        return resnet(block, name + n, out);
-    }
-    n = 0;
-    if (sscanf(name, "output_blocks.%d.%d.%n", &b, &p, &n) == 2 && n && b >= 0) {
-        const char *rest = name + n;
-        int i = b / 3, j = b % 3;
-        if (p == 0) {
-            snprintf(block, sizeof block, "up_blocks.%d.resnets.%d", i, j);
-            return resnet(block, rest, out);
-        }
-        /* The upsampler is part 2, or part 1 in a block without attention
-        ** (up_blocks.0); an attention never has a direct "conv" child. */
-        if ((p == 1 || p == 2) && !strncmp(rest, "conv.", 5)) {
-            if (j != 2) return false;
-            snprintf(out, 256, "up_blocks.%d.upsamplers.0.conv.%s", i, rest + 5);
-            return true;
-        }
-        if (p != 1) return false;
-        snprintf(out, 256, "up_blocks.%d.attentions.%d.%s", i, j, rest);
-        return true;
-    }
-    return false;
-}
 
 /* ---- the lookup table ---- */
 
@@ -116,14 +23,6 @@ struct sd_lora_table {
     size_t size, used, targets;
 };
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* Adds the '_' form of module (a dotted path); a key already present is
 ** kept (both namings of a layer point at the same weight anyway). */
 static enum lf_status add(struct sd_lora_table *t, const char *module, size_t index, bool diffusers,
@@ -133,7 +32,7 @@ static enum lf_status add(struct sd_lora_table *t, const char *module, size_t in
     if (!key) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     for (char *c = key; *c; c++)
         if (*c == '.') *c = '_';
-    size_t slot = hash(key) & (t->size - 1);
+    size_t slot = sd_hash_name(key) & (t->size - 1);
     for (; t->slots[slot].key; slot = (slot + 1) & (t->size - 1))
         if (!strcmp(t->slots[slot].key, key)) {
             free(key);
@@ -157,7 +56,14 @@ enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part
         free(t);
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
     }
+    /* The UNet's diffusers names: the table of the layout its weights have. */
+    struct sd_names names = {0};
     enum lf_status s = LF_OK;
+    if (part == SD_LORA_PART_UNET) {
+        struct sd_arch_unet arch;
+        sd_arch_read_unet(sd_weights_lookup, (void *)w, &arch);
+        s = sd_names_unet(&arch, &names, err);
+    }
     for (size_t i = 0; i < w->count && !s; i++) {
         const char *name = w->items[i].name;
         size_t len = strlen(name);
@@ -170,11 +76,12 @@ enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part
         module[len - 7] = '\0';
         t->targets++;
         s = add(t, module, i, false, err);
-        if (!s && part == SD_LORA_PART_UNET && sd_unet_name_to_diffusers(name, diff)) {
+        if (!s && names.count && sd_names_to_diffusers(&names, name, diff)) {
             diff[strlen(diff) - 7] = '\0'; /* the mapping keeps the ".weight" suffix */
             s = add(t, diff, i, true, err);
         }
     }
+    sd_names_clear(&names);
     if (s) {
         sd_lora_table_free(t);
         return s;
@@ -185,7 +92,7 @@ enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part
 
 size_t sd_lora_table_find(const struct sd_lora_table *t, const char *flat, bool *diffusers)
 {
-    size_t slot = hash(flat) & (t->size - 1);
+    size_t slot = sd_hash_name(flat) & (t->size - 1);
     for (; t->slots[slot].key; slot = (slot + 1) & (t->size - 1))
         if (!strcmp(t->slots[slot].key, flat)) {
             if (diffusers) *diffusers = t->slots[slot].diffusers;

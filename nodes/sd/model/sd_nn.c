@@ -6,18 +6,19 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static void format_name(char *buf, size_t size, const char *fmt, va_list ap)
-{
-    vsnprintf(buf, size, fmt, ap);
-}
+/* Declares char buf[256] holding the name the varargs call formats. */
+#define FORMAT_NAME(buf, fmt)                                                                      \
+    char buf[256];                                                                                 \
+    do {                                                                                           \
+        va_list ap_;                                                                               \
+        va_start(ap_, fmt);                                                                        \
+        vsnprintf(buf, sizeof buf, fmt, ap_);                                                      \
+        va_end(ap_);                                                                               \
+    } while (0)
 
 bool sd_has(struct sd_nn *nn, const char *fmt, ...)
 {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(name, sizeof name, fmt, ap);
-    va_end(ap);
+    FORMAT_NAME(name, fmt);
     return sd_weights_find(nn->weights, name) != NULL;
 }
 
@@ -32,11 +33,7 @@ static struct lf_tensor *weight_named(struct sd_nn *nn, const char *name, bool r
 
 struct lf_tensor *sd_weight(struct sd_nn *nn, const char *fmt, ...)
 {
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(name, sizeof name, fmt, ap);
-    va_end(ap);
+    FORMAT_NAME(name, fmt);
     return weight_named(nn, name, true);
 }
 
@@ -51,25 +48,56 @@ void sd_drop(struct lf_tensor *t)
     lf_tensor_release(t);
 }
 
-/* Looks up <base>.weight (required) and <base>.bias (optional). */
-static bool weight_and_bias(struct sd_nn *nn, const char *base, struct lf_tensor **w,
-                            struct lf_tensor **b)
+enum lf_status sd_finish(struct sd_nn *nn, struct lf_tensor *y, struct lf_tensor **out)
 {
-    char name[300];
-    snprintf(name, sizeof name, "%s.weight", base);
-    *w = weight_named(nn, name, true);
-    snprintf(name, sizeof name, "%s.bias", base);
-    *b = weight_named(nn, name, false);
-    return *w != NULL;
+    struct lf_tensor *y32 = sd_cast(nn, y, LF_DTYPE_F32);
+    sd_drop(y);
+    if (nn->status) {
+        sd_drop(y32);
+        return nn->status;
+    }
+    *out = y32;
+    return LF_OK;
 }
 
-static struct lf_tensor *conv_named(struct sd_nn *nn, struct lf_tensor *x, int stride,
-                                    const int pad[4], const char *base)
+/* The layers with a weight and an optional bias: <base>.weight, <base>.bias. */
+enum layer { LAYER_CONV, LAYER_LINEAR, LAYER_GROUP_NORM, LAYER_LAYER_NORM };
+
+struct layer_args {
+    int stride;
+    const int *pad;
+    int groups;
+    float eps;
+    bool silu;
+};
+
+static struct lf_tensor *layer(struct sd_nn *nn, enum layer kind, struct lf_tensor *x,
+                               const struct layer_args *a, const char *base)
 {
+    char name[300];
     struct lf_tensor *w, *b, *y = NULL;
-    if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
-    struct lf_conv2d_params p = {stride, pad[0], pad[1], pad[2], pad[3]};
-    enum lf_status s = lf_op_conv2d(x, w, b, &p, &y, nn->err);
+    if (nn->status || !x) return NULL;
+    snprintf(name, sizeof name, "%s.weight", base);
+    if (!(w = weight_named(nn, name, true))) return NULL;
+    snprintf(name, sizeof name, "%s.bias", base);
+    b = weight_named(nn, name, false);
+    enum lf_status s = LF_OK;
+    switch (kind) {
+    case LAYER_CONV: {
+        struct lf_conv2d_params p = {a->stride, a->pad[0], a->pad[1], a->pad[2], a->pad[3]};
+        s = lf_op_conv2d(x, w, b, &p, &y, nn->err);
+        break;
+    }
+    case LAYER_LINEAR:
+        s = lf_op_linear(x, w, b, &y, nn->err);
+        break;
+    case LAYER_GROUP_NORM:
+        s = lf_op_group_norm(x, w, b, a->groups, a->eps, a->silu, &y, nn->err);
+        break;
+    case LAYER_LAYER_NORM:
+        s = lf_op_layer_norm(x, w, b, a->eps, &y, nn->err);
+        break;
+    }
     if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
     return sd_check(nn, s, &y);
 }
@@ -77,78 +105,43 @@ static struct lf_tensor *conv_named(struct sd_nn *nn, struct lf_tensor *x, int s
 struct lf_tensor *sd_conv(struct sd_nn *nn, struct lf_tensor *x, int stride, const int pad[4],
                           const char *fmt, ...)
 {
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    return conv_named(nn, x, stride, pad, base);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_CONV, x, &(struct layer_args){.stride = stride, .pad = pad}, base);
 }
 
 struct lf_tensor *sd_conv3(struct sd_nn *nn, struct lf_tensor *x, const char *fmt, ...)
 {
     static const int pad[4] = {1, 1, 1, 1};
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    return conv_named(nn, x, 1, pad, base);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_CONV, x, &(struct layer_args){.stride = 1, .pad = pad}, base);
 }
 
 struct lf_tensor *sd_conv1(struct sd_nn *nn, struct lf_tensor *x, const char *fmt, ...)
 {
     static const int pad[4] = {0, 0, 0, 0};
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    return conv_named(nn, x, 1, pad, base);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_CONV, x, &(struct layer_args){.stride = 1, .pad = pad}, base);
 }
 
 struct lf_tensor *sd_linear(struct sd_nn *nn, struct lf_tensor *x, const char *fmt, ...)
 {
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    struct lf_tensor *w, *b, *y = NULL;
-    if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
-    enum lf_status s = lf_op_linear(x, w, b, &y, nn->err);
-    if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, &y);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_LINEAR, x, &(struct layer_args){0}, base);
 }
 
 struct lf_tensor *sd_group_norm(struct sd_nn *nn, struct lf_tensor *x, int groups, float eps,
                                 bool silu, const char *fmt, ...)
 {
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    struct lf_tensor *w, *b, *y = NULL;
-    if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
-    enum lf_status s = lf_op_group_norm(x, w, b, groups, eps, silu, &y, nn->err);
-    if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, &y);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_GROUP_NORM, x,
+                 &(struct layer_args){.groups = groups, .eps = eps, .silu = silu}, base);
 }
 
 struct lf_tensor *sd_layer_norm(struct sd_nn *nn, struct lf_tensor *x, float eps, const char *fmt,
                                 ...)
 {
-    char base[256];
-    va_list ap;
-    va_start(ap, fmt);
-    format_name(base, sizeof base, fmt, ap);
-    va_end(ap);
-    struct lf_tensor *w, *b, *y = NULL;
-    if (nn->status || !x || !weight_and_bias(nn, base, &w, &b)) return NULL;
-    enum lf_status s = lf_op_layer_norm(x, w, b, eps, &y, nn->err);
-    if (s) lf_error_prefix(nn->err, "%s %s", nn->component, base);
-    return sd_check(nn, s, &y);
+    FORMAT_NAME(base, fmt);
+    return layer(nn, LAYER_LAYER_NORM, x, &(struct layer_args){.eps = eps}, base);
 }
 
 struct lf_tensor *sd_add(struct sd_nn *nn, struct lf_tensor *a, struct lf_tensor *b)

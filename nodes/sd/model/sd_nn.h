@@ -37,6 +37,9 @@ struct lf_tensor *sd_check(struct sd_nn *nn, enum lf_status status, struct lf_te
 
 void sd_drop(struct lf_tensor *t); /* lf_tensor_release, NULL allowed */
 
+/* Ends a forward pass: y (consumed) as f32 in *out, or nn's first error. */
+enum lf_status sd_finish(struct sd_nn *nn, struct lf_tensor *y, struct lf_tensor **out);
+
 /* conv with <name>.weight and optional <name>.bias; pad = {top, bottom, left, right}. */
 struct lf_tensor *sd_conv(struct sd_nn *nn, struct lf_tensor *x, int stride, const int pad[4],
                           const char *fmt, ...) SD_PRINTF(5, 6);

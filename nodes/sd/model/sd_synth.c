@@ -2,6 +2,7 @@
 ** sd_synth.c - synthetic checkpoints and vocabularies (see sd_synth.h).
 */
 #include "sd_synth.h"
+#include "sd_weights.h"
 
 #include "lcmflow/safetensors.h"
 
@@ -14,17 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct synth {
-    struct lf_safetensors_writer *writer;
-    uint64_t seed;
-    enum lf_dtype dtype;
-    void **buffers;
-    size_t count, capacity;
-    int64_t params;
-    enum lf_status status;
-    struct lf_error *err;
-};
-
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;
@@ -35,56 +25,86 @@ static uint64_t mix(uint64_t x)
     return x;
 }
 
-static uint64_t hash_name(const char *s)
+enum lf_status sd_synth_writer_init(struct sd_synth_writer *w, uint64_t seed, struct lf_error *err)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    memset(w, 0, sizeof *w);
+    w->seed = seed;
+    w->err = err;
+    return w->status = lf_safetensors_writer_create(&w->writer, err);
 }
 
-static void add_tensor(const struct sd_arch_tensor *t, void *user)
+static void *keep(struct sd_synth_writer *w, size_t bytes)
 {
-    struct synth *s = user;
-    if (s->status) return;
-    int64_t n = 1;
-    for (int i = 0; i < t->rank; i++)
-        n *= t->shape[i];
-    size_t esize = lf_dtype_size(s->dtype);
-    void *data = malloc((size_t)n * esize);
-    if (!data || (s->count == s->capacity &&
-                  !(s->buffers = realloc(s->buffers, (s->capacity = s->capacity * 2 + 64) *
-                                                         sizeof *s->buffers)))) {
-        free(data);
-        s->status = lf_error_set(s->err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-        return;
+    if (w->count == w->capacity) {
+        size_t cap = w->capacity * 2 + 64;
+        void **list = realloc(w->buffers, cap * sizeof *list);
+        if (!list) return NULL;
+        w->buffers = list;
+        w->capacity = cap;
     }
-    s->buffers[s->count++] = data;
-    /* Per-tensor streams: the values do not depend on enumeration order. */
-    uint64_t state = mix(s->seed ^ hash_name(t->name)) | 1;
-    float bound = t->fan_in ? 1.0f / sqrtf((float)t->fan_in) : 0.0f;
+    void *data = malloc(bytes ? bytes : 1);
+    if (data) w->buffers[w->count++] = data;
+    return data;
+}
+
+int64_t sd_synth_add(struct sd_synth_writer *w, const char *name, enum lf_dtype dtype, int rank,
+                     const int64_t *shape, float bound, float fill)
+{
+    if (w->status) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= shape[i];
+    size_t esize = lf_dtype_size(dtype);
+    char *data = keep(w, (size_t)n * esize);
+    if (!data) {
+        w->status = lf_error_set(w->err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+        return 0;
+    }
+    uint64_t state = mix(w->seed ^ sd_hash_name(name)) | 1;
     for (int64_t i = 0; i < n; i++) {
-        float v;
-        if (t->is_norm == 1)
-            v = 1.0f;
-        else if (t->is_norm == 2)
-            v = 0.0f;
-        else {
+        float v = fill;
+        if (bound > 0.0f) {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             v = bound * (2.0f * (float)((state >> 40) * (1.0 / 16777216.0)) - 1.0f);
         }
-        if (s->dtype == LF_DTYPE_F16) {
+        if (dtype == LF_DTYPE_F16) {
             uint16_t h = lf_f32_to_f16(v);
-            memcpy((char *)data + i * 2, &h, 2);
+            memcpy(data + i * 2, &h, 2);
         } else {
-            memcpy((char *)data + i * 4, &v, 4);
+            memcpy(data + i * 4, &v, 4);
         }
     }
-    s->params += n;
-    s->status = lf_safetensors_writer_add(s->writer, t->name, lf_st_dtype_from_lf(s->dtype),
-                                          t->rank, t->shape, data, (size_t)n * esize, s->err);
+    w->status = lf_safetensors_writer_add(w->writer, name, lf_st_dtype_from_lf(dtype), rank, shape,
+                                          data, (size_t)n * esize, w->err);
+    return n;
+}
+
+enum lf_status sd_synth_writer_finish(struct sd_synth_writer *w, const char *path)
+{
+    if (!w->status) w->status = lf_safetensors_writer_write(w->writer, path, w->err);
+    for (size_t i = 0; i < w->count; i++)
+        free(w->buffers[i]);
+    free(w->buffers);
+    lf_safetensors_writer_free(w->writer);
+    w->writer = NULL;
+    w->buffers = NULL;
+    return w->status;
+}
+
+struct synth {
+    struct sd_synth_writer w;
+    enum lf_dtype dtype;
+    int64_t params;
+};
+
+static void add_tensor(const struct sd_arch_tensor *t, void *user)
+{
+    struct synth *s = user;
+    float bound = t->fan_in ? 1.0f / sqrtf((float)t->fan_in) : 0.0f;
+    s->params += sd_synth_add(&s->w, t->name, s->dtype, t->rank, t->shape,
+                              t->is_norm ? 0.0f : bound, t->is_norm == 1 ? 1.0f : 0.0f);
 }
 
 enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, enum lf_dtype dtype,
@@ -92,19 +112,13 @@ enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, en
 {
     if (dtype != LF_DTYPE_F16 && dtype != LF_DTYPE_F32)
         return lf_error_set(err, LF_ERR_INVALID, "synthetic checkpoints are f16 or f32");
-    struct synth s = {.seed = seed, .dtype = dtype, .err = err};
-    s.status = lf_safetensors_writer_create(&s.writer, err);
-    if (!s.status) sd_arch_each(arch, add_tensor, &s);
-    if (!s.status)
-        s.status = lf_safetensors_writer_set_metadata(s.writer, "lcmflow.synthetic",
-                                                      "random weights, SD 1.5 layout", err);
-    if (!s.status) s.status = lf_safetensors_writer_write(s.writer, path, err);
-    for (size_t i = 0; i < s.count; i++)
-        free(s.buffers[i]);
-    free(s.buffers);
-    lf_safetensors_writer_free(s.writer);
+    struct synth s = {.dtype = dtype};
+    if (!sd_synth_writer_init(&s.w, seed, err)) sd_arch_each(arch, add_tensor, &s);
+    if (!s.w.status)
+        s.w.status = lf_safetensors_writer_set_metadata(s.w.writer, "lcmflow.synthetic",
+                                                        "random weights, SD 1.5 layout", err);
     if (params) *params = s.params;
-    return s.status;
+    return sd_synth_writer_finish(&s.w, path);
 }
 
 /* GPT-2's reversible byte -> printable code point table, as CLIP uses. */

@@ -6,6 +6,7 @@
 #ifndef LCMFLOW_SD_SYNTH_H
 #define LCMFLOW_SD_SYNTH_H
 
+#include "lcmflow/safetensors.h"
 #include "lcmflow/tensor.h"
 #include "sd_arch.h"
 
@@ -20,5 +21,25 @@ enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, en
 ** vocabulary (the 512 byte tokens, merges spelling common prompt words,
 ** <|startoftext|> and <|endoftext|>) of at most max_tokens entries. */
 enum lf_status sd_synth_vocab(const char *dir, int max_tokens, struct lf_error *err);
+
+/* ---- the random tensor writer both synthetic files use ---- */
+
+struct sd_synth_writer {
+    struct lf_safetensors_writer *writer;
+    uint64_t seed;
+    void **buffers; /* the values, borrowed by writer until the file is written */
+    size_t count, capacity;
+    enum lf_status status; /* the first error; later calls do nothing */
+    struct lf_error *err;
+};
+
+enum lf_status sd_synth_writer_init(struct sd_synth_writer *w, uint64_t seed, struct lf_error *err);
+/* Adds the tensor name of dtype (f16 or f32): U(-bound, bound) values from
+** the name's own stream (so they do not depend on the order of calls), or
+** every value fill when bound is 0.  Returns its element count. */
+int64_t sd_synth_add(struct sd_synth_writer *w, const char *name, enum lf_dtype dtype, int rank,
+                     const int64_t *shape, float bound, float fill);
+/* Writes the file (when no call failed) and frees w; the first error. */
+enum lf_status sd_synth_writer_finish(struct sd_synth_writer *w, const char *path);
 
 #endif

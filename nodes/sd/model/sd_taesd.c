@@ -381,19 +381,6 @@ static struct lf_tensor *run_layers(struct sd_nn *nn, const struct sd_taesd_part
     return h;
 }
 
-/* Ends a forward pass: f32 result in *out, or the first error. */
-static enum lf_status finish(struct sd_nn *nn, struct lf_tensor *y, struct lf_tensor **out)
-{
-    struct lf_tensor *y32 = sd_cast(nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn->status) {
-        sd_drop(y32);
-        return nn->status;
-    }
-    *out = y32;
-    return LF_OK;
-}
-
 enum lf_status sd_taesd_decode(const struct sd_taesd *t, struct lf_tensor *latents,
                                struct lf_tensor **out, struct lf_error *err)
 {
@@ -426,7 +413,7 @@ enum lf_status sd_taesd_decode(const struct sd_taesd *t, struct lf_tensor *laten
     struct lf_tensor *c = NULL;
     if (!nn.status) sd_check(&nn, lf_op_binary(lo, hi, LF_BINARY_SUB, &c, err), &c);
     sd_drop(lo), sd_drop(hi);
-    return finish(&nn, c, out);
+    return sd_finish(&nn, c, out);
 }
 
 enum lf_status sd_taesd_encode(const struct sd_taesd *t, struct lf_tensor *image,
@@ -443,5 +430,5 @@ enum lf_status sd_taesd_encode(const struct sd_taesd *t, struct lf_tensor *image
     struct lf_tensor *x = sd_cast(&nn, image, t->dtype);
     struct lf_tensor *y = run_layers(&nn, &t->encoder, x);
     sd_drop(x);
-    return finish(&nn, y, out);
+    return sd_finish(&nn, y, out);
 }

@@ -4,6 +4,7 @@
 ** cache, and SD 1.5's 77-token framing.  Vocabulary files are read by
 ** tokenizer_vocab.c, the text is cleaned by tokenizer_clean.c.
 */
+#include "sd_diffusers.h"
 #include "sd_tokenizer_impl.h"
 
 #include <errno.h>
@@ -210,9 +211,9 @@ enum lf_status sd_tokenizer_locate(const char *checkpoint, const char *param, ch
     if (checkpoint && *checkpoint) {
         char *dir = NULL;
         if (is_dir(checkpoint))
-            dir = join(checkpoint, strlen(checkpoint), "tokenizer");
+            dir = join(checkpoint, strlen(checkpoint), SD_DIFFUSERS_TOKENIZER);
         else if (exists(checkpoint))
-            dir = sibling(checkpoint, "tokenizer");
+            dir = sibling(checkpoint, SD_DIFFUSERS_TOKENIZER);
         if (dir && has_vocab(dir)) {
             enum lf_status st = found(dir, path, size, err);
             free(dir);

@@ -1,10 +1,10 @@
 /*
 ** sd_unet.c - the SD 1.5 UNet (original-LDM weight names).
 **
-** Structure comes from the weight names: which input_blocks / output_blocks
-** exist and whether each part is a ResBlock (in_layers), a
-** SpatialTransformer (proj_in), a downsampler (op) or an upsampler (conv);
-** widths come from the tensors themselves.  Norm epsilons are SD 1.5's:
+** Structure comes from the architecture (sd_arch.h): its module layout
+** says which part of which input_blocks / output_blocks is a ResBlock, a
+** SpatialTransformer, a downsampler (op) or an upsampler (conv); widths
+** come from the tensors themselves.  Norm epsilons are SD 1.5's:
 ** ResBlock and output GroupNorms 1e-5, transformer GroupNorm 1e-6,
 ** transformer LayerNorms 1e-5; 32 groups throughout.
 */
@@ -17,110 +17,75 @@
 
 #define GROUPS 32
 
-static bool has(const struct sd_weights *w, const char *fmt, int a, int b)
-{
-    char name[256];
-    snprintf(name, sizeof name, fmt, a, b);
-    return sd_weights_find(w, name) != NULL;
-}
+/* Places one module of the layout into u's block tables and checks that
+** the weights have it. */
+struct builder {
+    struct sd_unet *u;
+    const struct sd_weights *weights;
+    int depth;
+    char missing[160]; /* the first tensor not found, or a layout error */
+};
 
-static void read_part(const struct sd_weights *w, const char *block, int i, int j,
-                      enum sd_unet_part *part, int *depth)
+static void place(const struct sd_module *m, void *user)
 {
-    char fmt[128];
-    *depth = 0;
-    *part = SD_PART_NONE;
-#define HAS(suffix) (snprintf(fmt, sizeof fmt, "%s.%%d.%%d.%s", block, suffix), has(w, fmt, i, j))
-    if (HAS("in_layers.0.weight"))
-        *part = SD_PART_RES;
-    else if (HAS("proj_in.weight")) {
-        *part = SD_PART_ATTENTION;
-        for (int d = 0; d < 64; d++) {
-            char name[256];
-            snprintf(name, sizeof name, "%s.%d.%d.transformer_blocks.%d.norm1.weight", block, i, j,
-                     d);
-            if (!sd_weights_find(w, name)) break;
-            *depth = d + 1;
-        }
-    } else if (HAS("op.weight"))
-        *part = SD_PART_DOWNSAMPLE;
-    else if (HAS("conv.weight"))
-        *part = SD_PART_UPSAMPLE;
-#undef HAS
-}
-
-static void read_middle(const struct sd_weights *w, struct sd_unet_block *block)
-{
-    for (int j = 0; j < 3; j++) {
-        char name[256];
-        block->parts[j] = SD_PART_NONE;
-        snprintf(name, sizeof name, "middle_block.%d.in_layers.0.weight", j);
-        if (sd_weights_find(w, name)) {
-            block->parts[j] = SD_PART_RES;
-            continue;
-        }
-        snprintf(name, sizeof name, "middle_block.%d.proj_in.weight", j);
-        if (sd_weights_find(w, name)) {
-            block->parts[j] = SD_PART_ATTENTION;
-            block->depth[j] = 0;
-            for (int d = 0; d < 64; d++) {
-                snprintf(name, sizeof name, "middle_block.%d.transformer_blocks.%d.norm1.weight", j,
-                         d);
-                if (!sd_weights_find(w, name)) break;
-                block->depth[j] = d + 1;
-            }
-        }
+    static const struct {
+        enum sd_module_kind kind;
+        enum sd_unet_part part;
+        const char *member; /* a tensor the module must have */
+    } kinds[] = {
+        {SD_MODULE_CONV, SD_PART_CONV, "weight"},
+        {SD_MODULE_RES, SD_PART_RES, "in_layers.0.weight"},
+        {SD_MODULE_TRANSFORMER, SD_PART_ATTENTION, "proj_in.weight"},
+        {SD_MODULE_DOWNSAMPLE, SD_PART_DOWNSAMPLE, "weight"},
+        {SD_MODULE_UPSAMPLE, SD_PART_UPSAMPLE, "weight"},
+        {SD_MODULE_LINEAR, SD_PART_NONE, "weight"},
+        {SD_MODULE_NORM, SD_PART_NONE, "weight"},
+    };
+    struct builder *b = user;
+    size_t k = 0;
+    while (k < sizeof kinds / sizeof *kinds && kinds[k].kind != m->kind)
+        k++;
+    if (b->missing[0] || k == sizeof kinds / sizeof *kinds) return;
+    char name[160];
+    snprintf(name, sizeof name, "%s.%s", m->ldm, kinds[k].member);
+    if (!sd_weights_find(b->weights, name)) {
+        snprintf(b->missing, sizeof b->missing, "missing tensor '%s' (truncated file?)", name);
+        return;
     }
+    if (m->side == SD_SIDE_NONE) return;
+    if (m->block >= SD_UNET_MAX_BLOCKS || m->part >= 3) {
+        snprintf(b->missing, sizeof b->missing, "more than %d blocks", SD_UNET_MAX_BLOCKS);
+        return;
+    }
+    struct sd_unet_block *block = m->side == SD_SIDE_INPUT    ? &b->u->input[m->block]
+                                  : m->side == SD_SIDE_MIDDLE ? &b->u->middle
+                                                              : &b->u->output[m->block];
+    block->parts[m->part] = kinds[k].part;
+    block->depth[m->part] = kinds[k].part == SD_PART_ATTENTION ? b->depth : 0;
+    if (m->side == SD_SIDE_INPUT && m->block >= b->u->input_count) b->u->input_count = m->block + 1;
+    if (m->side == SD_SIDE_OUTPUT && m->block >= b->u->output_count)
+        b->u->output_count = m->block + 1;
 }
 
-enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int heads,
-                            struct lf_error *err)
+enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights,
+                            const struct sd_arch_unet *arch, struct lf_error *err)
 {
     memset(u, 0, sizeof *u);
-    const struct sd_weight *conv_in = sd_weights_find(weights, "input_blocks.0.0.weight");
-    const struct sd_weight *conv_out = sd_weights_find(weights, "out.2.weight");
-    if (!conv_in || !conv_out || conv_in->tensor->rank != 4)
+    if (!arch->found || !arch->out_channels)
         return lf_error_set(err, LF_ERR_FORMAT, "UNet: missing tensor '%s' (not an SD 1.5 UNet?)",
-                            conv_in ? "out.2.weight" : "input_blocks.0.0.weight");
-    u->model_channels = (int)conv_in->tensor->shape[0];
-    u->in_channels = (int)conv_in->tensor->shape[1];
-    u->out_channels = (int)conv_out->tensor->shape[0];
-    u->heads = heads;
-    for (int i = 0; i < SD_UNET_MAX_BLOCKS; i++) {
-        struct sd_unet_block *b = &u->input[i];
-        if (i == 0) {
-            b->parts[0] = SD_PART_CONV;
-            u->input_count = 1;
-            continue;
-        }
-        for (int j = 0; j < 3; j++)
-            read_part(weights, "input_blocks", i, j, &b->parts[j], &b->depth[j]);
-        if (b->parts[0] == SD_PART_NONE) break;
-        u->input_count = i + 1;
-    }
-    for (int i = 0; i < SD_UNET_MAX_BLOCKS; i++) {
-        struct sd_unet_block *b = &u->output[i];
-        for (int j = 0; j < 3; j++)
-            read_part(weights, "output_blocks", i, j, &b->parts[j], &b->depth[j]);
-        if (b->parts[0] == SD_PART_NONE) break;
-        u->output_count = i + 1;
-    }
-    read_middle(weights, &u->middle);
+                            arch->found ? "out.2.weight" : "input_blocks.0.0.weight");
+    u->model_channels = arch->widths[0];
+    u->in_channels = arch->in_channels;
+    u->out_channels = arch->out_channels;
+    u->context_dim = arch->context_dim;
+    u->heads = arch->heads;
+    struct builder b = {.u = u, .weights = weights, .depth = arch->transformer_depth};
+    sd_arch_unet_modules(arch, place, &b);
+    if (b.missing[0]) return lf_error_set(err, LF_ERR_FORMAT, "UNet: %s", b.missing);
     if (u->output_count != u->input_count)
         return lf_error_set(err, LF_ERR_FORMAT,
                             "UNet: %d input blocks but %d output blocks (truncated file?)",
                             u->input_count, u->output_count);
-    /* Cross-attention width: the first attn2.to_k found. */
-    for (size_t i = 0; i < weights->count; i++) {
-        const char *name = weights->items[i].name;
-        size_t n = strlen(name);
-        static const char suffix[] = "attn2.to_k.weight";
-        if (n >= sizeof suffix - 1 && !strcmp(name + n - (sizeof suffix - 1), suffix) &&
-            weights->items[i].tensor->rank == 2) {
-            u->context_dim = (int)weights->items[i].tensor->shape[1];
-            break;
-        }
-    }
     u->weights = sd_weights_retain(weights);
     u->act_dtype = weights->dtype;
     return LF_OK;
@@ -401,14 +366,7 @@ enum lf_status sd_unet_forward_probed(const struct sd_unet *u, struct lf_tensor 
     sd_drop(n);
     sd_drop(f.emb);
     sd_drop(f.context);
-    struct lf_tensor *y32 = sd_cast(nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn->status) {
-        sd_drop(y32);
-        return nn->status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(nn, y, out);
 }
 
 enum lf_status sd_unet_forward(const struct sd_unet *u, struct lf_tensor *x, float timestep,

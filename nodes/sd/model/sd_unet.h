@@ -5,6 +5,7 @@
 #ifndef LCMFLOW_SD_UNET_H
 #define LCMFLOW_SD_UNET_H
 
+#include "sd_arch.h"
 #include "sd_weights.h"
 
 #define SD_UNET_MAX_BLOCKS 32
@@ -28,7 +29,7 @@ struct sd_unet {
     int model_channels;         /* conv_in output width (320 in SD 1.5) */
     int in_channels, out_channels;
     int context_dim;
-    int heads;               /* per transformer; SD 1.5 uses 8 everywhere */
+    int heads;               /* per transformer (sd_arch_unet's) */
     enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
     int input_count, output_count;
     struct sd_unet_block input[SD_UNET_MAX_BLOCKS];
@@ -36,10 +37,12 @@ struct sd_unet {
     struct sd_unet_block output[SD_UNET_MAX_BLOCKS];
 };
 
-/* Reads the structure from weights (names relative to model.diffusion_model.).
+/* The structure and heads are arch's (read from these weights or ones of
+** the same shape, sd_arch_read_unet); weights (names relative to
+** model.diffusion_model.) are retained and checked to hold every block.
 ** u is caller-owned; release with sd_unet_clear(). */
-enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights, int heads,
-                            struct lf_error *err);
+enum lf_status sd_unet_init(struct sd_unet *u, struct sd_weights *weights,
+                            const struct sd_arch_unet *arch, struct lf_error *err);
 void sd_unet_clear(struct sd_unet *u);
 
 /* eps = UNet(x, t, context).  x [B, 4, h, w] (any float dtype), context

@@ -28,42 +28,20 @@ static int64_t flash_max_dim(void)
     return v && !strcmp(v, "gemm") ? 0 : SD_VAE_FLASH_MAX_DIM;
 }
 
-static int count_levels(const struct sd_weights *w, const char *fmt)
-{
-    int n = 0;
-    char name[256];
-    for (;; n++) {
-        snprintf(name, sizeof name, fmt, n);
-        if (!sd_weights_find(w, name)) return n;
-    }
-}
-
-static int count_blocks(const struct sd_weights *w, const char *fmt, int level)
-{
-    int n = 0;
-    char name[256];
-    for (;; n++) {
-        snprintf(name, sizeof name, fmt, level, n);
-        if (!sd_weights_find(w, name)) return n;
-    }
-}
-
-enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct lf_error *err)
+enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights,
+                           const struct sd_arch_vae *arch, struct lf_error *err)
 {
     memset(v, 0, sizeof *v);
-    const struct sd_weight *pq = sd_weights_find(weights, "post_quant_conv.weight");
-    const struct sd_weight *q = sd_weights_find(weights, "quant_conv.weight");
-    v->has_decoder = pq && sd_weights_find(weights, "decoder.conv_in.weight");
-    v->has_encoder = q && sd_weights_find(weights, "encoder.conv_in.weight");
+    v->has_decoder = arch->has_decoder && sd_weights_find(weights, "post_quant_conv.weight");
+    v->has_encoder = arch->has_encoder && sd_weights_find(weights, "quant_conv.weight");
     if (!v->has_decoder && !v->has_encoder)
         return lf_error_set(err, LF_ERR_FORMAT,
                             "VAE: neither decoder nor encoder weights found "
                             "(decoder.conv_in.weight, encoder.conv_in.weight)");
-    v->latent_channels = pq ? (int)pq->tensor->shape[0] : (int)q->tensor->shape[0] / 2;
-    v->decoder_levels = count_levels(weights, "decoder.up.%d.block.0.norm1.weight");
-    v->encoder_levels = count_levels(weights, "encoder.down.%d.block.0.norm1.weight");
-    v->decoder_blocks = count_blocks(weights, "decoder.up.%d.block.%d.norm1.weight", 0);
-    v->encoder_blocks = count_blocks(weights, "encoder.down.%d.block.%d.norm1.weight", 0);
+    v->latent_channels = arch->latent_channels;
+    v->decoder_levels = v->encoder_levels = arch->levels;
+    v->decoder_blocks = arch->decoder_res;
+    v->encoder_blocks = arch->encoder_res;
     v->weights = sd_weights_retain(weights);
     v->act_dtype = weights->dtype;
     return LF_OK;
@@ -90,6 +68,20 @@ static struct lf_tensor *resnet(struct sd_nn *nn, struct lf_tensor *x, const cha
     struct lf_tensor *y = sd_add(nn, skip, h2);
     sd_drop(skip), sd_drop(h2);
     return y;
+}
+
+/* Runs the count resnets <side>.<level>.block.N on h (consumed). */
+static struct lf_tensor *resnets(struct sd_nn *nn, struct lf_tensor *h, const char *side, int level,
+                                 int count)
+{
+    for (int b = 0; b < count && !nn->status; b++) {
+        char p[64];
+        snprintf(p, sizeof p, "%s.%d.block.%d", side, level, b);
+        struct lf_tensor *y = resnet(nn, h, p);
+        sd_drop(h);
+        h = y;
+    }
+    return h;
 }
 
 static struct lf_tensor *mid_attention(struct sd_nn *nn, struct lf_tensor *x, const char *p)
@@ -174,13 +166,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
     probe_call(&nn, probe, user, "decoder.mid_block", h);
     /* LDM numbers decoder levels bottom-up: up.3 runs first. */
     for (int level = v->decoder_levels - 1, k = 0; level >= 0 && !nn.status; level--, k++) {
-        for (int b = 0; b < v->decoder_blocks && !nn.status; b++) {
-            char p[64];
-            snprintf(p, sizeof p, "decoder.up.%d.block.%d", level, b);
-            struct lf_tensor *y = resnet(&nn, h, p);
-            sd_drop(h);
-            h = y;
-        }
+        h = resnets(&nn, h, "decoder.up", level, v->decoder_blocks);
         if (sd_has(&nn, "decoder.up.%d.upsample.conv.weight", level) && h) {
             struct lf_tensor *up = NULL;
             sd_check(&nn, lf_op_resize_nearest(h, h->shape[2] * 2, h->shape[3] * 2, &up, err), &up);
@@ -205,14 +191,7 @@ enum lf_status sd_vae_decode(const struct sd_vae *v, struct lf_tensor *latents, 
     sd_drop(h);
     struct lf_tensor *y = sd_conv3(&nn, n, "decoder.conv_out");
     sd_drop(n);
-    struct lf_tensor *y32 = sd_cast(&nn, y, LF_DTYPE_F32);
-    sd_drop(y);
-    if (nn.status) {
-        sd_drop(y32);
-        return nn.status;
-    }
-    *out = y32;
-    return LF_OK;
+    return sd_finish(&nn, y, out);
 }
 
 enum lf_status sd_vae_encode(const struct sd_vae *v, struct lf_tensor *image,
@@ -228,13 +207,7 @@ enum lf_status sd_vae_encode(const struct sd_vae *v, struct lf_tensor *image,
     struct lf_tensor *h = sd_conv3(&nn, x, "encoder.conv_in");
     sd_drop(x);
     for (int level = 0; level < v->encoder_levels && !nn.status; level++) {
-        for (int b = 0; b < v->encoder_blocks && !nn.status; b++) {
-            char p[64];
-            snprintf(p, sizeof p, "encoder.down.%d.block.%d", level, b);
-            struct lf_tensor *y = resnet(&nn, h, p);
-            sd_drop(h);
-            h = y;
-        }
+        h = resnets(&nn, h, "encoder.down", level, v->encoder_blocks);
         if (sd_has(&nn, "encoder.down.%d.downsample.conv.weight", level)) {
             static const int pad[4] = {0, 1, 0, 1};
             struct lf_tensor *y = sd_conv(&nn, h, 2, pad, "encoder.down.%d.downsample.conv", level);

@@ -5,6 +5,7 @@
 #ifndef LCMFLOW_SD_VAE_H
 #define LCMFLOW_SD_VAE_H
 
+#include "sd_arch.h"
 #include "sd_weights.h"
 
 #define SD_VAE_SCALING 0.18215f
@@ -19,7 +20,10 @@ struct sd_vae {
     enum lf_dtype act_dtype; /* activations: the weights' dtype unless set after init */
 };
 
-enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights, struct lf_error *err);
+/* The structure is arch's (read from these weights or ones of the same
+** shape); weights are retained.  Release with sd_vae_clear(). */
+enum lf_status sd_vae_init(struct sd_vae *v, struct sd_weights *weights,
+                           const struct sd_arch_vae *arch, struct lf_error *err);
 void sd_vae_clear(struct sd_vae *v);
 
 /* Called with each stage's output; returning false stops with LF_ERR_INTERRUPTED. */

@@ -66,7 +66,7 @@ void sd_weights_release(struct sd_weights *w)
     free(w);
 }
 
-static uint64_t hash_name(const char *s)
+uint64_t sd_hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++)
@@ -82,7 +82,7 @@ static enum lf_status rehash(struct sd_weights *w, struct lf_error *err)
     for (size_t i = 0; i < size; i++)
         index[i] = SIZE_MAX;
     for (size_t i = 0; i < w->count; i++) {
-        size_t slot = hash_name(w->items[i].name) & (size - 1);
+        size_t slot = sd_hash_name(w->items[i].name) & (size - 1);
         while (index[slot] != SIZE_MAX)
             slot = (slot + 1) & (size - 1);
         index[slot] = i;
@@ -96,7 +96,7 @@ static enum lf_status rehash(struct sd_weights *w, struct lf_error *err)
 const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name)
 {
     if (!w->index_size) return NULL;
-    size_t slot = hash_name(name) & (w->index_size - 1);
+    size_t slot = sd_hash_name(name) & (w->index_size - 1);
     for (; w->index[slot] != SIZE_MAX; slot = (slot + 1) & (w->index_size - 1))
         if (!strcmp(w->items[w->index[slot]].name, name)) return &w->items[w->index[slot]];
     return NULL;
@@ -106,6 +106,15 @@ struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name
 {
     const struct sd_weight *item = sd_weights_find(w, name);
     return item ? item->tensor : NULL;
+}
+
+bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weights)
+{
+    const struct sd_weight *item = sd_weights_find(weights, name);
+    if (!item || item->tensor->rank > 4) return false;
+    *rank = item->tensor->rank;
+    memcpy(shape, item->tensor->shape, (size_t)item->tensor->rank * sizeof *shape);
+    return true;
 }
 
 /* Copies a file tensor into a new device tensor of dtype. */
@@ -179,7 +188,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
         item->file = st;
         item->source = src;
         w->bytes += lf_tensor_nbytes(item->tensor);
-        size_t slot = hash_name(name) & (w->index_size - 1);
+        size_t slot = sd_hash_name(name) & (w->index_size - 1);
         while (w->index[slot] != SIZE_MAX)
             slot = (slot + 1) & (w->index_size - 1);
         w->index[slot] = w->count++;

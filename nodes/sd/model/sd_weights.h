@@ -67,6 +67,13 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
 const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name);
 struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name);
 
+/* FNV-1a of a name: the hash of the weights' index (and other name tables). */
+uint64_t sd_hash_name(const char *s);
+
+/* The shape of the weight called name in the struct sd_weights weights, as
+** sd_arch_read_* looks tensors up (sd_arch_lookup). */
+bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weights);
+
 /* A new set with the same names, files and sources whose items share
 ** (retain) every tensor of w; w is not modified.  Caller releases. */
 enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
