@@ -17,6 +17,7 @@ struct ynode {
     enum ykind kind;
     struct lf_pos pos;
     char *text;           /* scalars */
+    size_t len;           /* scalars: bytes in text (a NUL inside makes strlen shorter) */
     bool quoted;          /* scalars: not plain */
     struct ynode **items; /* maps: key, value, key, value ...; sequences: items */
     size_t n, cap;
@@ -100,6 +101,7 @@ static enum lf_status build_tree(struct lf_graph *g, const char *text, size_t si
                 }
                 memcpy(y->text, ev.data.scalar.value, ev.data.scalar.length);
                 y->text[ev.data.scalar.length] = '\0';
+                y->len = ev.data.scalar.length;
                 y->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
             } else {
                 y->kind = ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ;
@@ -181,6 +183,15 @@ static enum lf_status read_params(struct lf_graph *g, struct lf_gnode *n, const 
             return lf_graph_error(g, v->pos, err,
                                   "param '%s' of node '%s' must be a scalar or a string, not %s",
                                   k->text, n->id, kind_name(v->kind));
+        if (is_null(v))
+            return lf_graph_error(g, v->pos, err,
+                                  "param '%s' of node '%s' has no value (null); leave it out for "
+                                  "its default, or quote it (\"null\") for the text",
+                                  k->text, n->id);
+        if (strlen(v->text) != v->len)
+            return lf_graph_error(g, v->pos, err,
+                                  "param '%s' of node '%s' contains a NUL character (\\0)", k->text,
+                                  n->id);
         enum lf_status st =
             lf_gnode_push_param(n, k->text, k->pos, v->text, v->quoted, v->pos, err);
         if (st) return st;

@@ -74,6 +74,10 @@ static const struct {
      "unknown_key.yaml:3:26: unknown key 'param' in node 'a' (expected type, inputs, params)"},
     {"bad_target.yaml",
      "bad_target.yaml:4:20: output 'b.value' names unknown node 'b' (did you mean 'a'?)"},
+    {"null_param.yaml", "null_param.yaml:3:40: param 'text' of node 't' has no value (null); "
+                        "leave it out for its default, or quote it (\"null\") for the text"},
+    {"nul_param.yaml",
+     "nul_param.yaml:3:40: param 'text' of node 't' contains a NUL character (\\0)"},
     {"does_not_exist.yaml", "does_not_exist.yaml: cannot open: No such file or directory"},
 };
 

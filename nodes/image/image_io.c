@@ -2,10 +2,14 @@
 ** image_io.c - image files through stb_image / stb_image_write, plus the
 ** PNG text chunks stb does not write: the encoded PNG is split before its
 ** IEND chunk and iTXt chunks (with zlib's CRC-32) are inserted there.
+** Files are written whole to a temporary name in the target's folder
+** (".lcmflow-PID-N.tmp", never the target's own name) and renamed.
 */
 #include "image_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stb_image.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -47,26 +52,6 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Writes one iTXt chunk (uncompressed, no language tag). */
-static bool write_itxt(FILE *f, const char *key, const char *value)
-{
-    size_t klen = strlen(key), vlen = strlen(value);
-    if (klen == 0 || klen > 79) return false;
-    size_t len = klen + 5 + vlen;
-    uint8_t *chunk = malloc(len + 12);
-    if (!chunk) return false;
-    put_u32(chunk, (uint32_t)len);
-    memcpy(chunk + 4, "iTXt", 4);
-    memcpy(chunk + 8, key, klen);
-    memset(chunk + 8 + klen, 0, 5); /* NUL, compression flag, method, language NUL, key NUL */
-    memcpy(chunk + 8 + klen + 5, value, vlen);
-    uLong crc = crc32(0, chunk + 4, (uInt)(len + 4));
-    put_u32(chunk + 8 + len, (uint32_t)crc);
-    bool ok = fwrite(chunk, 1, len + 12, f) == len + 12;
-    free(chunk);
-    return ok;
-}
-
 struct grow {
     unsigned char *data;
     size_t size, capacity;
@@ -91,37 +76,122 @@ static void collect(void *context, void *data, int size)
     g->size += (size_t)size;
 }
 
-enum lf_status lf_image_save_png(const char *path, int width, int height, const uint8_t *pixels,
-                                 const struct lf_image_text *text, size_t text_count,
-                                 struct lf_error *err)
+enum lf_image_format lf_image_format_of(const char *path)
 {
-    struct grow g = {0};
-    if (!stbi_write_png_to_func(collect, &g, width, height, 3, pixels, width * 3) || g.failed ||
-        g.size < 12) {
-        free(g.data);
-        return lf_error_set_at(err, LF_ERR_OUT_OF_MEMORY, path, 0, 0, "cannot encode PNG");
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return LF_IMAGE_UNKNOWN;
+    if (!strcasecmp(dot, ".png")) return LF_IMAGE_PNG;
+    if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")) return LF_IMAGE_JPEG;
+    if (!strcasecmp(dot, ".bmp")) return LF_IMAGE_BMP;
+    return LF_IMAGE_UNKNOWN;
+}
+
+/* Appends one iTXt chunk (uncompressed, no language tag) to g. */
+static void append_itxt(struct grow *g, const char *key, const char *value)
+{
+    size_t klen = strlen(key), vlen = strlen(value);
+    if (klen == 0 || klen > 79 || vlen > (1u << 30)) {
+        g->failed = true;
+        return;
     }
-    unsigned char *png = g.data;
-    size_t size = g.size;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(png);
-        return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot write: %s", strerror(errno));
+    size_t len = klen + 5 + vlen;
+    uint8_t *chunk = malloc(len + 12);
+    if (!chunk || len + 12 > INT_MAX) {
+        free(chunk);
+        g->failed = true;
+        return;
     }
-    size_t body = size - 12; /* everything before IEND */
-    bool ok = fwrite(png, 1, body, f) == body;
+    put_u32(chunk, (uint32_t)len);
+    memcpy(chunk + 4, "iTXt", 4);
+    memcpy(chunk + 8, key, klen);
+    memset(chunk + 8 + klen, 0, 5); /* NUL, compression flag, method, language NUL, key NUL */
+    memcpy(chunk + 8 + klen + 5, value, vlen);
+    uLong crc = crc32(0, chunk + 4, (uInt)(len + 4));
+    put_u32(chunk + 8 + len, (uint32_t)crc);
+    collect(g, chunk, (int)(len + 12));
+    free(chunk);
+}
+
+/* Encodes pixels as the format into g; PNG text chunks go before IEND. */
+static bool encode(enum lf_image_format format, int width, int height, const uint8_t *pixels,
+                   const struct lf_image_text *text, size_t text_count, struct grow *g)
+{
+    if (format == LF_IMAGE_JPEG)
+        return stbi_write_jpg_to_func(collect, g, width, height, 3, pixels, 95) && !g->failed;
+    if (format == LF_IMAGE_BMP)
+        return stbi_write_bmp_to_func(collect, g, width, height, 3, pixels) && !g->failed;
+    struct grow png = {0};
+    bool ok = stbi_write_png_to_func(collect, &png, width, height, 3, pixels, width * 3) &&
+              !png.failed && png.size >= 12 && png.size - 12 <= INT_MAX;
+    if (ok) collect(g, png.data, (int)(png.size - 12)); /* everything before IEND */
     for (size_t i = 0; ok && i < text_count; i++)
-        ok = write_itxt(f, text[i].key, text[i].value);
-    ok = ok && fwrite(png + body, 1, 12, f) == 12;
-    ok = (fclose(f) == 0) && ok;
-    free(png);
-    if (!ok || rename(tmp, path) != 0) {
+        append_itxt(g, text[i].key, text[i].value);
+    if (ok) collect(g, png.data + png.size - 12, 12);
+    free(png.data);
+    return ok && !g->failed;
+}
+
+/* Opens a fresh temporary file in path's folder, under a short name that is
+** never path itself; *tmp is malloc'd (caller frees). */
+static int open_temporary(const char *path, char **tmp)
+{
+    static unsigned counter;
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) + 1 : 0;
+    *tmp = malloc((size_t)dirlen + 64);
+    if (!*tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(*tmp, (size_t)dirlen + 64, "%.*s.lcmflow-%ld-%u.tmp", dirlen, path, (long)getpid(),
+                 counter++);
+        if (!strcmp(*tmp, path)) continue;
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+enum lf_status lf_image_save(const char *path, int width, int height, const uint8_t *pixels,
+                             const struct lf_image_text *text, size_t text_count,
+                             struct lf_error *err)
+{
+    enum lf_image_format format = lf_image_format_of(path);
+    if (format == LF_IMAGE_UNKNOWN)
+        return lf_error_set_at(err, LF_ERR_INVALID, path, 0, 0,
+                               "cannot tell the image format: the path must end in .png, .jpg, "
+                               ".jpeg or .bmp");
+    if (strlen(path) >= PATH_MAX)
+        return lf_error_set_at(err, LF_ERR_INVALID, path, 0, 0,
+                               "path is %zu bytes long; the limit is %d", strlen(path),
+                               PATH_MAX - 1);
+    struct grow g = {0};
+    if (!encode(format, width, height, pixels, text, text_count, &g)) {
+        free(g.data);
+        return lf_error_set_at(err, LF_ERR_OUT_OF_MEMORY, path, 0, 0, "cannot encode the image");
+    }
+    char *tmp;
+    int fd = open_temporary(path, &tmp);
+    if (fd < 0) {
         int e = errno;
-        remove(tmp);
+        free(tmp);
+        free(g.data);
         return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot write: %s", strerror(e));
     }
+    bool ok = true;
+    for (size_t done = 0; ok && done < g.size;) {
+        ssize_t n = write(fd, g.data + done, g.size - done);
+        ok = n > 0 || (n < 0 && errno == EINTR);
+        done += n > 0 ? (size_t)n : 0;
+    }
+    int e = ok ? 0 : errno;
+    if (close(fd) != 0 && ok) ok = false, e = errno;
+    if (ok && rename(tmp, path) != 0) ok = false, e = errno;
+    if (!ok) remove(tmp);
+    free(tmp);
+    free(g.data);
+    if (!ok) return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot write: %s", strerror(e));
     return LF_OK;
 }
 
