@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -241,6 +242,19 @@ static void test_written_files(void **state)
     assert_memory_equal(magic, "\xff\xd8\xff", 3);
 }
 
+/* A FIFO given as a vocabulary or a graph, or a folder as a graph, is named
+** as such (a FIFO vocabulary blocked in open()). */
+static void test_not_regular_files(void **state)
+{
+    char path[600];
+    (void)state;
+    snprintf(path, sizeof path, "%s/vocab.txt.gz", tmp);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(sh("%s tokenize --vocab %s cat", lcmflow, path), 1);
+    assert_non_null(strstr(err_text, "cannot open vocabulary: not a regular file but a FIFO"));
+    unlink(path);
+}
+
 static void test_interrupt(void **state)
 {
     char path[512];
@@ -458,12 +472,19 @@ static void test_embed(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help),          cmocka_unit_test(test_run),
-        cmocka_unit_test(test_errors),        cmocka_unit_test(test_sweep),
-        cmocka_unit_test(test_honest_ranges), cmocka_unit_test(test_written_files),
-        cmocka_unit_test(test_interrupt),     cmocka_unit_test(test_nodes),
-        cmocka_unit_test(test_lua),           cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_big_seed),      cmocka_unit_test(test_device_choice),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_run),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_honest_ranges),
+        cmocka_unit_test(test_written_files),
+        cmocka_unit_test(test_not_regular_files),
+        cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_nodes),
+        cmocka_unit_test(test_lua),
+        cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_big_seed),
+        cmocka_unit_test(test_device_choice),
     };
     if (argc < 6) {
         fprintf(stderr, "usage: test-cli LCMFLOW EMBED PLUGIN_DIR GRAPHS_DIR LUA_DIR\n");

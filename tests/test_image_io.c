@@ -97,6 +97,16 @@ static void bad_files_are_named_errors(void **state)
     assert_int_equal(lf_image_load(path, &w, &h, &px, &err), LF_ERR_FORMAT);
     assert_non_null(strstr(err.message, "image"));
 
+    /* A FIFO (it blocked in open()) or a device is refused, naming it. */
+    snprintf(path, sizeof path, "%s/fifo.png", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(lf_image_load(path, &w, &h, &px, &err), LF_ERR_IO);
+    assert_string_equal(err.path, path);
+    assert_non_null(strstr(err.message, "cannot open image: not a regular file but a FIFO"));
+    unlink(path);
+    assert_int_equal(lf_image_load("/dev/null", &w, &h, &px, &err), LF_ERR_IO);
+    assert_non_null(strstr(err.message, "a character device"));
+
     /* Writing into a folder that does not exist fails cleanly. */
     snprintf(path, sizeof path, "%s/no/such/dir/x.png", dir);
     assert_int_equal(lf_image_save(path, 64, 64, img, NULL, 0, &err), LF_ERR_IO);

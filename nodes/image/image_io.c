@@ -6,6 +6,7 @@
 ** (".lcmflow-PID-N.tmp", never the target's own name) and renamed.
 */
 #include "image_io.h"
+#include "lcmflow/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +26,13 @@ enum lf_status lf_image_load(const char *path, int *width, int *height, uint8_t 
                              struct lf_error *err)
 {
     *pixels = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return lf_error_set_at(err, errno == ENOENT ? LF_ERR_NOT_FOUND : LF_ERR_IO, path, 0, 0,
-                               "cannot open image: %s", strerror(errno));
+    int fd = lf_open_regular(path, "image", err);
+    if (fd < 0) return err ? err->code : LF_ERR_IO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    }
     int channels;
     unsigned char *data = stbi_load_from_file(f, width, height, &channels, 3);
     fclose(f);
