@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 enum lf_status lf_grow(void **items, size_t *cap, size_t need, size_t elem, struct lf_error *err)
 {
@@ -93,6 +94,7 @@ void lf_graph_destroy(struct lf_graph *g)
         free(g->targets[i].ref);
     free(g->targets);
     free(g->nodes);
+    lf_name_index_clear(&g->ids);
     free(g->order);
     free(g->path);
     free(g->dir);
@@ -111,6 +113,10 @@ struct lf_gnode *lf_graph_push_node(struct lf_graph *g, const char *id, struct l
         return NULL;
     }
     n->pos = n->type_pos = pos;
+    if (lf_name_index_add(&g->ids, n->id, g->nnodes, err)) {
+        free(n->id);
+        return NULL;
+    }
     g->nnodes++;
     g->validated = false;
     return n;
@@ -654,56 +660,70 @@ static enum lf_status resolve_inputs(struct lf_graph *g, struct lf_gnode *n, str
 }
 
 /*
-** Depth-first topological sort.  A grey node met again closes a cycle: the
-** grey stack from that node on is the cycle, named in the message.
+** Depth-first topological sort, iterative (a 100,000-node chain must not
+** exhaust the C stack): stack[] is the path of grey nodes, next[] the input
+** each of them continues with.  A grey node met again closes a cycle: the
+** path from that node on is the cycle, named in the message.
 */
 enum { WHITE = 0, GREY, BLACK };
 
-static enum lf_status visit(struct lf_graph *g, size_t v, unsigned char *color, size_t *stack,
-                            size_t *depth, size_t *count, struct lf_error *err)
+static enum lf_status cycle_error(const struct lf_graph *g, const size_t *stack, size_t depth,
+                                  size_t s, struct lf_error *err)
 {
-    struct lf_gnode *n = &g->nodes[v];
-    color[v] = GREY;
-    stack[(*depth)++] = v;
-    for (size_t k = 0; k < n->n_in; k++) {
-        long s = n->src_node[k];
-        if (s < 0 || color[s] == BLACK) continue;
-        if (color[s] == GREY) {
-            char msg[LF_ERROR_MESSAGE_MAX];
-            size_t from = 0, len;
-            while (stack[from] != (size_t)s)
-                from++;
-            /* The stack runs from consumers to producers; name the cycle
-            ** in data-flow order: s feeds stack[depth-1] ... feeds s. */
-            len = (size_t)snprintf(msg, sizeof msg, "cycle: %s", g->nodes[s].id);
-            for (size_t i = *depth; i-- > from + 1 && len < sizeof msg;)
-                len +=
-                    (size_t)snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[stack[i]].id);
-            if (len < sizeof msg) snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[s].id);
-            return lf_graph_error(g, g->nodes[s].pos, err, "%s", msg);
+    char msg[LF_ERROR_MESSAGE_MAX];
+    size_t from = 0, len;
+    while (stack[from] != s)
+        from++;
+    /* The path runs from consumers to producers; name the cycle in
+    ** data-flow order: s feeds stack[depth-1] ... feeds s. */
+    len = (size_t)snprintf(msg, sizeof msg, "cycle: %s", g->nodes[s].id);
+    for (size_t i = depth; i-- > from + 1 && len < sizeof msg;)
+        len += (size_t)snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[stack[i]].id);
+    if (len < sizeof msg) snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[s].id);
+    return lf_graph_error(g, g->nodes[s].pos, err, "%s", msg);
+}
+
+static enum lf_status sort_from(struct lf_graph *g, size_t root, unsigned char *color,
+                                size_t *stack, size_t *next, size_t *count, struct lf_error *err)
+{
+    size_t depth = 1;
+    color[root] = GREY;
+    stack[0] = root;
+    next[0] = 0;
+    while (depth > 0) {
+        size_t v = stack[depth - 1];
+        const struct lf_gnode *n = &g->nodes[v];
+        if (next[depth - 1] == n->n_in) {
+            color[v] = BLACK;
+            g->order[(*count)++] = v;
+            depth--;
+            continue;
         }
-        enum lf_status st = visit(g, (size_t)s, color, stack, depth, count, err);
-        if (st) return st;
+        long s = n->src_node[next[depth - 1]++];
+        if (s < 0 || color[s] == BLACK) continue;
+        if (color[s] == GREY) return cycle_error(g, stack, depth, (size_t)s, err);
+        color[s] = GREY;
+        stack[depth] = (size_t)s;
+        next[depth++] = 0;
     }
-    color[v] = BLACK;
-    (*depth)--;
-    g->order[(*count)++] = v;
     return LF_OK;
 }
 
 static enum lf_status sort_nodes(struct lf_graph *g, struct lf_error *err)
 {
     unsigned char *color = calloc(g->nnodes + 1, 1);
-    size_t *stack = calloc(g->nnodes + 1, sizeof *stack), depth = 0, count = 0;
+    size_t *stack = calloc(g->nnodes + 1, sizeof *stack), count = 0;
+    size_t *next = calloc(g->nnodes + 1, sizeof *next);
     enum lf_status st = LF_OK;
     free(g->order);
     g->order = calloc(g->nnodes + 1, sizeof *g->order);
-    if (!color || !stack || !g->order)
+    if (!color || !stack || !next || !g->order)
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     for (size_t v = 0; st == LF_OK && v < g->nnodes; v++)
-        if (color[v] == WHITE) st = visit(g, v, color, stack, &depth, &count, err);
+        if (color[v] == WHITE) st = sort_from(g, v, color, stack, next, &count, err);
     free(color);
     free(stack);
+    free(next);
     return st;
 }
 
@@ -842,9 +862,7 @@ const struct lf_node_type *lf_graph_node_type(const struct lf_graph *g, size_t i
 
 long lf_graph_find_node(const struct lf_graph *g, const char *id)
 {
-    for (size_t i = 0; i < g->nnodes; i++)
-        if (!strcmp(g->nodes[i].id, id)) return (long)i;
-    return -1;
+    return lf_name_index_find(&g->ids, id);
 }
 
 const struct lf_value *lf_graph_param(const struct lf_graph *g, const char *node_id,
