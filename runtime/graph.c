@@ -4,6 +4,7 @@
 */
 #include "graph-impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -253,7 +254,13 @@ enum lf_status lf_graph_load(struct lf_registry *reg, const char *path, struct l
     size_t size = 0, cap = 0;
     enum lf_status st;
     *out = NULL;
+    struct stat sb;
     if (!f) return lf_error_set(err, LF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return lf_error_set(err, LF_ERR_IO, "%s: is a folder, not a graph file (a .yaml file)",
+                            path);
+    }
     for (;;) {
         if ((st = lf_grow((void **)&text, &cap, size + 4096, 1, err)) != LF_OK) {
             fclose(f);
@@ -529,6 +536,30 @@ static size_t count_params(const struct lf_node_type *t)
     return n;
 }
 
+/* Where a validate hook's message belongs: at the value of the written
+** param it names first (as a whole word: "width 63 is not a multiple of
+** 8"), else at the node. */
+static struct lf_pos blamed_param_pos(const struct lf_gnode *n, const char *message)
+{
+    const char *best = NULL;
+    struct lf_pos pos = n->pos;
+    for (size_t j = 0; j < n->nparams; j++) {
+        const char *name = n->params[j].name;
+        size_t len = strlen(name);
+        for (const char *p = strstr(message, name); p && (!best || p < best);
+             p = strstr(p + 1, name)) {
+            bool starts = p == message || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+            bool ends = !(isalnum((unsigned char)p[len]) || p[len] == '_');
+            if (starts && ends) {
+                best = p;
+                pos = n->params[j].pos;
+                break;
+            }
+        }
+    }
+    return pos;
+}
+
 /* Pass 1: the node's type and params. */
 static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n,
                                           struct lf_error *err)
@@ -586,8 +617,8 @@ static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n
     free(set);
     if (n->type->validate && (st = n->type->validate(n->type, n->values, err)) != LF_OK) {
         if (!err) return st;
-        return lf_graph_error(g, n->pos, err, "node '%s' (%s): %s", n->id, n->type_name,
-                              err->message);
+        return lf_graph_error(g, blamed_param_pos(n, err->message), err, "node '%s' (%s): %s",
+                              n->id, n->type_name, err->message);
     }
     return LF_OK;
 }

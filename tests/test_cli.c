@@ -81,6 +81,9 @@ static void test_help(void **state)
     assert_non_null(strstr(out_text, "--cache-mb N"));
     assert_int_equal(sh("%s nodes --help", lcmflow), 0);
     assert_int_equal(sh("%s lua --help", lcmflow), 0);
+    assert_int_equal(sh("%s --version", lcmflow), 0);
+    assert_int_equal(strncmp(out_text, "lcmflow 0.", 10), 0);
+    assert_non_null(strstr(out_text, "(plugin ABI "));
     assert_int_equal(sh("%s run", lcmflow), 2);
     assert_int_equal(sh("%s run ok.yaml --bogus", lcmflow), 2);
     assert_non_null(strstr(err_text, "unknown or incomplete option '--bogus'"));
@@ -99,7 +102,7 @@ static void test_run(void **state)
     p += 31;
     static const char *const ids[] = {"x", "y", "sum", "twice"};
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(sscanf(p, "%31s %lf %31s", id, &ms, word), 3);
+        assert_int_equal(sscanf(p, "%31s %lf ms %31s", id, &ms, word), 3);
         assert_string_equal(id, ids[i]);
         assert_string_equal(word, "ran");
         p = strchr(p, '\n') + 1;
@@ -129,6 +132,9 @@ static void test_errors(void **state)
     assert_int_equal(sh("%s run ok.yaml --set twice.fctor=2", lcmflow), 1);
     assert_string_equal(err_text, "lcmflow: --set: twice.fctor: node 'twice' (TestScale) has no "
                                   "param 'fctor' (did you mean 'factor'?)\n");
+    /* A folder given as the graph is named as such. */
+    assert_int_equal(sh("%s run .", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: .: is a folder, not a graph file (a .yaml file)\n");
     assert_int_equal(sh("%s run missing.yaml", lcmflow), 1);
     assert_string_equal(err_text,
                         "lcmflow: missing.yaml: cannot open: No such file or directory\n");
@@ -242,8 +248,7 @@ static void test_written_files(void **state)
     assert_memory_equal(magic, "\xff\xd8\xff", 3);
 }
 
-/* A FIFO given as a vocabulary or a graph, or a folder as a graph, is named
-** as such (a FIFO vocabulary blocked in open()). */
+/* A FIFO given as a vocabulary is named as such (it blocked in open()). */
 static void test_not_regular_files(void **state)
 {
     char path[600];
@@ -303,6 +308,8 @@ static void test_nodes(void **state)
                                      "    outputs: sum FLOAT\n"
                                      "    params: -\n"));
     assert_non_null(strstr(out_text, "TestScale - "));
+    /* The list shows ranges too. */
+    assert_non_null(strstr(out_text, "    params: factor FLOAT=1 in [-1000, 1000]\n"));
     assert_int_equal(sh("%s nodes TestScale", lcmflow), 0);
     assert_non_null(strstr(out_text, "TestScale - Multiplies a number by a factor.\n"));
     assert_non_null(strstr(out_text, "plugin: lftest_counting 1.0.0 ("));

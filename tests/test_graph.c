@@ -59,7 +59,7 @@ static const struct {
     {"out_of_range.yaml", "out_of_range.yaml:4:71: param 'factor' of node 's' (TestScale) is "
                           "5000, out of range [-1000, 1000]"},
     {"validate_hook.yaml",
-     "validate_hook.yaml:3:3: node 'g' (TestGrid): width 60 is not a multiple of 8"},
+     "validate_hook.yaml:3:41: node 'g' (TestGrid): width 60 is not a multiple of 8"},
     {"missing_node.yaml", "missing_node.yaml:4:47: input 'value' of node 's' refers to unknown "
                           "node 'nmber' (did you mean 'number'?)"},
     {"missing_output.yaml", "missing_output.yaml:4:42: node 'a' (TestNumber) has no output "

@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "                             the cache kept; '{value}' in string params (output\n"
             "                             paths) is replaced by the value of each run\n"
             "  --output NODE[.OUTPUT]     run for this output only (repeatable)\n"
-            "  --profile                  after each run print '<node> <wall ms> cached|ran'\n"
+            "  --profile                  after each run print '<node> <wall time> ms cached|ran'\n"
             "  --quiet                    no progress on stderr\n"
             "  --cache-mb N               cache budget in MiB (default %zu)\n"
             "  --device N|NAME            the device to use, an index or a name such as\n"
