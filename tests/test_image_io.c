@@ -97,6 +97,20 @@ static void bad_files_are_named_errors(void **state)
     assert_int_equal(lf_image_load(path, &w, &h, &px, &err), LF_ERR_FORMAT);
     assert_non_null(strstr(err.message, "image"));
 
+    /* A PNG header claiming a huge image is refused before decoding. */
+    static const uint8_t huge[] = {0x89, 'P',  'N', 'G', '\r', '\n', 0x1a, '\n', 0,    0, 0,
+                                   13,   'I',  'H', 'D', 'R',  0,    0,    0x3e, 0x80, 0, 0,
+                                   0x4e, 0x20, 8,   2,   0,    0,    0,    0,    0,    0, 0};
+    snprintf(path, sizeof path, "%s/huge.png", dir);
+    f = fopen(path, "wb");
+    fwrite(huge, 1, sizeof huge, f);
+    fclose(f);
+    assert_int_equal(lf_image_load(path, &w, &h, &px, &err), LF_ERR_UNSUPPORTED);
+    assert_string_equal(err.path, path);
+    assert_non_null(strstr(err.message, "image is 16000x20000; at most 16384 pixels a side"));
+    assert_int_equal(lf_image_decode(huge, sizeof huge, "mem", &w, &h, &px, &err),
+                     LF_ERR_UNSUPPORTED);
+
     /* A FIFO (it blocked in open()) or a device is refused, naming it. */
     snprintf(path, sizeof path, "%s/fifo.png", dir);
     assert_int_equal(mkfifo(path, 0600), 0);
@@ -205,6 +219,42 @@ static void format_follows_extension(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+/* The fuzzing seeds (tests/corpus/image): ok-* decode, bad-* are refused
+** with a message; the two the fuzzer found are refused before stb_image
+** sees them (it wrote out of bounds, or allocated 2 GiB). */
+static const char *corpus_dir;
+
+static void seed_corpus(void **state)
+{
+    DIR *d = opendir(corpus_dir);
+    int seen = 0;
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024], text[2048];
+        struct lf_error err = {0};
+        int w, h;
+        uint8_t *px;
+        snprintf(path, sizeof path, "%s/%s", corpus_dir, e->d_name);
+        enum lf_status st = lf_image_load(path, &w, &h, &px, &err);
+        printf("# %s: %s\n", e->d_name, st ? lf_error_text(&err, text, sizeof text) : "ok");
+        if (!strncmp(e->d_name, "ok-", 3)) {
+            assert_int_equal(st, LF_OK);
+            free(px);
+        } else {
+            assert_int_not_equal(st, LF_OK);
+            assert_true(err.message[0] != '\0');
+        }
+        if (!strcmp(e->d_name, "bad-jpeg-dht-257-codes.jpg"))
+            assert_non_null(strstr(err.message, "more than 256 codes"));
+        if (!strcmp(e->d_name, "bad-idat-length.png"))
+            assert_non_null(strstr(err.message, "runs past the end"));
+        seen++;
+    }
+    closedir(d);
+    assert_true(seen >= 10);
+}
+
 static int teardown(void **state)
 {
     char cmd[128];
@@ -212,13 +262,18 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test-image-io CORPUS_DIR\n");
+        return 1;
+    }
+    corpus_dir = argv[1];
     if (!mkdtemp(dir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_with_text),     cmocka_unit_test(bad_files_are_named_errors),
         cmocka_unit_test(resize_nearest),           cmocka_unit_test(long_paths_are_written_whole),
-        cmocka_unit_test(format_follows_extension),
+        cmocka_unit_test(format_follows_extension), cmocka_unit_test(seed_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

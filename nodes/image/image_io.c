@@ -19,28 +19,136 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The format of image bytes by their signature (LF_IMAGE_UNKNOWN: none
+** lcmflow reads; stb_image's other decoders are never reached). */
+static enum lf_image_format sniff(const uint8_t *d, size_t n)
+{
+    if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return LF_IMAGE_PNG;
+    if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) return LF_IMAGE_JPEG;
+    if (n >= 2 && d[0] == 'B' && d[1] == 'M') return LF_IMAGE_BMP;
+    return LF_IMAGE_UNKNOWN;
+}
+
+/* Whether the DHT segment at p (after its length field; avail bytes to
+** the end of the data) defines at most 256 codes per table, read the way
+** stb_image reads it: tables while the declared length L stays positive,
+** even past the segment's end (bytes past the data read as 0). */
+static bool dht_ok(const uint8_t *p, size_t avail, long L)
+{
+    size_t at = 0;
+    while (L > 0) {
+        size_t n = 0;
+        for (int i = 1; i <= 16; i++)
+            n += at + (size_t)i < avail ? p[at + (size_t)i] : 0;
+        if (n > 256) return false;
+        at += 17 + n;
+        L -= 17 + (long)n;
+        if (at >= avail) return true;
+    }
+    return true;
+}
+
+/*
+** stb_image 2.27 (Debian 12) writes out of bounds for a JPEG Huffman table
+** of more than 256 codes (fixed in 2.28; found by tests/fuzz_image.c).  Every
+** FF C4 (DHT) byte pair is checked, wherever it is: stb may meet a marker
+** where a walk of the segments would not (after corrupt entropy-coded
+** data), and the cost, refusing a file whose other bytes happen to look
+** like a bad table, is small.
+*/
+static bool jpeg_tables_ok(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++) {
+        if (d[i] != 0xff || d[i + 1] != 0xc4) continue;
+        long len = (long)d[i + 2] << 8 | d[i + 3];
+        if (!dht_ok(d + i + 4, n - (i + 4), len - 2)) return false;
+    }
+    return true;
+}
+
+/* Whether every PNG chunk up to IEND lies inside the data: stb_image
+** allocates an IDAT chunk's claimed length before reading it (2 GiB for a
+** 100-byte file). */
+static bool png_chunks_ok(const uint8_t *d, size_t n)
+{
+    for (size_t at = 8; at + 8 <= n;) {
+        uint32_t len = get_u32(d + at);
+        if (len > n - at - 8 || n - at - 8 - len < 4) return false;
+        if (!memcmp(d + at + 4, "IEND", 4)) break;
+        at += 12 + (size_t)len;
+    }
+    return true;
+}
+
+enum lf_status lf_image_decode(const uint8_t *data, size_t size, const char *name, int *width,
+                               int *height, uint8_t **pixels, struct lf_error *err)
+{
+    int w, h, channels;
+    enum lf_image_format format = sniff(data, size);
+    *pixels = NULL;
+    if (format == LF_IMAGE_UNKNOWN)
+        return lf_error_set_at(err, LF_ERR_FORMAT, name, 0, 0, "not a PNG, JPEG or BMP image");
+    if (format == LF_IMAGE_PNG && !png_chunks_ok(data, size))
+        return lf_error_set_at(err, LF_ERR_FORMAT, name, 0, 0,
+                               "corrupt PNG image: a chunk runs past the end of the file");
+    if (format == LF_IMAGE_JPEG && !jpeg_tables_ok(data, size))
+        return lf_error_set_at(err, LF_ERR_FORMAT, name, 0, 0,
+                               "corrupt JPEG image: a Huffman table defines more than 256 codes");
+    if (size > INT_MAX || !stbi_info_from_memory(data, (int)size, &w, &h, &channels))
+        return lf_error_set_at(err, LF_ERR_FORMAT, name, 0, 0,
+                               "not a readable PNG/JPEG/BMP image (%s)",
+                               size > INT_MAX ? "too large" : stbi_failure_reason());
+    /* The size from the header, checked before any pixel is decoded. */
+    if (w < 1 || h < 1 || w > LF_IMAGE_MAX_SIDE || h > LF_IMAGE_MAX_SIDE ||
+        (int64_t)w * h > LF_IMAGE_MAX_PIXELS)
+        return lf_error_set_at(err, LF_ERR_UNSUPPORTED, name, 0, 0,
+                               "image is %dx%d; at most %d pixels a side and %d pixels in all", w,
+                               h, LF_IMAGE_MAX_SIDE, LF_IMAGE_MAX_PIXELS);
+    unsigned char *px = stbi_load_from_memory(data, (int)size, width, height, &channels, 3);
+    if (!px)
+        return lf_error_set_at(err, LF_ERR_FORMAT, name, 0, 0,
+                               "not a readable PNG/JPEG/BMP image (%s)", stbi_failure_reason());
+    *pixels = px; /* stb allocates with malloc */
+    return LF_OK;
+}
 
 enum lf_status lf_image_load(const char *path, int *width, int *height, uint8_t **pixels,
                              struct lf_error *err)
 {
+    struct stat sb;
     *pixels = NULL;
     int fd = lf_open_regular(path, "image", err);
     if (fd < 0) return err ? err->code : LF_ERR_IO;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
+    if (fstat(fd, &sb) != 0 || sb.st_size > LF_IMAGE_MAX_FILE_BYTES) {
         close(fd);
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+        return lf_error_set_at(err, LF_ERR_UNSUPPORTED, path, 0, 0,
+                               "cannot read image: larger than %d MiB",
+                               LF_IMAGE_MAX_FILE_BYTES >> 20);
     }
-    int channels;
-    unsigned char *data = stbi_load_from_file(f, width, height, &channels, 3);
-    fclose(f);
-    if (!data)
-        return lf_error_set_at(err, LF_ERR_FORMAT, path, 0, 0, "not a readable PNG/JPEG image (%s)",
-                               stbi_failure_reason());
-    *pixels = data; /* stb allocates with malloc */
-    return LF_OK;
+    size_t size = (size_t)sb.st_size, got = 0;
+    uint8_t *data = malloc(size + 1);
+    while (data && got < size) {
+        ssize_t n = read(fd, data + got, size - got);
+        if (n <= 0 && !(n < 0 && errno == EINTR)) break;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    int e = errno;
+    close(fd);
+    if (!data) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    enum lf_status s = got == size ? lf_image_decode(data, size, path, width, height, pixels, err)
+                                   : lf_error_set_at(err, LF_ERR_IO, path, 0, 0,
+                                                     "cannot read image: %s", strerror(e));
+    free(data);
+    return s;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -49,11 +157,6 @@ static void put_u32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 struct grow {

@@ -15,11 +15,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Loads path as RGB (alpha dropped, grey expanded).  *pixels is malloc'd;
-** caller frees.  Errors name the file and what is wrong (missing, not an
-** image, truncated, unsupported format). */
+/* Limits on images read: the size in the header is checked against them
+** before any pixel is decoded (a 20-byte PNG can claim 4 billion pixels). */
+#define LF_IMAGE_MAX_SIDE       16384
+#define LF_IMAGE_MAX_PIXELS     (1 << 26) /* 8192 x 8192 */
+#define LF_IMAGE_MAX_FILE_BYTES (1 << 30)
+
+/* Loads path (a regular file) as RGB (alpha dropped, grey expanded).
+** *pixels is malloc'd; caller frees.  Errors name the file and what is
+** wrong (missing, not a regular file, not an image, truncated, too large). */
 enum lf_status lf_image_load(const char *path, int *width, int *height, uint8_t **pixels,
                              struct lf_error *err);
+
+/* The same from the file's bytes in memory; name is used in messages. */
+enum lf_status lf_image_decode(const uint8_t *data, size_t size, const char *name, int *width,
+                               int *height, uint8_t **pixels, struct lf_error *err);
 
 struct lf_image_text {
     const char *key;   /* Latin-1 keyword, 1..79 bytes */
