@@ -115,6 +115,10 @@ enum lf_status lf_graph_push_target(struct lf_graph *g, const char *ref, struct 
 enum lf_status lf_graph_parse_yaml(struct lf_graph *g, const char *text, size_t size,
                                    struct lf_error *err);
 
+/* Orders the nodes, dependencies first, into g->order (inputs resolved);
+** a cycle is an error at the node that closes it, naming the cycle. */
+enum lf_status lf_graph_sort(struct lf_graph *g, struct lf_error *err);
+
 /* Indices of a node's declared port or param by name; -1 when absent. */
 int lf_type_input_index(const struct lf_node_type *t, const char *name);
 int lf_type_output_index(const struct lf_node_type *t, const char *name);
