@@ -49,7 +49,7 @@ static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error
 
 static const struct lf_node_type load_image_type = {
     .name = "LoadImage",
-    .description = "Reads a PNG or JPEG as an image [1, H, W, 3] in [0, 1].",
+    .description = "Reads a PNG, JPEG or BMP as an image [1, H, W, 3] in [0, 1].",
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs = (const struct lf_output_desc[]){{"image", LF_TYPE_IMAGE, NULL, NULL}, {0}},
     .params =
@@ -57,7 +57,7 @@ static const struct lf_node_type load_image_type = {
             {.name = "path",
              .type = LF_TYPE_STRING,
              .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-             .description = "PNG or JPEG file"},
+             .description = "PNG, JPEG or BMP file (at most 16384 pixels a side)"},
             {.name = "resize",
              .type = LF_TYPE_BOOL,
              .default_bool = false,
