@@ -218,7 +218,7 @@ void lf_run_print_profile(const struct lf_run *run, FILE *f)
 {
     for (size_t i = 0; i < run->nvisit; i++) {
         size_t v = run->visit[i];
-        fprintf(f, "%s %.3f %s\n", run->ids[v], run->ms[v],
+        fprintf(f, "%s %.3f ms %s\n", run->ids[v], run->ms[v],
                 run->state[v] == LF_NODE_RAN ? "ran" : "cached");
     }
 }

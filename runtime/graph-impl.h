@@ -52,12 +52,30 @@ struct lf_gtarget {
     int output; /* -1: the whole node */
 };
 
+/* A hash index from names (borrowed: they must outlive it) to positions. */
+struct lf_name_slot {
+    const char *name; /* NULL: empty */
+    size_t value;
+};
+struct lf_name_index {
+    struct lf_name_slot *slots;
+    size_t cap, count; /* cap: 0 or a power of two */
+};
+/* Maps name to value, unless name is already there (the first value stays). */
+enum lf_status lf_name_index_add(struct lf_name_index *ix, const char *name, size_t value,
+                                 struct lf_error *err);
+/* The value for name, or -1. */
+long lf_name_index_find(const struct lf_name_index *ix, const char *name);
+/* Frees the slots; the index is empty and reusable. */
+void lf_name_index_clear(struct lf_name_index *ix);
+
 struct lf_graph {
     struct lf_registry *reg; /* borrowed */
     char *path;              /* as given, for messages */
     char *dir;               /* for relative PATH params */
     struct lf_gnode *nodes;
     size_t nnodes, cap_nodes;
+    struct lf_name_index ids; /* node id -> index in nodes */
     struct lf_gtarget *targets;
     size_t ntargets, cap_targets;
     size_t *order; /* nnodes node indices, dependencies first */
@@ -96,6 +114,10 @@ enum lf_status lf_graph_push_target(struct lf_graph *g, const char *ref, struct 
 /* Parses YAML text into g's written form (no validation). */
 enum lf_status lf_graph_parse_yaml(struct lf_graph *g, const char *text, size_t size,
                                    struct lf_error *err);
+
+/* Orders the nodes, dependencies first, into g->order (inputs resolved);
+** a cycle is an error at the node that closes it, naming the cycle. */
+enum lf_status lf_graph_sort(struct lf_graph *g, struct lf_error *err);
 
 /* Indices of a node's declared port or param by name; -1 when absent. */
 int lf_type_input_index(const struct lf_node_type *t, const char *name);

@@ -4,6 +4,7 @@
 */
 #include "graph-impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 enum lf_status lf_grow(void **items, size_t *cap, size_t need, size_t elem, struct lf_error *err)
 {
@@ -93,6 +95,7 @@ void lf_graph_destroy(struct lf_graph *g)
         free(g->targets[i].ref);
     free(g->targets);
     free(g->nodes);
+    lf_name_index_clear(&g->ids);
     free(g->order);
     free(g->path);
     free(g->dir);
@@ -111,6 +114,10 @@ struct lf_gnode *lf_graph_push_node(struct lf_graph *g, const char *id, struct l
         return NULL;
     }
     n->pos = n->type_pos = pos;
+    if (lf_name_index_add(&g->ids, n->id, g->nnodes, err)) {
+        free(n->id);
+        return NULL;
+    }
     g->nnodes++;
     g->validated = false;
     return n;
@@ -247,7 +254,13 @@ enum lf_status lf_graph_load(struct lf_registry *reg, const char *path, struct l
     size_t size = 0, cap = 0;
     enum lf_status st;
     *out = NULL;
+    struct stat sb;
     if (!f) return lf_error_set(err, LF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return lf_error_set(err, LF_ERR_IO, "%s: is a folder, not a graph file (a .yaml file)",
+                            path);
+    }
     for (;;) {
         if ((st = lf_grow((void **)&text, &cap, size + 4096, 1, err)) != LF_OK) {
             fclose(f);
@@ -523,6 +536,30 @@ static size_t count_params(const struct lf_node_type *t)
     return n;
 }
 
+/* Where a validate hook's message belongs: at the value of the written
+** param it names first (as a whole word: "width 63 is not a multiple of
+** 8"), else at the node. */
+static struct lf_pos blamed_param_pos(const struct lf_gnode *n, const char *message)
+{
+    const char *best = NULL;
+    struct lf_pos pos = n->pos;
+    for (size_t j = 0; j < n->nparams; j++) {
+        const char *name = n->params[j].name;
+        size_t len = strlen(name);
+        for (const char *p = strstr(message, name); p && (!best || p < best);
+             p = strstr(p + 1, name)) {
+            bool starts = p == message || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+            bool ends = !(isalnum((unsigned char)p[len]) || p[len] == '_');
+            if (starts && ends) {
+                best = p;
+                pos = n->params[j].pos;
+                break;
+            }
+        }
+    }
+    return pos;
+}
+
 /* Pass 1: the node's type and params. */
 static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n,
                                           struct lf_error *err)
@@ -580,8 +617,8 @@ static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n
     free(set);
     if (n->type->validate && (st = n->type->validate(n->type, n->values, err)) != LF_OK) {
         if (!err) return st;
-        return lf_graph_error(g, n->pos, err, "node '%s' (%s): %s", n->id, n->type_name,
-                              err->message);
+        return lf_graph_error(g, blamed_param_pos(n, err->message), err, "node '%s' (%s): %s",
+                              n->id, n->type_name, err->message);
     }
     return LF_OK;
 }
@@ -653,60 +690,6 @@ static enum lf_status resolve_inputs(struct lf_graph *g, struct lf_gnode *n, str
     return LF_OK;
 }
 
-/*
-** Depth-first topological sort.  A grey node met again closes a cycle: the
-** grey stack from that node on is the cycle, named in the message.
-*/
-enum { WHITE = 0, GREY, BLACK };
-
-static enum lf_status visit(struct lf_graph *g, size_t v, unsigned char *color, size_t *stack,
-                            size_t *depth, size_t *count, struct lf_error *err)
-{
-    struct lf_gnode *n = &g->nodes[v];
-    color[v] = GREY;
-    stack[(*depth)++] = v;
-    for (size_t k = 0; k < n->n_in; k++) {
-        long s = n->src_node[k];
-        if (s < 0 || color[s] == BLACK) continue;
-        if (color[s] == GREY) {
-            char msg[LF_ERROR_MESSAGE_MAX];
-            size_t from = 0, len;
-            while (stack[from] != (size_t)s)
-                from++;
-            /* The stack runs from consumers to producers; name the cycle
-            ** in data-flow order: s feeds stack[depth-1] ... feeds s. */
-            len = (size_t)snprintf(msg, sizeof msg, "cycle: %s", g->nodes[s].id);
-            for (size_t i = *depth; i-- > from + 1 && len < sizeof msg;)
-                len +=
-                    (size_t)snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[stack[i]].id);
-            if (len < sizeof msg) snprintf(msg + len, sizeof msg - len, " -> %s", g->nodes[s].id);
-            return lf_graph_error(g, g->nodes[s].pos, err, "%s", msg);
-        }
-        enum lf_status st = visit(g, (size_t)s, color, stack, depth, count, err);
-        if (st) return st;
-    }
-    color[v] = BLACK;
-    (*depth)--;
-    g->order[(*count)++] = v;
-    return LF_OK;
-}
-
-static enum lf_status sort_nodes(struct lf_graph *g, struct lf_error *err)
-{
-    unsigned char *color = calloc(g->nnodes + 1, 1);
-    size_t *stack = calloc(g->nnodes + 1, sizeof *stack), depth = 0, count = 0;
-    enum lf_status st = LF_OK;
-    free(g->order);
-    g->order = calloc(g->nnodes + 1, sizeof *g->order);
-    if (!color || !stack || !g->order)
-        st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-    for (size_t v = 0; st == LF_OK && v < g->nnodes; v++)
-        if (color[v] == WHITE) st = visit(g, v, color, stack, &depth, &count, err);
-    free(color);
-    free(stack);
-    return st;
-}
-
 static enum lf_status resolve_targets(struct lf_graph *g, struct lf_error *err)
 {
     char h[300], id[256];
@@ -742,7 +725,7 @@ enum lf_status lf_graph_validate(struct lf_graph *g, struct lf_error *err)
         if ((st = resolve_type_params(g, &g->nodes[i], err)) != LF_OK) return st;
     for (size_t i = 0; i < g->nnodes; i++)
         if ((st = resolve_inputs(g, &g->nodes[i], err)) != LF_OK) return st;
-    if ((st = sort_nodes(g, err)) != LF_OK || (st = resolve_targets(g, err)) != LF_OK) return st;
+    if ((st = lf_graph_sort(g, err)) != LF_OK || (st = resolve_targets(g, err)) != LF_OK) return st;
     g->validated = true;
     return LF_OK;
 }
@@ -842,9 +825,7 @@ const struct lf_node_type *lf_graph_node_type(const struct lf_graph *g, size_t i
 
 long lf_graph_find_node(const struct lf_graph *g, const char *id)
 {
-    for (size_t i = 0; i < g->nnodes; i++)
-        if (!strcmp(g->nodes[i].id, id)) return (long)i;
-    return -1;
+    return lf_name_index_find(&g->ids, id);
 }
 
 const struct lf_value *lf_graph_param(const struct lf_graph *g, const char *node_id,

@@ -16,7 +16,8 @@ enum ykind { Y_SCALAR, Y_MAP, Y_SEQ };
 struct ynode {
     enum ykind kind;
     struct lf_pos pos;
-    char *text;           /* scalars */
+    char *text;           /* scalars: in the node's own block, after it */
+    size_t len;           /* scalars: bytes in text (a NUL inside makes strlen shorter) */
     bool quoted;          /* scalars: not plain */
     struct ynode **items; /* maps: key, value, key, value ...; sequences: items */
     size_t n, cap;
@@ -28,8 +29,7 @@ static void ynode_free(struct ynode *y)
     for (size_t i = 0; i < y->n; i++)
         ynode_free(y->items[i]);
     free(y->items);
-    free(y->text);
-    free(y);
+    free(y); /* a scalar's text lives in the same block */
 }
 
 static struct lf_pos mark_pos(yaml_mark_t m)
@@ -84,7 +84,10 @@ static enum lf_status build_tree(struct lf_graph *g, const char *text, size_t si
         case YAML_SCALAR_EVENT:
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
-            y = calloc(1, sizeof *y);
+            /* One block per node, a scalar's text after it: a 100,000-node
+            ** graph has millions of scalars, and malloc was most of the time. */
+            y = calloc(1,
+                       sizeof *y + (ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.length + 1 : 0));
             if (!y) {
                 st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
                 break;
@@ -92,14 +95,10 @@ static enum lf_status build_tree(struct lf_graph *g, const char *text, size_t si
             y->pos = mark_pos(ev.start_mark);
             if (ev.type == YAML_SCALAR_EVENT) {
                 y->kind = Y_SCALAR;
-                y->text = malloc(ev.data.scalar.length + 1);
-                if (!y->text) {
-                    free(y);
-                    st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-                    break;
-                }
+                y->text = (char *)(y + 1);
                 memcpy(y->text, ev.data.scalar.value, ev.data.scalar.length);
                 y->text[ev.data.scalar.length] = '\0';
+                y->len = ev.data.scalar.length;
                 y->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
             } else {
                 y->kind = ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ;
@@ -181,6 +180,15 @@ static enum lf_status read_params(struct lf_graph *g, struct lf_gnode *n, const 
             return lf_graph_error(g, v->pos, err,
                                   "param '%s' of node '%s' must be a scalar or a string, not %s",
                                   k->text, n->id, kind_name(v->kind));
+        if (is_null(v))
+            return lf_graph_error(g, v->pos, err,
+                                  "param '%s' of node '%s' has no value (null); leave it out for "
+                                  "its default, or quote it (\"null\") for the text",
+                                  k->text, n->id);
+        if (strlen(v->text) != v->len)
+            return lf_graph_error(g, v->pos, err,
+                                  "param '%s' of node '%s' contains a NUL character (\\0)", k->text,
+                                  n->id);
         enum lf_status st =
             lf_gnode_push_param(n, k->text, k->pos, v->text, v->quoted, v->pos, err);
         if (st) return st;
@@ -299,14 +307,16 @@ static enum lf_status read_graph(struct lf_graph *g, const struct ynode *root, s
         return lf_graph_error(g, nodes->pos, err, "'nodes' must be a mapping of id to node");
     for (size_t i = 0; i + 1 < nodes->n; i += 2) {
         const struct ynode *k = nodes->items[i];
-        const struct ynode *first;
+        long first;
         enum lf_status st;
-        if (k->kind != Y_SCALAR || !k->text[0])
-            return lf_graph_error(g, k->pos, err, "node ids must be non-empty names");
-        if ((first = earlier_key(nodes, i)) != NULL)
+        if (k->kind != Y_SCALAR || !k->text[0] || strlen(k->text) != k->len)
+            return lf_graph_error(g, k->pos, err,
+                                  "node ids must be non-empty names without NUL characters");
+        /* The graph's id index, not a scan of earlier keys: linear in the nodes. */
+        if ((first = lf_graph_find_node(g, k->text)) >= 0)
             return lf_graph_error(g, k->pos, err,
                                   "duplicate node id '%s' (first defined at line %d)", k->text,
-                                  first->pos.line);
+                                  g->nodes[first].pos.line);
         if (strchr(k->text, '.'))
             return lf_graph_error(g, k->pos, err,
                                   "node id '%s' must not contain '.' (it separates node and "

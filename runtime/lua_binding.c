@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,9 +147,14 @@ static bool is_decimal(const char *s)
 
 /* Text of a Lua param value: integers exact, floats round-trip.  A string
 ** holding a decimal integer counts as a number (Lua converts such strings
-** too), so an INT param takes "18446744073709551615". */
-static const char *param_text(lua_State *L, int idx, char *buf, size_t size, bool *quoted)
+** too), so an INT param takes "18446744073709551615".  A string holding a
+** NUL character is an error naming what (node.param): C strings would
+** silently cut it there. */
+static const char *param_text(lua_State *L, int idx, char *buf, size_t size, bool *quoted,
+                              const char *what)
 {
+    const char *str;
+    size_t len;
     *quoted = false;
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
@@ -160,8 +166,12 @@ static const char *param_text(lua_State *L, int idx, char *buf, size_t size, boo
     case LUA_TBOOLEAN:
         return lua_toboolean(L, idx) ? "true" : "false";
     case LUA_TSTRING:
-        *quoted = !is_decimal(lua_tostring(L, idx));
-        return lua_tostring(L, idx);
+        str = lua_tolstring(L, idx, &len);
+        if (strlen(str) != len)
+            luaL_error(L, "%s: the value contains a NUL character (\\0) at byte %d", what,
+                       (int)strlen(str));
+        *quoted = !is_decimal(str);
+        return str;
     default:
         return NULL;
     }
@@ -200,8 +210,12 @@ static void add_node_from_table(lua_State *L, struct graph_box *b, const char *i
         lua_pushnil(L);
         while (lua_next(L, -2)) {
             bool quoted;
-            const char *text = param_text(L, -1, buf, sizeof buf, &quoted);
-            if (lua_type(L, -2) != LUA_TSTRING || !text)
+            if (lua_type(L, -2) != LUA_TSTRING)
+                luaL_error(L, "params of node '%s' map names to numbers, strings or booleans", id);
+            lua_pushfstring(L, "%s.%s", id, lua_tostring(L, -2));
+            const char *text = param_text(L, -2, buf, sizeof buf, &quoted, lua_tostring(L, -1));
+            lua_pop(L, 1);
+            if (!text)
                 luaL_error(L, "params of node '%s' map names to numbers, strings or booleans", id);
             if (lf_graph_add_param(b->graph, id, lua_tostring(L, -2), text, quoted, &err) != LF_OK)
                 raise_error(L, &err, 1);
@@ -273,7 +287,7 @@ static int graph_set(lua_State *L)
     const char *key = luaL_checkstring(L, 2);
     char buf[64];
     bool quoted;
-    const char *text = param_text(L, 3, buf, sizeof buf, &quoted);
+    const char *text = param_text(L, 3, buf, sizeof buf, &quoted, key);
     struct lf_error err = {0};
     luaL_argcheck(L, text != NULL, 3, "number, string or boolean expected");
     if (lf_graph_set_param(b->graph, key, text, &err) != LF_OK) return raise_error(L, &err, 1);
@@ -619,7 +633,9 @@ static int l_nodes(lua_State *L)
 static int l_cache_mb(lua_State *L)
 {
     lua_Integer mb = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, mb > 0, 1, "a positive number of MiB expected");
+    if (mb <= 0 || (lua_Unsigned)mb > (SIZE_MAX >> 20))
+        luaL_error(L, "cache_mb: %I MiB is out of range [1, %I]", mb,
+                   (lua_Integer)(SIZE_MAX >> 20));
     lf_session_set_cache_bytes(get_context(L)->session, (size_t)mb << 20);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct plugin {
     char *file;   /* real path, or the origin of a linked-in plugin */
@@ -284,7 +285,16 @@ enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error
         char *copy = strdup(env), *save = NULL;
         if (!copy) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
         for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-            enum lf_status st = lf_registry_load_dir(reg, dir, err);
+            /* An entry naming a file is that plugin (loaded, or its error reported). */
+            struct stat sb;
+            bool found = stat(dir, &sb) == 0;
+            enum lf_status st =
+                !found || S_ISDIR(sb.st_mode) ? lf_registry_load_dir(reg, dir, err)
+                : S_ISREG(sb.st_mode)
+                    ? lf_registry_load_file(reg, dir, err)
+                    : lf_error_set(
+                          err, LF_ERR_PLUGIN,
+                          "%s (in LCMFLOW_PLUGIN_PATH): neither a folder nor a plugin file", dir);
             if (st) {
                 free(copy);
                 return st;

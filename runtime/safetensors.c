@@ -9,6 +9,7 @@
 ** it exactly before a pointer into the mapping is formed.
 */
 #include "lcmflow/safetensors.h"
+#include "lcmflow/file.h"
 
 #include <json-c/json.h>
 
@@ -519,18 +520,12 @@ enum lf_status lf_safetensors_open(const char *path, struct lf_safetensors **out
     struct lf_safetensors *st;
     struct stat sb;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lf_error_set_at(err, errno == ENOENT ? LF_ERR_NOT_FOUND : LF_ERR_IO, path, 0, 0,
-                               "%s", strerror(errno));
+    int fd = lf_open_regular(path, "safetensors file", err);
+    if (fd < 0) return err ? err->code : LF_ERR_IO;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
         return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "%s", strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "not a regular file");
     }
     if (sb.st_size < 8) {
         close(fd);

@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +81,9 @@ static void test_help(void **state)
     assert_non_null(strstr(out_text, "--cache-mb N"));
     assert_int_equal(sh("%s nodes --help", lcmflow), 0);
     assert_int_equal(sh("%s lua --help", lcmflow), 0);
+    assert_int_equal(sh("%s --version", lcmflow), 0);
+    assert_int_equal(strncmp(out_text, "lcmflow 0.", 10), 0);
+    assert_non_null(strstr(out_text, "(plugin ABI "));
     assert_int_equal(sh("%s run", lcmflow), 2);
     assert_int_equal(sh("%s run ok.yaml --bogus", lcmflow), 2);
     assert_non_null(strstr(err_text, "unknown or incomplete option '--bogus'"));
@@ -97,7 +102,7 @@ static void test_run(void **state)
     p += 31;
     static const char *const ids[] = {"x", "y", "sum", "twice"};
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(sscanf(p, "%31s %lf %31s", id, &ms, word), 3);
+        assert_int_equal(sscanf(p, "%31s %lf ms %31s", id, &ms, word), 3);
         assert_string_equal(id, ids[i]);
         assert_string_equal(word, "ran");
         p = strchr(p, '\n') + 1;
@@ -127,6 +132,9 @@ static void test_errors(void **state)
     assert_int_equal(sh("%s run ok.yaml --set twice.fctor=2", lcmflow), 1);
     assert_string_equal(err_text, "lcmflow: --set: twice.fctor: node 'twice' (TestScale) has no "
                                   "param 'fctor' (did you mean 'factor'?)\n");
+    /* A folder given as the graph is named as such. */
+    assert_int_equal(sh("%s run .", lcmflow), 1);
+    assert_string_equal(err_text, "lcmflow: .: is a folder, not a graph file (a .yaml file)\n");
     assert_int_equal(sh("%s run missing.yaml", lcmflow), 1);
     assert_string_equal(err_text,
                         "lcmflow: missing.yaml: cannot open: No such file or directory\n");
@@ -163,8 +171,93 @@ static void test_sweep(void **state)
     text = read_all(path);
     assert_string_equal(text, "dog");
     free(text);
+    /* Every value is checked before the first run: nothing ran. */
     assert_int_equal(sh("%s run ok.yaml --sweep twice.factor=1,abc --quiet", lcmflow), 1);
     assert_non_null(strstr(err_text, "expects a number, got 'abc'"));
+    assert_string_equal(out_text, "");
+
+    /* Runs that would write the same file are refused before the first run. */
+    write_file("collide.yaml", "version: 1\n"
+                               "nodes:\n"
+                               "  t: { type: TestText, params: { text: x } }\n"
+                               "  w: { type: TestWrite, inputs: { text: t.text }, "
+                               "params: { path: same.txt } }\n");
+    assert_int_equal(sh("%s run %s/collide.yaml --quiet --sweep t.text=a,b", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "every run would write w.path"));
+    assert_non_null(strstr(err_text, "{value}"));
+    assert_string_equal(out_text, "");
+    snprintf(path, sizeof path, "%s/same.txt", tmp);
+    assert_int_equal(access(path, F_OK), -1);
+    /* Sweeping the path itself, or a single value, is fine. */
+    assert_int_equal(
+        sh("%s run %s/collide.yaml --quiet --sweep w.path=p1.txt,p2.txt", lcmflow, tmp), 0);
+    assert_int_equal(sh("%s run %s/collide.yaml --quiet --sweep t.text=a", lcmflow, tmp), 0);
+}
+
+/* Sampler and SaveImage values that used to act silently are refused when
+** the graph is validated (the SD and image plugins from the build tree;
+** nothing is loaded or run). */
+static void test_honest_ranges(void **state)
+{
+    (void)state;
+    assert_int_equal(sh("%s run ../../graphs/txt2img.yaml --quiet --set sample.cfg=0.5", lcmflow),
+                     1);
+    assert_non_null(strstr(err_text, "param 'cfg' of node 'sample' (LcmSampler) is 0.5, out of "
+                                     "range [1, 30]"));
+    assert_int_equal(sh("%s run ../../graphs/txt2img.yaml --quiet --set sample.denoise=0", lcmflow),
+                     1);
+    assert_non_null(strstr(err_text, "sample.denoise: LCM scheduler: denoise 0 is not in (0, 1]"));
+    assert_int_equal(
+        sh("%s run ../../graphs/txt2img.yaml --quiet --sweep sample.denoise=1,0.1", lcmflow), 1);
+    assert_non_null(strstr(err_text, "denoise 0.1 leaves no step of 4"));
+    assert_string_equal(out_text, "");
+    assert_int_equal(sh("%s run ../../graphs/txt2img.yaml --quiet --set save.path=x.gif", lcmflow),
+                     1);
+    assert_non_null(strstr(err_text, "must end in .png, .jpg, .jpeg or .bmp"));
+}
+
+/* The image plugin's ContactSheet (host only, no device): the file written
+** is named on stderr, its extension picks the format, and a path longer
+** than the old fixed buffers is written under its whole name. */
+static void test_written_files(void **state)
+{
+    char yaml[8192], src[PATH_MAX], path[2048], dirs[1600];
+    (void)state;
+    snprintf(path, sizeof path, "%s/../../examples/sketch.png", graphs_dir);
+    assert_non_null(realpath(path, src));
+    int n = snprintf(dirs, sizeof dirs, "%s", tmp);
+    while (n < 1150)
+        n += snprintf(dirs + n, sizeof dirs - (size_t)n, "/%0200d", 3);
+    snprintf(path, sizeof path, "%s/sheet.jpg", dirs);
+    snprintf(yaml, sizeof yaml,
+             "version: 1\n"
+             "nodes:\n"
+             "  sheet: { type: ContactSheet, params: { images: \"%s,%s\", columns: 2,\n"
+             "           path: \"%s\" } }\n",
+             src, src, path);
+    write_file("sheet.yaml", yaml);
+    assert_int_equal(sh("%s run %s/sheet.yaml", lcmflow, tmp), 0);
+    char want[600];
+    snprintf(want, sizeof want, "sheet: info: wrote %s/", tmp); /* log lines are cut at 1 KiB */
+    assert_non_null(strstr(err_text, want));
+    FILE *f = fopen(path, "rb");
+    unsigned char magic[3] = {0};
+    assert_non_null(f);
+    assert_int_equal(fread(magic, 1, 3, f), 3);
+    fclose(f);
+    assert_memory_equal(magic, "\xff\xd8\xff", 3);
+}
+
+/* A FIFO given as a vocabulary is named as such (it blocked in open()). */
+static void test_not_regular_files(void **state)
+{
+    char path[600];
+    (void)state;
+    snprintf(path, sizeof path, "%s/vocab.txt.gz", tmp);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(sh("%s tokenize --vocab %s cat", lcmflow, path), 1);
+    assert_non_null(strstr(err_text, "cannot open vocabulary: not a regular file but a FIFO"));
+    unlink(path);
 }
 
 static void test_interrupt(void **state)
@@ -215,6 +308,8 @@ static void test_nodes(void **state)
                                      "    outputs: sum FLOAT\n"
                                      "    params: -\n"));
     assert_non_null(strstr(out_text, "TestScale - "));
+    /* The list shows ranges too. */
+    assert_non_null(strstr(out_text, "    params: factor FLOAT=1 in [-1000, 1000]\n"));
     assert_int_equal(sh("%s nodes TestScale", lcmflow), 0);
     assert_non_null(strstr(out_text, "TestScale - Multiplies a number by a factor.\n"));
     assert_non_null(strstr(out_text, "plugin: lftest_counting 1.0.0 ("));
@@ -285,6 +380,13 @@ static void test_lua(void **state)
                "g:run()\n"
                "local ok2, msg2 = pcall(r.values, r, 'x.value')\n"
                "assert(not ok2 and msg2:find('not a tensor output'), msg2)\n"
+               "local ok3, msg3 = pcall(lf.cache_mb, 1 << 44)\n"
+               "assert(not ok3 and msg3:find('out of range'), msg3)\n"
+               "local ok4, msg4 = pcall(g.set, g, 'twice.factor', 'a\\0b')\n"
+               "assert(not ok4 and msg4:find('twice.factor: the value contains a NUL'), msg4)\n"
+               "local ok5, msg5 = pcall(lf.graph, { nodes = { t = { type = 'TestText',\n"
+               "                        params = { text = 'a\\0b' } } } })\n"
+               "assert(not ok5 and msg5:find('t.text: the value contains a NUL'), msg5)\n"
                "print('api ok')\n");
     assert_int_equal(sh("%s lua %s/api.lua", lcmflow, tmp), 0);
     assert_string_equal(out_text, "api ok\n");
@@ -377,11 +479,19 @@ static void test_embed(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_help),      cmocka_unit_test(test_run),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_sweep),
-        cmocka_unit_test(test_interrupt), cmocka_unit_test(test_nodes),
-        cmocka_unit_test(test_lua),       cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_big_seed),  cmocka_unit_test(test_device_choice),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_run),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_sweep),
+        cmocka_unit_test(test_honest_ranges),
+        cmocka_unit_test(test_written_files),
+        cmocka_unit_test(test_not_regular_files),
+        cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_nodes),
+        cmocka_unit_test(test_lua),
+        cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_big_seed),
+        cmocka_unit_test(test_device_choice),
     };
     if (argc < 6) {
         fprintf(stderr, "usage: test-cli LCMFLOW EMBED PLUGIN_DIR GRAPHS_DIR LUA_DIR\n");

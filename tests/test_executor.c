@@ -406,7 +406,7 @@ static void test_progress_and_profile(void **state)
     double ms;
     int n = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), n++) {
-        assert_int_equal(sscanf(line, "%15s %lf %15s", id, &ms, state_word), 3);
+        assert_int_equal(sscanf(line, "%15s %lf ms %15s", id, &ms, state_word), 3);
         assert_string_equal(id, n == 0 ? "a" : "b");
         assert_string_equal(state_word, "ran");
         assert_true(ms >= 0.0);
@@ -419,7 +419,7 @@ static void test_progress_and_profile(void **state)
     assert_int_equal(lf_session_run(s, f->graph, &r, &err), LF_OK);
     lf_run_print_profile(r, mem);
     fclose(mem);
-    assert_string_equal(text, "a 0.000 cached\nb 0.000 cached\n");
+    assert_string_equal(text, "a 0.000 ms cached\nb 0.000 ms cached\n");
     free(text);
     lf_run_destroy(r);
     lf_session_destroy(s);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "chain_graph.h"
 #include "lcmflow/graph.h"
 
 #include <stdint.h>
@@ -58,7 +59,7 @@ static const struct {
     {"out_of_range.yaml", "out_of_range.yaml:4:71: param 'factor' of node 's' (TestScale) is "
                           "5000, out of range [-1000, 1000]"},
     {"validate_hook.yaml",
-     "validate_hook.yaml:3:3: node 'g' (TestGrid): width 60 is not a multiple of 8"},
+     "validate_hook.yaml:3:41: node 'g' (TestGrid): width 60 is not a multiple of 8"},
     {"missing_node.yaml", "missing_node.yaml:4:47: input 'value' of node 's' refers to unknown "
                           "node 'nmber' (did you mean 'number'?)"},
     {"missing_output.yaml", "missing_output.yaml:4:42: node 'a' (TestNumber) has no output "
@@ -74,6 +75,10 @@ static const struct {
      "unknown_key.yaml:3:26: unknown key 'param' in node 'a' (expected type, inputs, params)"},
     {"bad_target.yaml",
      "bad_target.yaml:4:20: output 'b.value' names unknown node 'b' (did you mean 'a'?)"},
+    {"null_param.yaml", "null_param.yaml:3:40: param 'text' of node 't' has no value (null); "
+                        "leave it out for its default, or quote it (\"null\") for the text"},
+    {"nul_param.yaml",
+     "nul_param.yaml:3:40: param 'text' of node 't' contains a NUL character (\\0)"},
     {"does_not_exist.yaml", "does_not_exist.yaml: cannot open: No such file or directory"},
 };
 
@@ -261,12 +266,42 @@ static void test_int64_params(void **state)
     lf_registry_destroy(reg);
 }
 
+/* A 50,000-node chain loads: no quadratic scan (it took minutes), and the
+** dependency sort does not recurse once per node (it overflowed the stack). */
+static void test_large_chain(void **state)
+{
+    struct lf_registry *reg = load_registry();
+    struct lf_graph *g = NULL;
+    struct lf_error err = {0};
+    size_t n = 50000, size;
+    char *yaml = chain_graph_yaml(n, &size);
+    (void)state;
+    assert_non_null(yaml);
+    assert_int_equal(lf_graph_load_string(reg, "chain.yaml", yaml, size, &g, &err), LF_OK);
+    assert_int_equal(lf_graph_node_count(g), n);
+    assert_int_equal(lf_graph_find_node(g, "n49999"), 49999);
+    assert_int_equal(lf_graph_find_node(g, "n50000"), -1);
+    lf_graph_destroy(g);
+    /* A duplicate id at the end is still found, with the first's line. */
+    char *dup = malloc(size + 64);
+    assert_non_null(dup);
+    int len = snprintf(dup, size + 64, "%s  n7: { type: TestNumber }\n", yaml);
+    assert_int_equal(lf_graph_load_string(reg, "chain.yaml", dup, (size_t)len, &g, &err),
+                     LF_ERR_GRAPH);
+    assert_string_equal(err.message, "duplicate node id 'n7' (first defined at line 10)");
+    assert_int_equal(err.line, 50003);
+    free(dup);
+    free(yaml);
+    lf_registry_destroy(reg);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens),       cmocka_unit_test(test_valid_graph),
         cmocka_unit_test(test_set),           cmocka_unit_test(test_set_string_and_path),
         cmocka_unit_test(test_build_in_code), cmocka_unit_test(test_int64_params),
+        cmocka_unit_test(test_large_chain),
     };
     if (argc < 3) {
         fprintf(stderr, "usage: test-graph PLUGIN_DIR GRAPHS_DIR\n");

@@ -129,6 +129,13 @@ static void test_plugin_path(void **state)
     assert_int_equal(lf_registry_load_default(reg, &err), LF_OK);
     assert_non_null(lf_registry_find(reg, "TestAdd"));
     lf_registry_destroy(reg);
+    /* An entry naming a plugin file loads that file (it used to be ignored). */
+    snprintf(env, sizeof env, "%s/lftest_counting.so", good_dir);
+    setenv("LCMFLOW_PLUGIN_PATH", env, 1);
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_default(reg, &err), LF_OK);
+    assert_non_null(lf_registry_find(reg, "TestAdd"));
+    lf_registry_destroy(reg);
     /* A broken plugin on the path stops loading, naming the file. */
     snprintf(env, sizeof env, "%s", broken_dir);
     setenv("LCMFLOW_PLUGIN_PATH", env, 1);

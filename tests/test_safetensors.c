@@ -434,6 +434,29 @@ static void rejects_non_string_metadata(void **state)
                   "__metadata__", NULL);
 }
 
+/* Only regular files are opened: a FIFO with no writer used to block in
+** open() forever; a device or a folder is named as such. */
+static void refuses_fifos_devices_and_folders(void **state)
+{
+    (void)state;
+    char fifo[300];
+    struct lf_safetensors *st = NULL;
+    struct lf_error err = {0};
+    snprintf(fifo, sizeof fifo, "%s/model.safetensors", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(lf_safetensors_open(fifo, &st, &err), LF_ERR_IO);
+    assert_null(st);
+    assert_string_equal(err.path, fifo);
+    assert_non_null(strstr(err.message, "not a regular file but a FIFO"));
+    unlink(fifo);
+    assert_int_equal(lf_safetensors_open("/dev/zero", &st, &err), LF_ERR_IO);
+    assert_non_null(strstr(err.message, "a character device"));
+    assert_int_equal(lf_safetensors_open(tmpdir, &st, &err), LF_ERR_IO);
+    assert_non_null(strstr(err.message, "a folder"));
+    snprintf(fifo, sizeof fifo, "%s/none.safetensors", tmpdir);
+    assert_int_equal(lf_safetensors_open(fifo, &st, &err), LF_ERR_NOT_FOUND);
+}
+
 static void accepts_minimal_files(void **state)
 {
     char path[512];
@@ -511,6 +534,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rejects_duplicate_names),
         cmocka_unit_test(rejects_non_string_metadata),
         cmocka_unit_test(accepts_minimal_files),
+        cmocka_unit_test(refuses_fifos_devices_and_folders),
         cmocka_unit_test(checks_seed_corpus),
     };
     int failed = cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);

@@ -309,7 +309,7 @@ static void broken_vocab_errors_name_the_file(void **state)
     write_file(dir, "vocab.json", data, len);
     free(data);
     snprintf(path, sizeof path, "%s/merges.txt", dir);
-    expect_load_error(dir, LF_ERR_IO, path, "cannot open");
+    expect_load_error(dir, LF_ERR_NOT_FOUND, path, "cannot open");
     write_file(dir, "merges.txt", "#version: 0.2\ni n\nt h e r\n", 26);
     expect_load_error(dir, LF_ERR_FORMAT, path, ":3:");
     write_file(dir, "merges.txt", "#version: 0.2\ni n\nQQ zz\n", 24);

@@ -1,7 +1,8 @@
 /*
-** image_io.h - reading PNG/JPEG images and writing PNGs with text chunks.
+** image_io.h - reading PNG/JPEG/BMP images; writing PNGs with text chunks,
+** JPEGs and BMPs.
 **
-** Pixels are 8-bit RGB, row-major, no padding.  PNGs are written to a
+** Pixels are 8-bit RGB, row-major, no padding.  Files are written to a
 ** temporary name in the target folder and renamed, so an interrupted write
 ** never leaves a broken file under the final name.
 */
@@ -14,21 +15,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Loads path as RGB (alpha dropped, grey expanded).  *pixels is malloc'd;
-** caller frees.  Errors name the file and what is wrong (missing, not an
-** image, truncated, unsupported format). */
+/* Limits on images read: the size in the header is checked against them
+** before any pixel is decoded (a 20-byte PNG can claim 4 billion pixels). */
+#define LF_IMAGE_MAX_SIDE       16384
+#define LF_IMAGE_MAX_PIXELS     (1 << 26) /* 8192 x 8192 */
+#define LF_IMAGE_MAX_FILE_BYTES (1 << 30)
+
+/* Loads path (a regular file) as RGB (alpha dropped, grey expanded).
+** *pixels is malloc'd; caller frees.  Errors name the file and what is
+** wrong (missing, not a regular file, not an image, truncated, too large). */
 enum lf_status lf_image_load(const char *path, int *width, int *height, uint8_t **pixels,
                              struct lf_error *err);
+
+/* The same from the file's bytes in memory; name is used in messages. */
+enum lf_status lf_image_decode(const uint8_t *data, size_t size, const char *name, int *width,
+                               int *height, uint8_t **pixels, struct lf_error *err);
 
 struct lf_image_text {
     const char *key;   /* Latin-1 keyword, 1..79 bytes */
     const char *value; /* stored as an iTXt chunk (UTF-8) */
 };
 
-/* Writes an RGB PNG with the given text chunks. */
-enum lf_status lf_image_save_png(const char *path, int width, int height, const uint8_t *pixels,
-                                 const struct lf_image_text *text, size_t text_count,
-                                 struct lf_error *err);
+/* The format a save path's extension names (case-insensitive): .png, .jpg or
+** .jpeg, .bmp; LF_IMAGE_UNKNOWN for anything else (refused by lf_image_save). */
+enum lf_image_format { LF_IMAGE_UNKNOWN, LF_IMAGE_PNG, LF_IMAGE_JPEG, LF_IMAGE_BMP };
+enum lf_image_format lf_image_format_of(const char *path);
+
+/* Writes RGB pixels in the format path's extension names: PNG with the
+** given text chunks, JPEG (quality 95) or BMP, which carry no text.  Any
+** other extension, and a path of PATH_MAX bytes or more, is LF_ERR_INVALID
+** naming the path; nothing is written then. */
+enum lf_status lf_image_save(const char *path, int width, int height, const uint8_t *pixels,
+                             const struct lf_image_text *text, size_t text_count,
+                             struct lf_error *err);
 
 /* Reads back the text chunks of a PNG: calls fn for each (tEXt and iTXt). */
 typedef void (*lf_image_text_fn)(const char *key, const char *value, void *user);

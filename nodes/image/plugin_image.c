@@ -51,7 +51,7 @@ static enum lf_status load_execute(const struct lf_node_call *c, struct lf_error
 
 static const struct lf_node_type load_image_type = {
     .name = "LoadImage",
-    .description = "Reads a PNG or JPEG as an image [1, H, W, 3] in [0, 1].",
+    .description = "Reads a PNG, JPEG or BMP as an image [1, H, W, 3] in [0, 1].",
     .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
     .outputs = (const struct lf_output_desc[]){{"image", LF_TYPE_IMAGE, NULL, NULL}, {0}},
     .params =
@@ -59,7 +59,7 @@ static const struct lf_node_type load_image_type = {
             [LOAD_PATH] = {.name = "path",
                            .type = LF_TYPE_STRING,
                            .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
-                           .description = "PNG or JPEG file"},
+                           .description = "PNG, JPEG or BMP file (at most 16384 pixels a side)"},
             [LOAD_RESIZE] = {.name = "resize",
                              .type = LF_TYPE_BOOL,
                              .default_bool = false,
@@ -73,32 +73,46 @@ static const struct lf_node_type load_image_type = {
 
 enum { SAVE_PATH, SAVE_METADATA, SAVE_PARAMS };
 
-/* path for batch item i: "out/cat.png" -> "out/cat_1.png" when batch > 1. */
-static void item_path(const char *path, int64_t i, int64_t count, char *out, size_t size)
+/* path for batch item i: "out/cat.png" -> "out/cat_1.png" when batch > 1;
+** malloc'd (caller frees), NULL when out of memory. */
+static char *item_path(const char *path, int64_t i, int64_t count)
 {
-    if (count <= 1) {
-        snprintf(out, size, "%s", path);
-        return;
-    }
+    if (count <= 1) return strdup(path);
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (!dot || (slash && dot < slash)) dot = path + strlen(path);
-    snprintf(out, size, "%.*s_%lld%s", (int)(dot - path), path, (long long)i, dot);
+    size_t size = strlen(path) + 24;
+    char *out = malloc(size);
+    if (out) snprintf(out, size, "%.*s_%lld%s", (int)(dot - path), path, (long long)i, dot);
+    return out;
 }
 
 /* Creates the folders above path, as users of ComfyUI's output folder expect. */
 static enum lf_status make_parents(const char *path, struct lf_error *err)
 {
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s", path);
+    char *dir = strdup(path);
+    if (!dir) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     for (char *p = dir + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot create folder %s: %s", dir,
-                                   strerror(errno));
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            enum lf_status s = lf_error_set_at(err, LF_ERR_IO, path, 0, 0,
+                                               "cannot create folder %s: %s", dir, strerror(errno));
+            free(dir);
+            return s;
+        }
         *p = '/';
     }
+    free(dir);
     return LF_OK;
+}
+
+/* Save paths must name a format lf_image_save writes: refused before anything runs. */
+static enum lf_status check_save_path(const char *path, struct lf_error *err)
+{
+    if (lf_image_format_of(path) != LF_IMAGE_UNKNOWN) return LF_OK;
+    return lf_error_set(err, LF_ERR_INVALID,
+                        "path '%s' must end in .png, .jpg, .jpeg or .bmp (the format written)",
+                        path);
 }
 
 static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error *err)
@@ -119,19 +133,31 @@ static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error
     enum lf_status s = LF_OK;
     for (int64_t i = 0; s == LF_OK && i < image->shape[0]; i++) {
         uint8_t *px;
-        char path[1100];
-        item_path(lf_node_param_string(c, SAVE_PATH), i, image->shape[0], path, sizeof path);
-        if ((s = make_parents(path, err)) || (s = lf_image_to_rgb8(image, i, &px, err))) break;
-        s = lf_image_save_png(path, (int)image->shape[2], (int)image->shape[1], px, text, ntext,
+        char *path = item_path(lf_node_param_string(c, SAVE_PATH), i, image->shape[0]);
+        if (!path) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+        if ((s = make_parents(path, err)) == LF_OK &&
+            (s = lf_image_to_rgb8(image, i, &px, err)) == LF_OK) {
+            s = lf_image_save(path, (int)image->shape[2], (int)image->shape[1], px, text, ntext,
                               err);
-        free(px);
+            free(px);
+        }
+        if (s == LF_OK) c->host->log(c->ctx, LF_LOG_INFO, "wrote %s", path);
+        free(path);
     }
     return s;
 }
 
+static enum lf_status save_validate(const struct lf_node_type *type, const struct lf_value *params,
+                                    struct lf_error *err)
+{
+    (void)type;
+    return check_save_path(params[SAVE_PATH].u.s, err);
+}
+
 static const struct lf_node_type save_image_type = {
     .name = "SaveImage",
-    .description = "Writes an image as PNG (atomically), with the graph in text chunks.",
+    .description = "Writes an image (atomically) as PNG, with the graph in text chunks, or as "
+                   "JPEG or BMP, by the path's extension.",
     .flags = LF_NODE_SIDE_EFFECT,
     .inputs = (const struct lf_input_desc[]){{"image", LF_TYPE_IMAGE, 0, NULL}, {0}},
     .params =
@@ -140,12 +166,14 @@ static const struct lf_node_type save_image_type = {
                            .type = LF_TYPE_STRING,
                            .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
                            .description =
-                               "output PNG (batch items get _0, _1, ... before the extension)"},
+                               "output .png, .jpg/.jpeg or .bmp (batch items get _0, _1, "
+                               "... before the extension)"},
             [SAVE_METADATA] = {.name = "metadata",
                                .type = LF_TYPE_BOOL,
                                .default_bool = true,
                                .description = "embed the graph and its params in PNG text chunks"},
         },
+    .validate = save_validate,
     .execute = save_execute,
 };
 
@@ -163,7 +191,6 @@ static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_erro
     uint8_t *px[MAX_CELLS];
     int w[MAX_CELLS], h[MAX_CELLS], n = 0, cw = 0, ch = 0;
     enum lf_status s = LF_OK;
-    char path[1100];
     for (const char *p = list; *p && s == LF_OK;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -171,12 +198,17 @@ static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_erro
             s = lf_error_set(err, LF_ERR_INVALID, "images: at most %d", MAX_CELLS);
             break;
         }
-        snprintf(path, sizeof path, "%.*s", (int)len, p);
+        char *path = strndup(p, len);
+        if (!path) {
+            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
         if (len && (s = lf_image_load(path, &w[n], &h[n], &px[n], err)) == LF_OK) {
             cw = w[n] > cw ? w[n] : cw;
             ch = h[n] > ch ? h[n] : ch;
             n++;
         }
+        free(path);
         p += len + (comma ? 1 : 0);
     }
     if (s == LF_OK && n == 0) s = lf_error_set(err, LF_ERR_INVALID, "images: no file given");
@@ -191,12 +223,21 @@ static enum lf_status sheet_execute(const struct lf_node_call *c, struct lf_erro
                    px[i] + (size_t)y * w[i] * 3, (size_t)w[i] * 3);
     }
     if (s == LF_OK && (s = make_parents(lf_node_param_string(c, SHEET_PATH), err)) == LF_OK)
-        s = lf_image_save_png(lf_node_param_string(c, SHEET_PATH), cols * cw, rows * ch, sheet,
-                              NULL, 0, err);
+        s = lf_image_save(lf_node_param_string(c, SHEET_PATH), cols * cw, rows * ch, sheet, NULL, 0,
+                          err);
+    if (s == LF_OK)
+        c->host->log(c->ctx, LF_LOG_INFO, "wrote %s", lf_node_param_string(c, SHEET_PATH));
     for (int i = 0; i < n; i++)
         free(px[i]);
     free(sheet);
     return s;
+}
+
+static enum lf_status sheet_validate(const struct lf_node_type *type, const struct lf_value *params,
+                                     struct lf_error *err)
+{
+    (void)type;
+    return check_save_path(params[SHEET_PATH].u.s, err);
 }
 
 static const struct lf_node_type contact_sheet_type = {
@@ -221,6 +262,7 @@ static const struct lf_node_type contact_sheet_type = {
                             .flags = LF_PARAM_REQUIRED | LF_PARAM_PATH,
                             .description = "output PNG"},
         },
+    .validate = sheet_validate,
     .execute = sheet_execute,
 };
 

@@ -6,6 +6,7 @@
 #include "sd_nodes.h"
 #include "sd_objects.h"
 #include "sd_sample.h"
+#include "sd_scheduler.h"
 
 #include <string.h>
 
@@ -98,6 +99,24 @@ static bool on_interrupted(void *user)
     return lf_node_interrupted(((struct progress *)user)->call);
 }
 
+/* The schedule a run would use, so that denoise 0 (or too small to leave a
+** step) and steps above original_steps are refused before anything runs. */
+static enum lf_status sampler_validate(const struct lf_node_type *type,
+                                       const struct lf_value *params, struct lf_error *err)
+{
+    struct sd_lcm_config config;
+    struct sd_lcm_scheduler sched;
+    float denoise = (float)params[SAMPLE_DENOISE].u.f;
+    (void)type;
+    sd_lcm_config_default(&config);
+    config.original_steps = (int)params[SAMPLE_ORIGINAL].u.i;
+    enum lf_status s = sd_lcm_scheduler_init(&sched, &config, err);
+    if (!s)
+        s = sd_lcm_scheduler_set_timesteps(&sched, (int)params[SAMPLE_STEPS].u.i,
+                                           denoise < 1.0f ? denoise : 1.0, err);
+    return s;
+}
+
 static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_error *err)
 {
     struct sd_unet_object *m = sd_unet_object_of(&c->inputs[IN_MODEL]);
@@ -171,17 +190,20 @@ const struct lf_node_type sd_lcm_sampler_type = {
                             .type = LF_TYPE_FLOAT,
                             .flags = LF_PARAM_HAS_RANGE,
                             .default_float = 1.0,
-                            .min = 0.0,
+                            .min = 1.0,
                             .max = 30.0,
-                            .description =
-                                "classifier-free guidance scale (> 1 runs the negative too)"},
+                            .description = "classifier-free guidance scale: 1 = none (one UNet "
+                                           "pass, as LCM-LoRA is meant to run); > 1 also runs "
+                                           "the negative prompt"},
             [SAMPLE_DENOISE] = {.name = "denoise",
                                 .type = LF_TYPE_FLOAT,
                                 .flags = LF_PARAM_HAS_RANGE,
                                 .default_float = 1.0,
                                 .min = 0.0,
                                 .max = 1.0,
-                                .description = "img2img strength; 1 = txt2img"},
+                                .description =
+                                    "img2img strength, > 0 (at least one of the steps must "
+                                    "remain); 1 = txt2img"},
             [SAMPLE_ORIGINAL] = {.name = "original_steps",
                                  .type = LF_TYPE_INT,
                                  .flags = LF_PARAM_HAS_RANGE,
@@ -190,5 +212,6 @@ const struct lf_node_type sd_lcm_sampler_type = {
                                  .max = 1000,
                                  .description = "LCM's original_inference_steps"},
         },
+    .validate = sampler_validate,
     .execute = sampler_execute,
 };

@@ -2,6 +2,7 @@
 ** cli_main.c - the lcmflow command: dispatches to one subcommand.
 */
 #include "cli.h"
+#include "lcmflow/plugin.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: lcmflow <command> [options]\n\ncommands:\n");
     for (const struct lf_cli_command *c = commands; c->name; c++)
         fprintf(f, "  %-16s %s\n", c->name, c->summary);
-    fprintf(f, "\n'lcmflow <command> --help' describes one command.\n");
+    fprintf(f, "\n'lcmflow <command> --help' describes one command; 'lcmflow --version' "
+               "prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -35,6 +37,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("lcmflow %s (plugin ABI %d)\n", LCMFLOW_VERSION, LF_PLUGIN_ABI_VERSION);
         return 0;
     }
     for (const struct lf_cli_command *c = commands; c->name; c++)

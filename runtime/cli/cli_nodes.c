@@ -75,6 +75,7 @@ static void print_summary(const struct lf_registry *reg, const struct lf_node_ty
     for (const struct lf_param_desc *d = t->params; d && d->name; d++, sep = ", ") {
         printf("%s%s %s=", sep, d->name, lf_value_type_name(d->type));
         print_default(d);
+        if (d->flags & LF_PARAM_HAS_RANGE) printf(" in [%g, %g]", d->min, d->max);
     }
     printf("%s\n", *sep ? "" : "-");
 }

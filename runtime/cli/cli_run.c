@@ -29,7 +29,7 @@ static void usage(FILE *f)
             "                             the cache kept; '{value}' in string params (output\n"
             "                             paths) is replaced by the value of each run\n"
             "  --output NODE[.OUTPUT]     run for this output only (repeatable)\n"
-            "  --profile                  after each run print '<node> <wall ms> cached|ran'\n"
+            "  --profile                  after each run print '<node> <wall time> ms cached|ran'\n"
             "  --quiet                    no progress on stderr\n"
             "  --cache-mb N               cache budget in MiB (default %zu)\n"
             "  --device N|NAME            the device to use, an index or a name such as\n"
@@ -88,10 +88,14 @@ static void print_outputs(const struct lf_graph *g, const struct lf_run *run)
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
         const struct lf_node_type *t = lf_graph_node_type(g, i);
         for (const struct lf_output_desc *o = t->outputs; o && o->name; o++) {
-            char ref[512];
+            const char *id = lf_graph_node_id(g, i);
+            size_t size = strlen(id) + strlen(o->name) + 2;
+            char *ref = malloc(size);
             const struct lf_value *v;
-            snprintf(ref, sizeof ref, "%s.%s", lf_graph_node_id(g, i), o->name);
+            if (!ref) continue;
+            snprintf(ref, size, "%s.%s", id, o->name);
             if ((v = lf_run_output(run, ref)) != NULL) print_value(ref, v);
+            free(ref);
         }
     }
     fflush(stdout);
@@ -237,48 +241,117 @@ static int run_once(struct lf_session *s, struct lf_graph *g, const struct optio
     return 0;
 }
 
+/* Sets the swept param to v and fills every {value} template with it;
+** returns the exit status (1 with a message on a bad value). */
+static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
+                           const struct template *templates, size_t ntemplates)
+{
+    struct lf_error err = {0};
+    char text[2048];
+    if (lf_graph_set_param(g, key, v, &err) != LF_OK) {
+        fprintf(stderr, "lcmflow: --sweep %s=%s: %s\n", key, v,
+                lf_error_text(&err, text, sizeof text));
+        return 1;
+    }
+    for (size_t t = 0; t < ntemplates; t++) {
+        char *filled = replace_all(templates[t].text, "{value}", v);
+        enum lf_status st = filled ? lf_graph_set_param(g, templates[t].key, filled, &err)
+                                   : lf_error_set(&err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+        free(filled);
+        if (st != LF_OK) {
+            fprintf(stderr, "lcmflow: --sweep %s=%s: %s: %s\n", key, v, templates[t].key,
+                    lf_error_text(&err, text, sizeof text));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether ref is "id.param". */
+static bool ref_is(const char *ref, const char *id, const char *param)
+{
+    size_t idlen = strlen(id);
+    return !strncmp(ref, id, idlen) && ref[idlen] == '.' && !strcmp(ref + idlen + 1, param);
+}
+
+static bool is_template(const struct template *templates, size_t ntemplates, const char *id,
+                        const char *param)
+{
+    for (size_t t = 0; t < ntemplates; t++)
+        if (ref_is(templates[t].key, id, param)) return true;
+    return false;
+}
+
+/* A side-effect node whose file params do not change with the swept value
+** would write the same file on every run, keeping only the last: refused,
+** with the path as it could be written ("out/cat.png" -> "out/cat_{value}.png"). */
+static int check_sweep_outputs(const struct lf_graph *g, const char *key, size_t nvalues,
+                               const struct template *templates, size_t ntemplates)
+{
+    if (nvalues < 2) return 0;
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const struct lf_node_type *t = lf_graph_node_type(g, i);
+        const char *id = lf_graph_node_id(g, i), *first = NULL;
+        bool varies = false;
+        if (!(t->flags & LF_NODE_SIDE_EFFECT)) continue;
+        for (const struct lf_param_desc *d = t->params; d && d->name; d++) {
+            if (d->type != LF_TYPE_STRING || !(d->flags & LF_PARAM_PATH)) continue;
+            if (ref_is(key, id, d->name) || is_template(templates, ntemplates, id, d->name))
+                varies = true;
+            if (!first) first = d->name;
+        }
+        if (!first || varies) continue;
+        const char *text = lf_graph_param_text(g, id, first);
+        const char *path = text ? text : "", *slash = strrchr(path, '/');
+        const char *dot = strrchr(path, '.');
+        if (!dot || (slash && dot < slash)) dot = path + strlen(path);
+        fprintf(stderr,
+                "lcmflow: --sweep %s: every run would write %s.%s '%s' again, keeping only the "
+                "last; put {value} in it (e.g. --set %s.%s=\"%.*s_{value}%s\")\n",
+                key, id, first, path, id, first, (int)(dot - path), path, dot);
+        return 1;
+    }
+    return 0;
+}
+
 static int run_sweep(struct lf_session *s, struct lf_graph *g, const struct options *o)
 {
     const char *eq = strchr(o->sweep, '=');
-    char key[512], text[2048];
-    struct lf_error err = {0};
-    struct template *templates;
-    size_t ntemplates;
+    struct template *templates = NULL;
+    size_t ntemplates = 0, nvalues = 0;
     int status = 0;
-    if (!eq || eq == o->sweep || (size_t)(eq - o->sweep) >= sizeof key || !eq[1]) {
+    if (!eq || eq == o->sweep || !eq[1]) {
         fprintf(stderr, "lcmflow run: --sweep wants NODE.PARAM=V1,V2,...\n");
         return 2;
     }
-    memcpy(key, o->sweep, (size_t)(eq - o->sweep));
-    key[eq - o->sweep] = '\0';
+    char *key = strndup(o->sweep, (size_t)(eq - o->sweep)), *values = strdup(eq + 1);
+    char **list = calloc(strlen(eq + 1) / 2 + 2, sizeof *list), *save = NULL;
+    if (!key || !values || !list) {
+        fprintf(stderr, "lcmflow: out of memory\n");
+        status = 1;
+        goto done;
+    }
+    for (char *v = strtok_r(values, ",", &save); v; v = strtok_r(NULL, ",", &save))
+        list[nvalues++] = v;
     ntemplates = find_templates(g, &templates);
-    char *values = strdup(eq + 1), *save = NULL;
-    for (char *v = values ? strtok_r(values, ",", &save) : NULL; v && status == 0;
-         v = strtok_r(NULL, ",", &save)) {
-        if (lf_graph_set_param(g, key, v, &err) != LF_OK) {
-            fprintf(stderr, "lcmflow: --sweep %s: %s\n", o->sweep,
-                    lf_error_text(&err, text, sizeof text));
-            status = 1;
-            break;
-        }
-        for (size_t t = 0; t < ntemplates && status == 0; t++) {
-            char *filled = replace_all(templates[t].text, "{value}", v);
-            if (!filled || lf_graph_set_param(g, templates[t].key, filled, &err) != LF_OK) {
-                fprintf(stderr, "lcmflow: %s: %s\n", templates[t].key,
-                        filled ? lf_error_text(&err, text, sizeof text) : "out of memory");
-                status = 1;
-            }
-            free(filled);
-        }
-        if (status) break;
-        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", key, v);
-        printf("# %s=%s\n", key, v);
+    /* Every value, every path it makes, and collisions are checked before
+    ** the first run. */
+    for (size_t i = 0; i < nvalues && status == 0; i++)
+        status = set_sweep_value(g, key, list[i], templates, ntemplates);
+    if (status == 0) status = check_sweep_outputs(g, key, nvalues, templates, ntemplates);
+    for (size_t i = 0; i < nvalues && status == 0; i++) {
+        if ((status = set_sweep_value(g, key, list[i], templates, ntemplates)) != 0) break;
+        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", key, list[i]);
+        printf("# %s=%s\n", key, list[i]);
         status = run_once(s, g, o);
     }
+done:
     for (size_t t = 0; t < ntemplates; t++)
         free(templates[t].text);
     free(templates);
+    free(list);
     free(values);
+    free(key);
     return status;
 }
 

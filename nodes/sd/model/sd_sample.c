@@ -102,6 +102,10 @@ enum lf_status sd_lcm_sample(const struct sd_unet *unet, struct lf_tensor *posit
                             unet->in_channels);
     if (positive->rank != 3 || positive->shape[0] != 1)
         return lf_error_set(err, LF_ERR_INVALID, "sampler: conditioning must be [1, L, C]");
+    if (!(p->cfg >= 1.0f))
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "sampler: cfg %g is below 1 (1 = no guidance, > 1 = guidance)",
+                            (double)p->cfg);
     bool cfg = p->cfg > 1.0f;
     if (cfg && !negative)
         return lf_error_set(err, LF_ERR_INVALID,

@@ -19,7 +19,7 @@
 struct sd_sample_params {
     uint64_t seed;
     int steps;
-    float cfg;
+    float cfg;          /* >= 1: 1 = no guidance (one UNet pass); below 1 is refused */
     float denoise;      /* 1: txt2img; < 1: img2img from the given latent */
     int original_steps; /* 50 */
 };

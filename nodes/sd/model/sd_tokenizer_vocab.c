@@ -8,12 +8,14 @@
 ** Both keep only the first 49152 - 256 - 2 merges, as CLIP does.
 */
 #include "sd_tokenizer_impl.h"
+#include "lcmflow/file.h"
 
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define MAX_MERGES     (49152 - 256 - 2)
@@ -57,13 +59,16 @@ static size_t utf8_small(uint32_t cp, char *out)
 ** through).  *data is malloc'ed and NUL-terminated. */
 static enum lf_status read_all(const char *path, char **data, size_t *len, struct lf_error *err)
 {
-    gzFile f = gzopen(path, "rb");
+    int fd = lf_open_regular(path, "vocabulary", err);
+    if (fd < 0) return err ? err->code : LF_ERR_IO;
+    gzFile f = gzdopen(fd, "rb");
     size_t cap = 1 << 20, n = 0;
     char *buf;
     int errnum = Z_OK;
-    if (!f)
-        return lf_error_set(err, LF_ERR_IO, "%s: cannot open: %s", path,
-                            errno ? strerror(errno) : "out of memory");
+    if (!f) {
+        close(fd);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
     buf = malloc(cap + 1);
     for (;;) {
         int got;

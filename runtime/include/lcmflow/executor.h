@@ -113,7 +113,7 @@ const struct lf_value *lf_run_output(const struct lf_run *run, const char *ref);
 ** processes, for tests and debugging. */
 uint64_t lf_run_output_key(const struct lf_run *run, const char *ref);
 
-/* "<node id> <wall ms> cached|ran" per visited node, visit order. */
+/* "<node id> <wall time> ms cached|ran" per visited node, visit order. */
 void lf_run_print_profile(const struct lf_run *run, FILE *f);
 
 #endif

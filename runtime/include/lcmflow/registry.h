@@ -28,8 +28,8 @@ enum lf_status lf_registry_create(struct lf_registry **out, struct lf_error *err
 /* Unloads every plugin.  NULL allowed.  Graphs made with it must be gone. */
 void lf_registry_destroy(struct lf_registry *reg);
 
-/* Loads every plugin found in LCMFLOW_PLUGIN_PATH (colon-separated folders),
-** then the build tree's nodes/ folder when liblcmflow runs from the build
+/* Loads every plugin found in LCMFLOW_PLUGIN_PATH (colon-separated folders,
+** or plugin files: an entry naming a file loads that file), then the build tree's nodes/ folder when liblcmflow runs from the build
 ** tree, else the install folder.  Stops at the first broken plugin. */
 enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error *err);
 /* Loads every *.so in dir, in name order.  A missing dir is not an error. */
