@@ -5,17 +5,10 @@
 ** the size its header claimed, within the limits, and every pixel is read.
 ** Built when meson option `fuzz` is true (clang only); see
 ** tests/fuzz/README.md.  stb_image's decoders are compiled into the
-** harness from the system's header (the executable's copy takes the place
-** of libstb's), so they are instrumented too.
+** harness as into lcmflow (nodes/image/stb_decoders.c: assertions off), so
+** they are instrumented too.
 */
 #include "image_io.h"
-
-/* stb_image 2.27 asserts on some corrupt JPEG Huffman data; the
-** assertion is off here so that fuzzing goes on past it (see
-** tests/fuzz/README.md: Debian's libstb.so keeps its asserts). */
-#define STBI_ASSERT(x) ((void)0)
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb_image.h>
 
 #include <stdint.h>
 #include <stdlib.h>
