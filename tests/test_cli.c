@@ -87,6 +87,12 @@ static void test_help(void **state)
     assert_int_equal(sh("%s run", lcmflow), 2);
     assert_int_equal(sh("%s run ok.yaml --bogus", lcmflow), 2);
     assert_non_null(strstr(err_text, "unknown or incomplete option '--bogus'"));
+    /* --threads is taken by every command, and checked. */
+    assert_int_equal(sh("%s run ok.yaml --threads 1 --quiet", lcmflow), 0);
+    assert_string_equal(out_text, "sum.sum = 5.5\ntwice.value = 11\n");
+    assert_int_equal(sh("%s run ok.yaml --threads 0", lcmflow), 2);
+    assert_non_null(strstr(err_text, "--threads takes a number of threads from 1 to 4096, not 0"));
+    assert_int_equal(sh("%s run ok.yaml --threads", lcmflow), 2);
 }
 
 static void test_run(void **state)
