@@ -182,4 +182,5 @@ const struct lf_cpu_kernels LF_ISA_FN(lf_cpu_kernels) = {
     .attention = LF_ISA_FN(lf_cpu_attention),
     .f16_to_f32 = LF_ISA_FN(lf_cpu_f16_to_f32),
     .f32_to_f16 = LF_ISA_FN(lf_cpu_f32_to_f16),
+    .fma_peak = LF_ISA_FN(lf_cpu_fma_peak),
 };

@@ -62,6 +62,9 @@ struct lf_cpu_kernels {
     bool (*attention)(const struct lf_cpu_attention *a);
     void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* GFLOP/s of independent f32 FMA chains on threads threads for about
+    ** seconds: the machine's peak for this instruction set. */
+    double (*fma_peak)(double seconds, int threads);
 };
 
 extern const struct lf_cpu_kernels lf_cpu_kernels_portable;
