@@ -3,7 +3,8 @@
 ** and its plain kernels (concat, resize, permute, timestep embedding)
 ** against the references: GEMM with every transpose, batch and broadcast
 ** combination and bias; convolutions of the SD shapes (3x3 same, stride 2
-** with asymmetric padding, 1x1, 4 and 3 channels) with plain and packed
+** with asymmetric padding, 1x1, 4 and 3 channels; Winograd from 1024
+** outputs) with plain and packed
 ** weights; the packed layout's round trip (bit exact); the LoRA merge.
 */
 #include "cpu_dnnl.h"
@@ -136,10 +137,18 @@ static void conv_case(const struct conv_case *cc, bool packed)
 static void conv_matches_reference(void **state)
 {
     static const struct conv_case cases[] = {
-        {1, 32, 16, 16, 32, 3, 1, 1, 1, 1, 1, true}, {2, 16, 9, 7, 48, 3, 1, 1, 1, 1, 1, false},
-        {1, 32, 16, 16, 32, 3, 2, 0, 1, 0, 1, true}, {1, 64, 8, 8, 32, 1, 1, 0, 0, 0, 0, true},
-        {1, 4, 16, 16, 320, 3, 1, 1, 1, 1, 1, true}, {1, 320, 8, 8, 4, 3, 1, 1, 1, 1, 1, true},
-        {1, 3, 17, 19, 16, 3, 1, 1, 1, 1, 1, true},  {1, 320, 24, 24, 320, 3, 1, 1, 1, 1, 1, true},
+        {1, 32, 16, 16, 32, 3, 1, 1, 1, 1, 1, true},
+        {2, 16, 9, 7, 48, 3, 1, 1, 1, 1, 1, false},
+        {1, 32, 16, 16, 32, 3, 2, 0, 1, 0, 1, true},
+        {1, 64, 8, 8, 32, 1, 1, 0, 0, 0, 0, true},
+        {1, 4, 16, 16, 320, 3, 1, 1, 1, 1, 1, true},
+        {1, 320, 8, 8, 4, 3, 1, 1, 1, 1, 1, true},
+        {1, 3, 17, 19, 16, 3, 1, 1, 1, 1, 1, true},
+        {1, 320, 24, 24, 320, 3, 1, 1, 1, 1, 1, true},
+        /* Winograd (3x3, stride 1, >= 1024 outputs) */
+        {1, 64, 40, 40, 64, 3, 1, 1, 1, 1, 1, true},
+        {2, 96, 24, 24, 32, 3, 1, 1, 1, 1, 1, false},
+        {1, 320, 32, 32, 320, 3, 1, 1, 1, 1, 1, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         conv_case(&cases[i], false);

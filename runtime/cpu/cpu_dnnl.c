@@ -308,10 +308,26 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
     dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
 }
 
+/* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
+** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
+** the weights costs more than it saves), unless LCMFLOW_CPU_WINOGRAD=0. */
+#define WINO_MIN_PIXELS 1024
+static bool use_winograd(const struct lf_cpu_conv *p)
+{
+    static int allowed = -1;
+    if (allowed < 0) {
+        const char *env = getenv("LCMFLOW_CPU_WINOGRAD");
+        allowed = !(env && !strcmp(env, "0"));
+    }
+    return allowed && p->kh == 3 && p->kw == 3 && p->stride == 1 &&
+           p->batch * p->oh * p->ow >= WINO_MIN_PIXELS;
+}
+
 /* Builds the convolution of p's shape with weights in layout wmd (NULL:
-** oneDNN's choice, reordered from oihw per call) and its reorders. */
+** oneDNN's choice, reordered from oihw per call) and its reorders;
+** Winograd when asked (and oneDNN has it), else direct. */
 static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key,
-                                 const dnnl_memory_desc_t *wmd, struct entry **out,
+                                 const dnnl_memory_desc_t *wmd, bool winograd, struct entry **out,
                                  struct lf_error *err)
 {
     struct entry e = {0};
@@ -330,13 +346,28 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     dnnl_dims_t strides = {p->stride, p->stride}, pad_l = {p->pad_top, p->pad_left};
     dnnl_dims_t pad_r = {p->pad_bottom, p->pad_right};
     dnnl_convolution_desc_t desc;
-    TRY(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                           &src_any, wmd ? wmd : &w_any, p->bias ? &bias_md : NULL,
-                                           &dst_any, strides, pad_l, pad_r),
-        "convolution description");
-    dnnl_primitive_desc_t pd;
-    enum lf_status st = create_prim(&desc, NULL, &pd, &e.prim, err);
+    dnnl_primitive_desc_t pd = NULL;
+    enum lf_status st = LF_ERR_UNSUPPORTED;
+    for (int wino = !wmd && winograd; wino >= 0 && st != LF_OK; wino--) {
+        dnnl_alg_kind_t alg = wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+        TRY(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, alg, &src_any,
+                                               wmd ? wmd : &w_any, p->bias ? &bias_md : NULL,
+                                               &dst_any, strides, pad_l, pad_r),
+            "convolution description");
+        st = create_prim(&desc, NULL, &pd, &e.prim, wino ? NULL : err);
+    }
     if (st != LF_OK) return st;
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (wmd && !strncmp(impl, "ref", 3)) {
+        /* Only the slow reference takes the packed layout for this shape:
+        ** remembered as an entry without a primitive (the caller unpacks). */
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_primitive_destroy(e.prim);
+        e.prim = NULL;
+        *out = keep(&e, err);
+        return *out ? LF_OK : LF_ERR_OUT_OF_MEMORY;
+    }
     e.src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     e.wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     e.dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -404,15 +435,19 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
                             p->o,          p->kh,       p->kw,        p->stride,      p->pad_top,
                             p->pad_bottom, p->pad_left, p->pad_right, p->bias != NULL};
     const dnnl_memory_desc_t *wmd = p->wformat && p->wformat->packed ? &p->wformat->md : NULL;
+    /* Winograd takes its own weight layout, made per call from oihw. */
+    bool wino = use_winograd(p);
+    if (wmd && wino) return conv_plain_fallback(p, err);
+    key[KEY_MAX - 1] = wino;
     pthread_mutex_lock(&lock);
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
-    if (st == LF_OK && !(e = find(key, wmd))) st = conv_entry(p, key, wmd, &e, err);
-    if (st == LF_OK) st = conv_run(e, p, err);
+    if (st == LF_OK && !(e = find(key, wmd))) st = conv_entry(p, key, wmd, wino, &e, err);
+    bool unpack = (st == LF_OK && !e->prim) || (st == LF_ERR_UNSUPPORTED && !e && wmd);
+    if (st == LF_OK && e->prim) st = conv_run(e, p, err);
     pthread_mutex_unlock(&lock);
-    /* No convolution takes this packed layout for this shape: unpack. */
-    if (st == LF_ERR_UNSUPPORTED && !e && wmd) return conv_plain_fallback(p, err);
-    return st;
+    /* No fast convolution takes this packed layout for this shape. */
+    return unpack ? conv_plain_fallback(p, err) : st;
 }
 
 /* {======================================================== weight packing */
@@ -443,7 +478,7 @@ enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int
     pthread_mutex_lock(&lock);
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
-    if (st == LF_OK && !(e = find(key, NULL))) st = conv_entry(&p, key, NULL, &e, err);
+    if (st == LF_OK && !(e = find(key, NULL))) st = conv_entry(&p, key, NULL, false, &e, err);
     if (st == LF_OK && !e->wei_in)
         st = lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: oihw is already the layout");
     if (st == LF_OK) {
