@@ -9,6 +9,7 @@
 ** (each already uses every core).
 */
 #include "cpu_dnnl.h"
+#include "cpu_kernels.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -35,6 +36,20 @@ static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static struct entry *cache;
 static int cache_count;
+
+/* Grow-only scratch for a convolution's blocked copies (src, dst,
+** weights), kept between calls: fresh memory each call would cost a page
+** fault per 4 KiB.  Used under the lock; freed by lf_cpu_dnnl_release. */
+static struct {
+    void *data;
+    size_t size;
+} scratch[3];
+
+/* Packed weights unpacked into grow-only scratch (its own lock, taken
+** before the cache's) for a convolution on plain weights. */
+static pthread_mutex_t unpack_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *unpacked;
+static size_t unpacked_size;
 
 static enum lf_status fail(dnnl_status_t s, const char *what, struct lf_error *err)
 {
@@ -87,12 +102,22 @@ static void entry_free(struct entry *e)
 
 void lf_cpu_dnnl_release(void)
 {
+    pthread_mutex_lock(&unpack_lock);
+    free(unpacked);
+    unpacked = NULL;
+    unpacked_size = 0;
+    pthread_mutex_unlock(&unpack_lock);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < cache_count; i++)
         entry_free(&cache[i]);
     free(cache);
     cache = NULL;
     cache_count = 0;
+    for (int i = 0; i < 3; i++) {
+        free(scratch[i].data);
+        scratch[i].data = NULL;
+        scratch[i].size = 0;
+    }
     if (stream) dnnl_stream_destroy(stream);
     if (engine) dnnl_engine_destroy(engine);
     stream = NULL;
@@ -382,17 +407,27 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
 
 static void *alloc64(const dnnl_memory_desc_t *md)
 {
+    return lf_cpu_host_alloc(dnnl_memory_desc_get_size(md));
+}
+
+static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
+{
     size_t bytes = dnnl_memory_desc_get_size(md);
-    return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    if (scratch[slot].size < bytes) {
+        free(scratch[slot].data);
+        scratch[slot].data = lf_cpu_host_alloc(bytes);
+        scratch[slot].size = scratch[slot].data ? bytes : 0;
+    }
+    return scratch[slot].data;
 }
 
 /* Runs e on p: reorders in, the convolution, the reorder out. */
 static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *p,
                                struct lf_error *err)
 {
-    void *xs = e->src_in ? alloc64(&e->src_md) : (void *)p->x;
-    void *ys = e->dst_out ? alloc64(&e->dst_md) : p->y;
-    void *ws = e->wei_in ? alloc64(&e->wei_md) : (void *)p->weight;
+    void *xs = e->src_in ? scratch_get(0, &e->src_md) : (void *)p->x;
+    void *ys = e->dst_out ? scratch_get(1, &e->dst_md) : p->y;
+    void *ws = e->wei_in ? scratch_get(2, &e->wei_md) : (void *)p->weight;
     enum lf_status st = LF_OK;
     if (!xs || !ys || !ws)
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a convolution");
@@ -410,22 +445,26 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
     }
     if (st == LF_OK && e->dst_out)
         st = reorder(e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
-    if (e->src_in) free(xs);
-    if (e->dst_out) free(ys);
-    if (e->wei_in) free(ws);
     return st;
 }
 
 static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf_error *err)
 {
-    float *w = malloc((size_t)(p->o * p->c * p->kh * p->kw) * sizeof *w);
-    if (!w) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for weights");
-    enum lf_status st = lf_cpu_conv_weight_unpack(p->weight, p->wformat, w, err);
+    size_t bytes = (size_t)(p->o * p->c * p->kh * p->kw) * sizeof(float);
+    pthread_mutex_lock(&unpack_lock);
+    if (unpacked_size < bytes) {
+        free(unpacked);
+        unpacked = lf_cpu_host_alloc(bytes);
+        unpacked_size = unpacked ? bytes : 0;
+    }
+    enum lf_status st =
+        unpacked ? lf_cpu_conv_weight_unpack(p->weight, p->wformat, unpacked, err)
+                 : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for weights");
     struct lf_cpu_conv q = *p;
-    q.weight = w;
+    q.weight = unpacked;
     q.wformat = NULL;
     if (st == LF_OK) st = lf_cpu_conv2d(&q, err);
-    free(w);
+    pthread_mutex_unlock(&unpack_lock);
     return st;
 }
 

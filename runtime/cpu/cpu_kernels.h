@@ -117,4 +117,8 @@ void lf_cpu_timestep_embedding(const float *t, float *y, int64_t batch, int dim,
 
 void lf_cpu_fill(float *x, int64_t n, float value);
 
+/* Host memory, 64-byte aligned (2 MiB and huge pages from 4 MiB); free()
+** releases it (cpu_memory.c). */
+void *lf_cpu_host_alloc(size_t bytes);
+
 #endif
