@@ -120,7 +120,7 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
 {
     double t0 = lf_cpu_prof_start();
     struct lf_cpu_buffer *wb = lf_cpu_buf(w);
-    bool was_packed = wb->form == CPU_BUF_PACKED;
+    bool was_prepared = wb->form != CPU_BUF_PLAIN;
     enum lf_status s = lf_cpu_buffer_unprepare(wb, err);
     if (s) return s;
     int64_t n = w->shape[0], r = up->shape[1], k = lf_tensor_numel(w) / n;
@@ -139,7 +139,7 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
     if (s == LF_OK) s = lf_cpu_lora_merge(fw, fu, fd, n, k, r, scale, err);
     if (s == LF_OK && tw) lf_cpu_kernels()->f32_to_f16(tw, lf_cpu_bytes(w), n * k);
     free(tu), free(td), free(tw);
-    if (s == LF_OK && was_packed) {
+    if (s == LF_OK && was_prepared) {
         struct lf_error ignored = {0};
         lf_cpu_op_weight_prepare(w, &ignored); /* a hint: failing is harmless */
     }
