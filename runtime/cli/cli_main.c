@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const struct lf_cli_command commands[] = {
-    {"devices", "list Vulkan devices and their capabilities", lf_cli_devices},
+    {"devices", "list the devices (Vulkan, CPU) and their capabilities", lf_cli_devices},
     {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {"synth-checkpoint", "write a random-weight SD 1.5 checkpoint", lf_cli_synth_checkpoint},
     {"synth-lora", "write a random LoRA in the LCM-LoRA layout", lf_cli_synth_lora},
