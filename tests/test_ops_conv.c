@@ -143,7 +143,7 @@ static void conv_matches_reference(void **state)
 static void conv_rejects_bad_shapes(void **state)
 {
     struct lf_error err = {0};
-    float v[4 * 3 * 5 * 5] = {0};
+    float v[4 * 3 * 6 * 6] = {0}; /* the largest tensor below: w6 */
     int64_t xs[4] = {1, 3, 5, 5}, ws[4] = {4, 2, 3, 3}, w6[4] = {4, 3, 6, 6}, bs = 5;
     struct lf_tensor *tx = op_test_tensor(LF_DTYPE_F32, 4, xs, v);
     struct lf_tensor *tw = op_test_tensor(LF_DTYPE_F32, 4, ws, v);
