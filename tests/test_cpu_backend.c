@@ -63,7 +63,7 @@ static void chosen_by_name(void **state)
     struct lf_error err = {0};
     setenv("LCMFLOW_DEVICE", "no-such-device", 1);
     assert_int_equal(lf_device_create(NULL, &d, &err), LF_ERR_INVALID);
-    assert_non_null(strstr(err.message, "'no-such-device' does not exist"));
+    assert_non_null(strstr(err.message, "device 'no-such-device' not found"));
     unsetenv("LCMFLOW_DEVICE");
     assert_null(d);
 }
