@@ -134,7 +134,10 @@ static int preference(const struct lf_device_info *info)
     case LF_DEVICE_VIRTUAL_GPU:
         return 2;
     case LF_DEVICE_CPU:
-        return 1;
+        /* A native CPU backend runs the same CPU several times faster than
+        ** a software Vulkan (lavapipe), which is used when asked for or when
+        ** nothing else exists. */
+        return info->backend == LF_BACKEND_CPU ? 1 : 0;
     case LF_DEVICE_OTHER:
         break;
     }

@@ -77,6 +77,10 @@ enum lf_status lf_device_parse(const char *text, int *index, struct lf_error *er
     if (parse_number(text, &number)) {
         if (number < (long)count) *index = (int)number;
     } else {
+        /* A backend's name first ("cpu": the native CPU backend, not a
+        ** Vulkan device of type CPU such as lavapipe), then any match. */
+        for (uint32_t i = 0; i < count && *index < 0; i++)
+            if (!strcasecmp(text, lf_backend_kind_name(infos[i].backend))) *index = (int)i;
         for (uint32_t i = 0; i < count && *index < 0; i++)
             if (text[0] && matches(&infos[i], text)) *index = (int)i;
     }

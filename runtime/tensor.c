@@ -113,6 +113,13 @@ enum lf_status lf_tensor_reshape(struct lf_tensor *tensor, int rank, const int64
     return LF_OK;
 }
 
+bool lf_tensor_prepare_weight(struct lf_tensor *tensor)
+{
+    const struct lf_backend *b = tensor ? lf_tensor_backend(tensor) : NULL;
+    struct lf_error ignored = {0};
+    return b && b->weight_prepare && b->weight_prepare(tensor, &ignored) == LF_OK;
+}
+
 struct lf_tensor *lf_tensor_retain(struct lf_tensor *tensor)
 {
     if (tensor) tensor->refcount++;

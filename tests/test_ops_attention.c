@@ -180,8 +180,11 @@ static void attention_rejects_bad_shapes(void **state)
     assert_int_equal(lf_op_attention(ta, ta, ta, 3, 1, false, &to, &err), LF_ERR_INVALID);
     assert_non_null(strstr(err.message, "heads"));
     assert_int_equal(lf_op_attention(t2, t2, t2, 1, 1, false, &to, &err), LF_ERR_INVALID);
-    assert_int_equal(lf_op_attention(tw, tw, tw, 1, 1, false, &to, &err), LF_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.message, "168"));
+    if (lf_device_get_info(op_test_device())->backend == LF_BACKEND_VULKAN) {
+        /* The Vulkan kernels stop at 160 per head (the CPU backend has no limit). */
+        assert_int_equal(lf_op_attention(tw, tw, tw, 1, 1, false, &to, &err), LF_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "168"));
+    }
     if (op_test_lavapipe()) {
         /* Beyond llvmpipe's loop limit: refused, not silently wrong. */
         struct lf_tensor *tl;

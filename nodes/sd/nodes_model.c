@@ -79,10 +79,10 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
     const char *path = lf_node_param_string(c, CKPT_PATH);
     const char *dtype_name = lf_node_param_string(c, CKPT_DTYPE);
-    enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
-                          : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
-                          : lf_device_supports_f16(device) ? LF_DTYPE_F16
-                                                           : LF_DTYPE_F32;
+    enum lf_dtype dtype = !strcmp(dtype_name, "f32")                         ? LF_DTYPE_F32
+                          : !strcmp(dtype_name, "f16")                       ? LF_DTYPE_F16
+                          : lf_device_has(device, LF_DEVICE_CAP_F16_WEIGHTS) ? LF_DTYPE_F16
+                                                                             : LF_DTYPE_F32;
     if (dtype == LF_DTYPE_F16 && !lf_device_supports_f16(device))
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "dtype f16: the device has no f16 storage");
     struct sd_checkpoint ck;

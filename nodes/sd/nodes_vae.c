@@ -138,10 +138,10 @@ static enum lf_status taesd_execute(const struct lf_node_call *c, struct lf_erro
     const char *d = lf_node_param_string(c, TAESD_DECODER),
                *e = lf_node_param_string(c, TAESD_ENCODER);
     const char *dtype_name = lf_node_param_string(c, TAESD_DTYPE);
-    enum lf_dtype dtype = !strcmp(dtype_name, "f32")       ? LF_DTYPE_F32
-                          : !strcmp(dtype_name, "f16")     ? LF_DTYPE_F16
-                          : lf_device_supports_f16(device) ? LF_DTYPE_F16
-                                                           : LF_DTYPE_F32;
+    enum lf_dtype dtype = !strcmp(dtype_name, "f32")                         ? LF_DTYPE_F32
+                          : !strcmp(dtype_name, "f16")                       ? LF_DTYPE_F16
+                          : lf_device_has(device, LF_DEVICE_CAP_F16_WEIGHTS) ? LF_DTYPE_F16
+                                                                             : LF_DTYPE_F32;
     struct sd_taesd t;
     enum lf_status s = sd_taesd_load(device, *e ? e : NULL, *d ? d : NULL, dtype, &t, err);
     if (s) return s;

@@ -43,4 +43,8 @@ int lf_cli_info(int argc, char **argv);
 /* cli_bench_sd15.c */
 int lf_cli_bench_sd15(int argc, char **argv);
 
+/* cli_bench_peak.c: the fp32 FMA peak (GFLOP/s; 0 without the CPU backend). */
+int lf_cli_bench_peak(int argc, char **argv);
+double lf_cli_fp32_peak(double seconds);
+
 #endif

@@ -408,6 +408,7 @@ static int bench_ops(int argc, char **argv)
 static const struct lf_cli_command benches[] = {
     {"ops", "time the op shapes of one SD 1.5 UNet step and the VAE decoder", bench_ops},
     {"sd15", "time a full-size SD 1.5 txt2img by stage, with peak memory", lf_cli_bench_sd15},
+    {"peak", "measure the CPU's fp32 FMA peak (all threads, then one)", lf_cli_bench_peak},
     {NULL, NULL, NULL},
 };
 

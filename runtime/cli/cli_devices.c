@@ -16,7 +16,7 @@ static const struct {
 } caps[] = {
     {LF_DEVICE_CAP_SUPPORTED, "supported"},           {LF_DEVICE_CAP_F16_STORAGE, "f16-storage"},
     {LF_DEVICE_CAP_F16_ARITHMETIC, "f16-arithmetic"}, {LF_DEVICE_CAP_BF16, "bf16"},
-    {LF_DEVICE_CAP_HOST_MEMORY, "host-memory"},
+    {LF_DEVICE_CAP_HOST_MEMORY, "host-memory"},       {LF_DEVICE_CAP_F16_WEIGHTS, "f16-weights"},
 };
 
 static void print_device(const struct lf_device_info *d, bool chosen)
@@ -63,9 +63,10 @@ int lf_cli_devices(int argc, char **argv)
         printf("usage: lcmflow devices [--device N|NAME]\n\n"
                "Lists every device of every backend with its type, memory, capabilities\n"
                "and the backend's details (Vulkan: driver, API version, subgroup size,\n"
-               "memory heaps...).  '*' marks the device lcmflow picks (discrete GPU first,\n"
-               "lavapipe last; --device or LCMFLOW_DEVICE, an index or a name such as\n"
-               "'lavapipe' or 'cpu', overrides).\n");
+               "memory heaps...; CPU: instruction sets, threads, oneDNN).  '*' marks the\n"
+               "device lcmflow picks: a GPU first, else the native CPU backend, lavapipe\n"
+               "only when asked for or alone.  LCMFLOW_DEVICE or --device takes an index\n"
+               "or a name: cpu, lavapipe, vulkan, or part of a device's name.\n");
         return 0;
     }
     if (argc == 3 && !strcmp(argv[1], "--device")) {

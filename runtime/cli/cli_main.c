@@ -4,11 +4,14 @@
 #include "cli.h"
 #include "lcmflow/plugin.h"
 
+#include <stdbool.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct lf_cli_command commands[] = {
-    {"devices", "list Vulkan devices and their capabilities", lf_cli_devices},
+    {"devices", "list the devices (Vulkan, CPU) and their capabilities", lf_cli_devices},
     {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {"synth-checkpoint", "write a random-weight SD 1.5 checkpoint", lf_cli_synth_checkpoint},
     {"synth-lora", "write a random LoRA in the LCM-LoRA layout", lf_cli_synth_lora},
@@ -26,7 +29,31 @@ static void usage(FILE *f)
     for (const struct lf_cli_command *c = commands; c->name; c++)
         fprintf(f, "  %-16s %s\n", c->name, c->summary);
     fprintf(f, "\n'lcmflow <command> --help' describes one command; 'lcmflow --version' "
-               "prints the version.\n");
+               "prints the version.\n"
+               "--threads N (any command): threads of the CPU backend (LCMFLOW_THREADS; default:\n"
+               "all cores).\n");
+}
+
+/* Takes "--threads N" out of argv (every command accepts it) into
+** LCMFLOW_THREADS, which the CPU backend reads when a device opens.
+** Returns false (after a message) when N is not a positive integer. */
+static bool take_threads(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--threads")) continue;
+        char *end = NULL;
+        long n = i + 1 < *argc ? strtol(argv[i + 1], &end, 10) : 0;
+        if (n < 1 || n > 4096 || !end || *end) {
+            fprintf(stderr, "lcmflow: --threads takes a number of threads from 1 to 4096%s%s\n",
+                    i + 1 < *argc ? ", not " : "", i + 1 < *argc ? argv[i + 1] : "");
+            return false;
+        }
+        setenv("LCMFLOW_THREADS", argv[i + 1], 1);
+        memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 1) * sizeof *argv);
+        *argc -= 2;
+        i--;
+    }
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -43,6 +70,7 @@ int main(int argc, char **argv)
         printf("lcmflow %s (plugin ABI %d)\n", LCMFLOW_VERSION, LF_PLUGIN_ABI_VERSION);
         return 0;
     }
+    if (!take_threads(&argc, argv)) return 2;
     for (const struct lf_cli_command *c = commands; c->name; c++)
         if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "lcmflow: unknown command '%s'\n", argv[1]);

@@ -170,7 +170,7 @@ static void neutral_info(const struct lf_vk_info *vk, struct lf_device_info *inf
     info->caps = 0;
     if (vk->buffer_device_address && VK_API_VERSION_MINOR(vk->api_version) >= 2)
         info->caps |= LF_DEVICE_CAP_SUPPORTED;
-    if (vk->fp16) info->caps |= LF_DEVICE_CAP_F16_STORAGE;
+    if (vk->fp16) info->caps |= LF_DEVICE_CAP_F16_STORAGE | LF_DEVICE_CAP_F16_WEIGHTS;
     /* lavapipe converts every f16 to f32 and back: f16 costs it time. */
     if (vk->fp16 && !cpu) info->caps |= LF_DEVICE_CAP_F16_ARITHMETIC;
     if (cpu) info->caps |= LF_DEVICE_CAP_HOST_MEMORY;

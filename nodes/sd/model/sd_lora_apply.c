@@ -244,6 +244,7 @@ static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job
     else if (!s)
         result = lf_tensor_retain(acc);
     lf_tensor_release(acc);
+    if (!s) lf_tensor_prepare_weight(result);
     if (!s && (s = sd_weights_replace(out, jobs[0].index, result, err))) lf_tensor_release(result);
     if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[jobs[0].index].name);
     return s;

@@ -140,6 +140,8 @@ static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *
     if (s) {
         lf_tensor_release(*out);
         *out = NULL;
+    } else if (rank >= 2) {
+        lf_tensor_prepare_weight(*out); /* a hint; biases and norms stay as they are */
     }
     return s;
 }

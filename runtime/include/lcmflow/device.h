@@ -48,6 +48,10 @@ enum lf_device_cap {
     /* Tensors live in host memory and the host computes as fast as the
     ** device: a host-side step (a LoRA merge by BLAS) is cheap. */
     LF_DEVICE_CAP_HOST_MEMORY = 1u << 4,
+    /* Its kernels read f16 weights as they are, so f16 halves the weights'
+    ** memory and traffic: dtype auto picks f16 weights.  (The CPU backend
+    ** stores f16 but widens weights to f32 once at load: auto is f32.) */
+    LF_DEVICE_CAP_F16_WEIGHTS = 1u << 5,
 };
 
 /* What a device is and can do; plain data, copied freely. */

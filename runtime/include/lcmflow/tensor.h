@@ -18,6 +18,7 @@
 #include "lcmflow/device.h"
 #include "lcmflow/error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,13 @@ enum lf_status lf_tensor_create(struct lf_device *device, enum lf_dtype dtype, i
 ** element count.  Caller releases; the source may be released first. */
 enum lf_status lf_tensor_reshape(struct lf_tensor *tensor, int rank, const int64_t *shape,
                                  struct lf_tensor **out, struct lf_error *err);
+
+/* A hint: tensor will serve as convolution or linear weights from now on
+** and be written only by lf_op_lora_merge.  The backend may reorder it
+** once into the layout its kernels prefer (the CPU backend: oneDNN's
+** blocked layout, f16 held as f32); downloads and every op still see the
+** logical values.  Returns whether the hint was taken. */
+bool lf_tensor_prepare_weight(struct lf_tensor *tensor);
 
 struct lf_tensor *lf_tensor_retain(struct lf_tensor *tensor);
 void lf_tensor_release(struct lf_tensor *tensor); /* NULL allowed */

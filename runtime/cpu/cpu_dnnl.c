@@ -1,0 +1,553 @@
+/*
+** cpu_dnnl.c - oneDNN convolution, matmul and the LoRA merge (cpu_dnnl.h).
+**
+** Primitives are cached by a key of the call's shape (and, for packed
+** convolution weights, their layout): building one costs milliseconds,
+** running a small one microseconds.  The cache holds at most CACHE_MAX
+** entries and is emptied when full.  All state is behind one mutex, held
+** for a whole call: calls from several threads run one after the other
+** (each already uses every core).
+*/
+#include "cpu_dnnl.h"
+#include "cpu_kernels.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_MAX 512
+#define KEY_MAX   16
+
+enum entry_kind { ENTRY_MATMUL = 1, ENTRY_CONV, ENTRY_LORA };
+
+struct entry {
+    int64_t key[KEY_MAX];
+    dnnl_memory_desc_t key_wmd; /* conv: the packed weight layout asked for */
+    bool key_packed;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, wei_md, dst_md;     /* what prim takes */
+    dnnl_primitive_t src_in, dst_out, wei_in;      /* reorders (NULL: none) */
+    dnnl_memory_desc_t user_src, user_dst, user_w; /* plain layouts */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static struct entry *cache;
+static int cache_count;
+
+/* Grow-only scratch for a convolution's blocked copies (src, dst,
+** weights), kept between calls: fresh memory each call would cost a page
+** fault per 4 KiB.  Used under the lock; freed by lf_cpu_dnnl_release. */
+static struct {
+    void *data;
+    size_t size;
+} scratch[3];
+
+/* Packed weights unpacked into grow-only scratch (its own lock, taken
+** before the cache's) for a convolution on plain weights. */
+static pthread_mutex_t unpack_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *unpacked;
+static size_t unpacked_size;
+
+static enum lf_status fail(dnnl_status_t s, const char *what, struct lf_error *err)
+{
+    enum lf_status code = s == dnnl_out_of_memory ? LF_ERR_OUT_OF_MEMORY : LF_ERR_UNSUPPORTED;
+    return lf_error_set(err, code, "cpu backend: oneDNN %s failed (%s)", what, dnnl_status2str(s));
+}
+
+#define TRY(call, what)                                                                            \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success) return fail(s_, what, err);                                        \
+    } while (0)
+
+static enum lf_status init_locked(struct lf_error *err)
+{
+    if (engine) return LF_OK;
+    TRY(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine creation");
+    dnnl_status_t s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        dnnl_engine_destroy(engine);
+        engine = NULL;
+        return fail(s, "stream creation", err);
+    }
+    return LF_OK;
+}
+
+enum lf_status lf_cpu_dnnl_init(struct lf_error *err)
+{
+    pthread_mutex_lock(&lock);
+    enum lf_status st = init_locked(err);
+    pthread_mutex_unlock(&lock);
+    return st;
+}
+
+const char *lf_cpu_dnnl_version(char *buf, size_t size)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, size, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch,
+             v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other threading");
+    return buf;
+}
+
+static void entry_free(struct entry *e)
+{
+    dnnl_primitive_destroy(e->prim);
+    dnnl_primitive_destroy(e->src_in);
+    dnnl_primitive_destroy(e->dst_out);
+    dnnl_primitive_destroy(e->wei_in);
+}
+
+void lf_cpu_dnnl_release(void)
+{
+    pthread_mutex_lock(&unpack_lock);
+    free(unpacked);
+    unpacked = NULL;
+    unpacked_size = 0;
+    pthread_mutex_unlock(&unpack_lock);
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < cache_count; i++)
+        entry_free(&cache[i]);
+    free(cache);
+    cache = NULL;
+    cache_count = 0;
+    for (int i = 0; i < 3; i++) {
+        free(scratch[i].data);
+        scratch[i].data = NULL;
+        scratch[i].size = 0;
+    }
+    if (stream) dnnl_stream_destroy(stream);
+    if (engine) dnnl_engine_destroy(engine);
+    stream = NULL;
+    engine = NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+/* The cached entry for key (and packed layout wmd), or NULL. */
+static struct entry *find(const int64_t *key, const dnnl_memory_desc_t *wmd)
+{
+    for (int i = 0; i < cache_count; i++) {
+        struct entry *e = &cache[i];
+        if (memcmp(e->key, key, sizeof e->key)) continue;
+        if (e->key_packed != (wmd != NULL)) continue;
+        if (wmd && !dnnl_memory_desc_equal(&e->key_wmd, wmd)) continue;
+        return e;
+    }
+    return NULL;
+}
+
+/* Stores *e (ownership moves to the cache) and returns its place. */
+static struct entry *keep(const struct entry *e, struct lf_error *err)
+{
+    if (!cache) {
+        cache = calloc(CACHE_MAX, sizeof *cache);
+        if (!cache) {
+            lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for the cache");
+            return NULL;
+        }
+    }
+    if (cache_count == CACHE_MAX) {
+        for (int i = 0; i < cache_count; i++)
+            entry_free(&cache[i]);
+        cache_count = 0;
+    }
+    cache[cache_count] = *e;
+    return &cache[cache_count++];
+}
+
+/* A reorder from -> to, or NULL (and LF_OK) when the layouts are equal. */
+static enum lf_status make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                   dnnl_primitive_t *out, struct lf_error *err)
+{
+    *out = NULL;
+    if (dnnl_memory_desc_equal(from, to)) return LF_OK;
+    dnnl_primitive_desc_t pd;
+    TRY(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL), "reorder");
+    dnnl_status_t s = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (s != dnnl_success) return fail(s, "reorder creation", err);
+    return LF_OK;
+}
+
+/* Runs prim over (arg, md, pointer) triples. */
+static enum lf_status run(dnnl_primitive_t prim, int n, const int *args,
+                          const dnnl_memory_desc_t *const *mds, void *const *ptrs,
+                          struct lf_error *err)
+{
+    dnnl_memory_t mem[6] = {0};
+    dnnl_exec_arg_t ea[6];
+    dnnl_status_t s = dnnl_success;
+    int made = 0;
+    for (; made < n && s == dnnl_success; made++) {
+        s = dnnl_memory_create(&mem[made], mds[made], engine, ptrs[made]);
+        ea[made].arg = args[made];
+        ea[made].memory = mem[made];
+    }
+    if (s == dnnl_success) s = dnnl_primitive_execute(prim, stream, n, ea);
+    if (s == dnnl_success) s = dnnl_stream_wait(stream);
+    for (int i = 0; i < made; i++)
+        if (mem[i]) dnnl_memory_destroy(mem[i]);
+    return s == dnnl_success ? LF_OK : fail(s, "execution", err);
+}
+
+static enum lf_status reorder(dnnl_primitive_t prim, const dnnl_memory_desc_t *from,
+                              const void *src, const dnnl_memory_desc_t *to, void *dst,
+                              struct lf_error *err)
+{
+    const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
+    const dnnl_memory_desc_t *mds[2] = {from, to};
+    void *ptrs[2] = {(void *)src, dst};
+    return run(prim, 2, args, mds, ptrs, err);
+}
+
+static enum lf_status create_prim(const void *op_desc, const dnnl_primitive_attr_t attr,
+                                  dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim,
+                                  struct lf_error *err)
+{
+    TRY(dnnl_primitive_desc_create(pd, op_desc, attr, engine, NULL), "primitive descriptor");
+    dnnl_status_t s = dnnl_primitive_create(prim, *pd);
+    if (s != dnnl_success) {
+        dnnl_primitive_desc_destroy(*pd);
+        return fail(s, "primitive creation", err);
+    }
+    return LF_OK;
+}
+
+/* {======================================================== matmul */
+
+static void matrix_md(dnnl_memory_desc_t *md, int64_t batch, int64_t rows, int64_t cols,
+                      int64_t bstride, bool trans)
+{
+    dnnl_dims_t dims = {batch, rows, cols};
+    dnnl_dims_t strides = {bstride ? bstride : rows * cols, trans ? 1 : cols, trans ? rows : 1};
+    dnnl_memory_desc_init_by_strides(md, 3, dims, dnnl_f32, strides);
+}
+
+static enum lf_status matmul_entry(const struct lf_cpu_gemm *g, const int64_t *key,
+                                   struct entry **out, struct lf_error *err)
+{
+    struct entry e = {0};
+    memcpy(e.key, key, sizeof e.key);
+    int64_t ab = g->a_bstride ? g->batch : 1, bb = g->b_bstride ? g->batch : 1;
+    dnnl_memory_desc_t bias_md;
+    matrix_md(&e.src_md, ab, g->m, g->k, g->a_bstride, g->trans_a);
+    matrix_md(&e.wei_md, bb, g->k, g->n, g->b_bstride, g->trans_b);
+    matrix_md(&e.dst_md, g->batch, g->m, g->n, 0, false);
+    matrix_md(&bias_md, 1, 1, g->n, 0, false);
+    dnnl_matmul_desc_t desc;
+    TRY(dnnl_matmul_desc_init(&desc, &e.src_md, &e.wei_md, g->bias ? &bias_md : NULL, &e.dst_md),
+        "matmul description");
+    dnnl_primitive_desc_t pd;
+    enum lf_status st = create_prim(&desc, NULL, &pd, &e.prim, err);
+    if (st != LF_OK) return st;
+    dnnl_primitive_desc_destroy(pd);
+    *out = keep(&e, err);
+    if (!*out) entry_free(&e);
+    return *out ? LF_OK : LF_ERR_OUT_OF_MEMORY;
+}
+
+enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
+{
+    int64_t key[KEY_MAX] = {ENTRY_MATMUL, g->m,         g->n,       g->k,       g->batch,
+                            g->a_bstride, g->b_bstride, g->trans_a, g->trans_b, g->bias != NULL};
+    pthread_mutex_lock(&lock);
+    struct entry *e = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK && !(e = find(key, NULL))) st = matmul_entry(g, key, &e, err);
+    if (st == LF_OK) {
+        dnnl_memory_desc_t bias;
+        matrix_md(&bias, 1, 1, g->n, 0, false);
+        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+        const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &bias};
+        void *ptrs[4] = {(void *)g->a, (void *)g->b, g->c, (void *)g->bias};
+        st = run(e->prim, g->bias ? 4 : 3, args, mds, ptrs, err);
+    }
+    pthread_mutex_unlock(&lock);
+    return st;
+}
+
+/* {======================================================== LoRA merge */
+
+static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, float scale, const int64_t *key,
+                                 struct entry **out, struct lf_error *err)
+{
+    struct entry e = {0};
+    memcpy(e.key, key, sizeof e.key);
+    matrix_md(&e.src_md, 1, n, r, 0, false);
+    matrix_md(&e.wei_md, 1, r, k, 0, false);
+    matrix_md(&e.dst_md, 1, n, k, 0, false);
+    dnnl_matmul_desc_t desc;
+    TRY(dnnl_matmul_desc_init(&desc, &e.src_md, &e.wei_md, NULL, &e.dst_md), "matmul description");
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
+    dnnl_status_t s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success) {
+        s = dnnl_post_ops_append_sum(po, 1.0f);
+        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
+        dnnl_post_ops_destroy(po);
+    }
+    if (s == dnnl_success) s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
+    if (s != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return fail(s, "LoRA merge attributes", err);
+    }
+    dnnl_primitive_desc_t pd;
+    enum lf_status st = create_prim(&desc, attr, &pd, &e.prim, err);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != LF_OK) return st;
+    dnnl_primitive_desc_destroy(pd);
+    *out = keep(&e, err);
+    if (!*out) entry_free(&e);
+    return *out ? LF_OK : LF_ERR_OUT_OF_MEMORY;
+}
+
+enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
+                                 int64_t r, float scale, struct lf_error *err)
+{
+    int32_t bits;
+    memcpy(&bits, &scale, sizeof bits);
+    int64_t key[KEY_MAX] = {ENTRY_LORA, n, k, r, bits};
+    pthread_mutex_lock(&lock);
+    struct entry *e = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK && !(e = find(key, NULL))) st = lora_entry(n, k, r, scale, key, &e, err);
+    if (st == LF_OK) {
+        const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+        const dnnl_memory_desc_t *mds[3] = {&e->src_md, &e->wei_md, &e->dst_md};
+        void *ptrs[3] = {(void *)up, (void *)down, w};
+        st = run(e->prim, 3, args, mds, ptrs, err);
+    }
+    pthread_mutex_unlock(&lock);
+    return st;
+}
+
+/* {======================================================== convolution */
+
+static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w,
+                     dnnl_format_tag_t tag)
+{
+    dnnl_dims_t dims = {n, c, h, w};
+    dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
+}
+
+/* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
+** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
+** the weights costs more than it saves), unless LCMFLOW_CPU_WINOGRAD=0. */
+#define WINO_MIN_PIXELS 1024
+static bool use_winograd(const struct lf_cpu_conv *p)
+{
+    static int allowed = -1;
+    if (allowed < 0) {
+        const char *env = getenv("LCMFLOW_CPU_WINOGRAD");
+        allowed = !(env && !strcmp(env, "0"));
+    }
+    return allowed && p->kh == 3 && p->kw == 3 && p->stride == 1 &&
+           p->batch * p->oh * p->ow >= WINO_MIN_PIXELS;
+}
+
+/* Builds the convolution of p's shape with weights in layout wmd (NULL:
+** oneDNN's choice, reordered from oihw per call) and its reorders;
+** Winograd when asked (and oneDNN has it), else direct. */
+static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key,
+                                 const dnnl_memory_desc_t *wmd, bool winograd, struct entry **out,
+                                 struct lf_error *err)
+{
+    struct entry e = {0};
+    memcpy(e.key, key, sizeof e.key);
+    e.key_packed = wmd != NULL;
+    if (wmd) e.key_wmd = *wmd;
+    plain_md(&e.user_src, p->batch, p->c, p->h, p->w, dnnl_nchw);
+    plain_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, dnnl_nchw);
+    plain_md(&e.user_w, p->o, p->c, p->kh, p->kw, dnnl_oihw);
+    dnnl_memory_desc_t src_any, dst_any, w_any, bias_md;
+    plain_md(&src_any, p->batch, p->c, p->h, p->w, dnnl_format_tag_any);
+    plain_md(&dst_any, p->batch, p->o, p->oh, p->ow, dnnl_format_tag_any);
+    plain_md(&w_any, p->o, p->c, p->kh, p->kw, dnnl_format_tag_any);
+    dnnl_dims_t bias_dims = {p->o};
+    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a);
+    dnnl_dims_t strides = {p->stride, p->stride}, pad_l = {p->pad_top, p->pad_left};
+    dnnl_dims_t pad_r = {p->pad_bottom, p->pad_right};
+    dnnl_convolution_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    enum lf_status st = LF_ERR_UNSUPPORTED;
+    for (int wino = !wmd && winograd; wino >= 0 && st != LF_OK; wino--) {
+        dnnl_alg_kind_t alg = wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
+        TRY(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, alg, &src_any,
+                                               wmd ? wmd : &w_any, p->bias ? &bias_md : NULL,
+                                               &dst_any, strides, pad_l, pad_r),
+            "convolution description");
+        st = create_prim(&desc, NULL, &pd, &e.prim, wino ? NULL : err);
+    }
+    if (st != LF_OK) return st;
+    const char *impl = "";
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (wmd && !strncmp(impl, "ref", 3)) {
+        /* Only the slow reference takes the packed layout for this shape:
+        ** remembered as an entry without a primitive (the caller unpacks). */
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_primitive_destroy(e.prim);
+        e.prim = NULL;
+        *out = keep(&e, err);
+        return *out ? LF_OK : LF_ERR_OUT_OF_MEMORY;
+    }
+    e.src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    e.wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    e.dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    st = make_reorder(&e.user_src, &e.src_md, &e.src_in, err);
+    if (st == LF_OK) st = make_reorder(&e.dst_md, &e.user_dst, &e.dst_out, err);
+    if (st == LF_OK && !wmd) st = make_reorder(&e.user_w, &e.wei_md, &e.wei_in, err);
+    if (st == LF_OK && !(*out = keep(&e, err))) st = LF_ERR_OUT_OF_MEMORY;
+    if (st != LF_OK) entry_free(&e);
+    return st;
+}
+
+static void *alloc64(const dnnl_memory_desc_t *md)
+{
+    return lf_cpu_host_alloc(dnnl_memory_desc_get_size(md));
+}
+
+static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
+{
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    if (scratch[slot].size < bytes) {
+        free(scratch[slot].data);
+        scratch[slot].data = lf_cpu_host_alloc(bytes);
+        scratch[slot].size = scratch[slot].data ? bytes : 0;
+    }
+    return scratch[slot].data;
+}
+
+/* Runs e on p: reorders in, the convolution, the reorder out. */
+static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *p,
+                               struct lf_error *err)
+{
+    void *xs = e->src_in ? scratch_get(0, &e->src_md) : (void *)p->x;
+    void *ys = e->dst_out ? scratch_get(1, &e->dst_md) : p->y;
+    void *ws = e->wei_in ? scratch_get(2, &e->wei_md) : (void *)p->weight;
+    enum lf_status st = LF_OK;
+    if (!xs || !ys || !ws)
+        st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a convolution");
+    if (st == LF_OK && e->src_in) st = reorder(e->src_in, &e->user_src, p->x, &e->src_md, xs, err);
+    if (st == LF_OK && e->wei_in)
+        st = reorder(e->wei_in, &e->user_w, p->weight, &e->wei_md, ws, err);
+    if (st == LF_OK) {
+        dnnl_memory_desc_t bias_md;
+        dnnl_dims_t bias_dims = {p->o};
+        dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a);
+        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+        const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &bias_md};
+        void *ptrs[4] = {xs, ws, ys, (void *)p->bias};
+        st = run(e->prim, p->bias ? 4 : 3, args, mds, ptrs, err);
+    }
+    if (st == LF_OK && e->dst_out)
+        st = reorder(e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
+    return st;
+}
+
+static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf_error *err)
+{
+    size_t bytes = (size_t)(p->o * p->c * p->kh * p->kw) * sizeof(float);
+    pthread_mutex_lock(&unpack_lock);
+    if (unpacked_size < bytes) {
+        free(unpacked);
+        unpacked = lf_cpu_host_alloc(bytes);
+        unpacked_size = unpacked ? bytes : 0;
+    }
+    enum lf_status st =
+        unpacked ? lf_cpu_conv_weight_unpack(p->weight, p->wformat, unpacked, err)
+                 : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for weights");
+    struct lf_cpu_conv q = *p;
+    q.weight = unpacked;
+    q.wformat = NULL;
+    if (st == LF_OK) st = lf_cpu_conv2d(&q, err);
+    pthread_mutex_unlock(&unpack_lock);
+    return st;
+}
+
+enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
+{
+    int64_t key[KEY_MAX] = {ENTRY_CONV,    p->batch,    p->c,         p->h,           p->w,
+                            p->o,          p->kh,       p->kw,        p->stride,      p->pad_top,
+                            p->pad_bottom, p->pad_left, p->pad_right, p->bias != NULL};
+    const dnnl_memory_desc_t *wmd = p->wformat && p->wformat->packed ? &p->wformat->md : NULL;
+    /* Winograd takes its own weight layout, made per call from oihw. */
+    bool wino = use_winograd(p);
+    if (wmd && wino) return conv_plain_fallback(p, err);
+    key[KEY_MAX - 1] = wino;
+    pthread_mutex_lock(&lock);
+    struct entry *e = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK && !(e = find(key, wmd))) st = conv_entry(p, key, wmd, wino, &e, err);
+    bool unpack = (st == LF_OK && !e->prim) || (st == LF_ERR_UNSUPPORTED && !e && wmd);
+    if (st == LF_OK && e->prim) st = conv_run(e, p, err);
+    pthread_mutex_unlock(&lock);
+    /* No fast convolution takes this packed layout for this shape. */
+    return unpack ? conv_plain_fallback(p, err) : st;
+}
+
+/* {======================================================== weight packing */
+
+enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+                                       void **out, size_t *bytes, struct lf_cpu_wformat *fmt,
+                                       struct lf_error *err)
+{
+    /* The layout oneDNN picks for a 64 x 64 input, stride 1, same padding:
+    ** the blocking depends on the channels and kernel, not the image. */
+    struct lf_cpu_conv p = {.batch = 1,
+                            .c = c,
+                            .h = 64,
+                            .w = 64,
+                            .o = o,
+                            .kh = kh,
+                            .kw = kw,
+                            .stride = 1,
+                            .pad_top = kh / 2,
+                            .pad_bottom = (kh - 1) / 2,
+                            .pad_left = kw / 2,
+                            .pad_right = (kw - 1) / 2};
+    p.oh = 64 + p.pad_top + p.pad_bottom - kh + 1;
+    p.ow = 64 + p.pad_left + p.pad_right - kw + 1;
+    int64_t key[KEY_MAX] = {ENTRY_CONV, 1, c,         64,           64,         o,           kh,
+                            kw,         1, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right, 0};
+    *out = NULL;
+    pthread_mutex_lock(&lock);
+    struct entry *e = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK && !(e = find(key, NULL))) st = conv_entry(&p, key, NULL, false, &e, err);
+    if (st == LF_OK && !e->wei_in)
+        st = lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: oihw is already the layout");
+    if (st == LF_OK) {
+        fmt->packed = true;
+        fmt->md = e->wei_md;
+        *bytes = dnnl_memory_desc_get_size(&e->wei_md);
+        *out = alloc64(&e->wei_md);
+        if (!*out) st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory to pack");
+    }
+    if (st == LF_OK) st = reorder(e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
+    pthread_mutex_unlock(&lock);
+    if (st != LF_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
+                                         float *w, struct lf_error *err)
+{
+    const dnnl_dims_t *d = &fmt->md.dims;
+    dnnl_memory_desc_t plain;
+    plain_md(&plain, (*d)[0], (*d)[1], (*d)[2], (*d)[3], dnnl_oihw);
+    pthread_mutex_lock(&lock);
+    dnnl_primitive_t prim = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK) st = make_reorder(&fmt->md, &plain, &prim, err);
+    if (st == LF_OK && prim) st = reorder(prim, &fmt->md, packed, &plain, w, err);
+    pthread_mutex_unlock(&lock);
+    dnnl_primitive_destroy(prim);
+    return st;
+}

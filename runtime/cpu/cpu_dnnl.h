@@ -1,0 +1,73 @@
+/*
+** cpu_dnnl.h - convolution, GEMM and the LoRA merge through oneDNN (f32),
+** on host arrays.  One engine and stream per process; primitives are built
+** once per shape and kept (cpu_dnnl.c).  Convolution runs in oneDNN's
+** blocked layouts: activations are reordered in and out per call (NCHW is
+** the layout every other op sees), weights either per call or once
+** (lf_cpu_conv_weight_pack).
+*/
+#ifndef LF_CPU_DNNL_H
+#define LF_CPU_DNNL_H
+
+#include "lcmflow/error.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Creates the engine and stream on first use. */
+enum lf_status lf_cpu_dnnl_init(struct lf_error *err);
+
+/* "oneDNN 2.6.3 (OpenMP)". */
+const char *lf_cpu_dnnl_version(char *buf, size_t size);
+
+/* c[z] = op(a[z]) @ op(b[z]) (+ bias) as struct lf_gemm_shape says:
+** a[z] starts at z * a_bstride (0: shared), likewise b; c is [batch, m, n]. */
+struct lf_cpu_gemm {
+    const float *a, *b, *bias;
+    float *c;
+    int64_t m, n, k, batch, a_bstride, b_bstride;
+    bool trans_a, trans_b;
+};
+enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err);
+
+/* The layout of packed convolution weights (plain oihw when packed is
+** false). */
+struct lf_cpu_wformat {
+    bool packed;
+    dnnl_memory_desc_t md;
+};
+
+struct lf_cpu_conv {
+    const float *x; /* [batch, c, h, w] */
+    const void *weight;
+    const struct lf_cpu_wformat *wformat; /* NULL: weight is plain f32 [o, c, kh, kw] */
+    const float *bias;                    /* [o] or NULL */
+    float *y;                             /* [batch, o, oh, ow] */
+    int64_t batch, c, h, w, o, kh, kw, oh, ow;
+    int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
+};
+enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err);
+
+/* Packs plain f32 weights [o, c, kh, kw] into the layout oneDNN prefers for
+** this kernel size.  On success *out is malloc'd (aligned 64; caller frees)
+** of *bytes bytes and *fmt describes it; LF_ERR_UNSUPPORTED when the plain
+** layout is already what oneDNN wants (nothing to gain). */
+enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+                                       void **out, size_t *bytes, struct lf_cpu_wformat *fmt,
+                                       struct lf_error *err);
+
+/* The reverse: packed -> plain f32 [o, c, kh, kw] (o..kw from fmt). */
+enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
+                                         float *w, struct lf_error *err);
+
+/* In place: w [n, k] += scale * up [n, r] @ down [r, k]. */
+enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
+                                 int64_t r, float scale, struct lf_error *err);
+
+/* Frees every cached primitive (tests, and the last device's close). */
+void lf_cpu_dnnl_release(void);
+
+#endif

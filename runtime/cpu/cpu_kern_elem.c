@@ -1,0 +1,186 @@
+/*
+** cpu_kern_elem.c - elementwise kernels (unary, broadcast binary, GEGLU,
+** f16 conversions) and this instruction set's kernel table; compiled once
+** per set (cpu_kern_isa.h).
+**
+** Everything vectorises but tanh (libm's tanhf; no model uses it in a hot
+** loop).
+*/
+#include "cpu_kern_isa.h"
+#include "cpu_math.h"
+
+#include "lcmflow/tensor.h"
+
+#include <math.h>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+static void unary_range(const float *x, float *y, int64_t n, unsigned fn, float scale, float shift)
+{
+    switch (fn) {
+    case LF_UNARY_GELU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            y[i] = lf_cpu_gelu(x[i]) * scale + shift;
+        break;
+    case LF_UNARY_QUICK_GELU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            y[i] = lf_cpu_xsigmoid(x[i], 1.702f) * scale + shift;
+        break;
+    case LF_UNARY_SILU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            y[i] = lf_cpu_xsigmoid(x[i], 1.0f) * scale + shift;
+        break;
+    case LF_UNARY_RELU:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (x[i] > 0 ? x[i] : 0.0f) * scale + shift;
+        break;
+    case LF_UNARY_TANH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(x[i]) * scale + shift;
+        break;
+    default:
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * scale + shift;
+        break;
+    }
+}
+
+void LF_ISA_FN(lf_cpu_unary)(const float *x, float *y, int64_t n, unsigned fn, float scale,
+                             float shift)
+{
+    int64_t chunks = (n + LF_CPU_CHUNK - 1) / LF_CPU_CHUNK;
+#pragma omp parallel for if (chunks > 1) schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * LF_CPU_CHUNK, len = n - lo < LF_CPU_CHUNK ? n - lo : LF_CPU_CHUNK;
+        unary_range(x + lo, y + lo, len, fn, scale, shift);
+    }
+}
+
+/* One inner row of a binary op: SA/SB are the inner strides (0 or 1), so
+** each case is a separate vectorised loop. */
+#define BINARY_ROW(EXPR)                                                                           \
+    do {                                                                                           \
+        if (sa && sb) {                                                                            \
+            _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                                    \
+            {                                                                                      \
+                float va = a[j], vb = b[j];                                                        \
+                y[j] = EXPR;                                                                       \
+            }                                                                                      \
+        } else if (sa) {                                                                           \
+            float vb = b[0];                                                                       \
+            _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                                    \
+            {                                                                                      \
+                float va = a[j];                                                                   \
+                y[j] = EXPR;                                                                       \
+            }                                                                                      \
+        } else {                                                                                   \
+            float va = a[0];                                                                       \
+            _Pragma("omp simd") for (int64_t j = 0; j < n; j++)                                    \
+            {                                                                                      \
+                float vb = sb ? b[j] : b[0];                                                       \
+                y[j] = EXPR;                                                                       \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void binary_row(const float *a, const float *b, float *y, int64_t n, int64_t sa, int64_t sb,
+                       enum lf_binary fn)
+{
+    switch (fn) {
+    case LF_BINARY_ADD:
+        BINARY_ROW(va + vb);
+        break;
+    case LF_BINARY_SUB:
+        BINARY_ROW(va - vb);
+        break;
+    case LF_BINARY_MUL:
+        BINARY_ROW(va * vb);
+        break;
+    case LF_BINARY_DIV:
+        BINARY_ROW(va / vb);
+        break;
+    }
+}
+
+void LF_ISA_FN(lf_cpu_binary)(const float *a, const float *b, float *y,
+                              const struct lf_cpu_broadcast *bc, enum lf_binary fn)
+{
+    const int64_t *s = bc->shape;
+    int64_t rows = s[0] * s[1] * s[2], inner = s[3];
+    int64_t pieces = (inner + LF_CPU_CHUNK - 1) / LF_CPU_CHUNK, items = rows * pieces;
+#pragma omp parallel for if (rows * inner > LF_CPU_CHUNK) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        int64_t row = it / pieces, lo = (it % pieces) * LF_CPU_CHUNK;
+        int64_t i2 = row % s[2], i1 = row / s[2] % s[1], i0 = row / (s[1] * s[2]);
+        int64_t oa = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
+        int64_t ob = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
+        int64_t len = inner - lo < LF_CPU_CHUNK ? inner - lo : LF_CPU_CHUNK;
+        int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
+        binary_row(a + oa + lo * sa, b + ob + lo * sb, y + row * inner + lo, len, sa, sb, fn);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_geglu)(const float *x, float *y, int64_t rows, int64_t n)
+{
+#pragma omp parallel for if (rows * n > LF_CPU_CHUNK) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xa = x + r * 2 * n, *xg = xa + n;
+        float *yr = y + r * n;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++)
+            yr[j] = xa[j] * lf_cpu_gelu(xg[j]);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_f16_to_f32)(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK, i = lo;
+#if defined(__F16C__)
+        for (; i + 8 <= hi; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+#endif
+        for (; i < hi; i++)
+            y[i] = lf_f16_to_f32(x[i]);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK, i = lo;
+#if defined(__F16C__)
+        for (; i + 8 <= hi; i += 8)
+            _mm_storeu_si128((__m128i *)(y + i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+        for (; i < hi; i++)
+            y[i] = lf_f32_to_f16(x[i]);
+    }
+}
+
+#define LF_ISA_STR2(x) #x
+#define LF_ISA_STR(x)  LF_ISA_STR2(x)
+
+const struct lf_cpu_kernels LF_ISA_FN(lf_cpu_kernels) = {
+    .isa = LF_ISA_STR(LF_ISA),
+    .unary = LF_ISA_FN(lf_cpu_unary),
+    .binary = LF_ISA_FN(lf_cpu_binary),
+    .geglu = LF_ISA_FN(lf_cpu_geglu),
+    .group_norm = LF_ISA_FN(lf_cpu_group_norm),
+    .layer_norm = LF_ISA_FN(lf_cpu_layer_norm),
+    .softmax = LF_ISA_FN(lf_cpu_softmax),
+    .attention = LF_ISA_FN(lf_cpu_attention),
+    .f16_to_f32 = LF_ISA_FN(lf_cpu_f16_to_f32),
+    .f32_to_f16 = LF_ISA_FN(lf_cpu_f32_to_f16),
+    .fma_peak = LF_ISA_FN(lf_cpu_fma_peak),
+};

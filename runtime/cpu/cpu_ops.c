@@ -1,0 +1,249 @@
+/*
+** cpu_ops.c - the CPU backend's op entries (backend.h contracts): inputs
+** as f32 (converted from f16 or from a prepared form when needed), the
+** kernels of cpu_kernels.h / cpu_dnnl.h, the output converted to its dtype.
+*/
+#include "cpu_impl.h"
+#include "cpu_kernels.h"
+#include "cpu_profile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The f32 views of up to 4 inputs and of the output of one call. */
+struct io {
+    const float *in[4];
+    float *tmp[4];
+    float *out;
+};
+
+static enum lf_status io_begin(struct io *io, struct lf_tensor *y, struct lf_tensor *const *ins,
+                               int n, struct lf_error *err)
+{
+    memset(io, 0, sizeof *io);
+    enum lf_status s = LF_OK;
+    for (int i = 0; i < n && s == LF_OK; i++)
+        s = lf_cpu_input(ins[i], &io->in[i], &io->tmp[i], err);
+    if (s == LF_OK && y) s = lf_cpu_output(y, &io->out, err);
+    return s;
+}
+
+/* Frees the temporaries; on success converts the output into y. */
+static enum lf_status io_end(struct io *io, struct lf_tensor *y, enum lf_status s)
+{
+    for (int i = 0; i < 4; i++)
+        free(io->tmp[i]);
+    if (!y || !io->out) return s;
+    if (s == LF_OK)
+        lf_cpu_output_done(y, io->out);
+    else if (y->dtype != LF_DTYPE_F32)
+        free(io->out);
+    return s;
+}
+
+static int64_t numel(const struct lf_tensor *t)
+{
+    return lf_tensor_numel(t);
+}
+
+enum lf_status lf_cpu_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
+                              bool trans_a, bool trans_b, const struct lf_gemm_shape *g,
+                              struct lf_tensor *c, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    struct lf_tensor *ins[3] = {a, b, bias};
+    enum lf_status s = io_begin(&io, c, ins, 3, err);
+    if (s == LF_OK) {
+        struct lf_cpu_gemm q = {io.in[0], io.in[1], io.in[2],     io.out,       g->m,    g->n,
+                                g->k,     g->batch, g->a_bstride, g->b_bstride, trans_a, trans_b};
+        s = lf_cpu_gemm(&q, err);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch);
+    return io_end(&io, c, s);
+}
+
+static enum lf_cpu_prof conv_class(const struct lf_tensor *w)
+{
+    if (w->shape[2] == 3 && w->shape[3] == 3) return LF_CPU_PROF_CONV3;
+    if (w->shape[2] == 1 && w->shape[3] == 1) return LF_CPU_PROF_CONV1;
+    return LF_CPU_PROF_CONV_OTHER;
+}
+
+enum lf_status lf_cpu_op_conv2d(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                                const struct lf_conv2d_params *params, struct lf_tensor *y,
+                                struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct lf_cpu_buffer *wb = lf_cpu_buf(w);
+    bool packed = wb->form == CPU_BUF_PACKED;
+    struct io io;
+    struct lf_tensor *ins[3] = {x, packed ? NULL : w, bias};
+    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    if (s == LF_OK) {
+        struct lf_cpu_conv p = {
+            .x = io.in[0],
+            .weight = packed ? wb->data : (const void *)io.in[1],
+            .wformat = packed ? &wb->fmt : NULL,
+            .bias = io.in[2],
+            .y = io.out,
+            .batch = x->shape[0],
+            .c = x->shape[1],
+            .h = x->shape[2],
+            .w = x->shape[3],
+            .o = w->shape[0],
+            .kh = w->shape[2],
+            .kw = w->shape[3],
+            .oh = y->shape[2],
+            .ow = y->shape[3],
+            .stride = params->stride,
+            .pad_top = params->pad_top,
+            .pad_bottom = params->pad_bottom,
+            .pad_left = params->pad_left,
+            .pad_right = params->pad_right,
+        };
+        s = lf_cpu_conv2d(&p, err);
+    }
+    lf_cpu_prof_add(conv_class(w), t0,
+                    2.0 * (double)lf_tensor_numel(y) *
+                        (double)(w->shape[1] * w->shape[2] * w->shape[3]));
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
+                                    struct lf_tensor *beta, int groups, float eps, bool silu,
+                                    struct lf_tensor *y, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    struct lf_tensor *ins[3] = {x, gamma, beta};
+    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    if (s == LF_OK) {
+        int64_t b = x->shape[0], c = x->shape[1], spatial = numel(x) / (b * c);
+        lf_cpu_kernels()->group_norm(io.in[0], io.in[1], io.in[2], b, c, spatial, groups, eps, silu,
+                                     io.out);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_GROUP_NORM, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma,
+                                    struct lf_tensor *beta, float eps, struct lf_tensor *y,
+                                    struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    struct lf_tensor *ins[3] = {x, gamma, beta};
+    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    if (s == LF_OK) {
+        int64_t cols = x->shape[x->rank - 1];
+        lf_cpu_kernels()->layer_norm(io.in[0], io.in[1], io.in[2], numel(x) / cols, cols, eps,
+                                     io.out);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_LAYER_NORM, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_attention(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
+                                   int heads, float scale, bool causal, struct lf_tensor *y,
+                                   struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    struct lf_tensor *ins[3] = {q, k, v};
+    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    if (s == LF_OK) {
+        struct lf_cpu_attention a = {
+            .q = io.in[0],
+            .k = io.in[1],
+            .v = io.in[2],
+            .y = io.out,
+            .batch = q->shape[0],
+            .lq = q->shape[1],
+            .lk = k->shape[1],
+            .heads = heads,
+            .head_dim = q->shape[2] / heads,
+            .scale = scale,
+            .causal = causal,
+        };
+        if (!lf_cpu_kernels()->attention(&a))
+            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY,
+                             "cpu backend: attention: no memory for its tiles");
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_ATTENTION, t0,
+                    4.0 * (double)lf_tensor_numel(q) * (double)k->shape[1]);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_softmax(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    enum lf_status s = io_begin(&io, y, &x, 1, err);
+    if (s == LF_OK) {
+        int64_t cols = x->shape[x->rank - 1];
+        lf_cpu_kernels()->softmax(io.in[0], io.out, numel(x) / cols, cols);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_SOFTMAX, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, float shift,
+                               struct lf_tensor *y, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    /* y may be an existing tensor (copy): write only through the output. */
+    enum lf_status s = lf_cpu_buffer_unprepare(lf_cpu_buf(y), err);
+    struct io io = {0};
+    if (s == LF_OK) s = io_begin(&io, y, &x, 1, err);
+    if (s == LF_OK) lf_cpu_kernels()->unary(io.in[0], io.out, numel(x), fn, scale, shift);
+    lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_geglu(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    enum lf_status s = io_begin(&io, y, &x, 1, err);
+    if (s == LF_OK) {
+        int64_t n = y->shape[y->rank - 1];
+        lf_cpu_kernels()->geglu(io.in[0], io.out, numel(y) / n, n);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_GEGLU, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum lf_binary fn,
+                                struct lf_tensor *y, struct lf_error *err)
+{
+    double t0 = lf_cpu_prof_start();
+    struct io io;
+    struct lf_tensor *ins[2] = {a, b};
+    enum lf_status s = io_begin(&io, y, ins, 2, err);
+    if (s == LF_OK) {
+        struct lf_cpu_broadcast bc;
+        lf_cpu_broadcast_init(a->rank, a->shape, b->rank, b->shape, &bc);
+        lf_cpu_kernels()->binary(io.in[0], io.in[1], io.out, &bc, fn);
+    }
+    lf_cpu_prof_add(LF_CPU_PROF_BINARY, t0, 0);
+    return io_end(&io, y, s);
+}
+
+enum lf_status lf_cpu_op_fill(struct lf_tensor *x, float value, struct lf_error *err)
+{
+    enum lf_status s = lf_cpu_buffer_unprepare(lf_cpu_buf(x), err);
+    if (s) return s;
+    int64_t n = numel(x);
+    if (x->dtype == LF_DTYPE_F32) {
+        lf_cpu_fill(lf_cpu_bytes(x), n, value);
+    } else if (x->dtype == LF_DTYPE_F16) {
+        uint16_t h = lf_f32_to_f16(value), *p = lf_cpu_bytes(x);
+        for (int64_t i = 0; i < n; i++)
+            p[i] = h;
+    } else {
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: fill of a %s tensor",
+                            lf_dtype_name(x->dtype));
+    }
+    return LF_OK;
+}
