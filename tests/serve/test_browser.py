@@ -94,9 +94,12 @@ def main():
         Select(d.find_element(By.ID, "size")).select_by_value("512")
         d.execute_script("document.getElementById('steps').value = 8;"
                          "document.getElementById('steps').dispatchEvent(new Event('input'));")
-        wait.until(lambda d: latest() > first_image)
-        slow = latest()
-        s.wait(slow, states=("running",), cond=lambda o: o["progress"]["step"] >= 1, timeout=120)
+        def running_slow():
+            job = latest()
+            o = s.json("GET", "/api/jobs/%d" % job)[1] if job > first_image else {}
+            return job if (o.get("state") == "running" and o["progress"]["steps"] == 8 and
+                           o["progress"]["step"] >= 1) else False
+        slow = WebDriverWait(d, 300, poll_frequency=0.1).until(lambda d: running_slow())
         Select(d.find_element(By.ID, "size")).select_by_value("64")
         d.execute_script("document.getElementById('steps').value = 2;"
                          "document.getElementById('steps').dispatchEvent(new Event('input'));")
