@@ -45,7 +45,8 @@
 ** error_set, get_device; 1.1 param_defaults, node_type_size, graph_yaml;
 ** 1.2 exact 64-bit INT params (LF_PARAM_UNSIGNED, LF_PARAM_INT_RANGE), the
 ** host's cache_get/cache_put, lf_node_call.file_identity, and a defined
-** meaning for purge; 1.3 the host's latent_preview.  Plugins check a host service appended after 1.0
+** meaning for purge; 1.3 the host's latent_preview.  Plugins check a host service appended
+*after 1.0
 ** before calling it (LF_HOST_HAS, node.h); one that cannot work without it
 ** returns NULL from its entry.
 **
