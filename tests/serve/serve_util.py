@@ -54,8 +54,8 @@ class Server:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True)
         line = self._readline(60)
         if "listening on http://" not in line:
-            self.stop()
-            raise RuntimeError("server did not start: %r %s" % (line, self.proc.stderr.read()))
+            code, err = self.stop()
+            raise RuntimeError("server did not start (%s): %r %s" % (code, line, err))
         url = line.split("listening on ")[1].strip()
         self.port = int(url.split(":")[2].split("/")[0])
         self.host = "127.0.0.1:%d" % self.port
