@@ -60,6 +60,7 @@ struct lf_session {
     struct lf_device *device; /* created on first get_device */
     uint64_t run_counter;
     struct lf_progress progress;
+    struct lf_session_observer observer; /* all NULL: none */
 };
 
 /* What a plugin's host calls see; one per running node. */

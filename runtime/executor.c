@@ -53,6 +53,14 @@ void lf_session_clear_interrupt(struct lf_session *s)
     s->interrupted = 0;
 }
 
+void lf_session_set_observer(struct lf_session *s, const struct lf_session_observer *observer)
+{
+    if (observer)
+        s->observer = *observer;
+    else
+        memset(&s->observer, 0, sizeof s->observer);
+}
+
 void lf_session_set_progress(struct lf_session *s, enum lf_progress_mode mode, FILE *stream)
 {
     s->mode = mode;
@@ -586,6 +594,8 @@ static enum lf_status run_plan(struct plan *p, struct lf_run *run, struct lf_err
             break;
         }
         lf_progress_node(&s->progress, ++index, g->nodes[v].id, g->nodes[v].type_name);
+        if (s->observer.node)
+            s->observer.node(s->observer.user, g->nodes[v].id, g->nodes[v].type_name, index, total);
         st = execute_node(p, v, run, err);
         if (st == LF_ERR_INTERRUPTED && err && !err->message[0])
             lf_error_set(err, st, "interrupted in node '%s'", g->nodes[v].id);

@@ -35,7 +35,18 @@ static void host_log(struct lf_host_ctx *ctx, enum lf_log_level level, const cha
 
 static void host_progress(struct lf_host_ctx *ctx, int step, int total)
 {
-    if (ctx && ctx->session) lf_progress_step(&ctx->session->progress, step, total);
+    if (!ctx || !ctx->session) return;
+    lf_progress_step(&ctx->session->progress, step, total);
+    if (ctx->session->observer.step)
+        ctx->session->observer.step(ctx->session->observer.user, ctx->node_id, step, total);
+}
+
+static void host_latent_preview(struct lf_host_ctx *ctx, int step, int total, const float *latent,
+                                const int64_t shape[4])
+{
+    const struct lf_session_observer *o = ctx && ctx->session ? &ctx->session->observer : NULL;
+    if (o && o->latent && latent && shape)
+        o->latent(o->user, ctx->node_id, step, total, latent, shape);
 }
 
 static bool host_interrupted(struct lf_host_ctx *ctx)
@@ -105,6 +116,7 @@ static const struct lf_host_api host_api = {
     .graph_yaml = host_graph_yaml,
     .cache_get = host_cache_get,
     .cache_put = host_cache_put,
+    .latent_preview = host_latent_preview,
 };
 
 const struct lf_host_api *lf_host_api_get(void)

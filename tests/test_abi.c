@@ -118,7 +118,8 @@ static void test_structs(void **state)
         AT(lf_host_api, graph_yaml, 48), /* ABI 1.1 */
         AT(lf_host_api, cache_get, 56),  /* ABI 1.2 */
         AT(lf_host_api, cache_put, 64),
-        SIZE(lf_host_api, 72),
+        AT(lf_host_api, latent_preview, 72), /* ABI 1.3 */
+        SIZE(lf_host_api, 80),
     };
     (void)state;
     check(pins, sizeof pins / sizeof *pins);

@@ -1,5 +1,6 @@
 /*
-** plugin_image.c - the image plugin: LoadImage and SaveImage.
+** plugin_image.c - the image plugin: LoadImage, SaveImage, PreviewImage and
+** ContactSheet.
 */
 #include "image_io.h"
 #include "lcmflow/node.h"
@@ -177,6 +178,30 @@ static const struct lf_node_type save_image_type = {
     .execute = save_execute,
 };
 
+/* ---- PreviewImage ---- */
+
+/* Hands its input on as the run's output "preview.image": the caller (the
+** server, Lua's r:output, `lcmflow run`'s listing) takes it from the run; no
+** file is written.  Never cached: it costs one reference. */
+static enum lf_status preview_execute(const struct lf_node_call *c, struct lf_error *err)
+{
+    struct lf_tensor *image = lf_node_input_tensor(c, 0);
+    if (image->rank != 4 || image->shape[3] != 3)
+        return lf_error_set(err, LF_ERR_INVALID, "image must be [B, H, W, 3]");
+    lf_node_output_tensor(c, 0, LF_TYPE_IMAGE, lf_tensor_retain(image));
+    return LF_OK;
+}
+
+static const struct lf_node_type preview_image_type = {
+    .name = "PreviewImage",
+    .description = "A sink that hands its image to the caller (API, Lua) without writing a file.",
+    .inputs = (const struct lf_input_desc[]){{"image", LF_TYPE_IMAGE, 0, NULL}, {0}},
+    .outputs =
+        (const struct lf_output_desc[]){
+            {"image", LF_TYPE_IMAGE, NULL, "the input, for the caller to take from the run"}, {0}},
+    .execute = preview_execute,
+};
+
 /* ---- ContactSheet ---- */
 
 enum { SHEET_IMAGES, SHEET_COLUMNS, SHEET_PATH, SHEET_PARAMS };
@@ -267,7 +292,7 @@ static const struct lf_node_type contact_sheet_type = {
 };
 
 static const struct lf_node_type *const types[] = {&load_image_type, &save_image_type,
-                                                   &contact_sheet_type, NULL};
+                                                   &preview_image_type, &contact_sheet_type, NULL};
 
 static const struct lf_plugin_desc desc = {
     .abi_version = LF_PLUGIN_ABI_VERSION,

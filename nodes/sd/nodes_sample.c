@@ -8,6 +8,7 @@
 #include "sd_sample.h"
 #include "sd_scheduler.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* ---- EmptyLatent ---- */
@@ -84,13 +85,18 @@ enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD, IN_EMPTY, I
 
 struct progress {
     const struct lf_node_call *call;
+    const int64_t *shape;
 };
 
 static void on_step(void *user, int index, int total, int t, const float *latents_in,
                     const float *noise_pred, const float *denoised, const float *noise,
                     const float *latents_out, size_t count)
 {
-    const struct lf_node_call *c = ((struct progress *)user)->call;
+    const struct progress *p = user;
+    const struct lf_node_call *c = p->call;
+    if (c->host->struct_size > offsetof(struct lf_host_api, latent_preview) &&
+        c->host->latent_preview)
+        c->host->latent_preview(c->ctx, index + 1, total, denoised, p->shape);
     if (c->host->progress) c->host->progress(c->ctx, index + 1, total);
 }
 
@@ -128,7 +134,7 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
         .denoise = (float)lf_node_param_float(c, SAMPLE_DENOISE),
         .original_steps = (int)lf_node_param_int(c, SAMPLE_ORIGINAL),
     };
-    struct progress prog = {c};
+    struct progress prog = {c, lf_node_input_tensor(c, IN_LATENT)->shape};
     struct sd_sample_trace trace = {.step = on_step, .interrupted = on_interrupted, .user = &prog};
     struct lf_tensor *out, *pos = lf_tensor_retain(lf_node_input_tensor(c, IN_POSITIVE)),
                            *neg = lf_tensor_retain(lf_node_input_tensor(c, IN_NEGATIVE));

@@ -40,6 +40,9 @@ int lf_cli_lua(int argc, char **argv);
 /* cli_info.c */
 int lf_cli_info(int argc, char **argv);
 
+/* cli_serve.c */
+int lf_cli_serve(int argc, char **argv);
+
 /* cli_bench_sd15.c */
 int lf_cli_bench_sd15(int argc, char **argv);
 

@@ -18,6 +18,7 @@ static const struct lf_cli_command commands[] = {
     {"bench", "time the compute ops ('lcmflow bench ops')", lf_cli_bench},
     {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
     {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},
+    {"serve", "the live page and the HTTP/WebSocket API", lf_cli_serve},
     {"lua", "run a Lua script with the lcmflow module", lf_cli_lua},
     {"info", "say what a model file is (checkpoint, LoRA, TAESD)", lf_cli_info},
     {NULL, NULL, NULL},

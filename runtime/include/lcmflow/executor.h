@@ -67,6 +67,27 @@ void lf_session_interrupt(struct lf_session *s);
 /* Clears the flag (done by the caller after handling an interruption). */
 void lf_session_clear_interrupt(struct lf_session *s);
 
+/*
+** An observer sees a run as it goes (the server's events and previews).
+** Every callback is optional and is called on the thread running the
+** session, between dispatches; it must not call back into the session.
+** node: a node starts executing (index 1-based of total to execute).
+** step: a node reported step (1-based) of total (sampler steps).
+** latent: a sampler's current denoised estimate after step, host f32
+** [B, C, H, W] (shape), borrowed for the call only.
+*/
+struct lf_session_observer {
+    void *user;
+    void (*node)(void *user, const char *node_id, const char *type_name, size_t index,
+                 size_t total);
+    void (*step)(void *user, const char *node_id, int step, int total);
+    void (*latent)(void *user, const char *node_id, int step, int total, const float *latent,
+                   const int64_t shape[4]);
+};
+
+/* Copies *observer into the session (NULL removes it). */
+void lf_session_set_observer(struct lf_session *s, const struct lf_session_observer *observer);
+
 /* Changes how later runs report progress (stream NULL: keep the current one). */
 void lf_session_set_progress(struct lf_session *s, enum lf_progress_mode mode, FILE *stream);
 

@@ -45,7 +45,8 @@
 ** error_set, get_device; 1.1 param_defaults, node_type_size, graph_yaml;
 ** 1.2 exact 64-bit INT params (LF_PARAM_UNSIGNED, LF_PARAM_INT_RANGE), the
 ** host's cache_get/cache_put, lf_node_call.file_identity, and a defined
-** meaning for purge.  Plugins check a host service appended after 1.0
+** meaning for purge; 1.3 the host's latent_preview.  Plugins check a host service appended
+*after 1.0
 ** before calling it (LF_HOST_HAS, node.h); one that cannot work without it
 ** returns NULL from its entry.
 **
@@ -407,6 +408,12 @@ struct lf_host_api {
     ** the caller keeps its own reference.  Returns false when nothing was
     ** stored (no session, or larger than the whole budget). */
     bool (*cache_put)(struct lf_host_ctx *ctx, uint64_t key, struct lf_object *object);
+    /* ABI 1.3 and later */
+    /* A sampler's current estimate of its final latent after step (1-based)
+    ** of total: host f32 [B, C, H, W] with shape, borrowed for the call.
+    ** For live previews; the host may ignore it. */
+    void (*latent_preview)(struct lf_host_ctx *ctx, int step, int total, const float *latent,
+                           const int64_t shape[4]);
 };
 
 /* The entry symbol's type.  host is borrowed and outlives the plugin;
