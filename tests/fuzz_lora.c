@@ -125,8 +125,18 @@ static void put(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
     (*buf)[*len] = '\0';
 }
 
-/* The file of keys[0..n), zero-filled data after the header. */
-static char *file_of(const struct key *keys, size_t n, size_t *size)
+/* A buffer that is all zeros beyond what its user wrote (who zeroes that
+** again): the inputs' files come from here, so that a large zero-filled
+** data section costs nothing per input. */
+struct zeros {
+    char *p;
+    size_t cap;
+};
+
+/* The file of keys[0..n), zero-filled data after the header, in z;
+** *header: the bytes written (to zero again after use). */
+static char *file_of(const struct key *keys, size_t n, struct zeros *z, size_t *size,
+                     size_t *header)
 {
     char *h = NULL, tmp[160];
     size_t len = 0, cap = 0, offset = 0;
@@ -154,14 +164,18 @@ static char *file_of(const struct key *keys, size_t n, size_t *size)
     put(&h, &len, &cap, "}", 1);
     while (len % 8)
         put(&h, &len, &cap, " ", 1);
-    char *file = calloc(1, 8 + len + offset);
-    if (!file) abort();
-    for (int b = 0; b < 8; b++)
-        file[b] = (char)(((uint64_t)len >> (8 * b)) & 0xff);
-    memcpy(file + 8, h, len);
-    free(h);
     *size = 8 + len + offset;
-    return file;
+    if (*size > z->cap) {
+        if (!(z->p = realloc(z->p, *size))) abort();
+        memset(z->p + z->cap, 0, *size - z->cap);
+        z->cap = *size;
+    }
+    for (int b = 0; b < 8; b++)
+        z->p[b] = (char)(((uint64_t)len >> (8 * b)) & 0xff);
+    memcpy(z->p + 8, h, len);
+    free(h);
+    *header = 8 + len;
+    return z->p;
 }
 
 static size_t dtype_size(const char *dtype)
@@ -176,8 +190,9 @@ static size_t dtype_size(const char *dtype)
 
 static struct sd_weights *unet, *clip;
 static struct sd_names unet_names, vae_names;
-static char *model_bytes; /* the tiny model's file, borrowed by the weights */
-static bool verbose;      /* FUZZ_LORA_VERBOSE set: print what each input matched */
+static struct zeros model_file; /* the tiny model's, borrowed by the weights */
+static struct zeros input_file;
+static bool verbose; /* FUZZ_LORA_VERBOSE set: print what each input matched */
 
 struct model_keys {
     struct key *keys;
@@ -226,7 +241,8 @@ static void free_model(void)
     sd_weights_release(clip);
     sd_names_clear(&unet_names);
     sd_names_clear(&vae_names);
-    free(model_bytes);
+    free(model_file.p);
+    free(input_file.p);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -235,16 +251,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     verbose = getenv("FUZZ_LORA_VERBOSE") != NULL;
     struct model_keys m = {0};
     sd_arch_each(&sd_arch_tiny, collect, &m);
-    size_t size;
-    model_bytes = file_of(m.keys, m.count, &size);
+    size_t size, header;
+    char *bytes = file_of(m.keys, m.count, &model_file, &size, &header);
     for (size_t i = 0; i < m.count; i++)
         free((char *)m.keys[i].name);
     free(m.keys);
     struct sd_file *file = calloc(1, sizeof *file);
     struct lf_error err = {0};
     if (!file ||
-        lf_safetensors_open_buffer(model_bytes, size, "tiny.safetensors", &file->st, &err) !=
-            LF_OK ||
+        lf_safetensors_open_buffer(bytes, size, "tiny.safetensors", &file->st, &err) != LF_OK ||
         sd_names_unet(&sd_arch_tiny.unet, &unet_names, &err) != LF_OK ||
         sd_names_vae(&sd_arch_tiny.vae, &vae_names, &err) != LF_OK) {
         fprintf(stderr, "fuzz-lora: %s\n", err.message);
@@ -259,6 +274,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* ---- one input ---- */
+
+#define MAX_DATA ((size_t)64 << 20) /* bytes of data in one input's file */
 
 /* "name[ d0,d1,...[ DTYPE]]" -> key; false for a line too odd to use. */
 static bool parse_line(char *line, struct key *k)
@@ -371,11 +388,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text || !keys) abort();
     memcpy(text, data, size);
     text[size] = '\0';
-    size_t n = 0;
+    size_t n = 0, total = 0;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
-        if (!parse_line(line, &keys[n])) continue;
+        if (!parse_line(line, &keys[n]) || (total += keys[n].bytes) > MAX_DATA) continue;
         names(&unet_names, keys[n].name);
         names(&vae_names, keys[n].name);
         sd_names_unet_naming(keys[n].name);
@@ -385,8 +402,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sd_lora_module_part(keys[n].name, NULL);
         n++;
     }
-    size_t file_size;
-    char *file = file_of(keys, n, &file_size);
+    size_t file_size, header;
+    char *file = file_of(keys, n, &input_file, &file_size, &header);
     struct lf_safetensors *st;
     struct lf_error err = {0};
     if (lf_safetensors_open_buffer(file, file_size, "fuzz-lora.safetensors", &st, &err) == LF_OK) {
@@ -394,7 +411,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         as_checkpoint(st);
         lf_safetensors_close(st);
     }
-    free(file);
+    memset(file, 0, header);
     free(keys);
     free(text);
     return 0;
