@@ -9,12 +9,14 @@
 **     encoder, and the `lcmflow info` description;
 **   - the name table both ways on every key (sd_names.h), UNet and VAE,
 **     each name mapped there and back is stable;
-**   - the architecture readers (sd_arch_read_*) and the diffusers name
-**     table on the key set taken as a checkpoint.
+**   - the architecture readers (sd_arch_read_*), the checkpoint loader's
+**     tensor check (sd_arch_check.h) and the diffusers name table on the
+**     key set taken as a checkpoint.
 ** The tiny model's weights are names and shapes only: the tensor functions
 ** below stand in for a device (nothing is computed).  Built when meson
 ** option `fuzz` is true (clang only); see tests/fuzz/README.md.
 */
+#include "sd_arch_check.h"
 #include "sd_lora.h"
 #include "sd_names.h"
 
@@ -357,6 +359,26 @@ static void names(const struct sd_names *t, const char *name)
         abort();
 }
 
+/* The checkpoint loader's check of each component found (sd_arch_check.h):
+** its counts add up, and it refuses exactly when something is wrong. */
+static void audit(const struct sd_arch *arch, const struct sd_file_view *view)
+{
+    bool found[SD_COMPONENT_COUNT] = {arch->unet.found, arch->vae.found, arch->text.found};
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        if (!found[c]) continue;
+        struct sd_arch_audit a;
+        struct lf_error err = {0};
+        sd_arch_audit_component(arch, (enum sd_component)c, view, &a);
+        int64_t bad = a.missing + a.misshaped + a.wrong_dtype;
+        if (a.out_of_memory || bad > a.expected ||
+            a.unexpected > (int64_t)lf_safetensors_count(view->st) ||
+            a.problem_count != (bad < SD_ARCH_AUDIT_LIST ? bad : SD_ARCH_AUDIT_LIST))
+            abort();
+        enum lf_status s = sd_arch_check(arch, (enum sd_component)c, view, &err);
+        if ((s != LF_OK) != (bad > 0) || (s && !err.message[0])) abort();
+    }
+}
+
 /* The key set as a checkpoint: the readers never fail, they describe. */
 static void as_checkpoint(const struct lf_safetensors *st)
 {
@@ -365,6 +387,7 @@ static void as_checkpoint(const struct lf_safetensors *st)
     sd_arch_read_unet(sd_file_view_lookup, &view, &arch.unet);
     sd_arch_read_text(sd_file_view_lookup, &view, 0, &arch.text);
     sd_arch_read_vae(sd_file_view_lookup, &view, &arch.vae);
+    audit(&arch, &view);
     for (int unet_part = 0; unet_part < 2; unet_part++) {
         struct sd_names t = {0};
         struct lf_error err = {0};
