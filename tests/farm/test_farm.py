@@ -326,7 +326,32 @@ def main():
     check("nothing left pending", r.cmd("XPENDING", STREAM, "workers")[0] == 0,
           r.cmd("XPENDING", STREAM, "workers"))
 
-    # 9. Ctrl-C: the workers leave cleanly.
+    # 9. Ctrl-C twice mid-job: the job is handed back at once, uncounted,
+    # and another worker completes it.
+    hb = submit([gfile, "--set", "sample.steps=40", "--set", "sample.seed=4242"])
+    holder, end = None, time.time() + 60
+    while holder is None and time.time() < end:
+        for k in job_keys(r):
+            h = r.hgetall(k)
+            if h.get("state") == "running" and int(h.get("steps", "0")) == 40 and \
+                    int(h.get("step", "0")) >= 1:
+                holder, hb_key = next(w for w in workers if w.name == h["worker"]), k
+                break
+        time.sleep(0.02)
+    check("the job to hand back runs", holder is not None)
+    holder.p.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    holder.p.send_signal(signal.SIGINT)
+    rc = holder.p.wait(20)
+    workers.remove(holder)
+    stdout, stderr = hb.communicate(timeout=120)
+    h = r.hgetall(hb_key)
+    check("a second Ctrl-C hands the job back; another worker completes it, the try uncounted",
+          rc == 0 and "handed back" in holder.stderr() and h["state"] == "done" and
+          h["worker"] != holder.name and h["attempts"] == "1" and hb.returncode == 0,
+          (rc, h, holder.stderr()[-500:], stdout, stderr))
+
+    # 10. Ctrl-C: the workers leave cleanly.
     for w in workers:
         w.p.send_signal(signal.SIGINT)
     for w in workers:
