@@ -19,7 +19,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "serve"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import fixtures, png_pixels  # noqa: E402
+import farm_util  # noqa: E402
+from farm_util import free_port, graph  # noqa: E402
 
 EXE = os.path.abspath(sys.argv[1])
 FIX = fixtures()
@@ -42,73 +45,6 @@ def check(name, cond, detail=""):
     print("ok - %s (%.1f s)" % (name, time.time() - T0))
 
 
-def graph(sink="preview"):
-    g = """version: 1
-nodes:
-  ckpt:   { type: CheckpointLoader, params: { path: tiny-sd15/model.safetensors, tokenizer: clip } }
-  lora:   { type: LoraLoader, inputs: { model: ckpt.model, clip: ckpt.clip },
-            params: { path: tiny-sd15/lcm_lora.safetensors, strength_model: 1.0, strength_clip: 1.0 } }
-  pos:    { type: TextEncode, inputs: { clip: lora.clip }, params: { text: "a cat in a hat" } }
-  empty:  { type: EmptyLatent, params: { width: 64, height: 64 } }
-  sample: { type: LcmSampler, inputs: { model: lora.model, positive: pos.conditioning,
-                                        latent: empty.latent },
-            params: { seed: 42, steps: 2, cfg: 1.0 } }
-  decode: { type: VaeDecode, inputs: { vae: ckpt.vae, latent: sample.latent } }
-"""
-    if sink == "preview":
-        return g + "  preview: { type: PreviewImage, inputs: { image: decode.image } }\n"
-    return g + "  save: { type: SaveImage, inputs: { image: decode.image }, params: { path: \"%s\" } }\n" % sink
-
-
-class Redis:
-    """A minimal RESP client (the test needs no Python package)."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.f = self.s.makefile("rb")
-        self.cmd("AUTH", PASSWORD)
-
-    def cmd(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.s.sendall(out)
-        return self._read()
-
-    def _read(self):
-        line = self.f.readline()[:-2]
-        t, rest = line[:1], line[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RuntimeError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self.f.read(n + 2)[:-2]
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError("bad reply %r" % line)
-
-    def hgetall(self, key):
-        r = self.cmd("HGETALL", key)
-        return {r[i].decode(): r[i + 1].decode() for i in range(0, len(r), 2)}
-
-    def close(self):
-        self.s.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 PORT = free_port()
 URL = "redis://default:%s@127.0.0.1:%d" % (PASSWORD, PORT)
 RDIR = os.path.join(TMP, "redis")
@@ -116,24 +52,11 @@ os.makedirs(RDIR)
 
 
 def start_redis():
-    p = subprocess.Popen([REDIS, "--port", str(PORT), "--bind", "127.0.0.1", "--dir", RDIR,
-                          "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                          "--requirepass", PASSWORD, "--daemonize", "no"],
-                         stdout=open(os.path.join(TMP, "redis.log"), "a"), stderr=subprocess.STDOUT)
-    end = time.time() + 20
-    while time.time() < end:
-        try:
-            r = Redis(PORT)
-            r.cmd("PING")
-            return p, r
-        except (OSError, RuntimeError):
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    return farm_util.start_redis(REDIS, PORT, RDIR, PASSWORD, os.path.join(TMP, "redis.log"),
+                                 ["--appendonly", "yes", "--appendfsync", "always"])
 
 
-def stop_redis(p):
-    p.terminate()  # SIGTERM: Redis flushes its append-only file and exits
-    p.wait(20)
+stop_redis = farm_util.stop_redis
 
 
 ENV = dict(os.environ, LCMFLOW_PLUGIN_PATH="")
