@@ -27,7 +27,7 @@ static bool decode(const char *text, size_t n, char *out, size_t size)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)text[i];
-        if (c == '%' && i + 2 < n + 1 && hexval(text[i + 1]) >= 0 && hexval(text[i + 2]) >= 0) {
+        if (c == '%' && i + 2 < n && hexval(text[i + 1]) >= 0 && hexval(text[i + 2]) >= 0) {
             c = hexval(text[i + 1]) * 16 + hexval(text[i + 2]);
             i += 2;
         }
