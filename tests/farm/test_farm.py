@@ -34,7 +34,7 @@ JOBS = int(os.environ.get("FARM_JOBS", "60"))
 PASSWORD = "s3cret-farm"
 STREAM = "lcmflow:jobs"
 TRIES = 2
-RECLAIM_MS = 1500
+RECLAIM_MS = 3000
 TMP = __import__("tempfile").mkdtemp(prefix="lcmflow-farm-test-")
 T0 = time.time()
 
