@@ -72,6 +72,18 @@ unsigned char *farm_read_file(const char *path, size_t max, size_t *size);
 /* Writes bytes to path through a temporary name and a rename. */
 bool farm_write_file(const char *path, const void *data, size_t size);
 
+/* Queues one job (farm_submit.c): its record (state queued, the notify
+** list, a label such as the sweep value), then its stream entry with the
+** request JSON; id gets the new job's id. */
+enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
+                            const char *request, const char *notify, const char *label, int ttl_s,
+                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+
+/* lf.submit and lf.wait (farm_lua.c), added to the lcmflow Lua module table
+** on the top of the stack by `lcmflow lua`. */
+struct lua_State;
+void farm_lua_add(struct lua_State *L);
+
 /* The commands (runtime/cli/cli_main.c lists them when the farm is built). */
 int lf_cli_worker(int argc, char **argv);
 int lf_cli_submit(int argc, char **argv);

@@ -268,6 +268,28 @@ static int wait_all(struct farm_conn *fc, const struct submit *s, struct job *jo
     return interrupted ? 130 : failures ? 1 : 0;
 }
 
+enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
+                            const char *request, const char *notify, const char *label, int ttl_s,
+                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err)
+{
+    char key[512];
+    if (!farm_id_new(id)) return lf_error_set(err, LF_ERR_INVALID, "no /dev/urandom for an id");
+    farm_key(key, sizeof key, stream, "job", id);
+    /* The group from the stream's start: jobs queued before any worker
+    ** started are not missed (BUSYGROUP when it exists). */
+    freeReplyObject(farm_command(fc, true, "XGROUP CREATE %s %s 0 MKSTREAM", stream, group));
+    freeReplyObject(farm_command(fc, true, "HSET %s state queued submitted %lld notify %s sweep %s",
+                                 key, farm_now_ms(), notify ? notify : "", label ? label : ""));
+    freeReplyObject(farm_command(fc, true, "EXPIRE %s %d", key, ttl_s));
+    redisReply *r = farm_command(fc, true, "XADD %s * job %s request %s", stream, id, request);
+    enum lf_status st =
+        r && r->type != REDIS_REPLY_ERROR
+            ? LF_OK
+            : lf_error_set(err, LF_ERR_INVALID, "XADD: %s", r ? r->str : "interrupted");
+    freeReplyObject(r);
+    return st;
+}
+
 int lf_cli_submit(int argc, char **argv)
 {
     struct submit s = {.stream = FARM_DEFAULT_STREAM, .group = FARM_DEFAULT_GROUP, .ttl_s = 86400};
@@ -314,32 +336,16 @@ int lf_cli_submit(int argc, char **argv)
         status = 130;
         goto done;
     }
-    /* The group from the stream's start: jobs queued before any worker
-    ** started are not missed. */
-    freeReplyObject(farm_command(&fc, true, "XGROUP CREATE %s %s 0 MKSTREAM", s.stream, s.group));
     for (size_t i = 0; i < njobs && status == 0; i++) {
-        char key[512];
-        struct json_object *req = request(yaml, &s, &sw, i, templates, ntemplates);
-        const char *json = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-        if (!farm_id_new(jobs[i].id)) status = 1;
-        farm_key(key, sizeof key, s.stream, "job", jobs[i].id);
         char label[1024] = "";
+        struct json_object *req = request(yaml, &s, &sw, i, templates, ntemplates);
         if (sw.key) snprintf(label, sizeof label, "%s=%s", sw.key, sw.values[i]);
-        redisReply *r =
-            status
-                ? NULL
-                : farm_command(&fc, true, "HSET %s state queued submitted %lld notify %s sweep %s",
-                               key, farm_now_ms(), notify, label);
-        freeReplyObject(r);
-        freeReplyObject(farm_command(&fc, true, "EXPIRE %s %d", key, s.ttl_s));
-        r = status ? NULL
-                   : farm_command(&fc, true, "XADD %s * job %s request %s", s.stream, jobs[i].id,
-                                  json);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "lcmflow submit: XADD: %s\n", r ? r->str : "interrupted");
+        if (farm_enqueue(&fc, s.stream, s.group,
+                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), notify, label,
+                         s.ttl_s, jobs[i].id, &err) != LF_OK) {
+            fprintf(stderr, "lcmflow submit: %s\n", lf_error_text(&err, text, sizeof text));
             status = 1;
         }
-        freeReplyObject(r);
         json_object_put(req);
         if (!s.wait && status == 0) printf("%s\n", jobs[i].id);
     }

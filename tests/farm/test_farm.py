@@ -249,7 +249,18 @@ def main():
     check("nothing left pending", r.cmd("XPENDING", STREAM, "workers")[0] == 0,
           r.cmd("XPENDING", STREAM, "workers"))
 
-    # 9. Ctrl-C twice mid-job: the job is handed back at once, uncounted,
+    # 9. lf.submit and lf.wait in Lua: a job with the batch's graph and seed 3
+    # ends with the same image as the batch's seed-3 job.
+    lua = subprocess.run([EXE, "lua", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   "submit.lua"), URL, gfile, "3"],
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    fields = lua.stdout.split()
+    want = next(json.loads(recs[l[0]]["outputs"])[0]["key"] for l in lines
+                if recs[l[0]]["sweep"] == "sample.seed=3" and l[2].startswith(outa))
+    check("lf.submit/lf.wait in Lua: the job is done with the batch's image for that seed",
+          lua.returncode == 0 and fields[1:4] == ["done", "1", want], (lua.stdout, lua.stderr, want))
+
+    # 10. Ctrl-C twice mid-job: the job is handed back at once, uncounted,
     # and another worker completes it.
     hb = submit([gfile, "--set", "sample.steps=40", "--set", "sample.seed=4242"])
     holder, end = None, time.time() + 60
@@ -274,7 +285,7 @@ def main():
           h["worker"] != holder.name and h["attempts"] == "1" and hb.returncode == 0,
           (rc, h, holder.stderr()[-500:], stdout, stderr))
 
-    # 10. Ctrl-C: the workers leave cleanly.
+    # 11. Ctrl-C: the workers leave cleanly.
     for w in workers:
         w.p.send_signal(signal.SIGINT)
     for w in workers:
