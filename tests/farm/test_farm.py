@@ -144,6 +144,7 @@ def main():
                 break
         time.sleep(0.02)
     check("the long job runs", victim is not None)
+    t_kill = time.time() * 1000
     victim.p.kill()
     victim.p.wait()
     workers.remove(victim)
@@ -191,6 +192,8 @@ def main():
     lh = recs[lid]
     check("the killed worker's job was reclaimed and completed by another",
           lh["state"] == "done" and lh["worker"] != victim.name and int(lh["attempts"]) >= 2, lh)
+    print("recovery: the killed worker's job ended %.0f ms after the kill (--reclaim-ms %d)" %
+          (int(lh["finished"]) - t_kill, RECLAIM_MS))
     loads = {}
     for h in recs.values():
         if h.get("state") == "done":
