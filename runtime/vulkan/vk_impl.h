@@ -83,6 +83,9 @@ struct lf_vk_lora_scratch {
 };
 void lf_vk_lora_scratch_free(struct lf_vk_lora_scratch *scratch);
 
+#define LF_VK_RATE_SLOTS      256 /* pipelines whose cost is remembered */
+#define LF_VK_BATCH_PIPELINES 32  /* distinct pipelines of a batch, corrected together */
+
 struct lf_vk_device {
     struct lf_device base; /* base.backend == &lf_vulkan_backend */
     struct lf_vk_info vk;
@@ -132,6 +135,18 @@ struct lf_vk_device {
     bool recording;
     uint32_t pending_dispatches;
     VkPipeline bound_pipeline;
+    /* Bounded batches (vk_command.c): the recorded batch's estimated run
+    ** time, its one pipeline and workgroups (NULL: several pipelines), and
+    ** the measured time per workgroup of each pipeline. */
+    double pending_ms;
+    VkPipeline batch_pipeline;
+    uint64_t batch_groups;
+    VkPipeline batch_pipelines[LF_VK_BATCH_PIPELINES]; /* distinct, for corrections */
+    uint32_t batch_npipelines;
+    struct lf_vk_rate {
+        VkPipeline pipeline;
+        double ms_per_group;
+    } rates[LF_VK_RATE_SLOTS];
     uint64_t dispatch_count; /* since creation, for tests and profiling */
 
     struct lf_vk_lora_scratch lora_scratch; /* vk_lora_host.c */

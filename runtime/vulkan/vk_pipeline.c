@@ -285,6 +285,8 @@ static enum lf_status get_pipeline(struct lf_vk_device *device, const char *shad
     };
     VkComputePipelineCreateInfo pinfo = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        /* Large dispatches are split into slices (vk_command.c). */
+        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
         .stage =
             {
                 .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
