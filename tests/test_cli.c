@@ -363,6 +363,29 @@ static void test_lua_cli(void **state)
     assert_null(strstr(err_text, "traceback"));
 }
 
+/* A relative path typed with --set means the current folder; one written
+** in the graph file means the graph's folder. */
+static void test_set_path_cwd(void **state)
+{
+    (void)state;
+    write_file("words.txt", "in tmp");
+    char sub[600], path[700];
+    snprintf(sub, sizeof sub, "%s/g", tmp);
+    mkdir(sub, 0700);
+    write_file("g/words.txt", "beside the graph");
+    write_file("g/read.yaml", "version: 1\nnodes:\n"
+                              "  r: { type: TestReadFile, params: { path: words.txt } }\n");
+    snprintf(path, sizeof path, "%s/g/read.yaml", tmp);
+    assert_int_equal(sh("cd '%s' && %s run %s -q", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = beside the graph\n"));
+    assert_int_equal(sh("cd '%s' && %s run %s -q --set r.path=words.txt", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = in tmp\n"));
+    assert_int_equal(
+        sh("cd '%s' && %s run %s -q --sweep r.path=words.txt,g/words.txt", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = in tmp\n"));
+    assert_non_null(strstr(out_text, "r.text = beside the graph\n"));
+}
+
 /* A plugin that cannot be loaded is reported and skipped: commands work. */
 static void test_broken_plugin(void **state)
 {
@@ -580,6 +603,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_lua_cli),
         cmocka_unit_test(test_broken_plugin),
+        cmocka_unit_test(test_set_path_cwd),
         cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_lua),
         cmocka_unit_test(test_embed),

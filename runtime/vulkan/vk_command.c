@@ -188,7 +188,8 @@ enum lf_status lf_vk_flush(struct lf_vk_device *device, struct lf_error *err)
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "submitting work", err);
     r = vkWaitForFences(device->device, 1, &device->fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "waiting for the device", err);
-    learn_rate(device, now_ms() - t0);
+    device->last_batch_ms = now_ms() - t0;
+    learn_rate(device, device->last_batch_ms);
     vkResetFences(device->device, 1, &device->fence);
     vkResetCommandBuffer(device->command_buffer, 0);
     device->pending_dispatches = 0;
@@ -299,6 +300,8 @@ static enum lf_status run(struct lf_vk_device *device, const struct dispatch *d,
         if (measuring || device->pending_ms >= BATCH_MS ||
             device->pending_dispatches >= MAX_PENDING) {
             if ((s = submit(device, err))) return s;
+            /* A pipeline's first run is where lavapipe compiles it. */
+            if (measuring) lf_vk_note_compile(device, device->last_batch_ms);
             if (measuring && r && r->ms_per_group > 0 && at < groups[axis]) {
                 /* The first slice measured the pipeline: size the rest. */
                 double rows = BATCH_MS / (r->ms_per_group * (double)per_row);

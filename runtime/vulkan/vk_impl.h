@@ -143,6 +143,9 @@ struct lf_vk_device {
     uint64_t batch_groups;
     VkPipeline batch_pipelines[LF_VK_BATCH_PIPELINES]; /* distinct, for corrections */
     uint32_t batch_npipelines;
+    double last_batch_ms;   /* how long the last submit took */
+    uint32_t slow_compiles; /* lf_vk_note_compile's count */
+    double slow_compile_ms;
     struct lf_vk_rate {
         VkPipeline pipeline;
         double ms_per_group;
@@ -214,6 +217,11 @@ enum lf_status lf_vk_pipeline_get(struct lf_vk_device *device, const char *shade
 
 /* The descriptor path.  Like lf_vk_pipeline_get, for a shader whose set 0
 ** holds LF_VK_MAX_BINDINGS bindings of the given kind. */
+/* A pipeline's first creation or first run took ms: when that is long (a
+** driver compiling, lavapipe's first run), says so on stderr, once per
+** such pipeline, with a running count, so a long silence is explained. */
+void lf_vk_note_compile(struct lf_vk_device *device, double ms);
+
 enum lf_status lf_vk_pipeline_get_bound(struct lf_vk_device *device, const char *shader,
                                         enum lf_vk_binding_kind kind, const uint32_t *spec,
                                         uint32_t spec_count, VkPipeline *out, struct lf_error *err);
