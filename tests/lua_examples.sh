@@ -26,14 +26,17 @@ ln -s tiny.safetensors "$tmp/models/sd15.safetensors"
 ln -s ../models/tiny.safetensors "$tmp/graphs/tiny.safetensors"
 ln -s ../models/tokenizer "$tmp/graphs/tokenizer"
 
-# Each graph as shipped, at 64x64 where it has an empty latent.
-for g in "$tmp"/graphs/*.yaml; do
+# Each graph as shipped, at 64x64: an empty latent's size is set, and
+# txt2img runs first so that its 64x64 image stands in for examples/sketch.png.
+graphs=$(ls "$tmp"/graphs/*.yaml | grep -v '/txt2img.yaml$')
+for g in "$tmp/graphs/txt2img.yaml" $graphs; do
     name=$(basename "$g" .yaml)
     set --
     grep -q '^  empty:' "$g" && set -- --set empty.width=64 --set empty.height=64
     echo "graph $name"
     "$lcmflow" run "$g" --quiet "$@" > "$tmp/$name.txt"
     cat "$tmp/$name.txt"
+    if [ "$name" = txt2img ]; then cp "$tmp/out/txt2img.png" "$tmp/examples/sketch.png"; fi
 done
 for f in txt2img lcm multi_lora sketch2img; do
     [ -s "$tmp/out/$f.png" ] || { echo "graphs/$f.yaml wrote no out/$f.png"; exit 1; }
