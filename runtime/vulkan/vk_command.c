@@ -237,7 +237,6 @@ static enum lf_status record(struct lf_vk_device *device, const struct dispatch 
                            d->push_size, d->push);
     vkCmdDispatchBase(device->command_buffer, base[0], base[1], base[2], n[0], n[1], n[2]);
     barrier(device);
-    device->dispatch_count++;
     device->pending_dispatches++;
     device->pending_ms += ms;
     uint64_t groups = (uint64_t)n[0] * n[1] * n[2];
@@ -271,6 +270,7 @@ static enum lf_status run(struct lf_vk_device *device, const struct dispatch *d,
 {
     enum lf_status s;
     struct lf_vk_rate *r = rate_slot(device, d->pipeline);
+    device->dispatch_count++; /* the op's dispatches, however sliced */
     bool measured = r && r->ms_per_group > 0;
     /* An unmeasured pipeline runs alone: a batch before it is submitted. */
     if (!measured && device->pending_dispatches && (s = submit(device, err))) return s;
