@@ -9,8 +9,9 @@
 **
 ** Batches are bounded in time as well as in count, because an
 ** interruption is only seen between batches (submitted work cannot be
-** stopped): each pipeline's time per workgroup is measured (its first
-** dispatch runs a slice alone, then whenever a batch held only it), a batch
+** stopped): the time per workgroup of each pipeline at each dispatch size
+** is measured (its first dispatch runs a slice alone, then whenever a batch
+** held only it), a batch
 ** is submitted once its estimated time reaches BATCH_MS, and a dispatch
 ** estimated longer than that is split into slices of workgroups
 ** (vkCmdDispatchBase: the shaders see the same workgroup ids).  After each
@@ -109,7 +110,7 @@ static enum lf_status begin(struct lf_vk_device *device, struct lf_error *err)
     device->bound_pipeline = VK_NULL_HANDLE;
     device->pending_dispatches = 0;
     device->pending_ms = 0;
-    device->batch_pipeline = VK_NULL_HANDLE;
+    device->batch_key = 0;
     device->batch_groups = 0;
     device->batch_npipelines = 0;
     return LF_OK;
@@ -124,36 +125,37 @@ static double now_ms(void)
 
 /* The slot of pipeline in the rate table (open addressing), or NULL when
 ** the table is full (the pipeline then counts as unmeasured every time). */
-static struct lf_vk_rate *rate_slot(struct lf_vk_device *device, VkPipeline pipeline)
+static struct lf_vk_rate *rate_slot(struct lf_vk_device *device, uint64_t key)
 {
-    uint64_t h = (uint64_t)(uintptr_t)pipeline * 0x9e3779b97f4a7c15u;
-    uint32_t start = (uint32_t)((h >> 32) % LF_VK_RATE_SLOTS);
+    uint32_t start = (uint32_t)((key * 0x9e3779b97f4a7c15u) >> 40) % LF_VK_RATE_SLOTS;
     for (uint32_t i = 0; i < LF_VK_RATE_SLOTS; i++) {
         struct lf_vk_rate *r = &device->rates[(start + i) % LF_VK_RATE_SLOTS];
-        if (r->pipeline == pipeline || r->pipeline == VK_NULL_HANDLE) {
-            r->pipeline = pipeline;
+        if (r->key == key || r->key == 0) {
+            r->key = key;
             return r;
         }
     }
     return NULL;
 }
 
-/* A submitted batch took ms: a batch of one pipeline measures its time per
-** workgroup; a mixed one scales the estimates of the pipelines in it by
-** how far off their sum was (a pipeline's cost per workgroup also depends
-** on the shapes it is given, so estimates are corrected all the time). */
+/* A submitted batch took ms.  A batch of one key measures its time per
+** workgroup; estimates only grow from it at once and shrink slowly, so a
+** shape that costs more per workgroup under the same key is not
+** underestimated twice.  A mixed batch that took longer than estimated
+** scales up the estimates of the keys in it. */
 static void learn_rate(struct lf_vk_device *device, double ms)
 {
-    if (device->batch_pipeline && device->batch_groups) {
-        struct lf_vk_rate *r = rate_slot(device, device->batch_pipeline);
+    if (device->batch_key && device->batch_groups) {
+        struct lf_vk_rate *r = rate_slot(device, device->batch_key);
         /* Never zero: zero means unmeasured. */
-        if (r) r->ms_per_group = (ms > 1e-6 ? ms : 1e-6) / (double)device->batch_groups;
+        double rate = (ms > 1e-6 ? ms : 1e-6) / (double)device->batch_groups;
+        if (r) r->ms_per_group = rate > 0.75 * r->ms_per_group ? rate : 0.75 * r->ms_per_group;
         return;
     }
-    if (device->pending_ms <= 0 || ms < BATCH_MS / 4) return; /* too short to say */
+    if (device->pending_ms <= 0 || ms < BATCH_MS / 4 || ms <= device->pending_ms) return;
     double ratio = ms / device->pending_ms;
     for (uint32_t i = 0; i < device->batch_npipelines; i++) {
-        struct lf_vk_rate *r = rate_slot(device, device->batch_pipelines[i]);
+        struct lf_vk_rate *r = rate_slot(device, device->batch_keys[i]);
         if (r && r->ms_per_group > 0) r->ms_per_group *= ratio;
     }
 }
@@ -207,6 +209,7 @@ struct dispatch {
     int kind; /* -1: no descriptor set; else enum lf_vk_binding_kind */
     const struct lf_vk_binding *bindings;
     uint32_t count;
+    uint64_t key; /* its rate's: the pipeline and the workgroup count */
 };
 
 static enum lf_status make_set(struct lf_vk_device *device, enum lf_vk_binding_kind kind,
@@ -241,18 +244,18 @@ static enum lf_status record(struct lf_vk_device *device, const struct dispatch 
     device->pending_ms += ms;
     uint64_t groups = (uint64_t)n[0] * n[1] * n[2];
     if (device->pending_dispatches == 1) {
-        device->batch_pipeline = d->pipeline;
+        device->batch_key = d->key;
         device->batch_groups = groups;
-    } else if (device->batch_pipeline == d->pipeline) {
+    } else if (device->batch_key == d->key) {
         device->batch_groups += groups;
     } else {
-        device->batch_pipeline = VK_NULL_HANDLE; /* several pipelines: not attributable */
+        device->batch_key = 0; /* several keys: not attributable */
     }
     uint32_t i = 0;
-    while (i < device->batch_npipelines && device->batch_pipelines[i] != d->pipeline)
+    while (i < device->batch_npipelines && device->batch_keys[i] != d->key)
         i++;
     if (i == device->batch_npipelines && i < LF_VK_BATCH_PIPELINES)
-        device->batch_pipelines[device->batch_npipelines++] = d->pipeline;
+        device->batch_keys[device->batch_npipelines++] = d->key;
     return LF_OK;
 }
 
@@ -269,14 +272,17 @@ static enum lf_status run(struct lf_vk_device *device, const struct dispatch *d,
                           const uint32_t groups[3], struct lf_error *err)
 {
     enum lf_status s;
-    struct lf_vk_rate *r = rate_slot(device, d->pipeline);
+    uint64_t total = (uint64_t)groups[0] * groups[1] * groups[2];
+    struct dispatch keyed = *d;
+    keyed.key = ((uint64_t)(uintptr_t)d->pipeline ^ (total * 0xff51afd7ed558ccdu)) | 1;
+    d = &keyed;
+    struct lf_vk_rate *r = rate_slot(device, d->key);
     device->dispatch_count++; /* the op's dispatches, however sliced */
     bool measured = r && r->ms_per_group > 0;
     /* An unmeasured pipeline runs alone: a batch before it is submitted. */
     if (!measured && device->pending_dispatches && (s = submit(device, err))) return s;
     int axis =
         groups[1] > groups[0] ? (groups[2] > groups[1] ? 2 : 1) : (groups[2] > groups[0] ? 2 : 0);
-    uint64_t total = (uint64_t)groups[0] * groups[1] * groups[2];
     uint64_t per_row = total / groups[axis]; /* workgroups per unit of axis */
     uint32_t step;
     if (!measured) {
@@ -321,7 +327,7 @@ enum lf_status lf_vk_dispatch(struct lf_vk_device *device, VkPipeline pipeline, 
         return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
                             push_size);
     if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
-    struct dispatch d = {pipeline, device->pipeline_layout, push, push_size, -1, NULL, 0};
+    struct dispatch d = {pipeline, device->pipeline_layout, push, push_size, -1, NULL, 0, 0};
     return run(device, &d, (const uint32_t[3]){groups_x, groups_y, groups_z}, err);
 }
 
@@ -412,7 +418,7 @@ enum lf_status lf_vk_dispatch_bound(struct lf_vk_device *device, VkPipeline pipe
                             push_size);
     if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
     struct dispatch d = {
-        pipeline, device->descriptor_layouts[kind], push, push_size, (int)kind, bindings, count};
+        pipeline, device->descriptor_layouts[kind], push, push_size, (int)kind, bindings, count, 0};
     return run(device, &d, (const uint32_t[3]){groups_x, groups_y, groups_z}, err);
 }
 

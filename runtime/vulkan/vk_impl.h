@@ -83,8 +83,8 @@ struct lf_vk_lora_scratch {
 };
 void lf_vk_lora_scratch_free(struct lf_vk_lora_scratch *scratch);
 
-#define LF_VK_RATE_SLOTS      256 /* pipelines whose cost is remembered */
-#define LF_VK_BATCH_PIPELINES 32  /* distinct pipelines of a batch, corrected together */
+#define LF_VK_RATE_SLOTS      1024 /* (pipeline, size) pairs whose cost is remembered */
+#define LF_VK_BATCH_PIPELINES 32   /* distinct pipelines of a batch, corrected together */
 
 struct lf_vk_device {
     struct lf_device base; /* base.backend == &lf_vulkan_backend */
@@ -136,20 +136,21 @@ struct lf_vk_device {
     uint32_t pending_dispatches;
     VkPipeline bound_pipeline;
     /* Bounded batches (vk_command.c): the recorded batch's estimated run
-    ** time, its one pipeline and workgroups (NULL: several pipelines), and
-    ** the measured time per workgroup of each pipeline. */
+    ** time, its one dispatch key (0: several) and workgroups, and the
+    ** measured time per workgroup of each key (a pipeline and a dispatch
+    ** size: a pipeline's cost per workgroup depends on its shapes). */
     double pending_ms;
-    VkPipeline batch_pipeline;
+    uint64_t batch_key;
     uint64_t batch_groups;
-    VkPipeline batch_pipelines[LF_VK_BATCH_PIPELINES]; /* distinct, for corrections */
+    struct lf_vk_rate {
+        uint64_t key;
+        double ms_per_group;
+    } rates[LF_VK_RATE_SLOTS];
+    uint64_t batch_keys[LF_VK_BATCH_PIPELINES]; /* distinct, for corrections */
     uint32_t batch_npipelines;
     double last_batch_ms;   /* how long the last submit took */
     uint32_t slow_compiles; /* lf_vk_note_compile's count */
     double slow_compile_ms;
-    struct lf_vk_rate {
-        VkPipeline pipeline;
-        double ms_per_group;
-    } rates[LF_VK_RATE_SLOTS];
     uint64_t dispatch_count; /* since creation, for tests and profiling */
 
     struct lf_vk_lora_scratch lora_scratch; /* vk_lora_host.c */
