@@ -18,13 +18,16 @@ cp -R "$src/graphs" "$src/lua" "$src/examples" "$tmp/"
 mkdir "$tmp/models"
 "$lcmflow" synth-checkpoint --preset tiny --seed 0 --out "$tmp/models/tiny.safetensors" >/dev/null
 ln -s tiny.safetensors "$tmp/models/sd15.safetensors"
+# The tiny model's own vocabulary, under the name the SD 1.5 stand-in looks
+# for first (NAME.tokenizer/ beside the checkpoint).
+ln -s tiny.tokenizer "$tmp/models/sd15.tokenizer"
 "$lcmflow" synth-lora --preset lcm-tiny --rank 4 --seed 1 \
     --out "$tmp/models/lcm-lora-sdv1-5.safetensors" >/dev/null
 "$lcmflow" synth-lora --preset lcm-tiny --rank 4 --seed 2 \
     --out "$tmp/models/style_lora.safetensors" >/dev/null
 # graphs/live.yaml names its model relative to the served models folder.
 ln -s ../models/tiny.safetensors "$tmp/graphs/tiny.safetensors"
-ln -s ../models/tokenizer "$tmp/graphs/tokenizer"
+ln -s ../models/tiny.tokenizer "$tmp/graphs/tiny.tokenizer"
 
 # Each graph as shipped, at 64x64: an empty latent's size is set, and
 # txt2img runs first so that its 64x64 image stands in for examples/sketch.png.
