@@ -230,10 +230,7 @@ static void cpu_buffer_free(struct lf_tensor_buffer *buffer)
     struct lf_cpu_device *d = (struct lf_cpu_device *)buffer->device;
     pthread_mutex_lock(&d->lock);
     count(d, -(int64_t)(b->form == CPU_BUF_PLAIN ? b->base.size : b->held), -(int64_t)b->held);
-    if (b->form == CPU_BUF_PLAIN)
-        pool_give(d, b->data, b->held);
-    else
-        free(b->data);
+    pool_give(d, b->data, b->held); /* any form: all are host blocks */
     pthread_mutex_unlock(&d->lock);
     free(b);
 }
@@ -291,23 +288,28 @@ static void copy_bytes(void *to, const void *from, uint64_t n)
 enum lf_status lf_cpu_buffer_copy_form(struct lf_cpu_buffer *dst, const struct lf_cpu_buffer *src,
                                        struct lf_error *err)
 {
-    /* The destination's block is reused when the form fits in it. */
+    /* The destination's block is reused when the form fits in it, else an
+    ** idle one: fresh memory costs a page fault per page. */
+    struct lf_cpu_device *d = (struct lf_cpu_device *)dst->base.device;
     void *data = dst->form == CPU_BUF_PLAIN && dst->held >= src->held ? dst->data : NULL;
+    uint64_t cap = src->held;
+    if (!data) {
+        pthread_mutex_lock(&d->lock);
+        data = pool_take(d, src->held, &cap);
+        pthread_mutex_unlock(&d->lock);
+    }
     if (!data && !(data = alloc64(src->held)))
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
     copy_bytes(data, src->data, src->held);
     if (data != dst->data) {
-        lf_cpu_account(dst->base.device, -(int64_t)dst->base.size, -(int64_t)dst->held);
-        lf_cpu_account(dst->base.device, (int64_t)src->held, (int64_t)src->held);
-        struct lf_cpu_device *d = (struct lf_cpu_device *)dst->base.device;
         pthread_mutex_lock(&d->lock);
-        if (dst->form == CPU_BUF_PLAIN)
-            pool_give(d, dst->data, dst->held);
-        else
-            free(dst->data);
+        count(d, -(int64_t)(dst->form == CPU_BUF_PLAIN ? dst->base.size : dst->held),
+              -(int64_t)dst->held);
+        count(d, (int64_t)cap, (int64_t)cap);
+        pool_give(d, dst->data, dst->held);
         pthread_mutex_unlock(&d->lock);
         dst->data = data;
-        dst->held = src->held;
+        dst->held = cap;
     } else {
         /* held stays the block's size: in use is now all of it */
         lf_cpu_account(dst->base.device, (int64_t)dst->held - (int64_t)dst->base.size, 0);
