@@ -431,6 +431,10 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
 ** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
 ** the weights costs more than it saves), unless LCMFLOW_CPU_WINOGRAD=0. */
 #define WINO_MIN_PIXELS 1024
+/* Winograd's transformed input and output live in its scratchpad: at the
+** VAE decoder's 512x512 level that would be about 0.9 GiB, held for the
+** run.  Above this a convolution runs direct. */
+#define WINO_PAD_MAX ((size_t)256 << 20)
 static bool use_winograd(const struct lf_cpu_conv *p)
 {
     static int allowed = -1;
@@ -474,6 +478,12 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
                                                &dst_any, strides, pad_l, pad_r),
             "convolution description");
         st = create_prim(&desc, NULL, &pd, &e.prim, &e.pad_md, wino ? NULL : err);
+        if (st == LF_OK && wino && dnnl_memory_desc_get_size(&e.pad_md) > WINO_PAD_MAX) {
+            dnnl_primitive_destroy(e.prim); /* too much scratch: direct instead */
+            dnnl_primitive_desc_destroy(pd);
+            e.prim = NULL;
+            st = LF_ERR_UNSUPPORTED;
+        }
     }
     if (st != LF_OK) return st;
     const char *impl = "";
