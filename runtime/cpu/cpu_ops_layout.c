@@ -115,10 +115,10 @@ enum lf_status lf_cpu_op_timestep_embedding(struct lf_tensor *t, int dim, bool f
 
 /* {======================================================== weights */
 
-/* Rounds f32 values to the nearest f16 in place: a prepared f16 weight
-** holds f32 values, and a merge into it must give what an f16 tensor
-** holds (one rounding, as on every backend). */
-static void round_to_f16(float *v, int64_t n)
+/* Rounds f32 values to the nearest value of dtype (f16 or bf16) in place:
+** a prepared 16-bit weight holds f32 values, and a merge into it must give
+** what such a tensor holds (one rounding, as on every backend). */
+static void round_to(enum lf_dtype dtype, float *v, int64_t n)
 {
     enum { CHUNK = 4096 };
     const struct lf_cpu_kernels *k = lf_cpu_kernels();
@@ -126,14 +126,19 @@ static void round_to_f16(float *v, int64_t n)
     for (int64_t lo = 0; lo < n; lo += CHUNK) {
         uint16_t h[CHUNK];
         int64_t len = n - lo < CHUNK ? n - lo : CHUNK;
-        k->f32_to_f16(v + lo, h, len);
-        k->f16_to_f32(h, v + lo, len);
+        if (dtype == LF_DTYPE_F16) {
+            k->f32_to_f16(v + lo, h, len);
+            k->f16_to_f32(h, v + lo, len);
+        } else if (dtype == LF_DTYPE_BF16) {
+            for (int64_t i = 0; i < len; i++)
+                v[lo + i] = lf_bf16_to_f32(lf_f32_to_bf16(v[lo + i]));
+        }
     }
 }
 
 /* A whole prepared weight merges in its form: packed conv weights in
-** oneDNN's layout, f16 weights held as f32 as they are (then rounded to
-** f16), so a merge neither unpacks nor packs again.  Anything else merges
+** oneDNN's layout, 16-bit weights held as f32 as they are (then rounded to
+** their dtype), so a merge neither unpacks nor packs again.  Anything else merges
 ** on its plain bytes. */
 enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
                                     struct lf_tensor *down, float scale, struct lf_error *err)
@@ -150,12 +155,12 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
     if (s == LF_OK) s = lf_cpu_input(down, &fd, &td, err);
     if (s == LF_OK && wb->form == CPU_BUF_PACKED) {
         s = lf_cpu_lora_merge_packed(wb->data, &wb->fmt, fu, fd, r, scale, err);
-        if (s == LF_OK && wb->logical == LF_DTYPE_F16)
-            round_to_f16(wb->data,
-                         (int64_t)(dnnl_memory_desc_get_size(&wb->fmt.md) / sizeof(float)));
+        if (s == LF_OK && wb->logical != LF_DTYPE_F32)
+            round_to(wb->logical, wb->data,
+                     (int64_t)(dnnl_memory_desc_get_size(&wb->fmt.md) / sizeof(float)));
     } else if (s == LF_OK && wb->form == CPU_BUF_F32) {
         s = lf_cpu_lora_merge(wb->data, fu, fd, n, k, r, scale, err);
-        if (s == LF_OK) round_to_f16(wb->data, n * k);
+        if (s == LF_OK) round_to(wb->logical, wb->data, n * k);
     } else if (s == LF_OK && w->dtype == LF_DTYPE_F32) {
         s = lf_cpu_lora_merge(lf_cpu_bytes(w), fu, fd, n, k, r, scale, err);
     } else if (s == LF_OK) {
