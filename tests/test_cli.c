@@ -113,6 +113,11 @@ static void test_run(void **state)
         assert_string_equal(word, "ran");
         p = strchr(p, '\n') + 1;
     }
+    /* Then the peak memory so far. */
+    double gib = 0;
+    assert_int_equal(sscanf(p, "peak host memory (RSS) %lf GiB", &gib), 1);
+    assert_true(gib > 0.0);
+    p = strchr(p, '\n') + 1;
     assert_string_equal(p, "");
     /* Progress: plain lines when stderr is not a terminal. */
     assert_int_equal(sh("%s run ok.yaml --set twice.factor=-1", lcmflow), 0);

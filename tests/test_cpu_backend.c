@@ -2,7 +2,7 @@
 ** test_cpu_backend.c - the native CPU backend as a device: choosing it by
 ** name, weight preparation (conv weights packed into oneDNN's layout, f16
 ** weights held as f32) invisible to downloads, uploads, ops and the LoRA
-** merge, and its memory counters.
+** merge (which runs in the packed form), and its memory counters.
 */
 #include "backend.h"
 #include "op_test.h"
@@ -145,6 +145,54 @@ static void f16_linear_weight_prepared(void **state)
     free(w), free(x), free(up), free(down), free(want);
 }
 
+/* A LoRA merge as sd_lora_apply does it on a packed conv weight: a copy
+** of the base keeps the packed form (the hint declines it: already
+** prepared), the merge runs in that form and gives the reference values
+** (f16: rounded once), and merging again from the base at another
+** strength gives exactly what a first merge at that strength gives. */
+static void conv_weight_merged_packed(void **state)
+{
+    int64_t o = 48, c = 32, r = 8, k = c * 9, nw = o * k;
+    int64_t ws[4] = {o, c, 3, 3}, us[4] = {o, r, 1, 1}, ds[4] = {r, c, 3, 3};
+    float *w = malloc((size_t)nw * 4), *want = malloc((size_t)nw * 4);
+    float *up = malloc((size_t)(o * r) * 4), *down = malloc((size_t)(r * k) * 4);
+    op_test_random(w, (size_t)nw, -1, 1, 11);
+    op_test_random(up, (size_t)(o * r), -1, 1, 12);
+    op_test_random(down, (size_t)(r * k), -1, 1, 13);
+    for (int dt = 0; dt < 2; dt++) {
+        enum lf_dtype dtype = dt ? LF_DTYPE_F16 : LF_DTYPE_F32;
+        struct lf_tensor *base = make(dtype, 4, ws, w);
+        struct lf_tensor *tu = make(LF_DTYPE_F32, 4, us, up), *td = make(LF_DTYPE_F32, 4, ds, down);
+        assert_true(lf_tensor_prepare_weight(base));
+        float *first = NULL;
+        const float strengths[3] = {1.0f, 0.5f, 1.0f};
+        for (int i = 0; i < 3; i++) {
+            struct lf_tensor *acc = NULL;
+            struct lf_error err = {0};
+            assert_int_equal(lf_tensor_create(cpu, dtype, 4, ws, &acc, &err), LF_OK);
+            assert_int_equal(lf_op_copy(acc, base, &err), LF_OK);
+            assert_false(lf_tensor_prepare_weight(acc)); /* packed already */
+            assert_int_equal(lf_op_lora_merge(acc, tu, td, strengths[i], &err), LF_OK);
+            float *got = op_test_download(acc);
+            memcpy(want, w, (size_t)nw * 4);
+            ref_lora_merge(want, up, down, o, k, r, strengths[i]);
+            for (int64_t j = 0; j < nw && dt; j++)
+                want[j] = lf_f16_to_f32(lf_f32_to_f16(want[j]));
+            op_test_assert_close("merge into packed weights", got, want, (size_t)nw, 1e-5,
+                                 dt ? 1e-3 : 1e-5);
+            if (i == 0) first = got;
+            if (i == 2) assert_memory_equal(got, first, (size_t)nw * 4); /* no drift */
+            if (i != 0) free(got);
+            lf_tensor_release(acc);
+        }
+        float *still = op_test_download(base);
+        assert_memory_equal(still, w, (size_t)nw * 4); /* the base is untouched */
+        free(still), free(first);
+        lf_tensor_release(base), lf_tensor_release(tu), lf_tensor_release(td);
+    }
+    free(w), free(want), free(up), free(down);
+}
+
 /* Views share a buffer: the hint is declined, the values stay. */
 static void shared_weight_not_prepared(void **state)
 {
@@ -185,6 +233,7 @@ int main(void)
         cmocka_unit_test(chosen_by_name),
         cmocka_unit_test(conv_weight_prepared),
         cmocka_unit_test(f16_linear_weight_prepared),
+        cmocka_unit_test(conv_weight_merged_packed),
         cmocka_unit_test(shared_weight_not_prepared),
         cmocka_unit_test(memory_counted),
     };

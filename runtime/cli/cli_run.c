@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -32,6 +33,7 @@ static void usage(FILE *f)
             "                             paths) is replaced by the value of each run\n"
             "  --output NODE[.OUTPUT]     run for this output only (repeatable)\n"
             "  --profile                  after each run print '<node> <wall time> ms cached|ran'\n"
+            "                             and the process's peak memory (RSS) so far\n"
             "  --quiet                    no progress on stderr\n"
             "  --cache-mb N               cache budget in MiB (default %zu)\n"
             "  --device N|NAME            the device to use, an index or a name such as\n"
@@ -191,7 +193,12 @@ static int run_once(struct lf_session *s, struct lf_graph *g, const struct optio
         return 1;
     }
     print_outputs(g, run);
-    if (o->profile) lf_run_print_profile(run, stdout);
+    if (o->profile) {
+        lf_run_print_profile(run, stdout);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru); /* ru_maxrss: KiB on Linux */
+        printf("peak host memory (RSS) %.2f GiB\n", (double)ru.ru_maxrss / (1024.0 * 1024.0));
+    }
     fflush(stdout);
     lf_run_destroy(run);
     return 0;

@@ -115,11 +115,14 @@ void lf_cpu_account(struct lf_device *device, int64_t used, int64_t held)
 static void cpu_memory_stats(const struct lf_device *device, struct lf_device_memory_stats *stats)
 {
     struct lf_cpu_device *d = (struct lf_cpu_device *)device;
+    /* Reserved counts the kernels' scratch too; it only grows, so its size
+    ** now is its peak. */
+    uint64_t scratch = lf_cpu_dnnl_scratch_bytes();
     pthread_mutex_lock(&d->lock);
     stats->in_use = d->in_use;
-    stats->reserved = d->held + d->pool.bytes;
+    stats->reserved = d->held + d->pool.bytes + scratch;
     stats->peak_in_use = d->peak;
-    stats->peak_reserved = d->peak_reserved;
+    stats->peak_reserved = d->peak_reserved + scratch;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -227,10 +230,7 @@ static void cpu_buffer_free(struct lf_tensor_buffer *buffer)
     struct lf_cpu_device *d = (struct lf_cpu_device *)buffer->device;
     pthread_mutex_lock(&d->lock);
     count(d, -(int64_t)(b->form == CPU_BUF_PLAIN ? b->base.size : b->held), -(int64_t)b->held);
-    if (b->form == CPU_BUF_PLAIN)
-        pool_give(d, b->data, b->held);
-    else
-        free(b->data);
+    pool_give(d, b->data, b->held); /* any form: all are host blocks */
     pthread_mutex_unlock(&d->lock);
     free(b);
 }
@@ -273,6 +273,51 @@ enum lf_status lf_cpu_buffer_unprepare(struct lf_cpu_buffer *b, struct lf_error 
     b->data = plain;
     b->held = b->base.size;
     b->form = CPU_BUF_PLAIN;
+    return LF_OK;
+}
+
+/* memcpy on every thread: one thread does not fill the memory bandwidth. */
+static void copy_bytes(void *to, const void *from, uint64_t n)
+{
+    enum { CHUNK = 1 << 20 };
+#pragma omp parallel for if (n > 4 * CHUNK) schedule(static)
+    for (uint64_t lo = 0; lo < n; lo += CHUNK)
+        memcpy((char *)to + lo, (const char *)from + lo, n - lo < CHUNK ? n - lo : CHUNK);
+}
+
+enum lf_status lf_cpu_buffer_copy_form(struct lf_cpu_buffer *dst, const struct lf_cpu_buffer *src,
+                                       struct lf_error *err)
+{
+    /* The destination's block is reused when the form fits in it, else an
+    ** idle one: fresh memory costs a page fault per page. */
+    struct lf_cpu_device *d = (struct lf_cpu_device *)dst->base.device;
+    void *data = dst->form == CPU_BUF_PLAIN && dst->held >= src->held ? dst->data : NULL;
+    uint64_t cap = src->held;
+    if (!data) {
+        pthread_mutex_lock(&d->lock);
+        data = pool_take(d, src->held, &cap);
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (!data && !(data = alloc64(src->held)))
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
+    copy_bytes(data, src->data, src->held);
+    if (data != dst->data) {
+        pthread_mutex_lock(&d->lock);
+        count(d, -(int64_t)(dst->form == CPU_BUF_PLAIN ? dst->base.size : dst->held),
+              -(int64_t)dst->held);
+        count(d, (int64_t)cap, (int64_t)cap);
+        pool_give(d, dst->data, dst->held);
+        pthread_mutex_unlock(&d->lock);
+        dst->data = data;
+        dst->held = cap;
+    } else {
+        /* held stays the block's size: in use is now all of it */
+        lf_cpu_account(dst->base.device, (int64_t)dst->held - (int64_t)dst->base.size, 0);
+    }
+    dst->form = src->form;
+    dst->logical = src->logical;
+    dst->numel = src->numel;
+    dst->fmt = src->fmt;
     return LF_OK;
 }
 

@@ -29,6 +29,7 @@ struct entry {
     dnnl_memory_desc_t src_md, wei_md, dst_md;     /* what prim takes */
     dnnl_primitive_t src_in, dst_out, wei_in;      /* reorders (NULL: none) */
     dnnl_memory_desc_t user_src, user_dst, user_w; /* plain layouts */
+    dnnl_memory_desc_t pad_md;                     /* prim's scratchpad (size 0: none) */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -38,12 +39,15 @@ static struct entry *cache;
 static int cache_count;
 
 /* Grow-only scratch for a convolution's blocked copies (src, dst,
-** weights), kept between calls: fresh memory each call would cost a page
+** weights; dst also holds a LoRA merge's product) and every primitive's
+** scratchpad (oneDNN's user-managed mode: one buffer sized to the largest
+** asked for), kept between calls: fresh memory each call would cost a page
 ** fault per 4 KiB.  Used under the lock; freed by lf_cpu_dnnl_release. */
+enum { SCRATCH_SRC, SCRATCH_DST, SCRATCH_WEI, SCRATCH_PAD, SCRATCH_SLOTS };
 static struct {
     void *data;
     size_t size;
-} scratch[3];
+} scratch[SCRATCH_SLOTS];
 
 /* Packed weights unpacked into grow-only scratch (its own lock, taken
 ** before the cache's) for a convolution on plain weights. */
@@ -113,7 +117,7 @@ void lf_cpu_dnnl_release(void)
     free(cache);
     cache = NULL;
     cache_count = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < SCRATCH_SLOTS; i++) {
         free(scratch[i].data);
         scratch[i].data = NULL;
         scratch[i].size = 0;
@@ -123,6 +127,18 @@ void lf_cpu_dnnl_release(void)
     stream = NULL;
     engine = NULL;
     pthread_mutex_unlock(&lock);
+}
+
+size_t lf_cpu_dnnl_scratch_bytes(void)
+{
+    pthread_mutex_lock(&unpack_lock);
+    size_t bytes = unpacked_size;
+    pthread_mutex_unlock(&unpack_lock);
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < SCRATCH_SLOTS; i++)
+        bytes += scratch[i].size;
+    pthread_mutex_unlock(&lock);
+    return bytes;
 }
 
 /* The cached entry for key (and packed layout wmd), or NULL. */
@@ -171,10 +187,13 @@ static enum lf_status make_reorder(const dnnl_memory_desc_t *from, const dnnl_me
     return LF_OK;
 }
 
-/* Runs prim over (arg, md, pointer) triples. */
+static void *scratch_get(int slot, const dnnl_memory_desc_t *md);
+
+/* Runs prim over (arg, md, pointer) triples, and its scratchpad pad (NULL
+** or size 0: none). */
 static enum lf_status run(dnnl_primitive_t prim, int n, const int *args,
                           const dnnl_memory_desc_t *const *mds, void *const *ptrs,
-                          struct lf_error *err)
+                          const dnnl_memory_desc_t *pad, struct lf_error *err)
 {
     dnnl_memory_t mem[6] = {0};
     dnnl_exec_arg_t ea[6];
@@ -184,6 +203,14 @@ static enum lf_status run(dnnl_primitive_t prim, int n, const int *args,
         s = dnnl_memory_create(&mem[made], mds[made], engine, ptrs[made]);
         ea[made].arg = args[made];
         ea[made].memory = mem[made];
+    }
+    if (s == dnnl_success && pad && dnnl_memory_desc_get_size(pad)) {
+        void *data = scratch_get(SCRATCH_PAD, pad);
+        s = data ? dnnl_memory_create(&mem[made], pad, engine, data) : dnnl_out_of_memory;
+        ea[made].arg = DNNL_ARG_SCRATCHPAD;
+        ea[made].memory = mem[made];
+        made++;
+        n++;
     }
     if (s == dnnl_success) s = dnnl_primitive_execute(prim, stream, n, ea);
     if (s == dnnl_success) s = dnnl_stream_wait(stream);
@@ -199,15 +226,25 @@ static enum lf_status reorder(dnnl_primitive_t prim, const dnnl_memory_desc_t *f
     const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
     const dnnl_memory_desc_t *mds[2] = {from, to};
     void *ptrs[2] = {(void *)src, dst};
-    return run(prim, 2, args, mds, ptrs, err);
+    return run(prim, 2, args, mds, ptrs, NULL, err);
 }
 
-static enum lf_status create_prim(const void *op_desc, const dnnl_primitive_attr_t attr,
+/* attr NULL: default attributes.  The scratchpad is ours (*pad says its
+** size), shared by every primitive. */
+static enum lf_status create_prim(const void *op_desc, dnnl_primitive_attr_t attr,
                                   dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim,
-                                  struct lf_error *err)
+                                  dnnl_memory_desc_t *pad, struct lf_error *err)
 {
-    TRY(dnnl_primitive_desc_create(pd, op_desc, attr, engine, NULL), "primitive descriptor");
-    dnnl_status_t s = dnnl_primitive_create(prim, *pd);
+    dnnl_primitive_attr_t own = NULL;
+    if (!attr) TRY(dnnl_primitive_attr_create(&own), "attribute creation");
+    dnnl_status_t s =
+        dnnl_primitive_attr_set_scratchpad_mode(attr ? attr : own, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success)
+        s = dnnl_primitive_desc_create(pd, op_desc, attr ? attr : own, engine, NULL);
+    if (own) dnnl_primitive_attr_destroy(own);
+    if (s != dnnl_success) return fail(s, "primitive descriptor", err);
+    *pad = *dnnl_primitive_desc_query_md(*pd, dnnl_query_scratchpad_md, 0);
+    s = dnnl_primitive_create(prim, *pd);
     if (s != dnnl_success) {
         dnnl_primitive_desc_destroy(*pd);
         return fail(s, "primitive creation", err);
@@ -240,7 +277,7 @@ static enum lf_status matmul_entry(const struct lf_cpu_gemm *g, const int64_t *k
     TRY(dnnl_matmul_desc_init(&desc, &e.src_md, &e.wei_md, g->bias ? &bias_md : NULL, &e.dst_md),
         "matmul description");
     dnnl_primitive_desc_t pd;
-    enum lf_status st = create_prim(&desc, NULL, &pd, &e.prim, err);
+    enum lf_status st = create_prim(&desc, NULL, &pd, &e.prim, &e.pad_md, err);
     if (st != LF_OK) return st;
     dnnl_primitive_desc_destroy(pd);
     *out = keep(&e, err);
@@ -262,7 +299,7 @@ enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
         const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
         const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &bias};
         void *ptrs[4] = {(void *)g->a, (void *)g->b, g->c, (void *)g->bias};
-        st = run(e->prim, g->bias ? 4 : 3, args, mds, ptrs, err);
+        st = run(e->prim, g->bias ? 4 : 3, args, mds, ptrs, &e->pad_md, err);
     }
     pthread_mutex_unlock(&lock);
     return st;
@@ -270,16 +307,42 @@ enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
 
 /* {======================================================== LoRA merge */
 
-static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, float scale, const int64_t *key,
-                                 struct entry **out, struct lf_error *err)
+/* The merge's matmul up [n, r] @ down [r, k] -> [n, k], scaled by a value
+** given at run time (one primitive per shape, not one per strength);
+** accumulate: added to what dst holds (sum post-op). */
+static enum lf_status lora_matmul(struct entry *e, int64_t n, int64_t k, int64_t r, bool accumulate,
+                                  struct lf_error *err)
 {
-    struct entry e = {0};
-    memcpy(e.key, key, sizeof e.key);
-    matrix_md(&e.src_md, 1, n, r, 0, false);
-    matrix_md(&e.wei_md, 1, r, k, 0, false);
-    matrix_md(&e.dst_md, 1, n, k, 0, false);
+    matrix_md(&e->src_md, 1, n, r, 0, false);
+    matrix_md(&e->wei_md, 1, r, k, 0, false);
+    matrix_md(&e->dst_md, 1, n, k, 0, false);
     dnnl_matmul_desc_t desc;
-    TRY(dnnl_matmul_desc_init(&desc, &e.src_md, &e.wei_md, NULL, &e.dst_md), "matmul description");
+    TRY(dnnl_matmul_desc_init(&desc, &e->src_md, &e->wei_md, NULL, &e->dst_md),
+        "matmul description");
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po = NULL;
+    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
+    const float runtime = DNNL_RUNTIME_F32_VAL;
+    dnnl_status_t s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &runtime);
+    if (s == dnnl_success && accumulate) s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success && po) s = dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success && po) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (po) dnnl_post_ops_destroy(po);
+    enum lf_status st = s == dnnl_success ? LF_OK : fail(s, "LoRA merge attributes", err);
+    dnnl_primitive_desc_t pd;
+    if (st == LF_OK) st = create_prim(&desc, attr, &pd, &e->prim, &e->pad_md, err);
+    dnnl_primitive_attr_destroy(attr);
+    if (st == LF_OK) dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* The reorder plain oihw -> wmd that adds to what the destination holds. */
+static enum lf_status lora_reorder_add(struct entry *e, const dnnl_memory_desc_t *wmd,
+                                       struct lf_error *err)
+{
+    const dnnl_dims_t *d = &wmd->dims;
+    dnnl_dims_t dims = {(*d)[0], (*d)[1], (*d)[2], (*d)[3]};
+    TRY(dnnl_memory_desc_init_by_tag(&e->user_w, 4, dims, dnnl_f32, dnnl_oihw), "weight layout");
     dnnl_primitive_attr_t attr;
     dnnl_post_ops_t po;
     TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
@@ -289,39 +352,70 @@ static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, float scale, c
         if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
         dnnl_post_ops_destroy(po);
     }
-    if (s == dnnl_success) s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale);
-    if (s != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return fail(s, "LoRA merge attributes", err);
-    }
-    dnnl_primitive_desc_t pd;
-    enum lf_status st = create_prim(&desc, attr, &pd, &e.prim, err);
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, &e->user_w, engine, wmd, engine, attr);
     dnnl_primitive_attr_destroy(attr);
-    if (st != LF_OK) return st;
-    dnnl_primitive_desc_destroy(pd);
-    *out = keep(&e, err);
-    if (!*out) entry_free(&e);
-    return *out ? LF_OK : LF_ERR_OUT_OF_MEMORY;
+    if (s == dnnl_success) s = dnnl_primitive_create(&e->dst_out, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return s == dnnl_success ? LF_OK : fail(s, "LoRA merge into packed weights", err);
+}
+
+static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, const dnnl_memory_desc_t *wmd,
+                                 const int64_t *key, struct entry **out, struct lf_error *err)
+{
+    struct entry e = {0};
+    memcpy(e.key, key, sizeof e.key);
+    e.key_packed = wmd != NULL;
+    if (wmd) e.key_wmd = *wmd;
+    enum lf_status st = lora_matmul(&e, n, k, r, !wmd, err);
+    if (st == LF_OK && wmd) st = lora_reorder_add(&e, wmd, err);
+    if (st == LF_OK && !(*out = keep(&e, err))) st = LF_ERR_OUT_OF_MEMORY;
+    if (st != LF_OK) entry_free(&e);
+    return st;
+}
+
+/* w += scale * up @ down; w plain [n, k], or packed in layout wmd (then the
+** product goes through conv scratch and is added while reordered in). */
+static enum lf_status lora_merge(void *w, const dnnl_memory_desc_t *wmd, const float *up,
+                                 const float *down, int64_t n, int64_t k, int64_t r, float scale,
+                                 struct lf_error *err)
+{
+    int64_t key[KEY_MAX] = {ENTRY_LORA, n, k, r};
+    pthread_mutex_lock(&lock);
+    struct entry *e = NULL;
+    enum lf_status st = init_locked(err);
+    if (st == LF_OK && !(e = find(key, wmd))) st = lora_entry(n, k, r, wmd, key, &e, err);
+    void *dst = w;
+    if (st == LF_OK && wmd && !(dst = scratch_get(SCRATCH_DST, &e->dst_md)))
+        st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a LoRA merge");
+    if (st == LF_OK) {
+        dnnl_memory_desc_t scale_md;
+        dnnl_dims_t one = {1};
+        dnnl_memory_desc_init_by_tag(&scale_md, 1, one, dnnl_f32, dnnl_a);
+        const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
+                             DNNL_ARG_ATTR_OUTPUT_SCALES};
+        const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &scale_md};
+        void *ptrs[4] = {(void *)up, (void *)down, dst, &scale};
+        st = run(e->prim, 4, args, mds, ptrs, &e->pad_md, err);
+    }
+    if (st == LF_OK && wmd) st = reorder(e->dst_out, &e->user_w, dst, wmd, w, err);
+    pthread_mutex_unlock(&lock);
+    return st;
 }
 
 enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
                                  int64_t r, float scale, struct lf_error *err)
 {
-    int32_t bits;
-    memcpy(&bits, &scale, sizeof bits);
-    int64_t key[KEY_MAX] = {ENTRY_LORA, n, k, r, bits};
-    pthread_mutex_lock(&lock);
-    struct entry *e = NULL;
-    enum lf_status st = init_locked(err);
-    if (st == LF_OK && !(e = find(key, NULL))) st = lora_entry(n, k, r, scale, key, &e, err);
-    if (st == LF_OK) {
-        const int args[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-        const dnnl_memory_desc_t *mds[3] = {&e->src_md, &e->wei_md, &e->dst_md};
-        void *ptrs[3] = {(void *)up, (void *)down, w};
-        st = run(e->prim, 3, args, mds, ptrs, err);
-    }
-    pthread_mutex_unlock(&lock);
-    return st;
+    return lora_merge(w, NULL, up, down, n, k, r, scale, err);
+}
+
+enum lf_status lf_cpu_lora_merge_packed(void *w, const struct lf_cpu_wformat *fmt, const float *up,
+                                        const float *down, int64_t r, float scale,
+                                        struct lf_error *err)
+{
+    const dnnl_dims_t *d = &fmt->md.dims;
+    return lora_merge(w, &fmt->md, up, down, (*d)[0], (*d)[1] * (*d)[2] * (*d)[3], r, scale, err);
 }
 
 /* {======================================================== convolution */
@@ -341,6 +435,10 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
 ** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0. */
 #define WINO_MIN_PIXELS   1024
 #define WINO_MIN_CHANNELS 16
+/* Winograd's transformed input and output live in its scratchpad: at the
+** VAE decoder's 512x512 level that would be about 0.9 GiB, held for the
+** run.  Above this a convolution runs direct. */
+#define WINO_PAD_MAX ((size_t)256 << 20)
 static bool use_winograd(const struct lf_cpu_conv *p)
 {
     static int allowed = -1;
@@ -383,7 +481,13 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
                                                wmd ? wmd : &w_any, p->bias ? &bias_md : NULL,
                                                &dst_any, strides, pad_l, pad_r),
             "convolution description");
-        st = create_prim(&desc, NULL, &pd, &e.prim, wino ? NULL : err);
+        st = create_prim(&desc, NULL, &pd, &e.prim, &e.pad_md, wino ? NULL : err);
+        if (st == LF_OK && wino && dnnl_memory_desc_get_size(&e.pad_md) > WINO_PAD_MAX) {
+            dnnl_primitive_destroy(e.prim); /* too much scratch: direct instead */
+            dnnl_primitive_desc_destroy(pd);
+            e.prim = NULL;
+            st = LF_ERR_UNSUPPORTED;
+        }
     }
     if (st != LF_OK) return st;
     const char *impl = "";
@@ -429,9 +533,9 @@ static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
 static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *p,
                                struct lf_error *err)
 {
-    void *xs = e->src_in ? scratch_get(0, &e->src_md) : (void *)p->x;
-    void *ys = e->dst_out ? scratch_get(1, &e->dst_md) : p->y;
-    void *ws = e->wei_in ? scratch_get(2, &e->wei_md) : (void *)p->weight;
+    void *xs = e->src_in ? scratch_get(SCRATCH_SRC, &e->src_md) : (void *)p->x;
+    void *ys = e->dst_out ? scratch_get(SCRATCH_DST, &e->dst_md) : p->y;
+    void *ws = e->wei_in ? scratch_get(SCRATCH_WEI, &e->wei_md) : (void *)p->weight;
     enum lf_status st = LF_OK;
     if (!xs || !ys || !ws)
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a convolution");
@@ -445,7 +549,7 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
         const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
         const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &bias_md};
         void *ptrs[4] = {xs, ws, ys, (void *)p->bias};
-        st = run(e->prim, p->bias ? 4 : 3, args, mds, ptrs, err);
+        st = run(e->prim, p->bias ? 4 : 3, args, mds, ptrs, &e->pad_md, err);
     }
     if (st == LF_OK && e->dst_out)
         st = reorder(e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);

@@ -67,6 +67,16 @@ enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu
 enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
                                  int64_t r, float scale, struct lf_error *err);
 
+/* The same on packed conv weights, in their layout (no unpacking): w
+** [o, c, kh, kw] as fmt says, up [o, r], down [r, c * kh * kw]. */
+enum lf_status lf_cpu_lora_merge_packed(void *w, const struct lf_cpu_wformat *fmt, const float *up,
+                                        const float *down, int64_t r, float scale,
+                                        struct lf_error *err);
+
+/* Bytes of the grow-only scratch held now (blocked copies, unpacked
+** weights, oneDNN's scratchpad). */
+size_t lf_cpu_dnnl_scratch_bytes(void);
+
 /* Frees every cached primitive (tests, and the last device's close). */
 void lf_cpu_dnnl_release(void);
 

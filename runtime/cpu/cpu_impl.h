@@ -71,6 +71,11 @@ enum lf_status lf_cpu_buffer_to_f32(struct lf_cpu_buffer *b, float **out, struct
 /* Returns b to its plain form (the logical bytes in data). */
 enum lf_status lf_cpu_buffer_unprepare(struct lf_cpu_buffer *b, struct lf_error *err);
 
+/* Makes dst (a whole plain buffer of src's dtype and size) a copy of src
+** in src's prepared form. */
+enum lf_status lf_cpu_buffer_copy_form(struct lf_cpu_buffer *dst, const struct lf_cpu_buffer *src,
+                                       struct lf_error *err);
+
 /* An input's values as f32: a pointer into the buffer when it already
 ** holds them, else into *tmp (malloc'd; the caller frees *tmp, NULL when
 ** unused).  NULL tensors give NULL. */

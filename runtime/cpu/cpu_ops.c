@@ -221,8 +221,19 @@ enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, fl
                                struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    struct lf_cpu_buffer *xb = lf_cpu_buf(x), *yb = lf_cpu_buf(y);
+    if (fn == LF_BACKEND_UNARY_IDENTITY && scale == 1.0f && shift == 0.0f &&
+        xb->form != CPU_BUF_PLAIN && yb->form == CPU_BUF_PLAIN && x->offset == 0 &&
+        y->offset == 0 && x->dtype == y->dtype && xb->base.size == yb->base.size &&
+        lf_tensor_nbytes(y) == yb->base.size) {
+        /* A whole prepared weight copied whole (a LoRA merge's start)
+        ** keeps its form: no unpacking and packing again. */
+        enum lf_status s = lf_cpu_buffer_copy_form(yb, xb, err);
+        lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
+        return s;
+    }
     /* y may be an existing tensor (copy): write only through the output. */
-    enum lf_status s = lf_cpu_buffer_unprepare(lf_cpu_buf(y), err);
+    enum lf_status s = lf_cpu_buffer_unprepare(yb, err);
     struct io io = {0};
     if (s == LF_OK) s = io_begin(&io, y, &x, 1, err);
     if (s == LF_OK) lf_cpu_kernels()->unary(io.in[0], io.out, numel(x), fn, scale, shift);

@@ -115,34 +115,61 @@ enum lf_status lf_cpu_op_timestep_embedding(struct lf_tensor *t, int dim, bool f
 
 /* {======================================================== weights */
 
+/* Rounds f32 values to the nearest value of dtype (f16 or bf16) in place:
+** a prepared 16-bit weight holds f32 values, and a merge into it must give
+** what such a tensor holds (one rounding, as on every backend). */
+static void round_to(enum lf_dtype dtype, float *v, int64_t n)
+{
+    enum { CHUNK = 4096 };
+    const struct lf_cpu_kernels *k = lf_cpu_kernels();
+#pragma omp parallel for schedule(static)
+    for (int64_t lo = 0; lo < n; lo += CHUNK) {
+        uint16_t h[CHUNK];
+        int64_t len = n - lo < CHUNK ? n - lo : CHUNK;
+        if (dtype == LF_DTYPE_F16) {
+            k->f32_to_f16(v + lo, h, len);
+            k->f16_to_f32(h, v + lo, len);
+        } else if (dtype == LF_DTYPE_BF16) {
+            for (int64_t i = 0; i < len; i++)
+                v[lo + i] = lf_bf16_to_f32(lf_f32_to_bf16(v[lo + i]));
+        }
+    }
+}
+
+/* A whole prepared weight merges in its form: packed conv weights in
+** oneDNN's layout, 16-bit weights held as f32 as they are (then rounded to
+** their dtype), so a merge neither unpacks nor packs again.  Anything else merges
+** on its plain bytes. */
 enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
                                     struct lf_tensor *down, float scale, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
     struct lf_cpu_buffer *wb = lf_cpu_buf(w);
-    bool was_prepared = wb->form != CPU_BUF_PLAIN;
-    enum lf_status s = lf_cpu_buffer_unprepare(wb, err);
-    if (s) return s;
     int64_t n = w->shape[0], r = up->shape[1], k = lf_tensor_numel(w) / n;
+    bool in_form = wb->form != CPU_BUF_PLAIN && w->offset == 0 && wb->numel == n * k;
+    enum lf_status s = in_form ? LF_OK : lf_cpu_buffer_unprepare(wb, err);
+    if (s) return s;
     const float *fu, *fd;
     float *tu = NULL, *td = NULL, *tw = NULL;
     s = lf_cpu_input(up, &fu, &tu, err);
     if (s == LF_OK) s = lf_cpu_input(down, &fd, &td, err);
-    float *fw = NULL;
-    if (s == LF_OK && w->dtype == LF_DTYPE_F32) {
-        fw = lf_cpu_bytes(w);
+    if (s == LF_OK && wb->form == CPU_BUF_PACKED) {
+        s = lf_cpu_lora_merge_packed(wb->data, &wb->fmt, fu, fd, r, scale, err);
+        if (s == LF_OK && wb->logical != LF_DTYPE_F32)
+            round_to(wb->logical, wb->data,
+                     (int64_t)(dnnl_memory_desc_get_size(&wb->fmt.md) / sizeof(float)));
+    } else if (s == LF_OK && wb->form == CPU_BUF_F32) {
+        s = lf_cpu_lora_merge(wb->data, fu, fd, n, k, r, scale, err);
+        if (s == LF_OK) round_to(wb->logical, wb->data, n * k);
+    } else if (s == LF_OK && w->dtype == LF_DTYPE_F32) {
+        s = lf_cpu_lora_merge(lf_cpu_bytes(w), fu, fd, n, k, r, scale, err);
     } else if (s == LF_OK) {
         const float *cw;
         s = lf_cpu_input(w, &cw, &tw, err);
-        fw = tw;
+        if (s == LF_OK) s = lf_cpu_lora_merge(tw, fu, fd, n, k, r, scale, err);
+        if (s == LF_OK) lf_cpu_kernels()->f32_to_f16(tw, lf_cpu_bytes(w), n * k);
     }
-    if (s == LF_OK) s = lf_cpu_lora_merge(fw, fu, fd, n, k, r, scale, err);
-    if (s == LF_OK && tw) lf_cpu_kernels()->f32_to_f16(tw, lf_cpu_bytes(w), n * k);
     free(tu), free(td), free(tw);
-    if (s == LF_OK && was_prepared) {
-        struct lf_error ignored = {0};
-        lf_cpu_op_weight_prepare(w, &ignored); /* a hint: failing is harmless */
-    }
     lf_cpu_prof_add(LF_CPU_PROF_LORA, t0, 2.0 * (double)n * (double)k * (double)r);
     return s;
 }

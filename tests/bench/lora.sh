@@ -10,7 +10,7 @@ DTYPE=${2:-f16}
 DIR=${LCMFLOW_BENCH_DIR:-/tmp/lcmflow-bench}
 mkdir -p "$DIR"
 [ -f "$DIR/sd15.safetensors" ] ||
-    "$BUILD/lcmflow" synth-checkpoint --preset sd15 --out "$DIR/sd15.safetensors"
+    "$BUILD/runtime/cli/lcmflow" synth-checkpoint --preset sd15 --out "$DIR/sd15.safetensors"
 [ -f "$DIR/lcm-lora-r64.safetensors" ] ||
-    "$BUILD/lcmflow" synth-lora --preset lcm-sd15 --rank 64 --out "$DIR/lcm-lora-r64.safetensors"
+    "$BUILD/runtime/cli/lcmflow" synth-lora --preset lcm-sd15 --rank 64 --out "$DIR/lcm-lora-r64.safetensors"
 exec "$BUILD/tests/bench-lora" "$DIR/sd15.safetensors" "$DIR/lcm-lora-r64.safetensors" "$DTYPE"

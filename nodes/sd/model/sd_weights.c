@@ -146,6 +146,8 @@ static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *
     return s;
 }
 
+#define DROP_EVERY ((size_t)256 << 20)
+
 enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, sd_name_map map,
                                    void *user, struct lf_error *err)
 {
@@ -155,7 +157,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
     w->files[w->file_count++] = sd_file_retain(file);
 
     const struct lf_safetensors *st = file->st;
-    size_t n = lf_safetensors_count(st);
+    size_t n = lf_safetensors_count(st), mapped = 0;
     for (size_t i = 0; i < n; i++) {
         const struct lf_safetensors_tensor *src = lf_safetensors_tensor_at(st, i);
         char name[256];
@@ -190,6 +192,12 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
         item->file = st;
         item->source = src;
         w->bytes += lf_tensor_nbytes(item->tensor);
+        /* The pages read so far are let go as the load goes, not at its
+        ** end: else the whole file is resident beside its tensors. */
+        if ((mapped += src->nbytes) >= DROP_EVERY) {
+            lf_safetensors_drop_pages(st);
+            mapped = 0;
+        }
         size_t slot = sd_hash_name(name) & (w->index_size - 1);
         while (w->index[slot] != SIZE_MAX)
             slot = (slot + 1) & (w->index_size - 1);
