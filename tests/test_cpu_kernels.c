@@ -4,7 +4,7 @@
 ** this CPU runs (portable always; AVX2 and AVX-512 where present): unary
 ** functions, broadcast binary ops, GEGLU, group norm (+SiLU), layer norm,
 ** softmax, flash attention (head dims 5..160, causal, long key runs with
-** jumps) and the f16 conversions.  Tolerances are the op tests' f32 ones.
+** jumps) and the f16 and bf16 conversions.  Tolerances are the op tests' f32 ones.
 */
 #include "cpu_kernels.h"
 #include "op_test.h"
@@ -230,6 +230,35 @@ static void check_f16(const struct lf_cpu_kernels *k)
     free(x), free(back), free(h);
 }
 
+/* bf16: bit-exact against the engine's scalar conversions, ties to even,
+** NaN kept a NaN, over the whole f32 range. */
+static void check_bf16(const struct lf_cpu_kernels *k)
+{
+    int64_t n = 70003;
+    float *x = rnd((size_t)n, -1e38f, 1e38f, 22), *back = malloc((size_t)n * 4);
+    uint16_t *h = malloc((size_t)n * 2);
+    for (int64_t i = 6; i < n / 2; i++)
+        x[i] = x[i] * 1e-36f; /* small and subnormal magnitudes too */
+    x[0] = 1.0f + 1.0f / 256, x[1] = -0.0f, x[2] = 1.0f + 3.0f / 256, x[3] = 1e-40f,
+    x[4] = INFINITY, x[5] = NAN;
+    k->f32_to_bf16(x, h, n);
+    for (int64_t i = 0; i < n; i++)
+        if (h[i] != lf_f32_to_bf16(x[i]))
+            fail_msg("%s f32->bf16 of %g: %04x, want %04x", k->isa, (double)x[i], h[i],
+                     lf_f32_to_bf16(x[i]));
+    assert_int_equal(h[0], 0x3f80); /* the tie to even rounds down */
+    assert_int_equal(h[2], 0x3f82); /* and up */
+    assert_true(isnan(lf_bf16_to_f32(h[5])));
+    k->bf16_to_f32(h, back, n);
+    for (int64_t i = 0; i < n; i++) {
+        float want = lf_bf16_to_f32(h[i]);
+        if (memcmp(&back[i], &want, 4))
+            fail_msg("%s bf16->f32 of %04x: %g, want %g", k->isa, h[i], (double)back[i],
+                     (double)want);
+    }
+    free(x), free(back), free(h);
+}
+
 static void unary_all_isas(void **state)
 {
     for_each_isa(check_unary);
@@ -254,6 +283,7 @@ static void attention_all_isas(void **state)
 static void f16_all_isas(void **state)
 {
     for_each_isa(check_f16);
+    for_each_isa(check_bf16);
 }
 
 /* LCMFLOW_CPU_ISA picks the set (checked in a child-free way: the choice

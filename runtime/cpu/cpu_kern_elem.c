@@ -12,6 +12,7 @@
 #include "lcmflow/tensor.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -168,6 +169,36 @@ void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n)
     }
 }
 
+/* Plain integer code the compiler vectorises (a bf16 is the top half of an
+** f32; memcpy keeps the type punning defined). */
+void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            uint32_t v = (uint32_t)x[i] << 16;
+            memcpy(&y[i], &v, sizeof v);
+        }
+    }
+}
+
+void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            uint32_t v;
+            memcpy(&v, &x[i], sizeof v);
+            uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
+            y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
+        }
+    }
+}
+
 #define LF_ISA_STR2(x) #x
 #define LF_ISA_STR(x)  LF_ISA_STR2(x)
 
@@ -182,5 +213,7 @@ const struct lf_cpu_kernels LF_ISA_FN(lf_cpu_kernels) = {
     .attention = LF_ISA_FN(lf_cpu_attention),
     .f16_to_f32 = LF_ISA_FN(lf_cpu_f16_to_f32),
     .f32_to_f16 = LF_ISA_FN(lf_cpu_f32_to_f16),
+    .bf16_to_f32 = LF_ISA_FN(lf_cpu_bf16_to_f32),
+    .f32_to_bf16 = LF_ISA_FN(lf_cpu_f32_to_bf16),
     .fma_peak = LF_ISA_FN(lf_cpu_fma_peak),
 };

@@ -35,6 +35,8 @@ void LF_ISA_FN(lf_cpu_softmax)(const float *x, float *y, int64_t rows, int64_t c
 bool LF_ISA_FN(lf_cpu_attention)(const struct lf_cpu_attention *a);
 void LF_ISA_FN(lf_cpu_f16_to_f32)(const uint16_t *x, float *y, int64_t n);
 void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n);
+void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n);
 double LF_ISA_FN(lf_cpu_fma_peak)(double seconds, int threads);
 
 #endif

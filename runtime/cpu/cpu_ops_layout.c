@@ -137,7 +137,7 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
         fw = tw;
     }
     if (s == LF_OK) s = lf_cpu_lora_merge(fw, fu, fd, n, k, r, scale, err);
-    if (s == LF_OK && tw) lf_cpu_kernels()->f32_to_f16(tw, lf_cpu_bytes(w), n * k);
+    if (s == LF_OK && tw) lf_cpu_from_f32(w->dtype, tw, lf_cpu_bytes(w), n * k);
     free(tu), free(td), free(tw);
     if (s == LF_OK && was_prepared) {
         struct lf_error ignored = {0};
@@ -147,7 +147,8 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
     return s;
 }
 
-/* A plain f16 buffer becomes CPU_BUF_F32; a 4-dim weight CPU_BUF_PACKED. */
+/* A plain f16 buffer becomes CPU_BUF_F32; a 4-dim weight CPU_BUF_PACKED
+** (in bf16 for a bf16 weight: it is held once, in its own precision). */
 enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *err)
 {
     struct lf_cpu_buffer *b = lf_cpu_buf(w);
@@ -156,9 +157,9 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: weight not prepared: shared");
     bool conv = w->rank == 4;
     double t0 = lf_cpu_prof_start();
-    if (!conv && w->dtype == LF_DTYPE_F32)
+    if (!conv && (w->dtype == LF_DTYPE_F32 || w->dtype == LF_DTYPE_BF16))
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "cpu backend: f32 weights are used as they are");
+                            "cpu backend: f32 and bf16 weights are used as they are");
     const float *values;
     float *tmp = NULL;
     enum lf_status s = lf_cpu_input(w, &values, &tmp, err);
@@ -167,7 +168,7 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
     struct lf_cpu_wformat fmt = {0};
     if (s == LF_OK && conv)
         s = lf_cpu_conv_weight_pack(values, w->shape[0], w->shape[1], w->shape[2], w->shape[3],
-                                    &packed, &bytes, &fmt, err);
+                                    w->dtype == LF_DTYPE_BF16, &packed, &bytes, &fmt, err);
     if (s == LF_OK && !conv) { /* f16 -> f32: the converted copy is the new data */
         bytes = (size_t)lf_tensor_numel(w) * sizeof(float);
         packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
