@@ -4,10 +4,14 @@
 ** avx512_bf16 / amx_bf16 in /proc/cpuinfo) and f32 where it does not (also
 ** when LCMFLOW_CPU_NO_BF16=1 pretends so); a bf16 model holds its weights
 ** in bf16 (packed convolution weights too) and runs every convolution and
-** GEMM in bf16; an f32 model never does.  On the tiny-sd15 fixture.
+** GEMM in bf16; an f32 model never does (on the tiny-sd15 fixture).  And
+** the bf16 ops themselves against the f32 references on bf16-rounded
+** inputs.
 */
 #include "cpu_impl.h"
 #include "op_test.h"
+#include "ref_conv.h"
+#include "ref_gemm.h"
 #include "sd_checkpoint.h"
 #include "sd_unet.h"
 
@@ -173,6 +177,101 @@ static void no_silent_fallback(void **state)
     lf_device_destroy(d);
 }
 
+static float bf16_round(float x)
+{
+    return lf_bf16_to_f32(lf_f32_to_bf16(x));
+}
+
+static struct lf_tensor *bf16_tensor(struct lf_device *d, int rank, const int64_t *shape,
+                                     float *data, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        data[i] = bf16_round(data[i]);
+    struct lf_tensor *t;
+    struct lf_error err = {0};
+    if (lf_tensor_from_f32(d, LF_DTYPE_BF16, rank, shape, data, &t, &err))
+        fail_msg("%s", err.message);
+    return t;
+}
+
+/* Convolutions on packed bf16 weights (3x3 and 1x1, with bias) and a
+** linear layer, all bf16, against the f32 reference on the same rounded
+** inputs: within the bf16 rounding of the output (2^-8 relative) plus
+** accumulation; the packed weight downloads as uploaded and a LoRA merge
+** into it matches the reference merge rounded once to bf16. */
+static void bf16_ops_match_references(void **state)
+{
+    struct lf_device *d = open_cpu(false);
+    struct lf_error err = {0};
+    for (int k = 1; k <= 3; k += 2) {
+        int64_t o = 64, c = 32, h = 12, w = 10, nw = o * c * k * k, nx = c * h * w;
+        int64_t ws[4] = {o, c, k, k}, xs[4] = {1, c, h, w}, bs[1] = {o};
+        float *wv = malloc((size_t)nw * 4), *xv = malloc((size_t)nx * 4), *bv = malloc(64 * 4);
+        float *want = malloc((size_t)(o * h * w) * 4), *back = malloc((size_t)nw * 4);
+        op_test_random(wv, (size_t)nw, -0.5f, 0.5f, 10 + (uint32_t)k);
+        op_test_random(xv, (size_t)nx, -1, 1, 20 + (uint32_t)k);
+        op_test_random(bv, 64, -1, 1, 30);
+        struct lf_tensor *tw = bf16_tensor(d, 4, ws, wv, nw), *tx = bf16_tensor(d, 4, xs, xv, nx);
+        struct lf_tensor *tb, *ty;
+        assert_int_equal(lf_tensor_from_f32(d, LF_DTYPE_F32, 1, bs, bv, &tb, &err), LF_OK);
+        bool packed = lf_tensor_prepare_weight(tw);
+        if (packed) assert_int_equal(lf_cpu_buf(tw)->fmt.md.data_type, dnnl_bf16);
+        assert_int_equal(lf_tensor_download_f32(tw, back, nw, &err), LF_OK);
+        assert_memory_equal(back, wv, (size_t)nw * 4);
+        struct lf_conv2d_params p = {1, k / 2, k / 2, k / 2, k / 2};
+        struct lf_cpu_dtype_counts c0, c1;
+        lf_cpu_dtype_counts(&c0);
+        assert_int_equal(lf_op_conv2d(tx, tw, tb, &p, &ty, &err), LF_OK);
+        lf_cpu_dtype_counts(&c1);
+        assert_int_equal(c1.bf16 - c0.bf16, 1);
+        assert_int_equal(ty->dtype, LF_DTYPE_BF16);
+        float *got = op_test_download(ty);
+        ref_conv2d(xv, wv, bv, 1, c, h, w, o, k, k, &p, want);
+        char label[64];
+        snprintf(label, sizeof label, "bf16 conv %lldx%lld%s", (long long)k, (long long)k,
+                 packed ? " packed" : "");
+        op_test_assert_close(label, got, want, (size_t)(o * h * w), 2e-3, 8e-3);
+        free(got), free(wv), free(xv), free(bv), free(want), free(back);
+        lf_tensor_release(tw), lf_tensor_release(tx), lf_tensor_release(tb);
+        lf_tensor_release(ty);
+    }
+    /* linear [m, k] x [n, k]^T, then a LoRA merge into the bf16 weight */
+    int64_t m = 37, n = 48, kk = 80, r = 4;
+    int64_t xs[2] = {m, kk}, ws[2] = {n, kk}, us[2] = {n, r}, ds[2] = {r, kk};
+    float *xv = malloc((size_t)(m * kk) * 4), *wv = malloc((size_t)(n * kk) * 4);
+    float *up = malloc((size_t)(n * r) * 4), *down = malloc((size_t)(r * kk) * 4);
+    float *want = malloc((size_t)(m * n) * 4);
+    op_test_random(xv, (size_t)(m * kk), -1, 1, 40);
+    op_test_random(wv, (size_t)(n * kk), -0.5f, 0.5f, 41);
+    op_test_random(up, (size_t)(n * r), -1, 1, 42);
+    op_test_random(down, (size_t)(r * kk), -1, 1, 43);
+    struct lf_tensor *tx = bf16_tensor(d, 2, xs, xv, m * kk),
+                     *tw = bf16_tensor(d, 2, ws, wv, n * kk);
+    struct lf_tensor *tu, *td, *ty;
+    assert_int_equal(lf_tensor_from_f32(d, LF_DTYPE_F32, 2, us, up, &tu, &err), LF_OK);
+    assert_int_equal(lf_tensor_from_f32(d, LF_DTYPE_F32, 2, ds, down, &td, &err), LF_OK);
+    struct lf_cpu_dtype_counts c0, c1;
+    lf_cpu_dtype_counts(&c0);
+    assert_int_equal(lf_op_linear(tx, tw, NULL, &ty, &err), LF_OK);
+    lf_cpu_dtype_counts(&c1);
+    assert_int_equal(c1.bf16 - c0.bf16, 1);
+    float *got = op_test_download(ty);
+    ref_gemm(xv, wv, NULL, false, true, 1, m, n, kk, 0, 0, want);
+    op_test_assert_close("bf16 linear", got, want, (size_t)(m * n), 2e-3, 8e-3);
+    free(got);
+    assert_int_equal(lf_op_lora_merge(tw, tu, td, 0.5f, &err), LF_OK);
+    assert_int_equal(tw->dtype, LF_DTYPE_BF16);
+    ref_lora_merge(wv, up, down, n, kk, r, 0.5f);
+    float *merged = op_test_download(tw);
+    for (int64_t i = 0; i < n * kk; i++)
+        wv[i] = bf16_round(wv[i]);
+    op_test_assert_close("LoRA merge into bf16", merged, wv, (size_t)(n * kk), 0, 8e-3);
+    free(merged), free(xv), free(wv), free(up), free(down), free(want);
+    lf_tensor_release(tx), lf_tensor_release(tw), lf_tensor_release(tu), lf_tensor_release(td);
+    lf_tensor_release(ty);
+    lf_device_destroy(d);
+}
+
 int main(void)
 {
     const char *dir = getenv("LCMFLOW_FIXTURES");
@@ -188,6 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_decides_from_the_cpu),
         cmocka_unit_test(no_silent_fallback),
+        cmocka_unit_test(bf16_ops_match_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
