@@ -65,6 +65,17 @@ struct lf_cpu_kernels {
     /* bf16 <-> f32, round to nearest even (NaN kept a NaN). */
     void (*bf16_to_f32)(const uint16_t *x, float *y, int64_t n);
     void (*f32_to_bf16)(const float *x, uint16_t *y, int64_t n);
+    /* The memory-bound kernels above on bf16 arrays (f32 math inside,
+    ** results rounded to nearest even): same arguments, bf16 x / a / b / y.
+    ** unary_bf16's y may be x. */
+    void (*unary_bf16)(const uint16_t *x, uint16_t *y, int64_t n, unsigned fn, float scale,
+                       float shift);
+    void (*binary_bf16)(const uint16_t *a, const uint16_t *b, uint16_t *y,
+                        const struct lf_cpu_broadcast *bc, enum lf_binary fn);
+    void (*geglu_bf16)(const uint16_t *x, uint16_t *y, int64_t rows, int64_t n);
+    void (*group_norm_bf16)(const uint16_t *x, const float *gamma, const float *beta, int64_t batch,
+                            int64_t channels, int64_t spatial, int64_t groups, float eps, bool silu,
+                            uint16_t *y);
     /* GFLOP/s of independent f32 FMA chains on threads threads for about
     ** seconds: the machine's peak for this instruction set. */
     double (*fma_peak)(double seconds, int threads);

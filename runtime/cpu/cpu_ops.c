@@ -59,7 +59,8 @@ void lf_cpu_dtype_counts(struct lf_cpu_dtype_counts *out)
     out->bf16 = __atomic_load_n(&dtype_calls[1], __ATOMIC_RELAXED);
 }
 
-/* Whether t is a plain bf16 tensor: oneDNN reads it as it is. */
+/* Whether t is a plain bf16 tensor: oneDNN and the bf16 kernels read it as
+** it is. */
 static bool plain_bf16(const struct lf_tensor *t)
 {
     return t->dtype == LF_DTYPE_BF16 && lf_cpu_buf(t)->form == CPU_BUF_PLAIN;
@@ -158,16 +159,21 @@ enum lf_status lf_cpu_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma
                                     struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    bool bf16 = plain_bf16(x) && plain_bf16(y); /* read and written as bf16 */
     struct io io;
-    struct lf_tensor *ins[3] = {x, gamma, beta};
-    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    struct lf_tensor *ins[3] = {bf16 ? NULL : x, gamma, beta};
+    enum lf_status s = io_begin(&io, bf16 ? NULL : y, ins, 3, err);
     if (s == LF_OK) {
         int64_t b = x->shape[0], c = x->shape[1], spatial = numel(x) / (b * c);
-        lf_cpu_kernels()->group_norm(io.in[0], io.in[1], io.in[2], b, c, spatial, groups, eps, silu,
-                                     io.out);
+        if (bf16)
+            lf_cpu_kernels()->group_norm_bf16(lf_cpu_bytes(x), io.in[1], io.in[2], b, c, spatial,
+                                              groups, eps, silu, lf_cpu_bytes(y));
+        else
+            lf_cpu_kernels()->group_norm(io.in[0], io.in[1], io.in[2], b, c, spatial, groups, eps,
+                                         silu, io.out);
     }
     lf_cpu_prof_add(LF_CPU_PROF_GROUP_NORM, t0, 0);
-    return io_end(&io, y, s);
+    return io_end(&io, bf16 ? NULL : y, s);
 }
 
 enum lf_status lf_cpu_op_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma,
@@ -238,6 +244,12 @@ enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, fl
     /* y may be an existing tensor (copy): write only through the output. */
     enum lf_status s = lf_cpu_buffer_unprepare(lf_cpu_buf(y), err);
     struct io io = {0};
+    bool bf16 = plain_bf16(x) && plain_bf16(y);
+    if (s == LF_OK && bf16) {
+        lf_cpu_kernels()->unary_bf16(lf_cpu_bytes(x), lf_cpu_bytes(y), numel(x), fn, scale, shift);
+        lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
+        return LF_OK;
+    }
     if (s == LF_OK) s = io_begin(&io, y, &x, 1, err);
     if (s == LF_OK) lf_cpu_kernels()->unary(io.in[0], io.out, numel(x), fn, scale, shift);
     lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
@@ -247,6 +259,12 @@ enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, fl
 enum lf_status lf_cpu_op_geglu(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    if (plain_bf16(x) && plain_bf16(y)) {
+        int64_t n = y->shape[y->rank - 1];
+        lf_cpu_kernels()->geglu_bf16(lf_cpu_bytes(x), lf_cpu_bytes(y), numel(y) / n, n);
+        lf_cpu_prof_add(LF_CPU_PROF_GEGLU, t0, 0);
+        return LF_OK;
+    }
     struct io io;
     enum lf_status s = io_begin(&io, y, &x, 1, err);
     if (s == LF_OK) {
@@ -261,6 +279,13 @@ enum lf_status lf_cpu_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum l
                                 struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    if (plain_bf16(a) && plain_bf16(b) && plain_bf16(y)) {
+        struct lf_cpu_broadcast bc;
+        lf_cpu_broadcast_init(a->rank, a->shape, b->rank, b->shape, &bc);
+        lf_cpu_kernels()->binary_bf16(lf_cpu_bytes(a), lf_cpu_bytes(b), lf_cpu_bytes(y), &bc, fn);
+        lf_cpu_prof_add(LF_CPU_PROF_BINARY, t0, 0);
+        return LF_OK;
+    }
     struct io io;
     struct lf_tensor *ins[2] = {a, b};
     enum lf_status s = io_begin(&io, y, ins, 2, err);
