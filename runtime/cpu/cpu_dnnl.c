@@ -504,7 +504,7 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
 
 /* {======================================================== weight packing */
 
-enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
                                        bool bf16, void **out, size_t *bytes,
                                        struct lf_cpu_wformat *fmt, struct lf_error *err)
 {
@@ -541,14 +541,8 @@ enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int
         *out = alloc64(&e->wei_md);
         if (!*out) st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory to pack");
     }
-    /* From f32 values: the entry's own reorder reads its dtype's oihw. */
-    dnnl_primitive_t from_f32 = NULL;
-    dnnl_memory_desc_t plain;
-    plain_md(&plain, o, c, kh, kw, dnnl_oihw, dnnl_f32);
-    if (st == LF_OK && bf16) st = make_reorder(&plain, &e->wei_md, &from_f32, err);
-    if (st == LF_OK) st = reorder(bf16 ? from_f32 : e->wei_in, &plain, w, &e->wei_md, *out, err);
+    if (st == LF_OK) st = reorder(e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
     pthread_mutex_unlock(&lock);
-    dnnl_primitive_destroy(from_f32);
     if (st != LF_OK) {
         free(*out);
         *out = NULL;

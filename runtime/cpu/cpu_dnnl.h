@@ -58,12 +58,13 @@ struct lf_cpu_conv {
 };
 enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err);
 
-/* Packs plain f32 weights [o, c, kh, kw] into the layout oneDNN prefers for
-** this kernel size, in bf16 when bf16 is set (for bf16 convolutions).  On
+/* Packs plain weights [o, c, kh, kw] into the layout oneDNN prefers for
+** this kernel size: f32 ones, or bf16 ones when bf16 is set (for bf16
+** convolutions; the layout is bf16 too).  On
 ** success *out is malloc'd (aligned 64; caller frees) of *bytes bytes and
 ** *fmt describes it; LF_ERR_UNSUPPORTED when the plain layout is already
 ** what oneDNN wants (nothing to gain). */
-enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
                                        bool bf16, void **out, size_t *bytes,
                                        struct lf_cpu_wformat *fmt, struct lf_error *err);
 

@@ -160,15 +160,18 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
     if (!conv && (w->dtype == LF_DTYPE_F32 || w->dtype == LF_DTYPE_BF16))
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
                             "cpu backend: f32 and bf16 weights are used as they are");
-    const float *values;
+    /* bf16 conv weights pack from their own bytes; others from f32 values. */
+    bool bf16 = w->dtype == LF_DTYPE_BF16;
+    const float *values = NULL;
     float *tmp = NULL;
-    enum lf_status s = lf_cpu_input(w, &values, &tmp, err);
+    enum lf_status s = bf16 ? LF_OK : lf_cpu_input(w, &values, &tmp, err);
     void *packed = NULL;
     size_t bytes = 0;
     struct lf_cpu_wformat fmt = {0};
     if (s == LF_OK && conv)
-        s = lf_cpu_conv_weight_pack(values, w->shape[0], w->shape[1], w->shape[2], w->shape[3],
-                                    w->dtype == LF_DTYPE_BF16, &packed, &bytes, &fmt, err);
+        s = lf_cpu_conv_weight_pack(bf16 ? lf_cpu_bytes(w) : (const void *)values, w->shape[0],
+                                    w->shape[1], w->shape[2], w->shape[3], bf16, &packed, &bytes,
+                                    &fmt, err);
     if (s == LF_OK && !conv) { /* f16 -> f32: the converted copy is the new data */
         bytes = (size_t)lf_tensor_numel(w) * sizeof(float);
         packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
