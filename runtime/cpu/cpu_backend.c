@@ -354,7 +354,7 @@ enum lf_status lf_cpu_input(struct lf_tensor *t, const float **out, float **tmp,
     if (t->dtype != LF_DTYPE_F16 && t->dtype != LF_DTYPE_BF16)
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: %s is not a float dtype",
                             lf_dtype_name(t->dtype));
-    *tmp = malloc((size_t)(n ? n : 1) * sizeof **tmp);
+    *tmp = lf_cpu_host_alloc((size_t)(n ? n : 1) * sizeof **tmp);
     if (!*tmp) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
     lf_cpu_to_f32(t->dtype, lf_cpu_bytes(t), *tmp, n);
     *out = *tmp;
@@ -368,7 +368,7 @@ enum lf_status lf_cpu_output(struct lf_tensor *y, float **out, struct lf_error *
         return LF_OK;
     }
     int64_t n = lf_tensor_numel(y);
-    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    *out = lf_cpu_host_alloc((size_t)(n ? n : 1) * sizeof **out);
     return *out ? LF_OK
                 : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
 }
