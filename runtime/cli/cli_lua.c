@@ -4,6 +4,9 @@
 */
 #include "cli.h"
 #include "lcmflow/lua_binding.h"
+#ifdef LCMFLOW_FARM
+#include "farm.h"
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -80,6 +83,9 @@ int lf_cli_lua(int argc, char **argv)
     lua_pop(L, 1);
     status = lua_pcall(L, 1, 1, 1);
     if (status == LUA_OK) {
+#ifdef LCMFLOW_FARM
+        farm_lua_add(L); /* lf.submit, lf.wait: the same table `require` returns */
+#endif
         lua_setglobal(L, "lcmflow");
         status = luaL_loadfile(L, argv[1]);
         if (status == LUA_OK) {

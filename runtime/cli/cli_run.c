@@ -101,57 +101,6 @@ static void print_outputs(const struct lf_graph *g, const struct lf_run *run)
     fflush(stdout);
 }
 
-/* A string param whose written text holds "{value}", for sweeps. */
-struct template
-{
-    char key[512]; /* node.param */
-    char *text;
-};
-
-static char *replace_all(const char *text, const char *needle, const char *with)
-{
-    size_t n = 0, ln = strlen(needle), lw = strlen(with);
-    for (const char *p = strstr(text, needle); p; p = strstr(p + ln, needle))
-        n++;
-    char *out = malloc(strlen(text) + n * lw + 1), *o = out;
-    if (!out) return NULL;
-    for (const char *p = text;;) {
-        const char *hit = strstr(p, needle);
-        size_t len = hit ? (size_t)(hit - p) : strlen(p);
-        memcpy(o, p, len);
-        o += len;
-        if (!hit) break;
-        memcpy(o, with, lw);
-        o += lw;
-        p = hit + ln;
-    }
-    *o = '\0';
-    return out;
-}
-
-static size_t find_templates(const struct lf_graph *g, struct template **out)
-{
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
-        const char *id = lf_graph_node_id(g, i);
-        const struct lf_node_type *t = lf_graph_node_type(g, i);
-        for (const struct lf_param_desc *d = t->params; d && d->name; d++) {
-            const char *text = lf_graph_param_text(g, id, d->name);
-            if (d->type != LF_TYPE_STRING || !text || !strstr(text, "{value}")) continue;
-            if (n == cap) {
-                cap = cap ? 2 * cap : 8;
-                struct template *p = realloc(*out, cap * sizeof *p);
-                if (!p) return n;
-                *out = p;
-            }
-            snprintf((*out)[n].key, sizeof(*out)[n].key, "%s.%s", id, d->name);
-            if (((*out)[n].text = strdup(text)) != NULL) n++;
-        }
-    }
-    return n;
-}
-
 struct options {
     const char *graph;
     const char **sets;
@@ -244,7 +193,7 @@ static int run_once(struct lf_session *s, struct lf_graph *g, const struct optio
 /* Sets the swept param to v and fills every {value} template with it;
 ** returns the exit status (1 with a message on a bad value). */
 static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
-                           const struct template *templates, size_t ntemplates)
+                           const struct lf_cli_template *templates, size_t ntemplates)
 {
     struct lf_error err = {0};
     char text[2048];
@@ -254,7 +203,7 @@ static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
         return 1;
     }
     for (size_t t = 0; t < ntemplates; t++) {
-        char *filled = replace_all(templates[t].text, "{value}", v);
+        char *filled = lf_cli_replace_all(templates[t].text, "{value}", v);
         enum lf_status st = filled ? lf_graph_set_param(g, templates[t].key, filled, &err)
                                    : lf_error_set(&err, LF_ERR_OUT_OF_MEMORY, "out of memory");
         free(filled);
@@ -274,7 +223,7 @@ static bool ref_is(const char *ref, const char *id, const char *param)
     return !strncmp(ref, id, idlen) && ref[idlen] == '.' && !strcmp(ref + idlen + 1, param);
 }
 
-static bool is_template(const struct template *templates, size_t ntemplates, const char *id,
+static bool is_template(const struct lf_cli_template *templates, size_t ntemplates, const char *id,
                         const char *param)
 {
     for (size_t t = 0; t < ntemplates; t++)
@@ -286,7 +235,7 @@ static bool is_template(const struct template *templates, size_t ntemplates, con
 ** would write the same file on every run, keeping only the last: refused,
 ** with the path as it could be written ("out/cat.png" -> "out/cat_{value}.png"). */
 static int check_sweep_outputs(const struct lf_graph *g, const char *key, size_t nvalues,
-                               const struct template *templates, size_t ntemplates)
+                               const struct lf_cli_template *templates, size_t ntemplates)
 {
     if (nvalues < 2) return 0;
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
@@ -316,42 +265,25 @@ static int check_sweep_outputs(const struct lf_graph *g, const char *key, size_t
 
 static int run_sweep(struct lf_session *s, struct lf_graph *g, const struct options *o)
 {
-    const char *eq = strchr(o->sweep, '=');
-    struct template *templates = NULL;
-    size_t ntemplates = 0, nvalues = 0;
-    int status = 0;
-    if (!eq || eq == o->sweep || !eq[1]) {
-        fprintf(stderr, "lcmflow run: --sweep wants NODE.PARAM=V1,V2,...\n");
-        return 2;
-    }
-    char *key = strndup(o->sweep, (size_t)(eq - o->sweep)), *values = strdup(eq + 1);
-    char **list = calloc(strlen(eq + 1) / 2 + 2, sizeof *list), *save = NULL;
-    if (!key || !values || !list) {
-        fprintf(stderr, "lcmflow: out of memory\n");
-        status = 1;
-        goto done;
-    }
-    for (char *v = strtok_r(values, ",", &save); v; v = strtok_r(NULL, ",", &save))
-        list[nvalues++] = v;
-    ntemplates = find_templates(g, &templates);
+    struct lf_cli_sweep sw;
+    struct lf_cli_template *templates = NULL;
+    size_t ntemplates = 0;
+    int status = lf_cli_sweep_parse("run", o->sweep, &sw);
+    if (status) return status;
+    ntemplates = lf_cli_sweep_templates(g, &templates);
     /* Every value, every path it makes, and collisions are checked before
     ** the first run. */
-    for (size_t i = 0; i < nvalues && status == 0; i++)
-        status = set_sweep_value(g, key, list[i], templates, ntemplates);
-    if (status == 0) status = check_sweep_outputs(g, key, nvalues, templates, ntemplates);
-    for (size_t i = 0; i < nvalues && status == 0; i++) {
-        if ((status = set_sweep_value(g, key, list[i], templates, ntemplates)) != 0) break;
-        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", key, list[i]);
-        printf("# %s=%s\n", key, list[i]);
+    for (size_t i = 0; i < sw.nvalues && status == 0; i++)
+        status = set_sweep_value(g, sw.key, sw.values[i], templates, ntemplates);
+    if (status == 0) status = check_sweep_outputs(g, sw.key, sw.nvalues, templates, ntemplates);
+    for (size_t i = 0; i < sw.nvalues && status == 0; i++) {
+        if ((status = set_sweep_value(g, sw.key, sw.values[i], templates, ntemplates)) != 0) break;
+        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", sw.key, sw.values[i]);
+        printf("# %s=%s\n", sw.key, sw.values[i]);
         status = run_once(s, g, o);
     }
-done:
-    for (size_t t = 0; t < ntemplates; t++)
-        free(templates[t].text);
-    free(templates);
-    free(list);
-    free(values);
-    free(key);
+    lf_cli_sweep_templates_free(templates, ntemplates);
+    lf_cli_sweep_free(&sw);
     return status;
 }
 
