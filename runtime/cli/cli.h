@@ -37,6 +37,10 @@ int lf_cli_synth_checkpoint(int argc, char **argv);
 int lf_cli_synth_lora(int argc, char **argv);
 int lf_cli_bench(int argc, char **argv);
 /* Graph engine subcommands (cli_run.c, cli_nodes.c, cli_lua.c). */
+struct lf_registry;
+/* Prints "lcmflow: warning: plugin skipped: MESSAGE" on stderr for each
+** plugin lf_registry_load_default could not load (cli_nodes.c). */
+void lf_cli_plugin_warnings(const struct lf_registry *reg);
 int lf_cli_run(int argc, char **argv);
 int lf_cli_nodes(int argc, char **argv);
 int lf_cli_lua(int argc, char **argv);

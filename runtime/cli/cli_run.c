@@ -7,10 +7,12 @@
 #include "lcmflow/executor.h"
 #include "lcmflow/tensor.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -22,8 +24,8 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --set NODE.PARAM=VALUE     override a param (repeatable); the value is typed\n"
-            "                             by the param, relative paths are relative to the\n"
-            "                             graph's folder, as in the file\n"
+            "                             by the param; a relative path is relative to the\n"
+            "                             current folder (in the graph file: to its folder)\n"
             "  --sweep NODE.PARAM=V1,V2,...\n"
             "                             run once per value, in order, in one process with\n"
             "                             the cache kept; '{value}' in string params (output\n"
@@ -116,6 +118,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     o->sets = calloc((size_t)argc, sizeof *o->sets);
     o->targets = calloc((size_t)argc, sizeof *o->targets);
+    bool device_given = false;
     if (!o->sets || !o->targets) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -144,6 +147,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (!strcmp(a, "--device") && has_value) {
             /* The session opens the device on first use and reads this. */
             if (!lf_cli_device_export("run", argv[++i])) return 2;
+            device_given = true;
         } else if (!strcmp(a, "--profile")) {
             o->profile = true;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -163,6 +167,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         usage(stderr);
         return 2;
     }
+    /* A bad LCMFLOW_DEVICE is the device's error, said before anything
+    ** runs (it was reported against the first node needing a device). */
+    if (!device_given && !lf_cli_device_export("run", NULL)) return 2;
     return 0;
 }
 
@@ -190,6 +197,44 @@ static int run_once(struct lf_session *s, struct lf_graph *g, const struct optio
     return 0;
 }
 
+/*
+** A relative path typed in the shell (--set, --sweep) means the current
+** folder, as every other path on a command line does; paths written in the
+** graph file keep resolving against the file's folder.  Returns value, or
+** the absolute path (malloc'd, in *owned) when key names a PATH param.
+*/
+static const char *shell_path(const struct lf_graph *g, const char *key, const char *value,
+                              char **owned)
+{
+    *owned = NULL;
+    const char *dot = strrchr(key, '.');
+    if (!dot || !value[0] || value[0] == '/') return value;
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_graph_node_id(g, i);
+        if (strlen(id) != (size_t)(dot - key) || strncmp(id, key, (size_t)(dot - key))) continue;
+        for (const struct lf_param_desc *d = lf_graph_node_type(g, i)->params; d && d->name; d++) {
+            if (strcmp(d->name, dot + 1) || !(d->flags & LF_PARAM_PATH)) continue;
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) return value;
+            size_t n = strlen(cwd) + strlen(value) + 2;
+            if ((*owned = malloc(n)) == NULL) return value;
+            snprintf(*owned, n, "%s/%s", cwd, value);
+            return *owned;
+        }
+    }
+    return value;
+}
+
+/* lf_graph_set_param with shell_path applied. */
+static enum lf_status set_from_shell(struct lf_graph *g, const char *key, const char *value,
+                                     struct lf_error *err)
+{
+    char *owned;
+    enum lf_status st = lf_graph_set_param(g, key, shell_path(g, key, value, &owned), err);
+    free(owned);
+    return st;
+}
+
 /* Sets the swept param to v and fills every {value} template with it;
 ** returns the exit status (1 with a message on a bad value). */
 static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
@@ -197,7 +242,7 @@ static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
 {
     struct lf_error err = {0};
     char text[2048];
-    if (lf_graph_set_param(g, key, v, &err) != LF_OK) {
+    if (set_from_shell(g, key, v, &err) != LF_OK) {
         fprintf(stderr, "lcmflow: --sweep %s=%s: %s\n", key, v,
                 lf_error_text(&err, text, sizeof text));
         return 1;
@@ -214,6 +259,19 @@ static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
         }
     }
     return 0;
+}
+
+/* --set NODE.PARAM=VALUE: lf_graph_set with shell_path applied. */
+static enum lf_status set_assignment(struct lf_graph *g, const char *assignment,
+                                     struct lf_error *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq) return lf_graph_set(g, assignment, err); /* its message for the malformed */
+    char *key = strndup(assignment, (size_t)(eq - assignment));
+    if (!key) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    enum lf_status st = set_from_shell(g, key, eq + 1, err);
+    free(key);
+    return st;
 }
 
 /* Whether ref is "id.param". */
@@ -306,13 +364,13 @@ int lf_cli_run(int argc, char **argv)
         .progress = o.quiet ? LF_PROGRESS_NONE : LF_PROGRESS_AUTO,
     };
     if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_graph_load(reg, o.graph, &g, &err)) {
+        (lf_cli_plugin_warnings(reg), lf_graph_load(reg, o.graph, &g, &err))) {
         fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
         status = 1;
         goto done;
     }
     for (size_t i = 0; i < o.nsets; i++)
-        if (lf_graph_set(g, o.sets[i], &err) != LF_OK) {
+        if (set_assignment(g, o.sets[i], &err) != LF_OK) {
             fprintf(stderr, "lcmflow: --set: %s\n", lf_error_text(&err, text, sizeof text));
             status = 1;
             goto done;
