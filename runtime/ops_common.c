@@ -24,10 +24,12 @@ enum lf_status lf_op_check_float(const struct lf_tensor *t, const char *op, cons
                                  struct lf_error *err)
 {
     if (!t) return lf_error_set(err, LF_ERR_INVALID, "%s: %s is missing", op, what);
-    if (t->dtype != LF_DTYPE_F32 && t->dtype != LF_DTYPE_F16)
-        return lf_error_set(err, LF_ERR_INVALID, "%s: %s must be f32 or f16, not %s", op, what,
-                            lf_dtype_name(t->dtype));
-    return LF_OK;
+    if (t->dtype == LF_DTYPE_F32 || t->dtype == LF_DTYPE_F16) return LF_OK;
+    /* bf16 only where the backend computes on it (the CPU backend). */
+    if (t->dtype == LF_DTYPE_BF16 && lf_device_has(t->device, LF_DEVICE_CAP_BF16)) return LF_OK;
+    return lf_error_set(err, LF_ERR_INVALID, "%s: %s must be f32 or f16%s, not %s", op, what,
+                        lf_device_has(t->device, LF_DEVICE_CAP_BF16) ? " or bf16" : "",
+                        lf_dtype_name(t->dtype));
 }
 
 enum lf_status lf_op_check_device(const char *op, struct lf_tensor *a, struct lf_tensor *b,

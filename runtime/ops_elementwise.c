@@ -35,7 +35,8 @@ enum lf_status lf_op_scale(struct lf_tensor *x, float scale, float shift, struct
 enum lf_status lf_op_cast(struct lf_tensor *x, enum lf_dtype dtype, struct lf_tensor **out,
                           struct lf_error *err)
 {
-    if (dtype != LF_DTYPE_F32 && dtype != LF_DTYPE_F16)
+    bool bf16 = dtype == LF_DTYPE_BF16 && lf_device_has(x->device, LF_DEVICE_CAP_BF16);
+    if (dtype != LF_DTYPE_F32 && dtype != LF_DTYPE_F16 && !bf16)
         return lf_error_set(err, LF_ERR_INVALID, "cast: target must be f32 or f16, not %s",
                             lf_dtype_name(dtype));
     return unary_new("cast", x, dtype, LF_BACKEND_UNARY_IDENTITY, 1.0f, 0.0f, out, err);

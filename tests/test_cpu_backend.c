@@ -37,6 +37,14 @@ static int close_cpu(void **state)
     return 0;
 }
 
+/* v as a tensor of dtype holds it. */
+static float round_to(enum lf_dtype dtype, float v)
+{
+    if (dtype == LF_DTYPE_F16) return lf_f16_to_f32(lf_f32_to_f16(v));
+    if (dtype == LF_DTYPE_BF16) return lf_bf16_to_f32(lf_f32_to_bf16(v));
+    return v;
+}
+
 static struct lf_tensor *make(enum lf_dtype dtype, int rank, const int64_t *shape, float *data)
 {
     struct lf_tensor *t = NULL;
@@ -44,9 +52,8 @@ static struct lf_tensor *make(enum lf_dtype dtype, int rank, const int64_t *shap
     int64_t n = 1;
     for (int i = 0; i < rank; i++)
         n *= shape[i];
-    if (dtype == LF_DTYPE_F16)
-        for (int64_t i = 0; i < n; i++)
-            data[i] = lf_f16_to_f32(lf_f32_to_f16(data[i]));
+    for (int64_t i = 0; i < n; i++)
+        data[i] = round_to(dtype, data[i]);
     if (lf_tensor_from_f32(cpu, dtype, rank, shape, data, &t, &err) != LF_OK)
         fail_msg("tensor: %s", err.message);
     return t;
@@ -77,8 +84,10 @@ static void conv_weight_prepared(void **state)
     float *want = malloc(32 * 120 * 4);
     op_test_random(w, (size_t)nw, -1, 1, 1);
     op_test_random(x, (size_t)nx, -1, 1, 2);
-    for (int dt = 0; dt < 2; dt++) {
-        enum lf_dtype dtype = dt ? LF_DTYPE_F16 : LF_DTYPE_F32;
+    /* f32 and f16 pack as f32, bf16 into a bf16 blocked layout. */
+    const enum lf_dtype dtypes[] = {LF_DTYPE_F32, LF_DTYPE_F16, LF_DTYPE_BF16};
+    for (int dt = 0; dt < 3; dt++) {
+        enum lf_dtype dtype = dtypes[dt];
         struct lf_tensor *tw = make(dtype, 4, ws, w), *tx = make(LF_DTYPE_F32, 4, xs, x), *ty;
         struct lf_device_memory_stats before, after;
         lf_device_memory_stats(cpu, &before);
@@ -159,8 +168,10 @@ static void conv_weight_merged_packed(void **state)
     op_test_random(w, (size_t)nw, -1, 1, 11);
     op_test_random(up, (size_t)(o * r), -1, 1, 12);
     op_test_random(down, (size_t)(r * k), -1, 1, 13);
-    for (int dt = 0; dt < 2; dt++) {
-        enum lf_dtype dtype = dt ? LF_DTYPE_F16 : LF_DTYPE_F32;
+    /* f32 and f16 pack as f32, bf16 into a bf16 blocked layout. */
+    const enum lf_dtype dtypes[] = {LF_DTYPE_F32, LF_DTYPE_F16, LF_DTYPE_BF16};
+    for (int dt = 0; dt < 3; dt++) {
+        enum lf_dtype dtype = dtypes[dt];
         struct lf_tensor *base = make(dtype, 4, ws, w);
         struct lf_tensor *tu = make(LF_DTYPE_F32, 4, us, up), *td = make(LF_DTYPE_F32, 4, ds, down);
         assert_true(lf_tensor_prepare_weight(base));
@@ -176,10 +187,12 @@ static void conv_weight_merged_packed(void **state)
             float *got = op_test_download(acc);
             memcpy(want, w, (size_t)nw * 4);
             ref_lora_merge(want, up, down, o, k, r, strengths[i]);
-            for (int64_t j = 0; j < nw && dt; j++)
-                want[j] = lf_f16_to_f32(lf_f32_to_f16(want[j]));
+            for (int64_t j = 0; j < nw; j++)
+                want[j] = round_to(dtype, want[j]);
             op_test_assert_close("merge into packed weights", got, want, (size_t)nw, 1e-5,
-                                 dt ? 1e-3 : 1e-5);
+                                 dtype == LF_DTYPE_BF16  ? 8e-3
+                                 : dtype == LF_DTYPE_F16 ? 1e-3
+                                                         : 1e-5);
             if (i == 0) first = got;
             if (i == 2) assert_memory_equal(got, first, (size_t)nw * 4); /* no drift */
             if (i != 0) free(got);

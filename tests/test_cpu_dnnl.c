@@ -40,7 +40,7 @@ static void gemm_case(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, b
            nb = (size_t)((b_shared ? 1 : batch) * k * n);
     float *a = rnd(na, -1, 1, 1), *b = rnd(nb, -1, 1, 2), *bi = rnd((size_t)n, -1, 1, 3);
     float *c = malloc((size_t)(batch * m * n) * 4), *want = malloc((size_t)(batch * m * n) * 4);
-    struct lf_cpu_gemm g = {a, b, bias ? bi : NULL, c, m, n, k, batch, as, bs, ta, tb};
+    struct lf_cpu_gemm g = {a, b, bias ? bi : NULL, c, m, n, k, batch, as, bs, ta, tb, false};
     struct lf_error err = {0};
     if (lf_cpu_gemm(&g, &err) != LF_OK) fail_msg("gemm: %s", err.message);
     ref_gemm(a, b, bias ? bi : NULL, ta, tb, batch, m, n, k, as, bs, want);
@@ -86,7 +86,7 @@ static void conv_case(const struct conv_case *cc, bool packed)
     size_t bytes = 0;
     if (packed) {
         enum lf_status st =
-            lf_cpu_conv_weight_pack(w, cc->o, cc->c, cc->k, cc->k, &pw, &bytes, &fmt, &err);
+            lf_cpu_conv_weight_pack(w, cc->o, cc->c, cc->k, cc->k, false, &pw, &bytes, &fmt, &err);
         if (st == LF_ERR_UNSUPPORTED) {
             printf("  (packing %lld->%lld k%lld: %s)\n", (long long)cc->c, (long long)cc->o,
                    (long long)cc->k, err.message);
@@ -115,7 +115,8 @@ static void conv_case(const struct conv_case *cc, bool packed)
                             cc->pt,
                             cc->pb,
                             cc->pl,
-                            cc->pr};
+                            cc->pr,
+                            false};
     if (lf_cpu_conv2d(&p, &err) != LF_OK) fail_msg("conv: %s", err.message);
     ref_conv2d(x, w, cc->bias ? b : NULL, cc->batch, cc->c, cc->h, cc->w, cc->o, cc->k, cc->k, &prm,
                want);

@@ -4,7 +4,7 @@
 ** this CPU runs (portable always; AVX2 and AVX-512 where present): unary
 ** functions, broadcast binary ops, GEGLU, group norm (+SiLU), layer norm,
 ** softmax, flash attention (head dims 5..160, causal, long key runs with
-** jumps) and the f16 conversions.  Tolerances are the op tests' f32 ones.
+** jumps) and the f16 and bf16 conversions.  Tolerances are the op tests' f32 ones.
 */
 #include "cpu_kernels.h"
 #include "op_test.h"
@@ -230,6 +230,96 @@ static void check_f16(const struct lf_cpu_kernels *k)
     free(x), free(back), free(h);
 }
 
+/* bf16: bit-exact against the engine's scalar conversions, ties to even,
+** NaN kept a NaN, over the whole f32 range. */
+static void check_bf16(const struct lf_cpu_kernels *k)
+{
+    int64_t n = 70003;
+    float *x = rnd((size_t)n, -1e38f, 1e38f, 22), *back = malloc((size_t)n * 4);
+    uint16_t *h = malloc((size_t)n * 2);
+    for (int64_t i = 6; i < n / 2; i++)
+        x[i] = x[i] * 1e-36f; /* small and subnormal magnitudes too */
+    x[0] = 1.0f + 1.0f / 256, x[1] = -0.0f, x[2] = 1.0f + 3.0f / 256, x[3] = 1e-40f,
+    x[4] = INFINITY, x[5] = NAN;
+    k->f32_to_bf16(x, h, n);
+    for (int64_t i = 0; i < n; i++)
+        if (h[i] != lf_f32_to_bf16(x[i]))
+            fail_msg("%s f32->bf16 of %g: %04x, want %04x", k->isa, (double)x[i], h[i],
+                     lf_f32_to_bf16(x[i]));
+    assert_int_equal(h[0], 0x3f80); /* the tie to even rounds down */
+    assert_int_equal(h[2], 0x3f82); /* and up */
+    assert_true(isnan(lf_bf16_to_f32(h[5])));
+    k->bf16_to_f32(h, back, n);
+    for (int64_t i = 0; i < n; i++) {
+        float want = lf_bf16_to_f32(h[i]);
+        if (memcmp(&back[i], &want, 4))
+            fail_msg("%s bf16->f32 of %04x: %g, want %g", k->isa, h[i], (double)back[i],
+                     (double)want);
+    }
+    free(x), free(back), free(h);
+}
+
+/* The bf16 kernels against the f32 ones on the same bf16 values, their
+** results rounded to bf16: the same f32 math, so equal (group norm: within
+** one bf16 step, its sums run in other chunks). */
+static uint16_t *to_bf16(const float *x, int64_t n)
+{
+    uint16_t *h = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = lf_f32_to_bf16(x[i]);
+    return h;
+}
+
+static void assert_bf16_equal(const char *label, const uint16_t *got, const float *want, int64_t n,
+                              double rtol)
+{
+    float *g = malloc((size_t)n * 4), *w = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++)
+        g[i] = lf_bf16_to_f32(got[i]), w[i] = lf_bf16_to_f32(lf_f32_to_bf16(want[i]));
+    op_test_assert_close(label, g, w, (size_t)n, rtol ? 1e-6 : 0, rtol);
+    free(g), free(w);
+}
+
+static void check_bf16_kernels(const struct lf_cpu_kernels *k)
+{
+    int64_t n = 40099;
+    float *x = rnd((size_t)n * 2, -6, 6, 31), *f = malloc((size_t)n * 8);
+    uint16_t *y = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < 2 * n; i++)
+        x[i] = lf_bf16_to_f32(lf_f32_to_bf16(x[i]));
+    uint16_t *hx = to_bf16(x, 2 * n);
+    char label[64];
+    for (unsigned fn = LF_UNARY_GELU; fn <= LF_UNARY_TANH; fn++) {
+        k->unary(x, f, n, fn, 0.5f, 1.0f);
+        k->unary_bf16(hx, y, n, fn, 0.5f, 1.0f);
+        snprintf(label, sizeof label, "%s unary bf16 %u", k->isa, fn);
+        assert_bf16_equal(label, y, f, n, 0);
+    }
+    /* a [3, 1, 7, 1999] op b [1, 5, 1, 1999]: both broadcast */
+    int64_t sa[4] = {3, 1, 7, 1999}, sb[4] = {1, 5, 1, 1999}, ny = 3 * 5 * 7 * 1999;
+    struct lf_cpu_broadcast bc;
+    lf_cpu_broadcast_init(4, sa, 4, sb, &bc);
+    uint16_t *yb = malloc((size_t)ny * 2);
+    float *fy = malloc((size_t)ny * 4);
+    for (int fn = LF_BINARY_ADD; fn <= LF_BINARY_DIV; fn++) {
+        k->binary(x, x + n, fy, &bc, (enum lf_binary)fn);
+        k->binary_bf16(hx, hx + n, yb, &bc, (enum lf_binary)fn);
+        snprintf(label, sizeof label, "%s binary bf16 %d", k->isa, fn);
+        assert_bf16_equal(label, yb, fy, ny, 0);
+    }
+    k->geglu(x, f, 37, 1000);
+    k->geglu_bf16(hx, y, 37, 1000);
+    assert_bf16_equal("geglu bf16", y, f, 37 * 1000, 0);
+    float *gamma = rnd(64, 0.5f, 1.5f, 32), *beta = rnd(64, -1, 1, 33);
+    for (int silu = 0; silu < 2; silu++) {
+        k->group_norm(x, gamma, beta, 2, 64, 301, 32, 1e-5f, silu, f);
+        k->group_norm_bf16(hx, gamma, beta, 2, 64, 301, 32, 1e-5f, silu, y);
+        assert_bf16_equal(silu ? "group norm + silu bf16" : "group norm bf16", y, f, 2 * 64 * 301,
+                          8e-3);
+    }
+    free(x), free(f), free(y), free(hx), free(yb), free(fy), free(gamma), free(beta);
+}
+
 static void unary_all_isas(void **state)
 {
     for_each_isa(check_unary);
@@ -254,6 +344,8 @@ static void attention_all_isas(void **state)
 static void f16_all_isas(void **state)
 {
     for_each_isa(check_f16);
+    for_each_isa(check_bf16);
+    for_each_isa(check_bf16_kernels);
 }
 
 /* LCMFLOW_CPU_ISA picks the set (checked in a child-free way: the choice

@@ -8,7 +8,9 @@
 ** (they reach |x| ~ 56), RNG draws exactly as the generator makes them
 ** (1e-6: vectorised torch path), 8-bit image within 2 levels everywhere
 ** and within 1 level on >= 99 % of pixels.  With f16 weights and
-** activations: the final image at PSNR >= 35 dB against the reference.
+** activations, and with bf16 ones (devices that compute bf16: the CPU
+** backend): the final image of pipe_a..d at PSNR >= 35 dB against the
+** reference.
 ** The LoRA-free parts of pipe_c (img2img): encoder mean, the encoder sample
 ** draw, the add-noise draw and the noised start latents, which do not
 ** depend on the UNet.  CFG with a negative prompt and a non-square latent
@@ -225,24 +227,38 @@ static void pipe_a_f32_matches_step_by_step(void **state)
     op_test_check_validation();
 }
 
-static void pipe_a_psnr(enum lf_dtype act)
+/* Skips unless the device holds and computes dtype. */
+static void skip_unless(enum lf_dtype dtype)
 {
-    if (!lf_device_supports_f16(op_test_device())) skip();
-    struct model m;
-    model_load(&m, LF_DTYPE_F16);
-    m.unet.act_dtype = m.clip.act_dtype = m.vae.act_dtype = act;
-    struct lf_safetensors *st = open_ref("pipe_a.safetensors");
-    uint8_t *pixels = run_txt2img(&m, "a photograph of an astronaut riding a horse", NULL, 42, 4,
-                                  1.0f, 64, 64, NULL, NULL);
+    if (dtype == LF_DTYPE_F16 && !lf_device_supports_f16(op_test_device())) skip();
+    if (dtype == LF_DTYPE_BF16 && !lf_device_has(op_test_device(), LF_DEVICE_CAP_BF16)) skip();
+}
+
+static double image_psnr(struct lf_safetensors *st, const uint8_t *pixels)
+{
     size_t n;
     float *want = ref(st, "image_uint8", &n);
     double se = 0;
     for (size_t i = 0; i < n; i++)
         se += ((double)pixels[i] - want[i]) * ((double)pixels[i] - want[i]);
-    double psnr = se > 0 ? 10.0 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
-    printf("  pipe_a f16 weights, %s activations: PSNR %.2f dB\n", lf_dtype_name(act), psnr);
+    free(want);
+    return se > 0 ? 10.0 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
+}
+
+static void pipe_a_psnr(enum lf_dtype weights, enum lf_dtype act)
+{
+    skip_unless(weights);
+    struct model m;
+    model_load(&m, weights);
+    m.unet.act_dtype = m.clip.act_dtype = m.vae.act_dtype = act;
+    struct lf_safetensors *st = open_ref("pipe_a.safetensors");
+    uint8_t *pixels = run_txt2img(&m, "a photograph of an astronaut riding a horse", NULL, 42, 4,
+                                  1.0f, 64, 64, NULL, NULL);
+    double psnr = image_psnr(st, pixels);
+    printf("  pipe_a %s weights, %s activations: PSNR %.2f dB\n", lf_dtype_name(weights),
+           lf_dtype_name(act), psnr);
     assert_true(psnr >= 35.0);
-    free(want), free(pixels);
+    free(pixels);
     lf_safetensors_close(st);
     model_free(&m);
     op_test_check_validation();
@@ -251,13 +267,20 @@ static void pipe_a_psnr(enum lf_dtype act)
 /* f16 weights and activations (dtype f16, and auto on GPUs). */
 static void pipe_a_f16_psnr(void **state)
 {
-    pipe_a_psnr(LF_DTYPE_F16);
+    pipe_a_psnr(LF_DTYPE_F16, LF_DTYPE_F16);
 }
 
-/* f16 weights with f32 activations (dtype auto on CPU devices). */
+/* f16 weights with f32 activations (dtype auto on lavapipe). */
 static void pipe_a_f16_weights_psnr(void **state)
 {
-    pipe_a_psnr(LF_DTYPE_F32);
+    pipe_a_psnr(LF_DTYPE_F16, LF_DTYPE_F32);
+}
+
+/* bf16 weights and activations (dtype bf16, and auto on CPUs with native
+** bf16). */
+static void pipe_a_bf16_psnr(void **state)
+{
+    pipe_a_psnr(LF_DTYPE_BF16, LF_DTYPE_BF16);
 }
 
 /* img2img on the base model: the start latents depend only on the VAE
@@ -411,11 +434,13 @@ static void pipe_d_non_square_peft_matches(void **state)
 }
 
 /* pipe_c: img2img from the sketch at strength 0.5 with the LCM-LoRA: RNG
-** order encoder sample, add-noise, step noise; every step and the image. */
-static void pipe_c_img2img_lora_matches(void **state)
+** order encoder sample, add-noise, step noise; in f32 every step and the
+** image, in lower precisions the image's PSNR. */
+static void pipe_c_run(enum lf_dtype dtype)
 {
+    skip_unless(dtype);
     struct model m;
-    model_load(&m, LF_DTYPE_F32);
+    model_load(&m, dtype);
     static const char *const files[] = {"lcm_lora.safetensors"};
     static const float strengths[] = {1.0f};
     apply_loras(&m, files, strengths, 1);
@@ -433,7 +458,7 @@ static void pipe_c_img2img_lora_matches(void **state)
     struct lf_tensor *pos =
         encode(&m, "a red house with a yellow sun, colorful children's drawing");
     struct sd_sample_params p = {123, 4, 1.0f, 0.5f, 50};
-    struct trace_ref tr = {.st = st, .check_steps = true};
+    struct trace_ref tr = {.st = st, .check_steps = dtype == LF_DTYPE_F32};
     struct sd_sample_trace trace = {on_step, on_start, NULL, &tr};
     if (sd_lcm_sample(&m.unet, pos, NULL, lat, lat_std, &p, &trace, &out, &err))
         fail_msg("%s", err.message);
@@ -442,7 +467,13 @@ static void pipe_c_img2img_lora_matches(void **state)
     if (sd_vae_decode(&m.vae, out, NULL, NULL, &decoded, &err) ||
         sd_image_from_decoded(decoded, &img, &err) || lf_image_to_rgb8(img, 0, &px, &err))
         fail_msg("%s", err.message);
-    check_image(st, "pipe_c", px);
+    if (dtype == LF_DTYPE_F32) {
+        check_image(st, "pipe_c", px);
+    } else {
+        double psnr = image_psnr(st, px);
+        printf("  pipe_c %s: PSNR %.2f dB\n", lf_dtype_name(dtype), psnr);
+        assert_true(psnr >= 35.0);
+    }
     free(px), free(tr.start), free(image);
     lf_tensor_release(x), lf_tensor_release(mean), lf_tensor_release(std);
     lf_tensor_release(lat), lf_tensor_release(lat_std), lf_tensor_release(pos);
@@ -450,6 +481,16 @@ static void pipe_c_img2img_lora_matches(void **state)
     lf_safetensors_close(st);
     model_free(&m);
     op_test_check_validation();
+}
+
+static void pipe_c_img2img_lora_matches(void **state)
+{
+    pipe_c_run(LF_DTYPE_F32);
+}
+
+static void pipe_c_bf16_psnr(void **state)
+{
+    pipe_c_run(LF_DTYPE_BF16);
 }
 
 static int polls;
@@ -481,28 +522,18 @@ static void sampling_stops_mid_step(void **state)
     model_free(&m);
 }
 
-static double image_psnr(struct lf_safetensors *st, const uint8_t *pixels)
+/* The LoRA txt2img cases (pipe_b, pipe_d) in dtype weights and
+** activations: PSNR >= 35 dB. */
+static void lora_cases_psnr(enum lf_dtype dtype)
 {
-    size_t n;
-    float *want = ref(st, "image_uint8", &n);
-    double se = 0;
-    for (size_t i = 0; i < n; i++)
-        se += ((double)pixels[i] - want[i]) * ((double)pixels[i] - want[i]);
-    free(want);
-    return se > 0 ? 10.0 * log10(255.0 * 255.0 / (se / (double)n)) : INFINITY;
-}
-
-/* The LoRA txt2img cases in f16 weights and activations: PSNR >= 35 dB. */
-static void lora_cases_f16_psnr(void **state)
-{
-    if (!lf_device_supports_f16(op_test_device())) skip();
+    skip_unless(dtype);
     static const char *const b_files[] = {"lcm_lora.safetensors", "style_lora_kohya.safetensors"};
     static const float b_strengths[] = {1.0f, 0.8f};
     static const char *const d_files[] = {"style_lora_peft.safetensors", "lcm_lora.safetensors"};
     static const float d_strengths[] = {0.6f, 1.0f};
     for (int c = 0; c < 2; c++) {
         struct model m;
-        model_load(&m, LF_DTYPE_F16);
+        model_load(&m, dtype);
         apply_loras(&m, c ? d_files : b_files, c ? d_strengths : b_strengths, 2);
         struct lf_safetensors *st = open_ref(c ? "pipe_d.safetensors" : "pipe_b.safetensors");
         uint8_t *px = c ? run_txt2img(&m, "a wide landscape with mountains and a lake", NULL, 1, 2,
@@ -510,13 +541,23 @@ static void lora_cases_f16_psnr(void **state)
                         : run_txt2img(&m, "a watercolor painting of a fox in the snow",
                                       "blurry, low quality", 7, 4, 1.5f, 64, 64, NULL, NULL);
         double psnr = image_psnr(st, px);
-        printf("  %s f16: PSNR %.2f dB\n", c ? "pipe_d" : "pipe_b", psnr);
+        printf("  %s %s: PSNR %.2f dB\n", c ? "pipe_d" : "pipe_b", lf_dtype_name(dtype), psnr);
         assert_true(psnr >= 35.0);
         free(px);
         lf_safetensors_close(st);
         model_free(&m);
     }
     op_test_check_validation();
+}
+
+static void lora_cases_f16_psnr(void **state)
+{
+    lora_cases_psnr(LF_DTYPE_F16);
+}
+
+static void lora_cases_bf16_psnr(void **state)
+{
+    lora_cases_psnr(LF_DTYPE_BF16);
 }
 
 int main(void)
@@ -541,6 +582,9 @@ int main(void)
         cmocka_unit_test(pipe_c_img2img_lora_matches),
         cmocka_unit_test(pipe_d_non_square_peft_matches),
         cmocka_unit_test(lora_cases_f16_psnr),
+        cmocka_unit_test(pipe_a_bf16_psnr),
+        cmocka_unit_test(lora_cases_bf16_psnr),
+        cmocka_unit_test(pipe_c_bf16_psnr),
         cmocka_unit_test(sampling_stops_mid_step),
     };
     return op_test_finish(cmocka_run_group_tests(tests, NULL, NULL));

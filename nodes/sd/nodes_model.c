@@ -23,8 +23,9 @@ static enum lf_status checkpoint_validate(const struct lf_node_type *type,
                                           const struct lf_value *params, struct lf_error *err)
 {
     const char *dtype = params[CKPT_DTYPE].u.s ? params[CKPT_DTYPE].u.s : "";
-    if (strcmp(dtype, "auto") && strcmp(dtype, "f16") && strcmp(dtype, "f32"))
-        return lf_error_set(err, LF_ERR_INVALID, "dtype must be auto, f16 or f32, not '%s'", dtype);
+    if (!sd_dtype_name_valid(dtype))
+        return lf_error_set(err, LF_ERR_INVALID, "dtype must be auto, f16, bf16 or f32, not '%s'",
+                            dtype);
     return sd_refuse_pickle(params[CKPT_PATH].u.s ? params[CKPT_PATH].u.s : "", err);
 }
 
@@ -78,15 +79,12 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
     struct lf_device *device = lf_node_device(c, err);
     if (!device) return err ? err->code : LF_ERR_NO_DEVICE;
     const char *path = lf_node_param_string(c, CKPT_PATH);
-    const char *dtype_name = lf_node_param_string(c, CKPT_DTYPE);
-    enum lf_dtype dtype = !strcmp(dtype_name, "f32")                         ? LF_DTYPE_F32
-                          : !strcmp(dtype_name, "f16")                       ? LF_DTYPE_F16
-                          : lf_device_has(device, LF_DEVICE_CAP_F16_WEIGHTS) ? LF_DTYPE_F16
-                                                                             : LF_DTYPE_F32;
-    if (dtype == LF_DTYPE_F16 && !lf_device_supports_f16(device))
-        return lf_error_set(err, LF_ERR_UNSUPPORTED, "dtype f16: the device has no f16 storage");
+    enum lf_dtype dtype, act;
+    enum lf_status s =
+        sd_dtype_choose(device, lf_node_param_string(c, CKPT_DTYPE), &dtype, &act, err);
+    if (s) return s;
     struct sd_checkpoint ck;
-    enum lf_status s = sd_checkpoint_load(device, path, dtype, &ck, err);
+    s = sd_checkpoint_load(device, path, dtype, &ck, err);
     if (s) return s;
     struct sd_unet unet;
     struct sd_clip clip;
@@ -97,14 +95,7 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
     if (!s && !(s = sd_unet_init(&unet, ck.unet, &ck.arch.unet, err)) &&
         !(s = sd_clip_init(&clip, ck.clip, &ck.arch.text, err)))
         s = sd_vae_init(&vae, ck.vae, &ck.arch.vae, err);
-    if (!s && !strcmp(dtype_name, "auto")) {
-        /* auto: f16 weights where supported; activations f16 where the
-        ** device computes f16 natively, f32 elsewhere (lavapipe): there f16
-        ** activations only add conversions, and weights are most of the
-        ** memory anyway (sd_activation_dtype). */
-        enum lf_dtype act = sd_activation_dtype(device, dtype);
-        unet.act_dtype = clip.act_dtype = vae.act_dtype = act;
-    }
+    if (!s) unet.act_dtype = clip.act_dtype = vae.act_dtype = act;
     if (!s) {
         /* An explicit tokenizer param wins; else the checkpoint's own, then
         ** LCMFLOW_TOKENIZER.  A missing vocabulary, or one of another size
@@ -170,7 +161,8 @@ const struct lf_node_type sd_checkpoint_loader_type = {
                             .type = LF_TYPE_STRING,
                             .default_string = "auto",
                             .description =
-                                "weights and activations: auto (f16 where supported), f16, f32"},
+                                "weights and activations: auto (bf16 on a CPU with native bf16, "
+                                "f16 weights on GPUs, else f32), f16, bf16, f32"},
             [CKPT_TOKENIZER] =
                 {.name = "tokenizer",
                  .type = LF_TYPE_STRING,

@@ -1,6 +1,7 @@
 /*
 ** cli_bench_peak.c - `lcmflow bench peak`: the machine's fp32 FMA peak
-** (all threads, then one), measured in the same run as whatever it is
+** (all threads, then one) and its bf16 dot-product peak where it has one, measured in the same run
+*as whatever it is
 ** compared with, so fractions of peak mean something on a shared machine.
 */
 #include "cli.h"
@@ -40,9 +41,13 @@ int lf_cli_bench_peak(int argc, char **argv)
     double one = k->fma_peak(seconds, 1);
     printf("fp32 FMA peak, %d thread%s: %.1f GFLOP/s\n", threads, threads == 1 ? "" : "s", all);
     printf("fp32 FMA peak, 1 thread:  %.1f GFLOP/s\n", one);
-    printf("bf16:     %s\n", lf_cpu_has_avx512_bf16()
-                                 ? "AVX512_BF16 present; no bf16 kernels yet (f32 is used)"
-                                 : "no AVX512_BF16/AMX (f32 is used)");
+    double bf16 = lf_cpu_bf16_peak(seconds, threads);
+    if (bf16 > 0)
+        printf("bf16 dot-product peak (AVX512_BF16), %d thread%s: %.1f GFLOP/s\n", threads,
+               threads == 1 ? "" : "s", bf16);
+    printf("bf16:     %s\n", lf_cpu_has_native_bf16()
+                                 ? "native: dtype auto picks bf16 on the CPU backend"
+                                 : "not native (emulated by oneDNN): dtype auto picks f32");
     return 0;
 }
 #else

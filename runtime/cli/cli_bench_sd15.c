@@ -54,15 +54,17 @@ static bool reset_peak_rss(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
-            "                          [--dtype f16|f32] [--act f16|f32|auto] [--device N|NAME]\n\n"
-            "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
-            "prints per-stage times and peak host and device memory.  Without --model, a\n"
-            "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
-            "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
-            "(timed) and then its strength changed (timed again) before sampling.\n"
-            "--dtype is the weights', --act the activations' (auto: f32 on CPU devices).\n");
+    fprintf(f, "usage: lcmflow bench sd15 [--model FILE] [--lora FILE] [--size N] [--steps N]\n"
+               "                          [--dtype f16|bf16|f32|auto] [--act f16|bf16|f32|auto]\n"
+               "                          [--device N|NAME]\n\n"
+               "Times a full-size txt2img (text encode, N UNet steps at cfg 1, VAE decode) and\n"
+               "prints per-stage times and peak host and device memory.  Without --model, a\n"
+               "synthetic SD 1.5 checkpoint (random f16 weights, real shapes) is written once\n"
+               "to the cache folder ($XDG_CACHE_HOME/lcmflow).  With --lora, the LoRA is applied\n"
+               "(timed) and then its strength changed (timed again) before sampling.\n"
+               "--dtype is the weights' (default f16; auto: what CheckpointLoader's dtype auto\n"
+               "picks on this device), --act the activations' (auto: bf16 for bf16 weights, f16\n"
+               "where the device computes f16 natively, else f32).\n");
 }
 
 static bool cached_model(char *path, size_t size)
@@ -139,14 +141,15 @@ int lf_cli_bench_sd15(int argc, char **argv)
             return 2;
         }
     }
-    if (size < 64 || size % 64 || steps < 1 || steps > 50 ||
-        (strcmp(dtype_name, "f16") && strcmp(dtype_name, "f32"))) {
+    if (size < 64 || size % 64 || steps < 1 || steps > 50 || !sd_dtype_name_valid(dtype_name) ||
+        (strcmp(act_name, "auto") && strcmp(act_name, "f16") && strcmp(act_name, "f32") &&
+         strcmp(act_name, "bf16"))) {
         fprintf(stderr, "lcmflow bench sd15: --size is a multiple of 64, --steps 1..50, "
-                        "--dtype f16 or f32\n");
+                        "--dtype f16, bf16, f32 or auto, --act f16, bf16, f32 or auto\n");
         return 2;
     }
     if (!lf_cli_device_choice("bench sd15", device_choice, &device_index)) return 2;
-    enum lf_dtype dtype = !strcmp(dtype_name, "f16") ? LF_DTYPE_F16 : LF_DTYPE_F32;
+    enum lf_dtype dtype = LF_DTYPE_F32, auto_act = LF_DTYPE_F32;
     struct lf_error err = {0};
     char text[1600], path[800];
     if (!model) {
@@ -171,19 +174,24 @@ int lf_cli_bench_sd15(int argc, char **argv)
     struct lf_tensor *cond = NULL, *latent = NULL, *out = NULL, *image = NULL;
     struct lf_device_options options = {.index = device_index};
     double t0 = now_s(), t_start = t0;
-    if (lf_device_create(&options, &device, &err)) goto fail;
+    if (lf_device_create(&options, &device, &err) ||
+        sd_dtype_choose(device, dtype_name, &dtype, &auto_act, &err))
+        goto fail;
+    if (strcmp(dtype_name, "auto")) auto_act = sd_activation_dtype(device, dtype);
     const struct lf_device_info *info = lf_device_get_info(device);
     printf("lcmflow bench sd15: %s (%.*s), %dx%d, %d steps, %s weights\n", info->name,
-           (int)strcspn(info->details, "\n"), info->details, size, size, steps, dtype_name);
+           (int)strcspn(info->details, "\n"), info->details, size, size, steps,
+           lf_dtype_name(dtype));
     printf("  model: %s\n", model);
     if (sd_checkpoint_load(device, model, dtype, &ck, &err) ||
         sd_unet_init(&unet, ck.unet, &ck.arch.unet, &err) ||
         sd_clip_init(&clip, ck.clip, &ck.arch.text, &err) ||
         sd_vae_init(&vae, ck.vae, &ck.arch.vae, &err) || lf_device_sync(device, &err))
         goto fail;
-    enum lf_dtype act = !strcmp(act_name, "f32")   ? LF_DTYPE_F32
-                        : !strcmp(act_name, "f16") ? LF_DTYPE_F16
-                                                   : sd_activation_dtype(device, dtype);
+    enum lf_dtype act = !strcmp(act_name, "f32")    ? LF_DTYPE_F32
+                        : !strcmp(act_name, "f16")  ? LF_DTYPE_F16
+                        : !strcmp(act_name, "bf16") ? LF_DTYPE_BF16
+                                                    : auto_act;
     unet.act_dtype = clip.act_dtype = vae.act_dtype = act;
     printf("  activations: %s\n", lf_dtype_name(act));
     printf("  load checkpoint          %8.2f s\n", now_s() - t0);

@@ -16,7 +16,8 @@ static const struct {
 } caps[] = {
     {LF_DEVICE_CAP_SUPPORTED, "supported"},           {LF_DEVICE_CAP_F16_STORAGE, "f16-storage"},
     {LF_DEVICE_CAP_F16_ARITHMETIC, "f16-arithmetic"}, {LF_DEVICE_CAP_BF16, "bf16"},
-    {LF_DEVICE_CAP_HOST_MEMORY, "host-memory"},       {LF_DEVICE_CAP_F16_WEIGHTS, "f16-weights"},
+    {LF_DEVICE_CAP_BF16_NATIVE, "bf16-native"},       {LF_DEVICE_CAP_HOST_MEMORY, "host-memory"},
+    {LF_DEVICE_CAP_F16_WEIGHTS, "f16-weights"},
 };
 
 static void print_device(const struct lf_device_info *d, bool chosen)

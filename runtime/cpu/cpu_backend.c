@@ -38,7 +38,11 @@ static void describe(struct lf_device_info *info)
     memset(info, 0, sizeof *info);
     info->backend = LF_BACKEND_CPU;
     info->type = LF_DEVICE_CPU;
-    info->caps = LF_DEVICE_CAP_SUPPORTED | LF_DEVICE_CAP_F16_STORAGE | LF_DEVICE_CAP_HOST_MEMORY;
+    /* bf16 computes on every CPU (oneDNN emulates it without AVX512_BF16);
+    ** only where it is native does dtype auto choose it. */
+    info->caps = LF_DEVICE_CAP_SUPPORTED | LF_DEVICE_CAP_F16_STORAGE | LF_DEVICE_CAP_HOST_MEMORY |
+                 LF_DEVICE_CAP_BF16;
+    if (lf_cpu_has_native_bf16()) info->caps |= LF_DEVICE_CAP_BF16_NATIVE;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     info->memory_size = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     cpu_model(info->name, sizeof info->name);
@@ -258,13 +262,13 @@ enum lf_status lf_cpu_buffer_unprepare(struct lf_cpu_buffer *b, struct lf_error 
     enum lf_status s = lf_cpu_buffer_to_f32(b, &values, err);
     if (s) return s;
     void *plain = values;
-    if (b->logical == LF_DTYPE_F16) {
+    if (b->logical != LF_DTYPE_F32) {
         plain = alloc64(b->base.size);
         if (!plain) {
             free(values);
             return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
         }
-        lf_cpu_kernels()->f32_to_f16(values, plain, b->numel);
+        lf_cpu_from_f32(b->logical, values, plain, b->numel);
         free(values);
     }
     int64_t delta = (int64_t)b->base.size - (int64_t)b->held;
@@ -344,15 +348,32 @@ static enum lf_status cpu_buffer_read(struct lf_tensor_buffer *buffer, uint64_t 
     if (s) return s;
     size_t es = lf_dtype_size(b->logical);
     int64_t first = (int64_t)(offset / es), count = (int64_t)(size / es);
-    if (b->logical == LF_DTYPE_F16)
-        lf_cpu_kernels()->f32_to_f16(values + first, data, count);
-    else
-        memcpy(data, values + first, (size_t)count * sizeof *values);
+    lf_cpu_from_f32(b->logical, values + first, data, count);
     free(values);
     return LF_OK;
 }
 
 /* {======================================================== op helpers */
+
+void lf_cpu_to_f32(enum lf_dtype dtype, const void *x, float *y, int64_t n)
+{
+    if (dtype == LF_DTYPE_F16)
+        lf_cpu_kernels()->f16_to_f32(x, y, n);
+    else if (dtype == LF_DTYPE_BF16)
+        lf_cpu_kernels()->bf16_to_f32(x, y, n);
+    else
+        memcpy(y, x, (size_t)n * sizeof *y);
+}
+
+void lf_cpu_from_f32(enum lf_dtype dtype, const float *x, void *y, int64_t n)
+{
+    if (dtype == LF_DTYPE_F16)
+        lf_cpu_kernels()->f32_to_f16(x, y, n);
+    else if (dtype == LF_DTYPE_BF16)
+        lf_cpu_kernels()->f32_to_bf16(x, y, n);
+    else
+        memcpy(y, x, (size_t)n * sizeof *x);
+}
 
 enum lf_status lf_cpu_input(struct lf_tensor *t, const float **out, float **tmp,
                             struct lf_error *err)
@@ -378,15 +399,9 @@ enum lf_status lf_cpu_input(struct lf_tensor *t, const float **out, float **tmp,
     if (t->dtype != LF_DTYPE_F16 && t->dtype != LF_DTYPE_BF16)
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: %s is not a float dtype",
                             lf_dtype_name(t->dtype));
-    *tmp = malloc((size_t)(n ? n : 1) * sizeof **tmp);
+    *tmp = lf_cpu_host_alloc((size_t)(n ? n : 1) * sizeof **tmp);
     if (!*tmp) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
-    if (t->dtype == LF_DTYPE_F16) {
-        lf_cpu_kernels()->f16_to_f32(lf_cpu_bytes(t), *tmp, n);
-    } else {
-        const uint16_t *h = lf_cpu_bytes(t);
-        for (int64_t i = 0; i < n; i++)
-            (*tmp)[i] = lf_bf16_to_f32(h[i]);
-    }
+    lf_cpu_to_f32(t->dtype, lf_cpu_bytes(t), *tmp, n);
     *out = *tmp;
     return LF_OK;
 }
@@ -398,7 +413,7 @@ enum lf_status lf_cpu_output(struct lf_tensor *y, float **out, struct lf_error *
         return LF_OK;
     }
     int64_t n = lf_tensor_numel(y);
-    *out = malloc((size_t)(n ? n : 1) * sizeof **out);
+    *out = lf_cpu_host_alloc((size_t)(n ? n : 1) * sizeof **out);
     return *out ? LF_OK
                 : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
 }
@@ -406,7 +421,7 @@ enum lf_status lf_cpu_output(struct lf_tensor *y, float **out, struct lf_error *
 void lf_cpu_output_done(struct lf_tensor *y, float *values)
 {
     if (!values || y->dtype == LF_DTYPE_F32) return;
-    lf_cpu_kernels()->f32_to_f16(values, lf_cpu_bytes(y), lf_tensor_numel(y));
+    lf_cpu_from_f32(y->dtype, values, lf_cpu_bytes(y), lf_tensor_numel(y));
     free(values);
 }
 

@@ -52,7 +52,7 @@ static struct {
 /* Packed weights unpacked into grow-only scratch (its own lock, taken
 ** before the cache's) for a convolution on plain weights. */
 static pthread_mutex_t unpack_lock = PTHREAD_MUTEX_INITIALIZER;
-static float *unpacked;
+static void *unpacked;
 static size_t unpacked_size;
 
 static enum lf_status fail(dnnl_status_t s, const char *what, struct lf_error *err)
@@ -254,12 +254,17 @@ static enum lf_status create_prim(const void *op_desc, dnnl_primitive_attr_t att
 
 /* {======================================================== matmul */
 
+static dnnl_data_type_t data_type(bool bf16)
+{
+    return bf16 ? dnnl_bf16 : dnnl_f32;
+}
+
 static void matrix_md(dnnl_memory_desc_t *md, int64_t batch, int64_t rows, int64_t cols,
-                      int64_t bstride, bool trans)
+                      int64_t bstride, bool trans, dnnl_data_type_t dt)
 {
     dnnl_dims_t dims = {batch, rows, cols};
     dnnl_dims_t strides = {bstride ? bstride : rows * cols, trans ? 1 : cols, trans ? rows : 1};
-    dnnl_memory_desc_init_by_strides(md, 3, dims, dnnl_f32, strides);
+    dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides);
 }
 
 static enum lf_status matmul_entry(const struct lf_cpu_gemm *g, const int64_t *key,
@@ -269,10 +274,11 @@ static enum lf_status matmul_entry(const struct lf_cpu_gemm *g, const int64_t *k
     memcpy(e.key, key, sizeof e.key);
     int64_t ab = g->a_bstride ? g->batch : 1, bb = g->b_bstride ? g->batch : 1;
     dnnl_memory_desc_t bias_md;
-    matrix_md(&e.src_md, ab, g->m, g->k, g->a_bstride, g->trans_a);
-    matrix_md(&e.wei_md, bb, g->k, g->n, g->b_bstride, g->trans_b);
-    matrix_md(&e.dst_md, g->batch, g->m, g->n, 0, false);
-    matrix_md(&bias_md, 1, 1, g->n, 0, false);
+    dnnl_data_type_t dt = data_type(g->bf16);
+    matrix_md(&e.src_md, ab, g->m, g->k, g->a_bstride, g->trans_a, dt);
+    matrix_md(&e.wei_md, bb, g->k, g->n, g->b_bstride, g->trans_b, dt);
+    matrix_md(&e.dst_md, g->batch, g->m, g->n, 0, false, dt);
+    matrix_md(&bias_md, 1, 1, g->n, 0, false, dnnl_f32);
     dnnl_matmul_desc_t desc;
     TRY(dnnl_matmul_desc_init(&desc, &e.src_md, &e.wei_md, g->bias ? &bias_md : NULL, &e.dst_md),
         "matmul description");
@@ -288,14 +294,15 @@ static enum lf_status matmul_entry(const struct lf_cpu_gemm *g, const int64_t *k
 enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
 {
     int64_t key[KEY_MAX] = {ENTRY_MATMUL, g->m,         g->n,       g->k,       g->batch,
-                            g->a_bstride, g->b_bstride, g->trans_a, g->trans_b, g->bias != NULL};
+                            g->a_bstride, g->b_bstride, g->trans_a, g->trans_b, g->bias != NULL,
+                            g->bf16};
     pthread_mutex_lock(&lock);
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
     if (st == LF_OK && !(e = find(key, NULL))) st = matmul_entry(g, key, &e, err);
     if (st == LF_OK) {
         dnnl_memory_desc_t bias;
-        matrix_md(&bias, 1, 1, g->n, 0, false);
+        matrix_md(&bias, 1, 1, g->n, 0, false, dnnl_f32);
         const int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
         const dnnl_memory_desc_t *mds[4] = {&e->src_md, &e->wei_md, &e->dst_md, &bias};
         void *ptrs[4] = {(void *)g->a, (void *)g->b, g->c, (void *)g->bias};
@@ -313,9 +320,9 @@ enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
 static enum lf_status lora_matmul(struct entry *e, int64_t n, int64_t k, int64_t r, bool accumulate,
                                   struct lf_error *err)
 {
-    matrix_md(&e->src_md, 1, n, r, 0, false);
-    matrix_md(&e->wei_md, 1, r, k, 0, false);
-    matrix_md(&e->dst_md, 1, n, k, 0, false);
+    matrix_md(&e->src_md, 1, n, r, 0, false, dnnl_f32);
+    matrix_md(&e->wei_md, 1, r, k, 0, false, dnnl_f32);
+    matrix_md(&e->dst_md, 1, n, k, 0, false, dnnl_f32);
     dnnl_matmul_desc_t desc;
     TRY(dnnl_matmul_desc_init(&desc, &e->src_md, &e->wei_md, NULL, &e->dst_md),
         "matmul description");
@@ -421,10 +428,10 @@ enum lf_status lf_cpu_lora_merge_packed(void *w, const struct lf_cpu_wformat *fm
 /* {======================================================== convolution */
 
 static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w,
-                     dnnl_format_tag_t tag)
+                     dnnl_format_tag_t tag, dnnl_data_type_t dt)
 {
     dnnl_dims_t dims = {n, c, h, w};
-    dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag);
 }
 
 /* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
@@ -432,7 +439,8 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
 ** the weights costs more than it saves) and WINO_MIN_CHANNELS inputs (the
 ** VAE encoder's RGB conv_in: oneDNN's Winograd pads 3 channels to a block
 ** of 16 and took 0.7-1.8 s at 512x512 where the direct kernel took 0.2 s,
-** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0. */
+** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0.  f32 only:
+** oneDNN has no bf16 Winograd. */
 #define WINO_MIN_PIXELS   1024
 #define WINO_MIN_CHANNELS 16
 /* Winograd's transformed input and output live in its scratchpad: at the
@@ -446,8 +454,8 @@ static bool use_winograd(const struct lf_cpu_conv *p)
         const char *env = getenv("LCMFLOW_CPU_WINOGRAD");
         allowed = !(env && !strcmp(env, "0"));
     }
-    return allowed && p->kh == 3 && p->kw == 3 && p->stride == 1 && p->c >= WINO_MIN_CHANNELS &&
-           p->batch * p->oh * p->ow >= WINO_MIN_PIXELS;
+    return allowed && !p->bf16 && p->kh == 3 && p->kw == 3 && p->stride == 1 &&
+           p->c >= WINO_MIN_CHANNELS && p->batch * p->oh * p->ow >= WINO_MIN_PIXELS;
 }
 
 /* Builds the convolution of p's shape with weights in layout wmd (NULL:
@@ -461,13 +469,14 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     memcpy(e.key, key, sizeof e.key);
     e.key_packed = wmd != NULL;
     if (wmd) e.key_wmd = *wmd;
-    plain_md(&e.user_src, p->batch, p->c, p->h, p->w, dnnl_nchw);
-    plain_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, dnnl_nchw);
-    plain_md(&e.user_w, p->o, p->c, p->kh, p->kw, dnnl_oihw);
+    dnnl_data_type_t dt = data_type(p->bf16);
+    plain_md(&e.user_src, p->batch, p->c, p->h, p->w, dnnl_nchw, dt);
+    plain_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, dnnl_nchw, dt);
+    plain_md(&e.user_w, p->o, p->c, p->kh, p->kw, dnnl_oihw, dt);
     dnnl_memory_desc_t src_any, dst_any, w_any, bias_md;
-    plain_md(&src_any, p->batch, p->c, p->h, p->w, dnnl_format_tag_any);
-    plain_md(&dst_any, p->batch, p->o, p->oh, p->ow, dnnl_format_tag_any);
-    plain_md(&w_any, p->o, p->c, p->kh, p->kw, dnnl_format_tag_any);
+    plain_md(&src_any, p->batch, p->c, p->h, p->w, dnnl_format_tag_any, dt);
+    plain_md(&dst_any, p->batch, p->o, p->oh, p->ow, dnnl_format_tag_any, dt);
+    plain_md(&w_any, p->o, p->c, p->kh, p->kw, dnnl_format_tag_any, dt);
     dnnl_dims_t bias_dims = {p->o};
     dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_a);
     dnnl_dims_t strides = {p->stride, p->stride}, pad_l = {p->pad_top, p->pad_left};
@@ -556,9 +565,12 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
     return st;
 }
 
+static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat *fmt,
+                                dnnl_data_type_t dt, void *w, struct lf_error *err);
+
 static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf_error *err)
 {
-    size_t bytes = (size_t)(p->o * p->c * p->kh * p->kw) * sizeof(float);
+    size_t bytes = (size_t)(p->o * p->c * p->kh * p->kw) * (p->bf16 ? 2 : sizeof(float));
     pthread_mutex_lock(&unpack_lock);
     if (unpacked_size < bytes) {
         free(unpacked);
@@ -566,7 +578,7 @@ static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf
         unpacked_size = unpacked ? bytes : 0;
     }
     enum lf_status st =
-        unpacked ? lf_cpu_conv_weight_unpack(p->weight, p->wformat, unpacked, err)
+        unpacked ? unpack_as(p->weight, p->wformat, data_type(p->bf16), unpacked, err)
                  : lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for weights");
     struct lf_cpu_conv q = *p;
     q.weight = unpacked;
@@ -578,9 +590,10 @@ static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf
 
 enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
 {
-    int64_t key[KEY_MAX] = {ENTRY_CONV,    p->batch,    p->c,         p->h,           p->w,
-                            p->o,          p->kh,       p->kw,        p->stride,      p->pad_top,
-                            p->pad_bottom, p->pad_left, p->pad_right, p->bias != NULL};
+    int64_t key[KEY_MAX] = {
+        ENTRY_CONV,   p->batch,        p->c,      p->h,       p->w,          p->o,
+        p->kh,        p->kw,           p->stride, p->pad_top, p->pad_bottom, p->pad_left,
+        p->pad_right, p->bias != NULL, p->bf16};
     const dnnl_memory_desc_t *wmd = p->wformat && p->wformat->packed ? &p->wformat->md : NULL;
     /* Winograd takes its own weight layout, made per call from oihw. */
     bool wino = use_winograd(p);
@@ -599,9 +612,9 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
 
 /* {======================================================== weight packing */
 
-enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
-                                       void **out, size_t *bytes, struct lf_cpu_wformat *fmt,
-                                       struct lf_error *err)
+enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+                                       bool bf16, void **out, size_t *bytes,
+                                       struct lf_cpu_wformat *fmt, struct lf_error *err)
 {
     /* The layout oneDNN picks for a 64 x 64 input, stride 1, same padding:
     ** the blocking depends on the channels and kernel, not the image. */
@@ -616,11 +629,12 @@ enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int
                             .pad_top = kh / 2,
                             .pad_bottom = (kh - 1) / 2,
                             .pad_left = kw / 2,
-                            .pad_right = (kw - 1) / 2};
+                            .pad_right = (kw - 1) / 2,
+                            .bf16 = bf16};
     p.oh = 64 + p.pad_top + p.pad_bottom - kh + 1;
     p.ow = 64 + p.pad_left + p.pad_right - kw + 1;
-    int64_t key[KEY_MAX] = {ENTRY_CONV, 1, c,         64,           64,         o,           kh,
-                            kw,         1, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right, 0};
+    int64_t key[KEY_MAX] = {ENTRY_CONV,   1,          c,           64, 64,  o, kh, kw, 1, p.pad_top,
+                            p.pad_bottom, p.pad_left, p.pad_right, 0,  bf16};
     *out = NULL;
     pthread_mutex_lock(&lock);
     struct entry *e = NULL;
@@ -644,12 +658,13 @@ enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int
     return st;
 }
 
-enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
-                                         float *w, struct lf_error *err)
+/* packed -> plain oihw of data type dt. */
+static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat *fmt,
+                                dnnl_data_type_t dt, void *w, struct lf_error *err)
 {
     const dnnl_dims_t *d = &fmt->md.dims;
     dnnl_memory_desc_t plain;
-    plain_md(&plain, (*d)[0], (*d)[1], (*d)[2], (*d)[3], dnnl_oihw);
+    plain_md(&plain, (*d)[0], (*d)[1], (*d)[2], (*d)[3], dnnl_oihw, dt);
     pthread_mutex_lock(&lock);
     dnnl_primitive_t prim = NULL;
     enum lf_status st = init_locked(err);
@@ -658,4 +673,10 @@ enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu
     pthread_mutex_unlock(&lock);
     dnnl_primitive_destroy(prim);
     return st;
+}
+
+enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
+                                         float *w, struct lf_error *err)
+{
+    return unpack_as(packed, fmt, dnnl_f32, w, err);
 }

@@ -24,12 +24,16 @@ enum lf_status lf_cpu_dnnl_init(struct lf_error *err);
 const char *lf_cpu_dnnl_version(char *buf, size_t size);
 
 /* c[z] = op(a[z]) @ op(b[z]) (+ bias) as struct lf_gemm_shape says:
-** a[z] starts at z * a_bstride (0: shared), likewise b; c is [batch, m, n]. */
+** a[z] starts at z * a_bstride (0: shared), likewise b; c is [batch, m, n].
+** a, b and c are f32, or bf16 when bf16 is set (f32 accumulation); the
+** bias is f32 always. */
 struct lf_cpu_gemm {
-    const float *a, *b, *bias;
-    float *c;
+    const void *a, *b;
+    const float *bias;
+    void *c;
     int64_t m, n, k, batch, a_bstride, b_bstride;
     bool trans_a, trans_b;
+    bool bf16;
 };
 enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err);
 
@@ -40,26 +44,32 @@ struct lf_cpu_wformat {
     dnnl_memory_desc_t md;
 };
 
+/* x, y and the weight are f32, or bf16 when bf16 is set (f32
+** accumulation; packed weights then in a bf16 layout); the bias is f32. */
 struct lf_cpu_conv {
-    const float *x; /* [batch, c, h, w] */
+    const void *x; /* [batch, c, h, w] */
     const void *weight;
-    const struct lf_cpu_wformat *wformat; /* NULL: weight is plain f32 [o, c, kh, kw] */
+    const struct lf_cpu_wformat *wformat; /* NULL: weight is plain [o, c, kh, kw] */
     const float *bias;                    /* [o] or NULL */
-    float *y;                             /* [batch, o, oh, ow] */
+    void *y;                              /* [batch, o, oh, ow] */
     int64_t batch, c, h, w, o, kh, kw, oh, ow;
     int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
+    bool bf16;
 };
 enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err);
 
-/* Packs plain f32 weights [o, c, kh, kw] into the layout oneDNN prefers for
-** this kernel size.  On success *out is malloc'd (aligned 64; caller frees)
-** of *bytes bytes and *fmt describes it; LF_ERR_UNSUPPORTED when the plain
-** layout is already what oneDNN wants (nothing to gain). */
-enum lf_status lf_cpu_conv_weight_pack(const float *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
-                                       void **out, size_t *bytes, struct lf_cpu_wformat *fmt,
-                                       struct lf_error *err);
+/* Packs plain weights [o, c, kh, kw] into the layout oneDNN prefers for
+** this kernel size: f32 ones, or bf16 ones when bf16 is set (for bf16
+** convolutions; the layout is bf16 too).  On
+** success *out is malloc'd (aligned 64; caller frees) of *bytes bytes and
+** *fmt describes it; LF_ERR_UNSUPPORTED when the plain layout is already
+** what oneDNN wants (nothing to gain). */
+enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
+                                       bool bf16, void **out, size_t *bytes,
+                                       struct lf_cpu_wformat *fmt, struct lf_error *err);
 
-/* The reverse: packed -> plain f32 [o, c, kh, kw] (o..kw from fmt). */
+/* The reverse: packed (f32 or bf16) -> plain f32 [o, c, kh, kw] (o..kw
+** from fmt). */
 enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
                                          float *w, struct lf_error *err);
 

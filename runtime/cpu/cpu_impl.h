@@ -5,7 +5,8 @@
 ** A buffer is 64-byte aligned host memory holding the tensor bytes, until
 ** weight_prepare turns a whole-buffer weight into one of two forms:
 ** CPU_BUF_F32 (an f16 weight held as f32, so no op converts it again) or
-** CPU_BUF_PACKED (a convolution weight in oneDNN's blocked f32 layout).
+** CPU_BUF_PACKED (a convolution weight in oneDNN's blocked layout: bf16 for
+** a bf16 weight, f32 otherwise).
 ** Either form replaces the original (the weight is held once).  Reads,
 ** writes and ops that take such a buffer as a plain input see the logical
 ** bytes: cpu_input() and buffer_read convert back on the fly; a write
@@ -43,7 +44,7 @@ struct lf_cpu_device {
 enum lf_cpu_form {
     CPU_BUF_PLAIN = 0, /* data holds the logical bytes */
     CPU_BUF_F32,       /* data holds numel f32 values of an f16 tensor */
-    CPU_BUF_PACKED,    /* data holds fmt's blocked f32 layout */
+    CPU_BUF_PACKED,    /* data holds fmt's blocked layout (f32, or bf16 for bf16) */
 };
 
 struct lf_cpu_buffer {
@@ -86,6 +87,17 @@ enum lf_status lf_cpu_input(struct lf_tensor *t, const float **out, float **tmp,
 ** temporary that lf_cpu_output_done converts into y and frees. */
 enum lf_status lf_cpu_output(struct lf_tensor *y, float **out, struct lf_error *err);
 void lf_cpu_output_done(struct lf_tensor *y, float *values);
+
+/* n values of dtype (f32, f16 or bf16) to f32 and back (vectorised). */
+void lf_cpu_to_f32(enum lf_dtype dtype, const void *x, float *y, int64_t n);
+void lf_cpu_from_f32(enum lf_dtype dtype, const float *x, void *y, int64_t n);
+
+/* Convolutions and GEMMs run so far in each precision (oneDNN in bf16 or
+** f32): what a test checks to catch a silent change of precision. */
+struct lf_cpu_dtype_counts {
+    long f32, bf16;
+};
+void lf_cpu_dtype_counts(struct lf_cpu_dtype_counts *out);
 
 /* The plain bytes of t (PLAIN buffers only). */
 static inline void *lf_cpu_bytes(const struct lf_tensor *t)

@@ -4,6 +4,7 @@
 */
 #include "cpu_kernels.h"
 
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,24 @@ bool lf_cpu_has_avx512_bf16(void)
 #endif
 }
 
+bool lf_cpu_has_native_bf16(void)
+{
+    const char *pretend = getenv("LCMFLOW_CPU_NO_BF16");
+    if (pretend && *pretend && strcmp(pretend, "0")) return false;
+    bool cpu = lf_cpu_has_avx512_bf16();
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* AMX-BF16: cpuid leaf 7 sub-leaf 0, EDX bit 22 (GCC 12 has no name for
+    ** it in __builtin_cpu_supports). */
+    unsigned a = 7, b = 0, c = 0, d = 0;
+    __asm__("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    cpu = cpu || (d >> 22 & 1u);
+#endif
+    /* oneDNN's own view too: its ISA may be capped (ONEDNN_MAX_CPU_ISA),
+    ** and then it emulates bf16 as it would on a CPU without it. */
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return cpu && (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
 const struct lf_cpu_kernels *lf_cpu_kernels_named(const char *isa)
 {
     if (!isa) return NULL;
@@ -68,10 +87,19 @@ const struct lf_cpu_kernels *lf_cpu_kernels(void)
 
 const char *lf_cpu_features_text(char *buf, size_t size)
 {
-    snprintf(buf, size, "%s%s%s", has_avx512() ? "AVX-512 " : "",
-             lf_cpu_has_avx512_bf16() ? "AVX512_BF16 " : "", has_avx2() ? "AVX2 FMA" : "baseline");
+    bool native = lf_cpu_has_native_bf16();
+    snprintf(buf, size, "%s%s%s%s", has_avx512() ? "AVX-512 " : "",
+             lf_cpu_has_avx512_bf16() ? "AVX512_BF16 " : "", has_avx2() ? "AVX2 FMA" : "baseline",
+             native ? ", bf16 native" : ", bf16 emulated");
     return buf;
 }
+
+#ifdef LF_NO_BF16_PEAK
+double lf_cpu_bf16_peak(double seconds, int threads)
+{
+    return 0;
+}
+#endif
 
 static int default_threads(void)
 {

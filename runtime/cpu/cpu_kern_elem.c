@@ -12,6 +12,7 @@
 #include "lcmflow/tensor.h"
 
 #include <math.h>
+#include <string.h>
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -168,6 +169,116 @@ void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n)
     }
 }
 
+/* {======================================================== bf16 in, bf16 out
+** The memory-bound kernels on bf16 activations: each thread converts a
+** short stretch into f32 on its stack, runs the f32 code on it and rounds
+** the result back, so memory sees bf16 only and the math is f32's. */
+
+#define BF16_RUN 2048
+
+static inline void bf16_load(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)x[i] << 16;
+        memcpy(&y[i], &v, sizeof v);
+    }
+}
+
+static inline void bf16_store(const float *x, uint16_t *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy(&v, &x[i], sizeof v);
+        uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
+        y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_unary_bf16)(const uint16_t *x, uint16_t *y, int64_t n, unsigned fn,
+                                  float scale, float shift)
+{
+    int64_t runs = (n + BF16_RUN - 1) / BF16_RUN;
+#pragma omp parallel for if (n > LF_CPU_CHUNK) schedule(static)
+    for (int64_t c = 0; c < runs; c++) {
+        float f[BF16_RUN];
+        int64_t lo = c * BF16_RUN, len = n - lo < BF16_RUN ? n - lo : BF16_RUN;
+        bf16_load(x + lo, f, len);
+        unary_range(f, f, len, fn, scale, shift);
+        bf16_store(f, y + lo, len);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_binary_bf16)(const uint16_t *a, const uint16_t *b, uint16_t *y,
+                                   const struct lf_cpu_broadcast *bc, enum lf_binary fn)
+{
+    const int64_t *s = bc->shape;
+    int64_t rows = s[0] * s[1] * s[2], inner = s[3];
+    int64_t pieces = (inner + BF16_RUN - 1) / BF16_RUN, items = rows * pieces;
+#pragma omp parallel for if (rows * inner > LF_CPU_CHUNK) schedule(static)
+    for (int64_t it = 0; it < items; it++) {
+        float fa[BF16_RUN], fb[BF16_RUN], fy[BF16_RUN];
+        int64_t row = it / pieces, lo = (it % pieces) * BF16_RUN;
+        int64_t i2 = row % s[2], i1 = row / s[2] % s[1], i0 = row / (s[1] * s[2]);
+        int64_t oa = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
+        int64_t ob = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
+        int64_t len = inner - lo < BF16_RUN ? inner - lo : BF16_RUN;
+        int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
+        bf16_load(a + oa + lo * sa, fa, sa ? len : 1);
+        bf16_load(b + ob + lo * sb, fb, sb ? len : 1);
+        binary_row(fa, fb, fy, len, sa, sb, fn);
+        bf16_store(fy, y + row * inner + lo, len);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_geglu_bf16)(const uint16_t *x, uint16_t *y, int64_t rows, int64_t n)
+{
+    int64_t pieces = (n + BF16_RUN - 1) / BF16_RUN;
+#pragma omp parallel for if (rows * n > LF_CPU_CHUNK) schedule(static)
+    for (int64_t it = 0; it < rows * pieces; it++) {
+        float fa[BF16_RUN], fg[BF16_RUN];
+        int64_t r = it / pieces, lo = (it % pieces) * BF16_RUN;
+        int64_t len = n - lo < BF16_RUN ? n - lo : BF16_RUN;
+        bf16_load(x + r * 2 * n + lo, fa, len);
+        bf16_load(x + r * 2 * n + n + lo, fg, len);
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++)
+            fa[j] = fa[j] * lf_cpu_gelu(fg[j]);
+        bf16_store(fa, y + r * n + lo, len);
+    }
+}
+
+/* Plain integer code the compiler vectorises (a bf16 is the top half of an
+** f32; memcpy keeps the type punning defined). */
+void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            uint32_t v = (uint32_t)x[i] << 16;
+            memcpy(&y[i], &v, sizeof v);
+        }
+    }
+}
+
+void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n)
+{
+#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
+        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; i++) {
+            uint32_t v;
+            memcpy(&v, &x[i], sizeof v);
+            uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
+            y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
+        }
+    }
+}
+
 #define LF_ISA_STR2(x) #x
 #define LF_ISA_STR(x)  LF_ISA_STR2(x)
 
@@ -182,5 +293,11 @@ const struct lf_cpu_kernels LF_ISA_FN(lf_cpu_kernels) = {
     .attention = LF_ISA_FN(lf_cpu_attention),
     .f16_to_f32 = LF_ISA_FN(lf_cpu_f16_to_f32),
     .f32_to_f16 = LF_ISA_FN(lf_cpu_f32_to_f16),
+    .bf16_to_f32 = LF_ISA_FN(lf_cpu_bf16_to_f32),
+    .f32_to_bf16 = LF_ISA_FN(lf_cpu_f32_to_bf16),
+    .unary_bf16 = LF_ISA_FN(lf_cpu_unary_bf16),
+    .binary_bf16 = LF_ISA_FN(lf_cpu_binary_bf16),
+    .geglu_bf16 = LF_ISA_FN(lf_cpu_geglu_bf16),
+    .group_norm_bf16 = LF_ISA_FN(lf_cpu_group_norm_bf16),
     .fma_peak = LF_ISA_FN(lf_cpu_fma_peak),
 };

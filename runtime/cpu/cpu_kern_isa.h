@@ -35,6 +35,16 @@ void LF_ISA_FN(lf_cpu_softmax)(const float *x, float *y, int64_t rows, int64_t c
 bool LF_ISA_FN(lf_cpu_attention)(const struct lf_cpu_attention *a);
 void LF_ISA_FN(lf_cpu_f16_to_f32)(const uint16_t *x, float *y, int64_t n);
 void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+void LF_ISA_FN(lf_cpu_unary_bf16)(const uint16_t *x, uint16_t *y, int64_t n, unsigned fn,
+                                  float scale, float shift);
+void LF_ISA_FN(lf_cpu_binary_bf16)(const uint16_t *a, const uint16_t *b, uint16_t *y,
+                                   const struct lf_cpu_broadcast *bc, enum lf_binary fn);
+void LF_ISA_FN(lf_cpu_geglu_bf16)(const uint16_t *x, uint16_t *y, int64_t rows, int64_t n);
+void LF_ISA_FN(lf_cpu_group_norm_bf16)(const uint16_t *x, const float *gamma, const float *beta,
+                                       int64_t batch, int64_t channels, int64_t spatial,
+                                       int64_t groups, float eps, bool silu, uint16_t *y);
+void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n);
+void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n);
 double LF_ISA_FN(lf_cpu_fma_peak)(double seconds, int threads);
 
 #endif

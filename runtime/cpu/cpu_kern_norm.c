@@ -10,6 +10,7 @@
 #include "cpu_math.h"
 
 #include <math.h>
+#include <string.h>
 
 #define STAT_CHUNK 4096
 
@@ -124,4 +125,61 @@ void LF_ISA_FN(lf_cpu_softmax)(const float *x, float *y, int64_t rows, int64_t c
 #pragma omp parallel for if (rows * cols > LF_CPU_CHUNK) schedule(static)
     for (int64_t r = 0; r < rows; r++)
         softmax_row(x + r * cols, y + r * cols, cols);
+}
+
+/* bf16 activations, f32 math: each group's values pass through a short
+** f32 stretch on the stack (three reads of bf16, one write). */
+#define BF16_RUN 2048
+
+static void bf16_load(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)x[i] << 16;
+        memcpy(&y[i], &v, sizeof v);
+    }
+}
+
+void LF_ISA_FN(lf_cpu_group_norm_bf16)(const uint16_t *x, const float *gamma, const float *beta,
+                                       int64_t batch, int64_t channels, int64_t spatial,
+                                       int64_t groups, float eps, bool silu, uint16_t *y)
+{
+    int64_t cpg = channels / groups, count = cpg * spatial;
+#pragma omp parallel for schedule(static)
+    for (int64_t bg = 0; bg < batch * groups; bg++) {
+        float f[BF16_RUN];
+        const uint16_t *xg = x + bg * count;
+        uint16_t *yg = y + bg * count;
+        double total = 0, dev = 0;
+        for (int64_t lo = 0; lo < count; lo += BF16_RUN) {
+            int64_t len = count - lo < BF16_RUN ? count - lo : BF16_RUN;
+            bf16_load(xg + lo, f, len);
+            total += sum_of(f, len);
+        }
+        float mean = (float)(total / (double)count);
+        for (int64_t lo = 0; lo < count; lo += BF16_RUN) {
+            int64_t len = count - lo < BF16_RUN ? count - lo : BF16_RUN;
+            bf16_load(xg + lo, f, len);
+            dev += sum_sq_dev(f, len, mean);
+        }
+        float rstd = 1.0f / sqrtf((float)(dev / (double)count) + eps);
+        for (int64_t c = 0; c < cpg; c++) {
+            int64_t ch = (bg % groups) * cpg + c;
+            float a = rstd * (gamma ? gamma[ch] : 1.0f);
+            float b = (beta ? beta[ch] : 0.0f) - mean * a;
+            for (int64_t lo = 0; lo < spatial; lo += BF16_RUN) {
+                int64_t len = spatial - lo < BF16_RUN ? spatial - lo : BF16_RUN;
+                bf16_load(xg + c * spatial + lo, f, len);
+                affine(f, f, len, a, b, silu);
+#pragma omp simd
+                for (int64_t i = 0; i < len; i++) {
+                    uint32_t v;
+                    memcpy(&v, &f[i], sizeof v);
+                    uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
+                    yg[c * spatial + lo + i] =
+                        (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
+                }
+            }
+        }
+    }
 }

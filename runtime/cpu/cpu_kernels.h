@@ -62,6 +62,20 @@ struct lf_cpu_kernels {
     bool (*attention)(const struct lf_cpu_attention *a);
     void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* bf16 <-> f32, round to nearest even (NaN kept a NaN). */
+    void (*bf16_to_f32)(const uint16_t *x, float *y, int64_t n);
+    void (*f32_to_bf16)(const float *x, uint16_t *y, int64_t n);
+    /* The memory-bound kernels above on bf16 arrays (f32 math inside,
+    ** results rounded to nearest even): same arguments, bf16 x / a / b / y.
+    ** unary_bf16's y may be x. */
+    void (*unary_bf16)(const uint16_t *x, uint16_t *y, int64_t n, unsigned fn, float scale,
+                       float shift);
+    void (*binary_bf16)(const uint16_t *a, const uint16_t *b, uint16_t *y,
+                        const struct lf_cpu_broadcast *bc, enum lf_binary fn);
+    void (*geglu_bf16)(const uint16_t *x, uint16_t *y, int64_t rows, int64_t n);
+    void (*group_norm_bf16)(const uint16_t *x, const float *gamma, const float *beta, int64_t batch,
+                            int64_t channels, int64_t spatial, int64_t groups, float eps, bool silu,
+                            uint16_t *y);
     /* GFLOP/s of independent f32 FMA chains on threads threads for about
     ** seconds: the machine's peak for this instruction set. */
     double (*fma_peak)(double seconds, int threads);
@@ -83,6 +97,16 @@ const struct lf_cpu_kernels *lf_cpu_kernels_named(const char *isa);
 ** AVX2, FMA") into buf. */
 const char *lf_cpu_features_text(char *buf, size_t size);
 bool lf_cpu_has_avx512_bf16(void);
+
+/* Whether bf16 runs natively: the CPU has AVX512_BF16 or AMX-BF16 (cpuid)
+** and oneDNN's ISA reaches them.  LCMFLOW_CPU_NO_BF16=1 pretends it does
+** not (read on each call), so tests see dtype auto decide both ways. */
+bool lf_cpu_has_native_bf16(void);
+
+/* GFLOP/s of independent AVX512_BF16 dot-product chains (vdpbf16ps) on
+** threads threads for about seconds: the machine's bf16 peak; 0 where the
+** CPU or the compiler lacks AVX512_BF16. */
+double lf_cpu_bf16_peak(double seconds, int threads);
 
 /* Threads of the shared OpenMP pool: LCMFLOW_THREADS, else all cores, until
 ** set; n <= 0 restores the default. */

@@ -47,21 +47,55 @@ static int64_t numel(const struct lf_tensor *t)
     return lf_tensor_numel(t);
 }
 
+static long dtype_calls[2]; /* [bf16]: oneDNN convolutions and GEMMs run */
+
+static void count_call(bool bf16)
+{
+    __atomic_add_fetch(&dtype_calls[bf16], 1, __ATOMIC_RELAXED);
+}
+
+void lf_cpu_dtype_counts(struct lf_cpu_dtype_counts *out)
+{
+    out->f32 = __atomic_load_n(&dtype_calls[0], __ATOMIC_RELAXED);
+    out->bf16 = __atomic_load_n(&dtype_calls[1], __ATOMIC_RELAXED);
+}
+
+/* Whether t is a plain bf16 tensor: oneDNN and the bf16 kernels read it as
+** it is. */
+static bool plain_bf16(const struct lf_tensor *t)
+{
+    return t->dtype == LF_DTYPE_BF16 && lf_cpu_buf(t)->form == CPU_BUF_PLAIN;
+}
+
 enum lf_status lf_cpu_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct lf_tensor *bias,
                               bool trans_a, bool trans_b, const struct lf_gemm_shape *g,
                               struct lf_tensor *c, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    /* All bf16: oneDNN on the bf16 bytes (f32 accumulation), else in f32. */
+    bool bf16 = plain_bf16(a) && plain_bf16(b) && plain_bf16(c);
     struct io io;
-    struct lf_tensor *ins[3] = {a, b, bias};
-    enum lf_status s = io_begin(&io, c, ins, 3, err);
+    struct lf_tensor *ins[3] = {bf16 ? NULL : a, bf16 ? NULL : b, bias};
+    enum lf_status s = io_begin(&io, bf16 ? NULL : c, ins, 3, err);
     if (s == LF_OK) {
-        struct lf_cpu_gemm q = {io.in[0], io.in[1], io.in[2],     io.out,       g->m,    g->n,
-                                g->k,     g->batch, g->a_bstride, g->b_bstride, trans_a, trans_b};
+        struct lf_cpu_gemm q = {bf16 ? lf_cpu_bytes(a) : (const void *)io.in[0],
+                                bf16 ? lf_cpu_bytes(b) : (const void *)io.in[1],
+                                io.in[2],
+                                bf16 ? lf_cpu_bytes(c) : (void *)io.out,
+                                g->m,
+                                g->n,
+                                g->k,
+                                g->batch,
+                                g->a_bstride,
+                                g->b_bstride,
+                                trans_a,
+                                trans_b,
+                                bf16};
         s = lf_cpu_gemm(&q, err);
+        count_call(bf16);
     }
     lf_cpu_prof_add(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch);
-    return io_end(&io, c, s);
+    return io_end(&io, bf16 ? NULL : c, s);
 }
 
 static enum lf_cpu_prof conv_class(const struct lf_tensor *w)
@@ -78,16 +112,25 @@ enum lf_status lf_cpu_op_conv2d(struct lf_tensor *x, struct lf_tensor *w, struct
     double t0 = lf_cpu_prof_start();
     struct lf_cpu_buffer *wb = lf_cpu_buf(w);
     bool packed = wb->form == CPU_BUF_PACKED;
+    /* bf16 activations with bf16 weights (packed or plain): oneDNN on the
+    ** bf16 bytes, f32 accumulation; anything else in f32 (packed bf16
+    ** weights then come unpacked through io). */
+    bool wbf16 = packed ? wb->fmt.md.data_type == dnnl_bf16 : plain_bf16(w);
+    bool bf16 = wbf16 && plain_bf16(x) && plain_bf16(y);
+    bool raw_w = bf16 || (packed && !wbf16);
     struct io io;
-    struct lf_tensor *ins[3] = {x, packed ? NULL : w, bias};
-    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    struct lf_tensor *ins[3] = {bf16 ? NULL : x, raw_w ? NULL : w, bias};
+    enum lf_status s = io_begin(&io, bf16 ? NULL : y, ins, 3, err);
     if (s == LF_OK) {
         struct lf_cpu_conv p = {
-            .x = io.in[0],
-            .weight = packed ? wb->data : (const void *)io.in[1],
-            .wformat = packed ? &wb->fmt : NULL,
+            .x = bf16 ? lf_cpu_bytes(x) : (const void *)io.in[0],
+            .weight = !raw_w   ? (const void *)io.in[1]
+                      : packed ? wb->data
+                               : lf_cpu_bytes(w),
+            .wformat = raw_w && packed ? &wb->fmt : NULL,
             .bias = io.in[2],
-            .y = io.out,
+            .y = bf16 ? lf_cpu_bytes(y) : (void *)io.out,
+            .bf16 = bf16,
             .batch = x->shape[0],
             .c = x->shape[1],
             .h = x->shape[2],
@@ -104,11 +147,12 @@ enum lf_status lf_cpu_op_conv2d(struct lf_tensor *x, struct lf_tensor *w, struct
             .pad_right = params->pad_right,
         };
         s = lf_cpu_conv2d(&p, err);
+        count_call(bf16);
     }
     lf_cpu_prof_add(conv_class(w), t0,
                     2.0 * (double)lf_tensor_numel(y) *
                         (double)(w->shape[1] * w->shape[2] * w->shape[3]));
-    return io_end(&io, y, s);
+    return io_end(&io, bf16 ? NULL : y, s);
 }
 
 enum lf_status lf_cpu_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma,
@@ -116,16 +160,21 @@ enum lf_status lf_cpu_op_group_norm(struct lf_tensor *x, struct lf_tensor *gamma
                                     struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    bool bf16 = plain_bf16(x) && plain_bf16(y); /* read and written as bf16 */
     struct io io;
-    struct lf_tensor *ins[3] = {x, gamma, beta};
-    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    struct lf_tensor *ins[3] = {bf16 ? NULL : x, gamma, beta};
+    enum lf_status s = io_begin(&io, bf16 ? NULL : y, ins, 3, err);
     if (s == LF_OK) {
         int64_t b = x->shape[0], c = x->shape[1], spatial = numel(x) / (b * c);
-        lf_cpu_kernels()->group_norm(io.in[0], io.in[1], io.in[2], b, c, spatial, groups, eps, silu,
-                                     io.out);
+        if (bf16)
+            lf_cpu_kernels()->group_norm_bf16(lf_cpu_bytes(x), io.in[1], io.in[2], b, c, spatial,
+                                              groups, eps, silu, lf_cpu_bytes(y));
+        else
+            lf_cpu_kernels()->group_norm(io.in[0], io.in[1], io.in[2], b, c, spatial, groups, eps,
+                                         silu, io.out);
     }
     lf_cpu_prof_add(LF_CPU_PROF_GROUP_NORM, t0, 0);
-    return io_end(&io, y, s);
+    return io_end(&io, bf16 ? NULL : y, s);
 }
 
 enum lf_status lf_cpu_op_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma,
@@ -235,6 +284,12 @@ enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, fl
     /* y may be an existing tensor (copy): write only through the output. */
     enum lf_status s = lf_cpu_buffer_unprepare(yb, err);
     struct io io = {0};
+    bool bf16 = plain_bf16(x) && plain_bf16(y);
+    if (s == LF_OK && bf16) {
+        lf_cpu_kernels()->unary_bf16(lf_cpu_bytes(x), lf_cpu_bytes(y), numel(x), fn, scale, shift);
+        lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
+        return LF_OK;
+    }
     if (s == LF_OK) s = io_begin(&io, y, &x, 1, err);
     if (s == LF_OK) lf_cpu_kernels()->unary(io.in[0], io.out, numel(x), fn, scale, shift);
     lf_cpu_prof_add(LF_CPU_PROF_UNARY, t0, 0);
@@ -244,6 +299,12 @@ enum lf_status lf_cpu_op_unary(struct lf_tensor *x, uint32_t fn, float scale, fl
 enum lf_status lf_cpu_op_geglu(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    if (plain_bf16(x) && plain_bf16(y)) {
+        int64_t n = y->shape[y->rank - 1];
+        lf_cpu_kernels()->geglu_bf16(lf_cpu_bytes(x), lf_cpu_bytes(y), numel(y) / n, n);
+        lf_cpu_prof_add(LF_CPU_PROF_GEGLU, t0, 0);
+        return LF_OK;
+    }
     struct io io;
     enum lf_status s = io_begin(&io, y, &x, 1, err);
     if (s == LF_OK) {
@@ -258,6 +319,13 @@ enum lf_status lf_cpu_op_binary(struct lf_tensor *a, struct lf_tensor *b, enum l
                                 struct lf_tensor *y, struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    if (plain_bf16(a) && plain_bf16(b) && plain_bf16(y)) {
+        struct lf_cpu_broadcast bc;
+        lf_cpu_broadcast_init(a->rank, a->shape, b->rank, b->shape, &bc);
+        lf_cpu_kernels()->binary_bf16(lf_cpu_bytes(a), lf_cpu_bytes(b), lf_cpu_bytes(y), &bc, fn);
+        lf_cpu_prof_add(LF_CPU_PROF_BINARY, t0, 0);
+        return LF_OK;
+    }
     struct io io;
     struct lf_tensor *ins[2] = {a, b};
     enum lf_status s = io_begin(&io, y, ins, 2, err);
@@ -277,8 +345,9 @@ enum lf_status lf_cpu_op_fill(struct lf_tensor *x, float value, struct lf_error 
     int64_t n = numel(x);
     if (x->dtype == LF_DTYPE_F32) {
         lf_cpu_fill(lf_cpu_bytes(x), n, value);
-    } else if (x->dtype == LF_DTYPE_F16) {
-        uint16_t h = lf_f32_to_f16(value), *p = lf_cpu_bytes(x);
+    } else if (x->dtype == LF_DTYPE_F16 || x->dtype == LF_DTYPE_BF16) {
+        uint16_t h = x->dtype == LF_DTYPE_F16 ? lf_f32_to_f16(value) : lf_f32_to_bf16(value);
+        uint16_t *p = lf_cpu_bytes(x);
         for (int64_t i = 0; i < n; i++)
             p[i] = h;
     } else {

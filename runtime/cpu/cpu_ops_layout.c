@@ -155,7 +155,9 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
     if (s == LF_OK) s = lf_cpu_input(down, &fd, &td, err);
     if (s == LF_OK && wb->form == CPU_BUF_PACKED) {
         s = lf_cpu_lora_merge_packed(wb->data, &wb->fmt, fu, fd, r, scale, err);
-        if (s == LF_OK && wb->logical != LF_DTYPE_F32)
+        /* A bf16 blocked layout is rounded by the reorder itself; an f32
+        ** one holding a 16-bit weight is rounded here. */
+        if (s == LF_OK && wb->logical != LF_DTYPE_F32 && wb->fmt.md.data_type == dnnl_f32)
             round_to(wb->logical, wb->data,
                      (int64_t)(dnnl_memory_desc_get_size(&wb->fmt.md) / sizeof(float)));
     } else if (s == LF_OK && wb->form == CPU_BUF_F32) {
@@ -167,14 +169,15 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
         const float *cw;
         s = lf_cpu_input(w, &cw, &tw, err);
         if (s == LF_OK) s = lf_cpu_lora_merge(tw, fu, fd, n, k, r, scale, err);
-        if (s == LF_OK) lf_cpu_kernels()->f32_to_f16(tw, lf_cpu_bytes(w), n * k);
+        if (s == LF_OK) lf_cpu_from_f32(w->dtype, tw, lf_cpu_bytes(w), n * k);
     }
     free(tu), free(td), free(tw);
     lf_cpu_prof_add(LF_CPU_PROF_LORA, t0, 2.0 * (double)n * (double)k * (double)r);
     return s;
 }
 
-/* A plain f16 buffer becomes CPU_BUF_F32; a 4-dim weight CPU_BUF_PACKED. */
+/* A plain f16 buffer becomes CPU_BUF_F32; a 4-dim weight CPU_BUF_PACKED
+** (in bf16 for a bf16 weight: it is held once, in its own precision). */
 enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *err)
 {
     struct lf_cpu_buffer *b = lf_cpu_buf(w);
@@ -183,18 +186,21 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
         return lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: weight not prepared: shared");
     bool conv = w->rank == 4;
     double t0 = lf_cpu_prof_start();
-    if (!conv && w->dtype == LF_DTYPE_F32)
+    if (!conv && (w->dtype == LF_DTYPE_F32 || w->dtype == LF_DTYPE_BF16))
         return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "cpu backend: f32 weights are used as they are");
-    const float *values;
+                            "cpu backend: f32 and bf16 weights are used as they are");
+    /* bf16 conv weights pack from their own bytes; others from f32 values. */
+    bool bf16 = w->dtype == LF_DTYPE_BF16;
+    const float *values = NULL;
     float *tmp = NULL;
-    enum lf_status s = lf_cpu_input(w, &values, &tmp, err);
+    enum lf_status s = bf16 ? LF_OK : lf_cpu_input(w, &values, &tmp, err);
     void *packed = NULL;
     size_t bytes = 0;
     struct lf_cpu_wformat fmt = {0};
     if (s == LF_OK && conv)
-        s = lf_cpu_conv_weight_pack(values, w->shape[0], w->shape[1], w->shape[2], w->shape[3],
-                                    &packed, &bytes, &fmt, err);
+        s = lf_cpu_conv_weight_pack(bf16 ? lf_cpu_bytes(w) : (const void *)values, w->shape[0],
+                                    w->shape[1], w->shape[2], w->shape[3], bf16, &packed, &bytes,
+                                    &fmt, err);
     if (s == LF_OK && !conv) { /* f16 -> f32: the converted copy is the new data */
         bytes = (size_t)lf_tensor_numel(w) * sizeof(float);
         packed = aligned_alloc(64, (bytes + 63) / 64 * 64);

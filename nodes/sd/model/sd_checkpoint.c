@@ -198,7 +198,44 @@ enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype 
 {
     /* f16 activations only pay where f16 is computed natively; elsewhere
     ** (lavapipe converts every value) they cost time and precision. */
-    return lf_device_has(device, LF_DEVICE_CAP_F16_ARITHMETIC) ? weights : LF_DTYPE_F32;
+    if (weights == LF_DTYPE_BF16) return LF_DTYPE_BF16;
+    if (weights == LF_DTYPE_F16 && lf_device_has(device, LF_DEVICE_CAP_F16_ARITHMETIC))
+        return weights;
+    return LF_DTYPE_F32;
+}
+
+bool sd_dtype_name_valid(const char *name)
+{
+    return !strcmp(name, "auto") || !strcmp(name, "f32") || !strcmp(name, "f16") ||
+           !strcmp(name, "bf16");
+}
+
+enum lf_status sd_dtype_choose(const struct lf_device *device, const char *name,
+                               enum lf_dtype *weights, enum lf_dtype *activations,
+                               struct lf_error *err)
+{
+    if (!sd_dtype_name_valid(name))
+        return lf_error_set(err, LF_ERR_INVALID, "dtype must be auto, f16, bf16 or f32, not '%s'",
+                            name);
+    if (!strcmp(name, "auto")) {
+        *weights = lf_device_has(device, LF_DEVICE_CAP_BF16_NATIVE)   ? LF_DTYPE_BF16
+                   : lf_device_has(device, LF_DEVICE_CAP_F16_WEIGHTS) ? LF_DTYPE_F16
+                                                                      : LF_DTYPE_F32;
+        *activations = sd_activation_dtype(device, *weights);
+        return LF_OK;
+    }
+    *weights = !strcmp(name, "f32")   ? LF_DTYPE_F32
+               : !strcmp(name, "f16") ? LF_DTYPE_F16
+                                      : LF_DTYPE_BF16;
+    *activations = *weights;
+    if (*weights == LF_DTYPE_F16 && !lf_device_supports_f16(device))
+        return lf_error_set(err, LF_ERR_UNSUPPORTED, "dtype f16: the device has no f16 storage");
+    if (*weights == LF_DTYPE_BF16 && !lf_device_has(device, LF_DEVICE_CAP_BF16))
+        return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                            "dtype bf16: device '%s' does not compute bf16 (the CPU backend "
+                            "does: --device cpu)",
+                            lf_device_get_info(device)->name);
+    return LF_OK;
 }
 
 void sd_checkpoint_clear(struct sd_checkpoint *ckpt)

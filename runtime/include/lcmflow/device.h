@@ -52,6 +52,11 @@ enum lf_device_cap {
     ** memory and traffic: dtype auto picks f16 weights.  (The CPU backend
     ** stores f16 but widens weights to f32 once at load: auto is f32.) */
     LF_DEVICE_CAP_F16_WEIGHTS = 1u << 5,
+    /* Computes bf16 natively (AVX512_BF16 or AMX found by cpuid and used by
+    ** oneDNN): dtype auto picks bf16 weights and activations.  Without it
+    ** LF_DEVICE_CAP_BF16 may still hold (emulated, about a quarter of f32
+    ** speed), so bf16 runs when asked for but is never chosen. */
+    LF_DEVICE_CAP_BF16_NATIVE = 1u << 6,
 };
 
 /* What a device is and can do; plain data, copied freely. */

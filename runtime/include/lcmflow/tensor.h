@@ -25,7 +25,7 @@
 enum lf_dtype {
     LF_DTYPE_F32 = 0,
     LF_DTYPE_F16,
-    LF_DTYPE_BF16, /* for loading only: ops do not take bf16 */
+    LF_DTYPE_BF16, /* ops take it on devices with LF_DEVICE_CAP_BF16; else loading only */
     LF_DTYPE_I32,
     LF_DTYPE_U8,
 };
