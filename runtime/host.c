@@ -51,7 +51,7 @@ static void host_latent_preview(struct lf_host_ctx *ctx, int step, int total, co
 
 static bool host_interrupted(struct lf_host_ctx *ctx)
 {
-    return ctx && ctx->session && ctx->session->interrupted;
+    return ctx && ctx->session && atomic_load(&ctx->session->interrupted);
 }
 
 static enum lf_status host_error_set(struct lf_error *err, enum lf_status code, const char *fmt,

@@ -26,7 +26,6 @@
 #include "lcmflow/error.h"
 #include "lcmflow/graph.h"
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,7 +61,8 @@ enum lf_status lf_session_create(const struct lf_session_options *options, struc
 void lf_session_destroy(struct lf_session *s);
 
 /* Asks the current (or next) run to stop after the running node's current
-** dispatch.  Async-signal-safe: it only stores to a sig_atomic_t. */
+** dispatch.  Safe from any thread and async-signal-safe: it only stores to
+** a lock-free atomic_int. */
 void lf_session_interrupt(struct lf_session *s);
 /* Clears the flag (done by the caller after handling an interruption). */
 void lf_session_clear_interrupt(struct lf_session *s);
