@@ -20,6 +20,7 @@ layout(push_constant) uniform Params {
     uint64_t w;    // [O, C, KH, KW] = [O, K] with K = C * KH * KW
     uint64_t bias; // [O] or 0
     uint64_t y;    // [B, O, Ho, Wo]
+    uint count;    // unused: the block is conv2d.comp's, filled by one function
     uint dtypes;   // x | w << 4 | bias << 8 | y << 12
     uint C;
     uint H;

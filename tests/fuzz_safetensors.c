@@ -5,7 +5,7 @@
 ** tensor's bytes, shape and name lookup and every metadata string are
 ** touched, so that a validation gap shows up under AddressSanitizer as a
 ** read outside the input.  Built when meson option `fuzz` is true (clang
-** only); see README.md for the short and the long run.
+** only); see tests/fuzz/README.md for the short and the long run.
 */
 #include "lcmflow/safetensors.h"
 

@@ -140,7 +140,7 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
                            *neg = lf_tensor_retain(lf_node_input_tensor(c, IN_NEGATIVE));
     enum lf_status s = LF_OK;
     if (p.cfg > 1.0f && pos && neg) {
-        /* prompts of different chunk counts: pad the shorter (README) */
+        /* prompts of different chunk counts: pad the shorter (nodes/sd/model/README.md) */
         lf_tensor_release(pos), lf_tensor_release(neg);
         s = sd_pad_conditioning(lf_node_input_tensor(c, IN_POSITIVE),
                                 lf_node_input_tensor(c, IN_NEGATIVE),

@@ -7,7 +7,7 @@
 ** (random, f16, SD 1.5's real shapes), made once and kept in the cache
 ** folder.  The prompt's token ids are fixed (BOS, 20 ids, EOS, padding):
 ** tokenizing is not what is measured, and the synthetic model needs no
-** vocabulary.  Results are benchmarks, not tests: the README records them
+** vocabulary.  Results are benchmarks, not tests: runtime/cpu/README.md records them
 ** with the machine they ran on.
 */
 #include "cli.h"

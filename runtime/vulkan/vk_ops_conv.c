@@ -159,15 +159,19 @@ static enum lf_status run_lavapipe(struct lf_tensor *x, struct lf_tensor *w, str
     return s;
 }
 
-static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
-                                   struct lf_tensor *y, const struct conv_shape *k,
-                                   struct lf_error *err)
+/* The push constants of conv2d.comp and conv2d_gpu.comp (one block; the
+** tiled shader ignores count). */
+struct conv_push {
+    uint64_t x, w, bias, y;
+    uint32_t count, dtypes, C, H, W, O, Ho, Wo, KH, KW, stride;
+    int32_t pad_top, pad_left;
+};
+
+static struct conv_push conv_push_of(struct lf_tensor *x, struct lf_tensor *w,
+                                     struct lf_tensor *bias, struct lf_tensor *y,
+                                     const struct conv_shape *k)
 {
-    struct {
-        uint64_t x, w, bias, y;
-        uint32_t count, dtypes, C, H, W, O, Ho, Wo, KH, KW, stride;
-        int32_t pad_top, pad_left;
-    } p = {
+    return (struct conv_push){
         .x = lf_vk_address(x),
         .w = lf_vk_address(w),
         .bias = lf_vk_address(bias),
@@ -187,37 +191,21 @@ static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, str
         .pad_top = k->pad_top,
         .pad_left = k->pad_left,
     };
+}
+
+static enum lf_status run_portable(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
+                                   struct lf_tensor *y, const struct conv_shape *k,
+                                   struct lf_error *err)
+{
+    struct conv_push p = conv_push_of(x, w, bias, y, k);
     return lf_vk_run_1d(lf_vk_tensor_device(x), "conv2d", &p, sizeof p, p.count, LOCAL_SIZE, err);
 }
 
-/* conv2d_gpu.comp: the same push constants as the portable shader, minus
-** the element count; 64 x 64 output tiles. */
+/* conv2d_gpu.comp: 64 x 64 output tiles. */
 static enum lf_status run_gpu(struct lf_tensor *x, struct lf_tensor *w, struct lf_tensor *bias,
                               struct lf_tensor *y, const struct conv_shape *k, struct lf_error *err)
 {
-    struct {
-        uint64_t x, w, bias, y;
-        uint32_t dtypes, C, H, W, O, Ho, Wo, KH, KW, stride;
-        int32_t pad_top, pad_left;
-    } p = {
-        .x = lf_vk_address(x),
-        .w = lf_vk_address(w),
-        .bias = lf_vk_address(bias),
-        .y = lf_vk_address(y),
-        .dtypes = lf_vk_dtype(x) | lf_vk_dtype(w) << 4 | (bias ? lf_vk_dtype(bias) : 0) << 8 |
-                  lf_vk_dtype(y) << 12,
-        .C = k->C,
-        .H = k->H,
-        .W = k->W,
-        .O = k->O,
-        .Ho = k->Ho,
-        .Wo = k->Wo,
-        .KH = k->KH,
-        .KW = k->KW,
-        .stride = k->stride,
-        .pad_top = k->pad_top,
-        .pad_left = k->pad_left,
-    };
+    struct conv_push p = conv_push_of(x, w, bias, y, k);
     uint32_t gx = (uint32_t)(((uint64_t)k->Ho * k->Wo + GPU_TILE - 1) / GPU_TILE);
     uint32_t gy = (k->O + GPU_TILE - 1) / GPU_TILE;
     return lf_vk_run(lf_vk_tensor_device(x), "conv2d_gpu", NULL, 0, &p, sizeof p, gx, gy, k->B,
