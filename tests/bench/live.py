@@ -68,6 +68,7 @@ def graph(a, size, steps, decoder, sketch=None, lora=None):
     if decoder == "taesd":
         n["taesd"] = {"type": "TaesdLoader", "params": {"decoder": a.taesd}}
         vae = "taesd.vae"
+        s["inputs"]["preview_vae"] = vae  # step previews decoded by TAESD too
     n["decode"] = {"type": "VaeDecode", "inputs": {"vae": vae, "latent": "sample.latent"}}
     n["preview"] = {"type": "PreviewImage", "inputs": {"image": "decode.image"}}
     return {"version": 1, "nodes": n}

@@ -75,6 +75,9 @@ void lf_session_clear_interrupt(struct lf_session *s);
 ** step: a node reported step (1-based) of total (sampler steps).
 ** latent: a sampler's current denoised estimate after step, host f32
 ** [B, C, H, W] (shape), borrowed for the call only.
+** image: instead of latent when the node decoded that estimate itself
+** (e.g. with TAESD): an IMAGE [B, H, W, 3] f32 in [0, 1] on the session's
+** device, borrowed for the call only.
 */
 struct lf_session_observer {
     void *user;
@@ -83,6 +86,7 @@ struct lf_session_observer {
     void (*step)(void *user, const char *node_id, int step, int total);
     void (*latent)(void *user, const char *node_id, int step, int total, const float *latent,
                    const int64_t shape[4]);
+    void (*image)(void *user, const char *node_id, int step, int total, struct lf_tensor *image);
 };
 
 /* Copies *observer into the session (NULL removes it). */
