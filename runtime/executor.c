@@ -5,6 +5,7 @@
 */
 #include "executor-impl.h"
 #include "graph-impl.h"
+#include "interrupt.h"
 #include "lcmflow/device.h"
 #include "lcmflow/node.h"
 
@@ -488,7 +489,9 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
         .outputs = outputs,
     };
     double t0 = now_ms();
+    const volatile sig_atomic_t *outer = lf_interrupt_publish(&p->s->interrupted);
     st = n->type->execute(&call, err);
+    lf_interrupt_publish(outer);
     run->ms[v] = now_ms() - t0;
     free(ctx.graph_yaml);
     if (st == LF_OK) {

@@ -567,9 +567,18 @@ static enum lf_status resolve_type_params(struct lf_graph *g, struct lf_gnode *n
     char h[300];
     enum lf_status st;
     n->type = lf_registry_find(g->reg, n->type_name);
-    if (!n->type)
-        return lf_graph_error(g, n->type_pos, err, "unknown node type '%s'%s", n->type_name,
-                              hint(h, sizeof h, lf_registry_suggest(g->reg, n->type_name)));
+    if (!n->type) {
+        /* The type may be one of a plugin that could not be loaded: say so. */
+        char skipped[1200] = "";
+        size_t nf = lf_registry_failure_count(g->reg);
+        if (nf)
+            snprintf(skipped, sizeof skipped, "; %zu plugin%s could not be loaded: %s%s", nf,
+                     nf == 1 ? "" : "s", lf_registry_failure(g->reg, 0, NULL),
+                     nf > 1 ? " (and more)" : "");
+        return lf_graph_error(g, n->type_pos, err, "unknown node type '%s'%s%s", n->type_name,
+                              hint(h, sizeof h, lf_registry_suggest(g->reg, n->type_name)),
+                              skipped);
+    }
     n->plugin = lf_registry_plugin_of(g->reg, n->type, NULL);
     n->n_in = count_inputs(n->type);
     n->n_out = count_outputs(n->type);

@@ -715,6 +715,11 @@ int luaopen_lcmflow(lua_State *L)
         lf_session_create(&(struct lf_session_options){.registry = box->ctx->reg},
                           &box->ctx->session, &err))
         return raise_error(L, &err, 0);
+    /* Skipped plugins are reported where progress goes (a graph needing one
+    ** of their types quotes the reason again). */
+    for (size_t i = 0; i < lf_registry_failure_count(box->ctx->reg); i++)
+        fprintf(stderr, "lcmflow: warning: plugin skipped: %s\n",
+                lf_registry_failure(box->ctx->reg, i, NULL));
     create_meta(L, GRAPH_MT, graph_methods, graph_gc);
     create_meta(L, RUN_MT, run_methods, run_gc);
     luaL_newlibtable(L, module_funcs);

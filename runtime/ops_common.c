@@ -3,6 +3,7 @@
 ** messages, dtype and device checks, output allocation.
 */
 #include "ops_impl.h"
+#include "interrupt.h"
 
 #include <stdio.h>
 
@@ -43,6 +44,11 @@ enum lf_status lf_op_check_device(const char *op, struct lf_tensor *a, struct lf
 enum lf_status lf_op_output(struct lf_tensor *like, enum lf_dtype dtype, int rank,
                             const int64_t *shape, struct lf_tensor **out, struct lf_error *err)
 {
+    /* Every op that makes a tensor passes here first: the one place a long
+    ** node notices an interruption between ops (interrupt.h). */
+    *out = NULL;
+    enum lf_status s = lf_interrupt_check("op", err);
+    if (s) return s;
     return lf_tensor_create(like->device, dtype, rank, shape, out, err);
 }
 

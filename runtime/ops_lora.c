@@ -4,6 +4,7 @@
 ** (the Vulkan strategies are in vulkan/).
 */
 #include "ops_impl.h"
+#include "interrupt.h"
 
 #include <string.h>
 
@@ -50,5 +51,6 @@ enum lf_status lf_op_lora_merge(struct lf_tensor *weight, struct lf_tensor *up,
         return lora_shape_error(weight, up, down, err);
     }
     if (n * k == 0) return LF_OK;
+    if ((s = lf_interrupt_check("lora_merge", err))) return s;
     return lf_tensor_backend(weight)->lora_merge(weight, up, down, scale, err);
 }

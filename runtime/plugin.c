@@ -24,11 +24,19 @@ struct type_entry {
     size_t plugin;
 };
 
+/* A plugin lf_registry_load_default skipped: its file and why. */
+struct failure {
+    char *file;
+    char *message;
+};
+
 struct lf_registry {
     struct plugin *plugins;
     size_t nplugins, cap_plugins;
     struct type_entry *types;
     size_t ntypes, cap_types;
+    struct failure *failures;
+    size_t nfailures;
 };
 
 enum lf_status lf_registry_create(struct lf_registry **out, struct lf_error *err)
@@ -45,6 +53,9 @@ void lf_registry_destroy(struct lf_registry *reg)
         if (reg->plugins[i].handle) dlclose(reg->plugins[i].handle);
         free(reg->plugins[i].file);
     }
+    for (size_t i = 0; i < reg->nfailures; i++)
+        free(reg->failures[i].file), free(reg->failures[i].message);
+    free(reg->failures);
     free(reg->plugins);
     free(reg->types);
     free(reg);
@@ -242,7 +253,31 @@ static int so_filter(const struct dirent *d)
     return d->d_name[0] != '.' && n > 3 && !strcmp(d->d_name + n - 3, ".so");
 }
 
-enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, struct lf_error *err)
+/* A plugin that cannot be loaded is an error when asked for by name
+** (load_file, load_dir); lf_registry_load_default records it and goes on, so
+** one bad file on the path does not stop every command.  Only running out
+** of memory stops it. */
+static enum lf_status skip_failed(struct lf_registry *reg, const char *file, enum lf_status st,
+                                  struct lf_error *err)
+{
+    if (st != LF_ERR_PLUGIN) return st;
+    struct failure *f = realloc(reg->failures, (reg->nfailures + 1) * sizeof *f);
+    if (!f) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    reg->failures = f;
+    f = &reg->failures[reg->nfailures];
+    f->file = strdup(file);
+    f->message = strdup(err ? err->message : "cannot be loaded");
+    if (!f->file || !f->message) {
+        free(f->file), free(f->message);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    reg->nfailures++;
+    if (err) *err = (struct lf_error){0};
+    return LF_OK;
+}
+
+static enum lf_status load_dir(struct lf_registry *reg, const char *dir, bool skip,
+                               struct lf_error *err)
 {
     struct dirent **list;
     int n = scandir(dir, &list, so_filter, alphasort);
@@ -253,11 +288,17 @@ enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, st
             char path[PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
             st = lf_registry_load_file(reg, path, err);
+            if (skip) st = skip_failed(reg, path, st, err);
         }
         free(list[i]);
     }
     free(list);
     return st;
+}
+
+enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, struct lf_error *err)
+{
+    return load_dir(reg, dir, false, err);
 }
 
 /*
@@ -289,12 +330,15 @@ enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error
             struct stat sb;
             bool found = stat(dir, &sb) == 0;
             enum lf_status st =
-                !found || S_ISDIR(sb.st_mode) ? lf_registry_load_dir(reg, dir, err)
+                !found || S_ISDIR(sb.st_mode) ? load_dir(reg, dir, true, err)
                 : S_ISREG(sb.st_mode)
-                    ? lf_registry_load_file(reg, dir, err)
-                    : lf_error_set(
-                          err, LF_ERR_PLUGIN,
-                          "%s (in LCMFLOW_PLUGIN_PATH): neither a folder nor a plugin file", dir);
+                    ? skip_failed(reg, dir, lf_registry_load_file(reg, dir, err), err)
+                    : skip_failed(reg, dir,
+                                  lf_error_set(err, LF_ERR_PLUGIN,
+                                               "%s (in LCMFLOW_PLUGIN_PATH): neither a folder "
+                                               "nor a plugin file",
+                                               dir),
+                                  err);
             if (st) {
                 free(copy);
                 return st;
@@ -302,7 +346,19 @@ enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error
         }
         free(copy);
     }
-    return lf_registry_load_dir(reg, default_dir(), err);
+    return load_dir(reg, default_dir(), true, err);
+}
+
+size_t lf_registry_failure_count(const struct lf_registry *reg)
+{
+    return reg->nfailures;
+}
+
+const char *lf_registry_failure(const struct lf_registry *reg, size_t index, const char **file)
+{
+    if (index >= reg->nfailures) return NULL;
+    if (file) *file = reg->failures[index].file;
+    return reg->failures[index].message;
 }
 
 void lf_registry_purge(struct lf_registry *reg)

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Sets up, builds and runs every test; the last line is "N passed, N failed".
 #
-# Two builds: build/ runs the whole suite (Vulkan tests on whatever device
+# Three builds: build/ runs the whole suite (Vulkan tests on whatever device
 # there is, lavapipe in CI, with the validation layer on), build-asan/ runs
-# the tests that need no device under AddressSanitizer + UBSan.
+# the tests that need no device under AddressSanitizer + UBSan, build-fuzz/
+# (clang) the libFuzzer harnesses' short runs.
 # Extra arguments go to the first `meson test` (e.g. a test name or --suite).
 set -eu
 cd "$(dirname "$0")/.."
@@ -20,9 +21,20 @@ if [ $full -eq 1 ]; then
     ninja -C build-asan -j2 >/dev/null || status=$?
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --suite nodevice --num-processes 2 --print-errorlogs || status=$?
+    # The libFuzzer harnesses, 10 s each (tests/fuzz/README.md).  Only the
+    # harnesses are built in build-fuzz: each compiles just what it fuzzes.
+    [ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=true >/dev/null
+    fuzzers=""
+    for h in safetensors graph image prompt tokenizer lora; do
+        fuzzers="$fuzzers tests/fuzz-$h"
+    done
+    # shellcheck disable=SC2086
+    ninja -C build-fuzz -j2 $fuzzers >/dev/null || status=$?
+    meson test -C build-fuzz --suite fuzz --no-rebuild --num-processes 2 \
+        --print-errorlogs || status=$?
 fi
 logs=build/meson-logs/testlog.json
-[ $full -eq 1 ] && logs="$logs build-asan/meson-logs/testlog.json"
+[ $full -eq 1 ] && logs="$logs build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json"
 # shellcheck disable=SC2086
 python3 - $logs <<'PY'
 import json, os, sys

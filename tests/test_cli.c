@@ -266,6 +266,36 @@ static void test_not_regular_files(void **state)
     unlink(path);
 }
 
+/* Runs argv with stderr to tmp/interrupt.err, sends SIGINT once started
+** appears on stderr; returns the exit status, stderr in err_text. */
+static int interrupt_when(char *const argv[], const char *started)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/interrupt.err", tmp);
+    unlink(path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(path, "w", stderr) || chdir(graphs_dir)) _exit(99);
+        execv(argv[0], argv);
+        _exit(98);
+    }
+    for (int i = 0; i < 1000; i++) {
+        char *text = read_all(path);
+        bool seen = strstr(text, started) != NULL;
+        free(text);
+        if (seen) break;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+    }
+    kill(pid, SIGINT);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    free(err_text);
+    err_text = read_all(path);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
 static void test_interrupt(void **state)
 {
     char path[512];
@@ -275,34 +305,102 @@ static void test_interrupt(void **state)
                             "  a: { type: TestSteps, params: { steps: 1000, delay_ms: 5 } }\n"
                             "  b: { type: TestSteps, inputs: { after: a.value } }\n");
     snprintf(path, sizeof path, "%s/slow.yaml", tmp);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char errpath[512];
-        snprintf(errpath, sizeof errpath, "%s/interrupt.err", tmp);
-        if (!freopen(errpath, "w", stderr)) _exit(99);
-        execl(lcmflow, lcmflow, "run", path, (char *)NULL);
-        _exit(98);
-    }
-    /* Wait until node a has started (its progress line is out), then Ctrl-C. */
-    snprintf(path, sizeof path, "%s/interrupt.err", tmp);
-    for (int i = 0; i < 500; i++) {
-        char *text = read_all(path);
-        bool started = strstr(text, "[1/2] a (TestSteps)\n") != NULL;
-        free(text);
-        if (started) break;
-        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
-    }
-    kill(pid, SIGINT);
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 130);
-    snprintf(path, sizeof path, "%s/interrupt.err", tmp);
-    char *text = read_all(path);
-    assert_non_null(strstr(text, "\nlcmflow: interrupted at step "));
-    assert_null(strstr(text, "[2/2] b"));
-    free(text);
+    /* Once node a has started (its progress line is out), Ctrl-C. */
+    assert_int_equal(
+        interrupt_when((char *[]){(char *)lcmflow, "run", path, NULL}, "[1/2] a (TestSteps)\n"),
+        130);
+    assert_non_null(strstr(err_text, "\nlcmflow: interrupted at step "));
+    assert_null(strstr(err_text, "[2/2] b"));
+}
+
+/* lcmflow lua: Ctrl-C exits 130 like run, in a graph and in Lua code;
+** progress on stderr unless --quiet; errors name script:line, no traceback. */
+static void test_lua_cli(void **state)
+{
+    char path[512];
+    (void)state;
+    write_file("slow.lua", "local lf = require 'lcmflow'\n"
+                           "local g = lf.load(arg[1])\n"
+                           "g:run()\n"
+                           "print('not reached')\n");
+    snprintf(path, sizeof path, "%s/slow.lua", tmp);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml, "%s/slow.yaml", tmp);
+    write_file("slow.yaml", "version: 1\n"
+                            "nodes:\n"
+                            "  a: { type: TestSteps, params: { steps: 1000, delay_ms: 5 } }\n"
+                            "  b: { type: TestSteps, inputs: { after: a.value } }\n");
+    assert_int_equal(interrupt_when((char *[]){(char *)lcmflow, "lua", path, yaml, NULL},
+                                    "[1/2] a (TestSteps)\n"),
+                     130);
+    assert_non_null(strstr(err_text, "lcmflow lua: interrupted\n"));
+    assert_null(strstr(err_text, "[2/2] b"));
+    write_file("loop.lua", "io.stderr:write('looping\\n')\nlocal n = 0\n"
+                           "while true do n = n + 1 end\n");
+    snprintf(path, sizeof path, "%s/loop.lua", tmp);
+    assert_int_equal(interrupt_when((char *[]){(char *)lcmflow, "lua", path, NULL}, "looping\n"),
+                     130);
+
+    write_file("p.lua", "local lf = require 'lcmflow'\nlf.load('ok.yaml'):run()\n");
+    assert_int_equal(sh("%s lua %s/p.lua", lcmflow, tmp), 0);
+    assert_non_null(strstr(err_text, "[4/4] twice (TestScale)\n"));
+    assert_int_equal(sh("%s lua --quiet %s/p.lua", lcmflow, tmp), 0);
+    assert_string_equal(err_text, "");
+    assert_int_equal(sh("%s lua -q --nope %s/p.lua", lcmflow, tmp), 2);
+
+    /* A bad argument raised in C gets the script's line; no traceback. */
+    write_file("bad4.lua", "local lf = require 'lcmflow'\n"
+                           "local g = lf.load('ok.yaml')\n"
+                           "\n"
+                           "g:set(42)\n");
+    assert_int_equal(sh("%s lua %s/bad4.lua", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "/bad4.lua:4: bad argument #2 to 'set'"));
+    assert_null(strstr(err_text, "traceback"));
+    assert_null(strstr(err_text, "[C]"));
+    write_file("bad5.lua", "local x = nil\nprint(x.y)\n");
+    assert_int_equal(sh("%s lua %s/bad5.lua", lcmflow, tmp), 1);
+    assert_non_null(strstr(err_text, "/bad5.lua:2: attempt to index a nil value"));
+    assert_null(strstr(err_text, "traceback"));
+}
+
+/* A relative path typed with --set means the current folder; one written
+** in the graph file means the graph's folder. */
+static void test_set_path_cwd(void **state)
+{
+    (void)state;
+    write_file("words.txt", "in tmp");
+    char sub[600], path[700];
+    snprintf(sub, sizeof sub, "%s/g", tmp);
+    mkdir(sub, 0700);
+    write_file("g/words.txt", "beside the graph");
+    write_file("g/read.yaml", "version: 1\nnodes:\n"
+                              "  r: { type: TestReadFile, params: { path: words.txt } }\n");
+    snprintf(path, sizeof path, "%s/g/read.yaml", tmp);
+    assert_int_equal(sh("cd '%s' && %s run %s -q", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = beside the graph\n"));
+    assert_int_equal(sh("cd '%s' && %s run %s -q --set r.path=words.txt", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = in tmp\n"));
+    assert_int_equal(
+        sh("cd '%s' && %s run %s -q --sweep r.path=words.txt,g/words.txt", tmp, lcmflow, path), 0);
+    assert_non_null(strstr(out_text, "r.text = in tmp\n"));
+    assert_non_null(strstr(out_text, "r.text = beside the graph\n"));
+}
+
+/* A plugin that cannot be loaded is reported and skipped: commands work. */
+static void test_broken_plugin(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        sh("LCMFLOW_PLUGIN_PATH='%s/broken:%s' %s nodes", plugin_dir, plugin_dir, lcmflow), 0);
+    assert_non_null(strstr(err_text, "lcmflow: warning: plugin skipped: "));
+    assert_non_null(strstr(err_text, "/bad_abi.so: plugin ABI 999"));
+    assert_non_null(strstr(out_text, "TestAdd - "));
+    /* A graph needing a type the skipped plugin might define names it. */
+    assert_int_equal(sh("LCMFLOW_PLUGIN_PATH='%s/broken:%s' %s run unknown_type.yaml", plugin_dir,
+                        plugin_dir, lcmflow),
+                     1);
+    assert_non_null(strstr(err_text, "plugins could not be loaded: "));
+    assert_non_null(strstr(err_text, "bad_abi.so: plugin ABI 999"));
 }
 
 static void test_nodes(void **state)
@@ -394,7 +492,7 @@ static void test_lua(void **state)
                "                        params = { text = 'a\\0b' } } } })\n"
                "assert(not ok5 and msg5:find('t.text: the value contains a NUL'), msg5)\n"
                "print('api ok')\n");
-    assert_int_equal(sh("%s lua %s/api.lua", lcmflow, tmp), 0);
+    assert_int_equal(sh("%s lua --quiet %s/api.lua", lcmflow, tmp), 0);
     assert_string_equal(out_text, "api ok\n");
     assert_string_equal(err_text, "[1/1] twice (TestScale)\n");
 }
@@ -463,6 +561,13 @@ static void test_device_choice(void **state)
     assert_non_null(strstr(err_text, "lcmflow lua: device 'abc'"));
     assert_int_equal(sh("LCMFLOW_DEVICE=abc %s devices", lcmflow), 2);
     assert_non_null(strstr(err_text, "lcmflow devices: LCMFLOW_DEVICE: device 'abc'"));
+    /* A bad LCMFLOW_DEVICE is a device error before anything runs, not an
+    ** error of the first node that needs a device. */
+    assert_int_equal(sh("LCMFLOW_DEVICE=99 %s run ok.yaml", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow run: LCMFLOW_DEVICE: device '99'"));
+    assert_null(strstr(err_text, "node"));
+    assert_int_equal(sh("LCMFLOW_DEVICE=99 %s lua x.lua", lcmflow), 2);
+    assert_non_null(strstr(err_text, "lcmflow lua: LCMFLOW_DEVICE: device '99'"));
     if (sh("%s devices", lcmflow) != 0 || !strstr(out_text, "llvmpipe")) return; /* no lavapipe */
     assert_int_equal(sh("%s bench ops --device abc", lcmflow), 2);
     assert_non_null(strstr(err_text, "not found: give an index or a name of 0 '"));
@@ -496,6 +601,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_written_files),
         cmocka_unit_test(test_not_regular_files),
         cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_lua_cli),
+        cmocka_unit_test(test_broken_plugin),
+        cmocka_unit_test(test_set_path_cwd),
         cmocka_unit_test(test_nodes),
         cmocka_unit_test(test_lua),
         cmocka_unit_test(test_embed),

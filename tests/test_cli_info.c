@@ -6,6 +6,7 @@
 **
 ** The sd15 preset (2.1 GB, about a minute to write) is checked only when
 ** LCMFLOW_TEST_SD15=1; otherwise the tiny preset stands in for it. */
+#include "ckpt_edit.h"
 #include "lcmflow/safetensors.h"
 #include "sd_lora.h"
 
@@ -144,6 +145,10 @@ static void tiny_arch(const struct result *r)
     expect(r, "VAE: latent channels 4, encoder widths 32 64 96 96 (2 blocks per level), "
               "decoder widths 96 96 64 32 (3 blocks per level), mid-block attention");
     expect(r, "other widths than the real SD 1.5");
+    /* Every tensor the architecture needs, nothing else (issue 13). */
+    expect(r, "UNet tensors: all 686 needed are present, 0 unexpected\n");
+    expect(r, "VAE tensors: all 248 needed are present, 0 unexpected\n");
+    expect(r, "text encoder tensors: all 68 needed are present, 0 unexpected\n");
 }
 
 static void tiny_single_file(void **state)
@@ -187,16 +192,49 @@ static void tiny_diffusers(void **state)
     expect(&r, "widths 32 64 128 128");
 }
 
-/* Removes what synth-checkpoint wrote (tokenizer/ only for tiny). */
+/* Removes what synth-checkpoint wrote (its own vocabulary only for tiny). */
 static void remove_synth(const char *dir)
 {
-    static const char *const files[] = {"synth.safetensors", "tokenizer/vocab.json",
-                                        "tokenizer/merges.txt", "tokenizer", ""};
+    static const char *const files[] = {"synth.safetensors",          "synth.tokenizer/vocab.json",
+                                        "synth.tokenizer/merges.txt", "synth.tokenizer",
+                                        "broken.safetensors",         ""};
     char path[512];
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         remove(path);
     }
+}
+
+/* A copy of dir/synth.safetensors without one bias, with one tensor stored
+** as integers and one that nothing reads: info names each. */
+static void broken_synth(const char *dir)
+{
+    char src[256], dst[256];
+    struct result r;
+    snprintf(src, sizeof src, "%s/synth.safetensors", dir);
+    snprintf(dst, sizeof dst, "%s/broken.safetensors", dir);
+    const struct ckpt_edit edits[] = {
+        {.name = "first_stage_model.decoder.conv_out.bias", .kind = CKPT_DROP},
+        {.name = "model.diffusion_model.out.2.weight",
+         .kind = CKPT_DTYPE,
+         .dtype = LF_ST_DTYPE_I16},
+        {.name = "model.diffusion_model.label_emb.0.0.weight",
+         .kind = CKPT_ADD,
+         .dtype = LF_ST_DTYPE_F16,
+         .rank = 2,
+         .shape = {4, 4}},
+    };
+    assert_int_equal(ckpt_edit_copy(src, dst, edits, 3), 0);
+    info(&r, dst);
+    assert_int_equal(r.status, 0);
+    expect(&r, "UNet tensors: 0 of the 686 needed are missing, 0 misshaped, 1 not float "
+               "(loading refuses this), 1 unexpected (nothing reads them)");
+    expect(&r, "tensor 'model.diffusion_model.out.2.weight' has dtype I16");
+    expect(&r, "unexpected: model.diffusion_model.label_emb.0.0.weight");
+    expect(&r, "VAE tensors: 1 of the 248 needed are missing, 0 misshaped, 0 not float");
+    expect(&r, "tensor 'first_stage_model.decoder.conv_out.bias' is missing (the VAE needs it: "
+               "[3])");
+    expect(&r, "text encoder tensors: all 68 needed are present, 0 unexpected");
 }
 
 static void synthesized(void **state)
@@ -236,6 +274,13 @@ static void synthesized(void **state)
     } else {
         tiny_arch(&r);
         expect(&r, "vocabulary 1024");
+        /* The tiny model's vocabulary is its own (synth.tokenizer/), not a
+        ** tokenizer/ folder another checkpoint beside it would use. */
+        snprintf(path, sizeof path, "%s/synth.tokenizer/vocab.json", dir);
+        assert_int_equal(access(path, R_OK), 0);
+        snprintf(path, sizeof path, "%s/tokenizer", dir);
+        assert_int_not_equal(access(path, F_OK), 0);
+        broken_synth(dir);
     }
     remove_synth(dir);
 }

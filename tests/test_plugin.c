@@ -136,11 +136,32 @@ static void test_plugin_path(void **state)
     assert_int_equal(lf_registry_load_default(reg, &err), LF_OK);
     assert_non_null(lf_registry_find(reg, "TestAdd"));
     lf_registry_destroy(reg);
-    /* A broken plugin on the path stops loading, naming the file. */
-    snprintf(env, sizeof env, "%s", broken_dir);
+    /* Broken plugins on the path are reported (file and reason) and
+    ** skipped; the good ones after them still load (they used to stop
+    ** every command). */
+    snprintf(env, sizeof env, "%s:%s", broken_dir, good_dir);
     setenv("LCMFLOW_PLUGIN_PATH", env, 1);
     assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
-    assert_int_equal(lf_registry_load_default(reg, &err), LF_ERR_PLUGIN);
+    assert_int_equal(lf_registry_load_default(reg, &err), LF_OK);
+    assert_non_null(lf_registry_find(reg, "TestAdd"));
+    assert_int_equal(lf_registry_failure_count(reg), 2);
+    const char *file = NULL;
+    assert_non_null(strstr(lf_registry_failure(reg, 0, &file), "bad_abi.so: plugin ABI 999"));
+    assert_non_null(strstr(file, "bad_abi.so"));
+    assert_non_null(strstr(lf_registry_failure(reg, 1, &file), "no_entry.so: no entry point"));
+    assert_null(lf_registry_failure(reg, 2, &file));
+    /* A graph needing a type that is not there quotes the skipped plugins. */
+    struct lf_graph *g = NULL;
+    static const char yaml[] = "version: 1\nnodes:\n  a: { type: TestBad }\n";
+    assert_int_equal(lf_graph_load_string(reg, "g.yaml", yaml, strlen(yaml), &g, &err),
+                     LF_ERR_GRAPH);
+    assert_non_null(strstr(err.message, "unknown node type 'TestBad'"));
+    assert_non_null(strstr(err.message, "2 plugins could not be loaded: "));
+    assert_non_null(strstr(err.message, "bad_abi.so: plugin ABI 999"));
+    lf_registry_destroy(reg);
+    /* Loading a folder by name still stops at the first broken plugin. */
+    assert_int_equal(lf_registry_create(&reg, &err), LF_OK);
+    assert_int_equal(lf_registry_load_dir(reg, broken_dir, &err), LF_ERR_PLUGIN);
     assert_non_null(strstr(err.message, "bad_abi.so: plugin ABI 999"));
     lf_registry_destroy(reg);
     unsetenv("LCMFLOW_PLUGIN_PATH");

@@ -417,6 +417,28 @@ static void bad_inputs_are_clear_errors(void **state)
     lf_error_text(&err, text, sizeof text);
     assert_non_null(strstr(text, "pickle"));
     lf_graph_destroy(g);
+
+    /* A vocabulary of another size than the token embedding (issue 13: a
+    ** synthetic one encoded a real model's prompts, exit 0): an openai
+    ** merges file of one merge is 515 tokens; the model has 49408 rows. */
+    char vocab[700];
+    snprintf(vocab, sizeof vocab, "%s/small-bpe.txt", tmp);
+    FILE *f = fopen(vocab, "w");
+    assert_non_null(f);
+    fputs("#version: 0.2\nc a\n", f);
+    assert_int_equal(fclose(f), 0);
+    g = load(embed_yaml);
+    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    set(g, "ckpt.tokenizer=%s", vocab);
+    set(g, "save.path=%s/never.safetensors", tmp);
+    r = NULL;
+    assert_int_not_equal(lf_session_run(session, g, &r, &err), LF_OK);
+    lf_error_text(&err, text, sizeof text);
+    printf("  %s\n", text);
+    assert_non_null(strstr(text, "small-bpe.txt"));
+    assert_non_null(strstr(text, "515 tokens"));
+    assert_non_null(strstr(text, "49408 rows"));
+    lf_graph_destroy(g);
 }
 
 static int teardown(void **state)

@@ -72,6 +72,8 @@ static void vocabulary_loads(void **state)
     assert_int_equal(sd_synth_vocab(dir, 1024, &err), LF_OK);
     struct sd_tokenizer *tok;
     if (sd_tokenizer_load(dir, &tok, &err) != LF_OK) fail_msg("%s", err.message);
+    /* Exactly the rows of the token embedding it goes with (issue 13: 731). */
+    assert_int_equal(sd_tokenizer_vocab_size(tok), 1024);
     int32_t ids[77];
     bool truncated;
     assert_int_equal(sd_tokenizer_encode(tok, "a photo of a cat", ids, &truncated, &err), LF_OK);

@@ -107,7 +107,8 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
     }
     if (!s) {
         /* An explicit tokenizer param wins; else the checkpoint's own, then
-        ** LCMFLOW_TOKENIZER.  A missing vocabulary is reported by TextEncode:
+        ** LCMFLOW_TOKENIZER.  A missing vocabulary, or one of another size
+        ** than the token embedding, is reported by TextEncode:
         ** the model and VAE are usable without one. */
         embeddings_dir(path, lf_node_param_string(c, CKPT_EMBEDDINGS), vocab->embeddings,
                        sizeof vocab->embeddings);
@@ -115,6 +116,10 @@ static enum lf_status checkpoint_execute(const struct lf_node_call *c, struct lf
         struct lf_error verr = {0};
         enum lf_status vs = *param ? sd_tokenizer_load(param, &vocab->tokenizer, &verr)
                                    : sd_tokenizer_find(path, NULL, &vocab->tokenizer, &verr);
+        if (!vs && (vs = sd_clip_check_vocab(&clip, vocab->tokenizer, &verr))) {
+            sd_tokenizer_free(vocab->tokenizer); /* encoding with it would be wrong */
+            vocab->tokenizer = NULL;
+        }
         if (vs) {
             char text[LF_ERROR_MESSAGE_MAX + 600];
             snprintf(vocab->missing, sizeof vocab->missing, "%s",

@@ -103,6 +103,7 @@ static enum lf_status save_execute(const struct lf_node_call *c, struct lf_error
         s = lf_safetensors_writer_add(w, lf_node_param_string(c, SAVE_NAME), LF_ST_DTYPE_F32,
                                       t->rank, t->shape, data, (size_t)n * sizeof *data, err);
     if (!s) s = lf_safetensors_writer_write(w, path, err);
+    if (!s) c->host->log(c->ctx, LF_LOG_INFO, "wrote %s", path); /* as SaveImage says */
     lf_safetensors_writer_free(w);
     free(data);
     return s;

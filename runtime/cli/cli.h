@@ -5,7 +5,10 @@
 #ifndef LCMFLOW_CLI_H
 #define LCMFLOW_CLI_H
 
+#include "lcmflow/graph.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Each returns the process exit status (0 ok, 1 failure, 2 usage error). */
 typedef int (*lf_cli_fn)(int argc, char **argv);
@@ -35,9 +38,33 @@ int lf_cli_synth_lora(int argc, char **argv);
 int lf_cli_synth_taesd(int argc, char **argv);
 int lf_cli_bench(int argc, char **argv);
 /* Graph engine subcommands (cli_run.c, cli_nodes.c, cli_lua.c). */
+struct lf_registry;
+/* Prints "lcmflow: warning: plugin skipped: MESSAGE" on stderr for each
+** plugin lf_registry_load_default could not load (cli_nodes.c). */
+void lf_cli_plugin_warnings(const struct lf_registry *reg);
 int lf_cli_run(int argc, char **argv);
 int lf_cli_nodes(int argc, char **argv);
 int lf_cli_lua(int argc, char **argv);
+/* cli_sweep.c: --sweep NODE.PARAM=V1,V2,... (run, submit). */
+struct lf_cli_sweep {
+    char *key;     /* NODE.PARAM */
+    char **values; /* point into text */
+    size_t nvalues;
+    char *text;
+};
+/* 0, or an exit status after a message naming the command. */
+int lf_cli_sweep_parse(const char *command, const char *spec, struct lf_cli_sweep *out);
+void lf_cli_sweep_free(struct lf_cli_sweep *s);
+/* A string param whose written text holds "{value}", filled per value. */
+struct lf_cli_template {
+    char key[512]; /* node.param */
+    char *text;
+};
+size_t lf_cli_sweep_templates(const struct lf_graph *g, struct lf_cli_template **out);
+void lf_cli_sweep_templates_free(struct lf_cli_template *t, size_t n);
+/* text with every needle replaced (malloc'd; NULL when out of memory). */
+char *lf_cli_replace_all(const char *text, const char *needle, const char *with);
+
 /* cli_info.c */
 int lf_cli_info(int argc, char **argv);
 

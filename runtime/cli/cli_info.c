@@ -139,6 +139,36 @@ static void print_arch(const struct sd_info *info)
         printf("  tokenizer: none in the folder\n");
 }
 
+/* Each component against what its architecture needs: what the loader
+** would refuse (missing, misshaped, not float) and what nothing reads. */
+static void print_audit(const struct sd_info *info)
+{
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        if (!info->audited[c]) continue;
+        const struct sd_arch_audit *a = &info->audit[c];
+        int64_t bad = a->missing + a->misshaped + a->wrong_dtype;
+        printf("  %s tensors: ", sd_diffusers_parts[c].label);
+        if (bad)
+            printf("%lld of the %lld needed are missing, %lld misshaped, %lld not float "
+                   "(loading refuses this)",
+                   (long long)a->missing, (long long)a->expected, (long long)a->misshaped,
+                   (long long)a->wrong_dtype);
+        else
+            printf("all %lld needed are present", (long long)a->expected);
+        printf(", %lld unexpected%s\n", (long long)a->unexpected,
+               a->unexpected ? " (nothing reads them)" : "");
+        for (int i = 0; i < a->problem_count; i++)
+            printf("    %s\n", a->problems[i]);
+        if (bad > a->problem_count)
+            printf("    ... and %lld more\n", (long long)(bad - a->problem_count));
+        for (int i = 0; i < a->unexpected_count; i++)
+            printf("    unexpected: %s\n", a->unexpected_names[i]);
+        if (a->unexpected > a->unexpected_count)
+            printf("    ... and %lld more unexpected\n",
+                   (long long)(a->unexpected - a->unexpected_count));
+    }
+}
+
 static void print_lora(const struct sd_info *info)
 {
     const struct sd_info_lora *l = &info->lora;
@@ -234,6 +264,7 @@ static int info_one(const char *path)
     }
     if (info.kind == SD_INFO_TAESD) print_taesd(&info);
     print_arch(&info);
+    print_audit(&info);
     return 0;
 }
 

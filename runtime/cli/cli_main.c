@@ -3,6 +3,9 @@
 */
 #include "cli.h"
 #include "lcmflow/plugin.h"
+#ifdef LCMFLOW_FARM
+#include "farm.h"
+#endif
 
 #include <stdbool.h>
 
@@ -21,6 +24,10 @@ static const struct lf_cli_command commands[] = {
     {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
     {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},
     {"serve", "the live page and the HTTP/WebSocket API", lf_cli_serve},
+#ifdef LCMFLOW_FARM
+    {"worker", "run jobs from a Redis stream (the render farm)", lf_cli_worker},
+    {"submit", "queue a graph as farm jobs (one per --sweep value)", lf_cli_submit},
+#endif
     {"lua", "run a Lua script with the lcmflow module", lf_cli_lua},
     {"info", "say what a model file is (checkpoint, LoRA, TAESD)", lf_cli_info},
     {NULL, NULL, NULL},

@@ -116,6 +116,13 @@ static void print_detail(const struct lf_registry *reg, const struct lf_node_typ
     }
 }
 
+void lf_cli_plugin_warnings(const struct lf_registry *reg)
+{
+    for (size_t i = 0; i < lf_registry_failure_count(reg); i++)
+        fprintf(stderr, "lcmflow: warning: plugin skipped: %s\n",
+                lf_registry_failure(reg, i, NULL));
+}
+
 int lf_cli_nodes(int argc, char **argv)
 {
     struct lf_registry *reg = NULL;
@@ -135,6 +142,7 @@ int lf_cli_nodes(int argc, char **argv)
         lf_registry_destroy(reg);
         return 1;
     }
+    lf_cli_plugin_warnings(reg);
     if (argc == 2) {
         const struct lf_node_type *t = lf_registry_find(reg, argv[1]);
         if (t) {

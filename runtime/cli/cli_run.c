@@ -7,10 +7,12 @@
 #include "lcmflow/executor.h"
 #include "lcmflow/tensor.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -22,8 +24,8 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --set NODE.PARAM=VALUE     override a param (repeatable); the value is typed\n"
-            "                             by the param, relative paths are relative to the\n"
-            "                             graph's folder, as in the file\n"
+            "                             by the param; a relative path is relative to the\n"
+            "                             current folder (in the graph file: to its folder)\n"
             "  --sweep NODE.PARAM=V1,V2,...\n"
             "                             run once per value, in order, in one process with\n"
             "                             the cache kept; '{value}' in string params (output\n"
@@ -101,57 +103,6 @@ static void print_outputs(const struct lf_graph *g, const struct lf_run *run)
     fflush(stdout);
 }
 
-/* A string param whose written text holds "{value}", for sweeps. */
-struct template
-{
-    char key[512]; /* node.param */
-    char *text;
-};
-
-static char *replace_all(const char *text, const char *needle, const char *with)
-{
-    size_t n = 0, ln = strlen(needle), lw = strlen(with);
-    for (const char *p = strstr(text, needle); p; p = strstr(p + ln, needle))
-        n++;
-    char *out = malloc(strlen(text) + n * lw + 1), *o = out;
-    if (!out) return NULL;
-    for (const char *p = text;;) {
-        const char *hit = strstr(p, needle);
-        size_t len = hit ? (size_t)(hit - p) : strlen(p);
-        memcpy(o, p, len);
-        o += len;
-        if (!hit) break;
-        memcpy(o, with, lw);
-        o += lw;
-        p = hit + ln;
-    }
-    *o = '\0';
-    return out;
-}
-
-static size_t find_templates(const struct lf_graph *g, struct template **out)
-{
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
-        const char *id = lf_graph_node_id(g, i);
-        const struct lf_node_type *t = lf_graph_node_type(g, i);
-        for (const struct lf_param_desc *d = t->params; d && d->name; d++) {
-            const char *text = lf_graph_param_text(g, id, d->name);
-            if (d->type != LF_TYPE_STRING || !text || !strstr(text, "{value}")) continue;
-            if (n == cap) {
-                cap = cap ? 2 * cap : 8;
-                struct template *p = realloc(*out, cap * sizeof *p);
-                if (!p) return n;
-                *out = p;
-            }
-            snprintf((*out)[n].key, sizeof(*out)[n].key, "%s.%s", id, d->name);
-            if (((*out)[n].text = strdup(text)) != NULL) n++;
-        }
-    }
-    return n;
-}
-
 struct options {
     const char *graph;
     const char **sets;
@@ -167,6 +118,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     o->sets = calloc((size_t)argc, sizeof *o->sets);
     o->targets = calloc((size_t)argc, sizeof *o->targets);
+    bool device_given = false;
     if (!o->sets || !o->targets) return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -195,6 +147,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (!strcmp(a, "--device") && has_value) {
             /* The session opens the device on first use and reads this. */
             if (!lf_cli_device_export("run", argv[++i])) return 2;
+            device_given = true;
         } else if (!strcmp(a, "--profile")) {
             o->profile = true;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -214,6 +167,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         usage(stderr);
         return 2;
     }
+    /* A bad LCMFLOW_DEVICE is the device's error, said before anything
+    ** runs (it was reported against the first node needing a device). */
+    if (!device_given && !lf_cli_device_export("run", NULL)) return 2;
     return 0;
 }
 
@@ -241,20 +197,58 @@ static int run_once(struct lf_session *s, struct lf_graph *g, const struct optio
     return 0;
 }
 
+/*
+** A relative path typed in the shell (--set, --sweep) means the current
+** folder, as every other path on a command line does; paths written in the
+** graph file keep resolving against the file's folder.  Returns value, or
+** the absolute path (malloc'd, in *owned) when key names a PATH param.
+*/
+static const char *shell_path(const struct lf_graph *g, const char *key, const char *value,
+                              char **owned)
+{
+    *owned = NULL;
+    const char *dot = strrchr(key, '.');
+    if (!dot || !value[0] || value[0] == '/') return value;
+    for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+        const char *id = lf_graph_node_id(g, i);
+        if (strlen(id) != (size_t)(dot - key) || strncmp(id, key, (size_t)(dot - key))) continue;
+        for (const struct lf_param_desc *d = lf_graph_node_type(g, i)->params; d && d->name; d++) {
+            if (strcmp(d->name, dot + 1) || !(d->flags & LF_PARAM_PATH)) continue;
+            char cwd[PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) return value;
+            size_t n = strlen(cwd) + strlen(value) + 2;
+            if ((*owned = malloc(n)) == NULL) return value;
+            snprintf(*owned, n, "%s/%s", cwd, value);
+            return *owned;
+        }
+    }
+    return value;
+}
+
+/* lf_graph_set_param with shell_path applied. */
+static enum lf_status set_from_shell(struct lf_graph *g, const char *key, const char *value,
+                                     struct lf_error *err)
+{
+    char *owned;
+    enum lf_status st = lf_graph_set_param(g, key, shell_path(g, key, value, &owned), err);
+    free(owned);
+    return st;
+}
+
 /* Sets the swept param to v and fills every {value} template with it;
 ** returns the exit status (1 with a message on a bad value). */
 static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
-                           const struct template *templates, size_t ntemplates)
+                           const struct lf_cli_template *templates, size_t ntemplates)
 {
     struct lf_error err = {0};
     char text[2048];
-    if (lf_graph_set_param(g, key, v, &err) != LF_OK) {
+    if (set_from_shell(g, key, v, &err) != LF_OK) {
         fprintf(stderr, "lcmflow: --sweep %s=%s: %s\n", key, v,
                 lf_error_text(&err, text, sizeof text));
         return 1;
     }
     for (size_t t = 0; t < ntemplates; t++) {
-        char *filled = replace_all(templates[t].text, "{value}", v);
+        char *filled = lf_cli_replace_all(templates[t].text, "{value}", v);
         enum lf_status st = filled ? lf_graph_set_param(g, templates[t].key, filled, &err)
                                    : lf_error_set(&err, LF_ERR_OUT_OF_MEMORY, "out of memory");
         free(filled);
@@ -267,6 +261,19 @@ static int set_sweep_value(struct lf_graph *g, const char *key, const char *v,
     return 0;
 }
 
+/* --set NODE.PARAM=VALUE: lf_graph_set with shell_path applied. */
+static enum lf_status set_assignment(struct lf_graph *g, const char *assignment,
+                                     struct lf_error *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq) return lf_graph_set(g, assignment, err); /* its message for the malformed */
+    char *key = strndup(assignment, (size_t)(eq - assignment));
+    if (!key) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
+    enum lf_status st = set_from_shell(g, key, eq + 1, err);
+    free(key);
+    return st;
+}
+
 /* Whether ref is "id.param". */
 static bool ref_is(const char *ref, const char *id, const char *param)
 {
@@ -274,7 +281,7 @@ static bool ref_is(const char *ref, const char *id, const char *param)
     return !strncmp(ref, id, idlen) && ref[idlen] == '.' && !strcmp(ref + idlen + 1, param);
 }
 
-static bool is_template(const struct template *templates, size_t ntemplates, const char *id,
+static bool is_template(const struct lf_cli_template *templates, size_t ntemplates, const char *id,
                         const char *param)
 {
     for (size_t t = 0; t < ntemplates; t++)
@@ -286,7 +293,7 @@ static bool is_template(const struct template *templates, size_t ntemplates, con
 ** would write the same file on every run, keeping only the last: refused,
 ** with the path as it could be written ("out/cat.png" -> "out/cat_{value}.png"). */
 static int check_sweep_outputs(const struct lf_graph *g, const char *key, size_t nvalues,
-                               const struct template *templates, size_t ntemplates)
+                               const struct lf_cli_template *templates, size_t ntemplates)
 {
     if (nvalues < 2) return 0;
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
@@ -316,42 +323,25 @@ static int check_sweep_outputs(const struct lf_graph *g, const char *key, size_t
 
 static int run_sweep(struct lf_session *s, struct lf_graph *g, const struct options *o)
 {
-    const char *eq = strchr(o->sweep, '=');
-    struct template *templates = NULL;
-    size_t ntemplates = 0, nvalues = 0;
-    int status = 0;
-    if (!eq || eq == o->sweep || !eq[1]) {
-        fprintf(stderr, "lcmflow run: --sweep wants NODE.PARAM=V1,V2,...\n");
-        return 2;
-    }
-    char *key = strndup(o->sweep, (size_t)(eq - o->sweep)), *values = strdup(eq + 1);
-    char **list = calloc(strlen(eq + 1) / 2 + 2, sizeof *list), *save = NULL;
-    if (!key || !values || !list) {
-        fprintf(stderr, "lcmflow: out of memory\n");
-        status = 1;
-        goto done;
-    }
-    for (char *v = strtok_r(values, ",", &save); v; v = strtok_r(NULL, ",", &save))
-        list[nvalues++] = v;
-    ntemplates = find_templates(g, &templates);
+    struct lf_cli_sweep sw;
+    struct lf_cli_template *templates = NULL;
+    size_t ntemplates = 0;
+    int status = lf_cli_sweep_parse("run", o->sweep, &sw);
+    if (status) return status;
+    ntemplates = lf_cli_sweep_templates(g, &templates);
     /* Every value, every path it makes, and collisions are checked before
     ** the first run. */
-    for (size_t i = 0; i < nvalues && status == 0; i++)
-        status = set_sweep_value(g, key, list[i], templates, ntemplates);
-    if (status == 0) status = check_sweep_outputs(g, key, nvalues, templates, ntemplates);
-    for (size_t i = 0; i < nvalues && status == 0; i++) {
-        if ((status = set_sweep_value(g, key, list[i], templates, ntemplates)) != 0) break;
-        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", key, list[i]);
-        printf("# %s=%s\n", key, list[i]);
+    for (size_t i = 0; i < sw.nvalues && status == 0; i++)
+        status = set_sweep_value(g, sw.key, sw.values[i], templates, ntemplates);
+    if (status == 0) status = check_sweep_outputs(g, sw.key, sw.nvalues, templates, ntemplates);
+    for (size_t i = 0; i < sw.nvalues && status == 0; i++) {
+        if ((status = set_sweep_value(g, sw.key, sw.values[i], templates, ntemplates)) != 0) break;
+        if (!o->quiet) fprintf(stderr, "sweep %s=%s\n", sw.key, sw.values[i]);
+        printf("# %s=%s\n", sw.key, sw.values[i]);
         status = run_once(s, g, o);
     }
-done:
-    for (size_t t = 0; t < ntemplates; t++)
-        free(templates[t].text);
-    free(templates);
-    free(list);
-    free(values);
-    free(key);
+    lf_cli_sweep_templates_free(templates, ntemplates);
+    lf_cli_sweep_free(&sw);
     return status;
 }
 
@@ -374,13 +364,13 @@ int lf_cli_run(int argc, char **argv)
         .progress = o.quiet ? LF_PROGRESS_NONE : LF_PROGRESS_AUTO,
     };
     if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_graph_load(reg, o.graph, &g, &err)) {
+        (lf_cli_plugin_warnings(reg), lf_graph_load(reg, o.graph, &g, &err))) {
         fprintf(stderr, "lcmflow: %s\n", lf_error_text(&err, text, sizeof text));
         status = 1;
         goto done;
     }
     for (size_t i = 0; i < o.nsets; i++)
-        if (lf_graph_set(g, o.sets[i], &err) != LF_OK) {
+        if (set_assignment(g, o.sets[i], &err) != LF_OK) {
             fprintf(stderr, "lcmflow: --set: %s\n", lf_error_text(&err, text, sizeof text));
             status = 1;
             goto done;

@@ -238,7 +238,8 @@ static int serve(struct serve_args *a, struct serve_config *cfg, const char *wor
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_session_create(&so, &session, &err) || serve_events_create(8, &events, &err) ||
+        (lf_cli_plugin_warnings(reg), lf_session_create(&so, &session, &err)) ||
+        serve_events_create(8, &events, &err) ||
         serve_jobs_create(session, &cfg->limits, workdir, events, &jobs, &err))
         goto fail;
     if (cfg->default_yaml && check_default(reg, cfg, a->graph)) goto done;

@@ -5,6 +5,7 @@
 ** benchmarks can run at full size without a download.
 */
 #include "cli.h"
+#include "sd_diffusers.h"
 #include "sd_synth.h"
 #include "sd_synth_lora.h"
 
@@ -19,7 +20,8 @@ static void usage(FILE *f)
                "                                --out FILE\n\n"
                "Writes a checkpoint with random weights and the real SD 1.5 key layout:\n"
                "  tiny  the widths of the tiny test model (a few MB), plus a small synthetic\n"
-               "        CLIP vocabulary in tokenizer/ beside FILE\n"
+               "        CLIP vocabulary of its own beside FILE (tiny.tokenizer/ for\n"
+               "        tiny.safetensors), found before a shared tokenizer/ folder\n"
                "  sd15  the real SD 1.5 shapes (about 1.07 billion parameters, 2.1 GB in f16)\n"
                "The same seed always writes the same file.  Images made from it are noise.\n");
 }
@@ -91,12 +93,14 @@ int lf_cli_synth_checkpoint(int argc, char **argv)
     printf("wrote %s: SD 1.5 layout, preset %s, %lld parameters, %s, seed %llu\n", out, preset,
            (long long)params, dtype_name, seed);
     if (arch == &sd_arch_tiny) {
-        char dir[1024];
-        const char *slash = strrchr(out, '/');
-        if (slash)
-            snprintf(dir, sizeof dir, "%.*s/tokenizer", (int)(slash - out), out);
-        else
-            snprintf(dir, sizeof dir, "tokenizer");
+        /* The small vocabulary is this model's alone: under the file's own
+        ** name, never the tokenizer/ folder a real checkpoint beside it
+        ** would use (sd_own_tokenizer_dir). */
+        char dir[1100];
+        if (!sd_own_tokenizer_dir(out, dir, sizeof dir)) {
+            fprintf(stderr, "lcmflow synth-checkpoint: %s: path too long\n", out);
+            return 1;
+        }
         if (sd_synth_vocab(dir, arch->text.vocab, &err) != LF_OK) {
             fprintf(stderr, "lcmflow synth-checkpoint: %s\n",
                     lf_error_text(&err, text, sizeof text));

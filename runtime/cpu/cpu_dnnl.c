@@ -335,8 +335,12 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
 
 /* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
 ** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
-** the weights costs more than it saves), unless LCMFLOW_CPU_WINOGRAD=0. */
-#define WINO_MIN_PIXELS 1024
+** the weights costs more than it saves) and WINO_MIN_CHANNELS inputs (the
+** VAE encoder's RGB conv_in: oneDNN's Winograd pads 3 channels to a block
+** of 16 and took 0.7-1.8 s at 512x512 where the direct kernel took 0.2 s,
+** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0. */
+#define WINO_MIN_PIXELS   1024
+#define WINO_MIN_CHANNELS 16
 static bool use_winograd(const struct lf_cpu_conv *p)
 {
     static int allowed = -1;
@@ -344,7 +348,7 @@ static bool use_winograd(const struct lf_cpu_conv *p)
         const char *env = getenv("LCMFLOW_CPU_WINOGRAD");
         allowed = !(env && !strcmp(env, "0"));
     }
-    return allowed && p->kh == 3 && p->kw == 3 && p->stride == 1 &&
+    return allowed && p->kh == 3 && p->kw == 3 && p->stride == 1 && p->c >= WINO_MIN_CHANNELS &&
            p->batch * p->oh * p->ow >= WINO_MIN_PIXELS;
 }
 

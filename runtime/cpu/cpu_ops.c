@@ -6,6 +6,7 @@
 #include "cpu_impl.h"
 #include "cpu_kernels.h"
 #include "cpu_profile.h"
+#include "interrupt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,14 @@ enum lf_status lf_cpu_op_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma
     return io_end(&io, y, s);
 }
 
+#define ATTENTION_SLICE_FLOP 2e9 /* 20-100 ms on 2-16 cores */
+
+static enum lf_status attention_no_memory(struct lf_error *err)
+{
+    return lf_error_set(err, LF_ERR_OUT_OF_MEMORY,
+                        "cpu backend: attention: no memory for its tiles");
+}
+
 enum lf_status lf_cpu_op_attention(struct lf_tensor *q, struct lf_tensor *k, struct lf_tensor *v,
                                    int heads, float scale, bool causal, struct lf_tensor *y,
                                    struct lf_error *err)
@@ -166,9 +175,29 @@ enum lf_status lf_cpu_op_attention(struct lf_tensor *q, struct lf_tensor *k, str
             .scale = scale,
             .causal = causal,
         };
-        if (!lf_cpu_kernels()->attention(&a))
-            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY,
-                             "cpu backend: attention: no memory for its tiles");
+        /* Query rows in slices of about ATTENTION_SLICE_FLOP, the
+        ** interruption flag checked between them (interrupt.h): one SD 1.5
+        ** attention at 512 px is a second of work.  A causal mask counts
+        ** rows from the slice's start, so causal attention is not sliced. */
+        int64_t ld = a.heads * a.head_dim;
+        double flop_per_row = 4.0 * (double)ld * (double)a.lk;
+        int64_t rows = (int64_t)(ATTENTION_SLICE_FLOP / flop_per_row);
+        if (causal || rows < 1 || (double)(a.batch * a.lq) * flop_per_row <= ATTENTION_SLICE_FLOP) {
+            if (!lf_cpu_kernels()->attention(&a)) s = attention_no_memory(err);
+        } else {
+            for (int64_t b = 0; b < q->shape[0] && s == LF_OK; b++)
+                for (int64_t q0 = 0; q0 < q->shape[1] && s == LF_OK; q0 += rows) {
+                    struct lf_cpu_attention slice = a;
+                    slice.batch = 1;
+                    slice.lq = q->shape[1] - q0 < rows ? q->shape[1] - q0 : rows;
+                    slice.q = a.q + (b * q->shape[1] + q0) * ld;
+                    slice.y = a.y + (b * q->shape[1] + q0) * ld;
+                    slice.k = a.k + b * a.lk * ld;
+                    slice.v = a.v + b * a.lk * ld;
+                    if (!lf_cpu_kernels()->attention(&slice)) s = attention_no_memory(err);
+                    if (s == LF_OK) s = lf_interrupt_check("attention", err);
+                }
+        }
     }
     lf_cpu_prof_add(LF_CPU_PROF_ATTENTION, t0,
                     4.0 * (double)lf_tensor_numel(q) * (double)k->shape[1]);

@@ -7,7 +7,6 @@
 ** the order of the changes they report (emit_lock is taken before `lock`
 ** is released).
 */
-#include "image_io.h"
 #include "server.h"
 
 #include <pthread.h>
@@ -217,78 +216,6 @@ static void on_image(void *user, const char *node_id, int step, int total, struc
     (void)node_id;
 }
 
-/* ---- after a run: the profile and the images ---- */
-
-static struct json_object *profile_json(const struct lf_run *run)
-{
-    struct json_object *a = json_object_new_array();
-    for (size_t i = 0; i < lf_run_visit_count(run); i++) {
-        size_t v = lf_run_visit_node(run, i);
-        struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "node", json_object_new_string(lf_run_node_id(run, v)));
-        json_object_object_add(e, "ms", json_object_new_double(lf_run_node_ms(run, v)));
-        json_object_object_add(
-            e, "state",
-            json_object_new_string(lf_run_node_state(run, v) == LF_NODE_RAN ? "ran" : "cached"));
-        json_object_array_add(a, e);
-    }
-    return a;
-}
-
-static enum lf_status save_one(struct serve_jobs *jobs, struct job *j, struct lf_tensor *image,
-                               int64_t item, const char *yaml, const char *node,
-                               struct lf_error *err)
-{
-    char path[4096], **grown;
-    uint8_t *px;
-    struct lf_image_text text[3] = {
-        {"Software", "lcmflow"}, {"lcmflow.graph", yaml}, {"lcmflow.node", node}};
-    enum lf_status st = lf_image_to_rgb8(image, item, &px, err);
-    if (st) return st;
-    snprintf(path, sizeof path, "%s/job%llu-%zu.png", jobs->workdir, (unsigned long long)j->id,
-             j->noutputs);
-    st = lf_image_save(path, (int)image->shape[2], (int)image->shape[1], px, text, yaml ? 3 : 1,
-                       err);
-    free(px);
-    if (st) return st;
-    if (!(grown = realloc(j->outputs, (j->noutputs + 1) * sizeof *grown)) ||
-        !(grown[j->noutputs] = strdup(path))) {
-        if (grown) j->outputs = grown;
-        unlink(path);
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    j->outputs = grown;
-    j->noutputs++;
-    return LF_OK;
-}
-
-/* Every IMAGE output of the run (PreviewImage's), each batch item a PNG
-** with the graph embedded, as SaveImage does.  Only the worker touches
-** j->outputs before the job is marked finished. */
-static enum lf_status save_images(struct serve_jobs *jobs, struct job *j, const struct lf_run *run,
-                                  struct lf_error *err)
-{
-    const struct lf_graph *g = j->graph;
-    char *yaml = NULL;
-    enum lf_status st = LF_OK;
-    lf_graph_to_yaml(g, &yaml, NULL);
-    for (size_t i = 0; st == LF_OK && i < lf_graph_node_count(g); i++) {
-        const struct lf_node_type *t = lf_graph_node_type(g, i);
-        for (const struct lf_output_desc *o = t->outputs; st == LF_OK && o && o->name; o++) {
-            char ref[512];
-            const struct lf_value *v;
-            snprintf(ref, sizeof ref, "%s.%s", lf_graph_node_id(g, i), o->name);
-            if (!(v = lf_run_output(run, ref)) || v->type != LF_TYPE_IMAGE || !v->u.tensor ||
-                v->u.tensor->rank != 4)
-                continue;
-            for (int64_t b = 0; st == LF_OK && b < v->u.tensor->shape[0]; b++)
-                st = save_one(jobs, j, v->u.tensor, b, yaml, lf_graph_node_id(g, i), err);
-        }
-    }
-    free(yaml);
-    return st;
-}
-
 /* Runs one job (no lock held) and sends its finishing event. */
 static void run_job(struct serve_jobs *jobs, struct job *j)
 {
@@ -301,8 +228,13 @@ static void run_job(struct serve_jobs *jobs, struct job *j)
     lf_session_set_observer(jobs->session, &observer);
     enum lf_status st = lf_session_run(jobs->session, j->graph, &run, &err);
     lf_session_set_observer(jobs->session, NULL);
-    struct json_object *profile = run ? profile_json(run) : NULL;
-    if (st == LF_OK) st = save_images(jobs, j, run, &err);
+    struct json_object *profile = run ? serve_run_profile(run) : NULL;
+    if (st == LF_OK) {
+        char stem[32];
+        snprintf(stem, sizeof stem, "job%llu", (unsigned long long)j->id);
+        /* Only the worker touches j->outputs before the job is marked finished. */
+        st = serve_run_images(j->graph, run, jobs->workdir, stem, &j->outputs, &j->noutputs, &err);
+    }
     lf_run_destroy(run);
 
     pthread_mutex_lock(&jobs->lock);

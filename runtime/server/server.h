@@ -5,6 +5,7 @@
 **   serve_paths.c   every path param resolved inside the configured roots
 **   serve_graph.c   a job's graph from a request (YAML text or JSON), its
 **                   `set`, the path policy and the limits
+**   serve_outputs.c a finished run's profile and images (also the farm's)
 **   serve_jobs.c    the job table, the bounded queue, latest-wins sessions,
 **                   the one worker thread that owns the executor session
 **   serve_events.c  WebSocket clients of /api/events and their broadcast
@@ -99,6 +100,17 @@ enum lf_status serve_graph_from_request(struct lf_registry *reg, const struct se
                                         const struct serve_limits *limits, const char *default_yaml,
                                         struct json_object *request, struct lf_graph **out,
                                         struct lf_error *err);
+
+/* ---- serve_outputs.c ---- */
+
+/* The run's per-node profile: [{"node", "ms", "state": "ran"|"cached"}]. */
+struct json_object *serve_run_profile(const struct lf_run *run);
+/* Writes every IMAGE output of the run (each batch item) as a PNG with the
+** graph embedded, as DIR/STEM-N.png (N from 0), appending each path to
+** *paths (malloc'd, as its strings; the caller frees them). */
+enum lf_status serve_run_images(const struct lf_graph *g, const struct lf_run *run, const char *dir,
+                                const char *stem, char ***paths, size_t *npaths,
+                                struct lf_error *err);
 
 /* ---- serve_events.c ---- */
 

@@ -4,19 +4,38 @@
 ** Ops record into one command buffer; each dispatch is followed by a global
 ** compute-to-compute barrier, which on lavapipe costs nothing and on GPUs
 ** is the simple, always-correct choice.  The batch is submitted when it
-** reaches MAX_PENDING dispatches or when the host needs a result
+** reaches batch_limit dispatches or when the host needs a result
 ** (lf_vk_flush: submit, then wait on a fence).
+**
+** Batches are bounded in time as well as in count, because an
+** interruption is only seen between batches (submitted work cannot be
+** stopped): the time per workgroup of each pipeline at each dispatch size
+** is measured (its first dispatch runs a slice alone, then whenever a batch
+** held only it), a batch
+** is submitted once its estimated time reaches BATCH_MS, and a dispatch
+** estimated longer than that is split into slices of workgroups
+** (vkCmdDispatchBase: the shaders see the same workgroup ids).  After each
+** submit the interruption flag is checked (interrupt.h), so no op, however
+** large, outlasts an interruption by much more than BATCH_MS.  A submit
+** costs tens of microseconds, nothing next to BATCH_MS; on a GPU the
+** estimates are tiny and batches stay MAX_PENDING dispatches long.
+** (Not bounded: a driver compiling a pipeline on its first run, lavapipe's
+** case, which its disk cache then remembers.)
 **
 ** The optional descriptor path allocates one descriptor set per dispatch
 ** from a pool sized for a whole batch, and buffer views for texel
 ** bindings; both are released when the batch has completed.
 */
+#include "interrupt.h"
 #include "vk_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define MAX_PENDING 256
+#define MAX_PENDING  256
+#define BATCH_MS     50.0
+#define FIRST_SLICES 16 /* an unmeasured pipeline's first slice: 1/16 of its work */
 
 enum lf_status lf_vk_commands_init(struct lf_vk_device *device, struct lf_error *err)
 {
@@ -90,7 +109,55 @@ static enum lf_status begin(struct lf_vk_device *device, struct lf_error *err)
     device->recording = true;
     device->bound_pipeline = VK_NULL_HANDLE;
     device->pending_dispatches = 0;
+    device->pending_ms = 0;
+    device->batch_key = 0;
+    device->batch_groups = 0;
+    device->batch_npipelines = 0;
     return LF_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The slot of pipeline in the rate table (open addressing), or NULL when
+** the table is full (the pipeline then counts as unmeasured every time). */
+static struct lf_vk_rate *rate_slot(struct lf_vk_device *device, uint64_t key)
+{
+    uint32_t start = (uint32_t)((key * 0x9e3779b97f4a7c15u) >> 40) % LF_VK_RATE_SLOTS;
+    for (uint32_t i = 0; i < LF_VK_RATE_SLOTS; i++) {
+        struct lf_vk_rate *r = &device->rates[(start + i) % LF_VK_RATE_SLOTS];
+        if (r->key == key || r->key == 0) {
+            r->key = key;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* A submitted batch took ms.  A batch of one key measures its time per
+** workgroup; estimates only grow from it at once and shrink slowly, so a
+** shape that costs more per workgroup under the same key is not
+** underestimated twice.  A mixed batch that took longer than estimated
+** scales up the estimates of the keys in it. */
+static void learn_rate(struct lf_vk_device *device, double ms)
+{
+    if (device->batch_key && device->batch_groups) {
+        struct lf_vk_rate *r = rate_slot(device, device->batch_key);
+        /* Never zero: zero means unmeasured. */
+        double rate = (ms > 1e-6 ? ms : 1e-6) / (double)device->batch_groups;
+        if (r) r->ms_per_group = rate > 0.75 * r->ms_per_group ? rate : 0.75 * r->ms_per_group;
+        return;
+    }
+    if (device->pending_ms <= 0 || ms < BATCH_MS / 4 || ms <= device->pending_ms) return;
+    double ratio = ms / device->pending_ms;
+    for (uint32_t i = 0; i < device->batch_npipelines; i++) {
+        struct lf_vk_rate *r = rate_slot(device, device->batch_keys[i]);
+        if (r && r->ms_per_group > 0) r->ms_per_group *= ratio;
+    }
 }
 
 static void barrier(struct lf_vk_device *device)
@@ -118,14 +185,136 @@ enum lf_status lf_vk_flush(struct lf_vk_device *device, struct lf_error *err)
         .commandBufferCount = 1,
         .pCommandBuffers = &device->command_buffer,
     };
+    double t0 = now_ms();
     r = vkQueueSubmit(device->queue, 1, &info, device->fence);
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "submitting work", err);
     r = vkWaitForFences(device->device, 1, &device->fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return lf_vk_error(device, r, "waiting for the device", err);
+    device->last_batch_ms = now_ms() - t0;
+    learn_rate(device, device->last_batch_ms);
     vkResetFences(device->device, 1, &device->fence);
     vkResetCommandBuffer(device->command_buffer, 0);
     device->pending_dispatches = 0;
     release_descriptors(device);
+    return LF_OK;
+}
+
+/* What one op's dispatch binds; re-bound after a submit inside a split
+** dispatch (a submit ends the command buffer and frees its descriptor sets). */
+struct dispatch {
+    VkPipeline pipeline;
+    VkPipelineLayout layout;
+    const void *push;
+    uint32_t push_size;
+    int kind; /* -1: no descriptor set; else enum lf_vk_binding_kind */
+    const struct lf_vk_binding *bindings;
+    uint32_t count;
+    uint64_t key; /* its rate's: the pipeline and the workgroup count */
+};
+
+static enum lf_status make_set(struct lf_vk_device *device, enum lf_vk_binding_kind kind,
+                               const struct lf_vk_binding *bindings, uint32_t count,
+                               VkDescriptorSet *set, struct lf_error *err);
+
+/* Records workgroups [base, base + n) of d, estimated to take ms. */
+static enum lf_status record(struct lf_vk_device *device, const struct dispatch *d,
+                             const uint32_t base[3], const uint32_t n[3], double ms,
+                             struct lf_error *err)
+{
+    enum lf_status s = begin(device, err);
+    if (s) return s;
+    if (d->kind >= 0) {
+        VkDescriptorSet set;
+        if ((s = make_set(device, (enum lf_vk_binding_kind)d->kind, d->bindings, d->count, &set,
+                          err)))
+            return s;
+        vkCmdBindDescriptorSets(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, d->layout,
+                                0, 1, &set, 0, NULL);
+    }
+    if (device->bound_pipeline != d->pipeline) {
+        vkCmdBindPipeline(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipeline);
+        device->bound_pipeline = d->pipeline;
+    }
+    if (d->push_size)
+        vkCmdPushConstants(device->command_buffer, d->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                           d->push_size, d->push);
+    vkCmdDispatchBase(device->command_buffer, base[0], base[1], base[2], n[0], n[1], n[2]);
+    barrier(device);
+    device->pending_dispatches++;
+    device->pending_ms += ms;
+    uint64_t groups = (uint64_t)n[0] * n[1] * n[2];
+    if (device->pending_dispatches == 1) {
+        device->batch_key = d->key;
+        device->batch_groups = groups;
+    } else if (device->batch_key == d->key) {
+        device->batch_groups += groups;
+    } else {
+        device->batch_key = 0; /* several keys: not attributable */
+    }
+    uint32_t i = 0;
+    while (i < device->batch_npipelines && device->batch_keys[i] != d->key)
+        i++;
+    if (i == device->batch_npipelines && i < LF_VK_BATCH_PIPELINES)
+        device->batch_keys[device->batch_npipelines++] = d->key;
+    return LF_OK;
+}
+
+/* Submits the batch and checks the interruption flag. */
+static enum lf_status submit(struct lf_vk_device *device, struct lf_error *err)
+{
+    enum lf_status s = lf_vk_flush(device, err);
+    return s ? s : lf_interrupt_check("Vulkan", err);
+}
+
+/* Records d over groups[3], in slices of about BATCH_MS along its largest
+** dimension, submitting whenever the batch's estimate reaches BATCH_MS. */
+static enum lf_status run(struct lf_vk_device *device, const struct dispatch *d,
+                          const uint32_t groups[3], struct lf_error *err)
+{
+    enum lf_status s;
+    uint64_t total = (uint64_t)groups[0] * groups[1] * groups[2];
+    struct dispatch keyed = *d;
+    keyed.key = ((uint64_t)(uintptr_t)d->pipeline ^ (total * 0xff51afd7ed558ccdu)) | 1;
+    d = &keyed;
+    struct lf_vk_rate *r = rate_slot(device, d->key);
+    device->dispatch_count++; /* the op's dispatches, however sliced */
+    bool measured = r && r->ms_per_group > 0;
+    /* An unmeasured pipeline runs alone: a batch before it is submitted. */
+    if (!measured && device->pending_dispatches && (s = submit(device, err))) return s;
+    int axis =
+        groups[1] > groups[0] ? (groups[2] > groups[1] ? 2 : 1) : (groups[2] > groups[0] ? 2 : 0);
+    uint64_t per_row = total / groups[axis]; /* workgroups per unit of axis */
+    uint32_t step;
+    if (!measured) {
+        step = groups[axis] / FIRST_SLICES ? groups[axis] / FIRST_SLICES : 1;
+    } else {
+        double rows = BATCH_MS / (r->ms_per_group * (double)per_row);
+        step = rows >= groups[axis] ? groups[axis] : rows >= 1 ? (uint32_t)rows : 1;
+    }
+    for (uint32_t at = 0; at < groups[axis];) {
+        uint32_t base[3] = {0, 0, 0}, n[3] = {groups[0], groups[1], groups[2]};
+        base[axis] = at;
+        n[axis] = groups[axis] - at < step ? groups[axis] - at : step;
+        double ms = r && r->ms_per_group > 0 ? r->ms_per_group * (double)(per_row * n[axis]) : 0;
+        /* Submit first when this slice would take the batch past BATCH_MS. */
+        if (device->pending_dispatches && device->pending_ms + ms > BATCH_MS &&
+            (s = submit(device, err)))
+            return s;
+        if ((s = record(device, d, base, n, ms, err))) return s;
+        at += n[axis];
+        bool measuring = !(r && r->ms_per_group > 0);
+        if (measuring || device->pending_ms >= BATCH_MS ||
+            device->pending_dispatches >= MAX_PENDING) {
+            if ((s = submit(device, err))) return s;
+            /* A pipeline's first run is where lavapipe compiles it. */
+            if (measuring) lf_vk_note_compile(device, device->last_batch_ms);
+            if (measuring && r && r->ms_per_group > 0 && at < groups[axis]) {
+                /* The first slice measured the pipeline: size the rest. */
+                double rows = BATCH_MS / (r->ms_per_group * (double)per_row);
+                step = rows >= groups[axis] ? groups[axis] : rows >= 1 ? (uint32_t)rows : 1;
+            }
+        }
+    }
     return LF_OK;
 }
 
@@ -137,20 +326,9 @@ enum lf_status lf_vk_dispatch(struct lf_vk_device *device, VkPipeline pipeline, 
     if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->vk.max_push_constants)
         return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
                             push_size);
-    enum lf_status s = begin(device, err);
-    if (s) return s;
-    if (device->bound_pipeline != pipeline) {
-        vkCmdBindPipeline(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
-        device->bound_pipeline = pipeline;
-    }
-    if (push_size)
-        vkCmdPushConstants(device->command_buffer, device->pipeline_layout,
-                           VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
-    vkCmdDispatch(device->command_buffer, groups_x, groups_y, groups_z);
-    barrier(device);
-    device->dispatch_count++;
-    if (++device->pending_dispatches >= MAX_PENDING) return lf_vk_flush(device, err);
-    return LF_OK;
+    if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
+    struct dispatch d = {pipeline, device->pipeline_layout, push, push_size, -1, NULL, 0, 0};
+    return run(device, &d, (const uint32_t[3]){groups_x, groups_y, groups_z}, err);
 }
 
 static enum lf_status keep_view(struct lf_vk_device *device, VkBufferView view,
@@ -238,25 +416,10 @@ enum lf_status lf_vk_dispatch_bound(struct lf_vk_device *device, VkPipeline pipe
     if (push_size > LF_PUSH_CONSTANT_SIZE || push_size > device->vk.max_push_constants)
         return lf_error_set(err, LF_ERR_INVALID, "push constants of %u bytes exceed the limit",
                             push_size);
-    enum lf_status s = begin(device, err);
-    if (s) return s;
-    VkDescriptorSet set;
-    if ((s = make_set(device, kind, bindings, count, &set, err))) return s;
-    VkPipelineLayout layout = device->descriptor_layouts[kind];
-    if (device->bound_pipeline != pipeline) {
-        vkCmdBindPipeline(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
-        device->bound_pipeline = pipeline;
-    }
-    vkCmdBindDescriptorSets(device->command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1,
-                            &set, 0, NULL);
-    if (push_size)
-        vkCmdPushConstants(device->command_buffer, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                           push_size, push);
-    vkCmdDispatch(device->command_buffer, groups_x, groups_y, groups_z);
-    barrier(device);
-    device->dispatch_count++;
-    if (++device->pending_dispatches >= MAX_PENDING) return lf_vk_flush(device, err);
-    return LF_OK;
+    if (device->lost) return lf_error_set(err, LF_ERR_DEVICE_LOST, "the Vulkan device was lost");
+    struct dispatch d = {
+        pipeline, device->descriptor_layouts[kind], push, push_size, (int)kind, bindings, count, 0};
+    return run(device, &d, (const uint32_t[3]){groups_x, groups_y, groups_z}, err);
 }
 
 /* Copies through the staging buffer in chunks, one submit per chunk. */

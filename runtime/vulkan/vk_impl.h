@@ -83,6 +83,9 @@ struct lf_vk_lora_scratch {
 };
 void lf_vk_lora_scratch_free(struct lf_vk_lora_scratch *scratch);
 
+#define LF_VK_RATE_SLOTS      1024 /* (pipeline, size) pairs whose cost is remembered */
+#define LF_VK_BATCH_PIPELINES 32   /* distinct pipelines of a batch, corrected together */
+
 struct lf_vk_device {
     struct lf_device base; /* base.backend == &lf_vulkan_backend */
     struct lf_vk_info vk;
@@ -132,6 +135,22 @@ struct lf_vk_device {
     bool recording;
     uint32_t pending_dispatches;
     VkPipeline bound_pipeline;
+    /* Bounded batches (vk_command.c): the recorded batch's estimated run
+    ** time, its one dispatch key (0: several) and workgroups, and the
+    ** measured time per workgroup of each key (a pipeline and a dispatch
+    ** size: a pipeline's cost per workgroup depends on its shapes). */
+    double pending_ms;
+    uint64_t batch_key;
+    uint64_t batch_groups;
+    struct lf_vk_rate {
+        uint64_t key;
+        double ms_per_group;
+    } rates[LF_VK_RATE_SLOTS];
+    uint64_t batch_keys[LF_VK_BATCH_PIPELINES]; /* distinct, for corrections */
+    uint32_t batch_npipelines;
+    double last_batch_ms;   /* how long the last submit took */
+    uint32_t slow_compiles; /* lf_vk_note_compile's count */
+    double slow_compile_ms;
     uint64_t dispatch_count; /* since creation, for tests and profiling */
 
     struct lf_vk_lora_scratch lora_scratch; /* vk_lora_host.c */
@@ -199,6 +218,11 @@ enum lf_status lf_vk_pipeline_get(struct lf_vk_device *device, const char *shade
 
 /* The descriptor path.  Like lf_vk_pipeline_get, for a shader whose set 0
 ** holds LF_VK_MAX_BINDINGS bindings of the given kind. */
+/* A pipeline's first creation or first run took ms: when that is long (a
+** driver compiling, lavapipe's first run), says so on stderr, once per
+** such pipeline, with a running count, so a long silence is explained. */
+void lf_vk_note_compile(struct lf_vk_device *device, double ms);
+
 enum lf_status lf_vk_pipeline_get_bound(struct lf_vk_device *device, const char *shader,
                                         enum lf_vk_binding_kind kind, const uint32_t *spec,
                                         uint32_t spec_count, VkPipeline *out, struct lf_error *err);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_SPEC 8
@@ -169,6 +170,13 @@ enum lf_status lf_vk_pipelines_init(struct lf_vk_device *device, struct lf_error
     size_t size = 0;
     void *data =
         device->pipeline_cache_path[0] ? read_file(device->pipeline_cache_path, &size) : NULL;
+    /* No cache file yet: this device's first run, which on a CPU device
+    ** (lavapipe) compiles for minutes before the first result. */
+    if (device->pipeline_cache_path[0] && !data && lf_vk_is_cpu(device))
+        fprintf(stderr,
+                "lcmflow: compiling compute pipelines, first run only: this takes a "
+                "few minutes on %s; progress follows\n",
+                device->vk.driver_name);
     VkPipelineCacheCreateInfo cinfo = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
         .initialDataSize = data ? size : 0,
@@ -233,6 +241,19 @@ void lf_vk_pipelines_finish(struct lf_vk_device *device)
     }
 }
 
+#define SLOW_COMPILE_MS 2000.0
+
+void lf_vk_note_compile(struct lf_vk_device *device, double ms)
+{
+    if (ms < SLOW_COMPILE_MS) return;
+    device->slow_compiles++;
+    device->slow_compile_ms += ms;
+    fprintf(stderr,
+            "lcmflow: compiling compute pipelines, first run only (the driver caches them): "
+            "%u so far, %.0f s\n",
+            device->slow_compiles, device->slow_compile_ms / 1e3);
+}
+
 static const struct lf_shader_blob *find_shader(const char *name)
 {
     for (const struct lf_shader_blob *b = lf_shader_blobs; b->name; b++)
@@ -285,6 +306,8 @@ static enum lf_status get_pipeline(struct lf_vk_device *device, const char *shad
     };
     VkComputePipelineCreateInfo pinfo = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        /* Large dispatches are split into slices (vk_command.c). */
+        .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
         .stage =
             {
                 .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -295,8 +318,13 @@ static enum lf_status get_pipeline(struct lf_vk_device *device, const char *shad
             },
         .layout = kind < 0 ? device->pipeline_layout : device->descriptor_layouts[kind],
     };
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     r = vkCreateComputePipelines(device->device, device->pipeline_cache, 1, &pinfo, NULL,
                                  &p->pipeline);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    lf_vk_note_compile(device, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     if (r != VK_SUCCESS) {
         vkDestroyShaderModule(device->device, p->module, NULL);
         free(p);

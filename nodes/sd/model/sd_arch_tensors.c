@@ -4,7 +4,7 @@
 ** expanded into its weights.  The same names sd_unet.c, sd_vae.c and
 ** sd_clip.c read back.
 */
-#include "sd_arch.h"
+#include "sd_arch_check.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -163,12 +163,33 @@ static void clip(struct emitter *e, const struct sd_arch_text *a)
     norm(e, "text_model", ".final_layer_norm", h);
 }
 
+static void each_component(struct emitter *e, enum sd_component c)
+{
+    if (c == SD_COMPONENT_UNET)
+        sd_arch_unet_modules(&e->arch->unet, module, e);
+    else if (c == SD_COMPONENT_VAE)
+        sd_arch_vae_modules(&e->arch->vae, module, e);
+    else
+        clip(e, &e->arch->text);
+}
+
 void sd_arch_each(const struct sd_arch *arch, sd_arch_fn fn, void *user)
 {
-    struct emitter e = {.fn = fn, .user = user, .arch = arch, .prefix = SD_LDM_UNET_PREFIX};
-    sd_arch_unet_modules(&arch->unet, module, &e);
-    e.prefix = SD_LDM_VAE_PREFIX;
-    sd_arch_vae_modules(&arch->vae, module, &e);
-    e.prefix = SD_LDM_CLIP_PREFIX;
-    clip(&e, &arch->text);
+    static const char *const prefixes[SD_COMPONENT_COUNT] = {
+        [SD_COMPONENT_UNET] = SD_LDM_UNET_PREFIX,
+        [SD_COMPONENT_VAE] = SD_LDM_VAE_PREFIX,
+        [SD_COMPONENT_TEXT] = SD_LDM_CLIP_PREFIX,
+    };
+    struct emitter e = {.fn = fn, .user = user, .arch = arch};
+    for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
+        e.prefix = prefixes[c];
+        each_component(&e, (enum sd_component)c);
+    }
+}
+
+void sd_arch_each_component(const struct sd_arch *arch, enum sd_component c, sd_arch_fn fn,
+                            void *user)
+{
+    struct emitter e = {.fn = fn, .user = user, .arch = arch, .prefix = ""};
+    each_component(&e, c);
 }

@@ -3,6 +3,7 @@
 ** layouts, split into component weights with original-LDM names.
 */
 #include "sd_checkpoint.h"
+#include "sd_arch_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,9 @@ static bool map_diffusers(const char *name, char *out, void *user)
     return sd_names_to_ldm(user, name, out);
 }
 
-/* The diffusers VAE stores its mid-block q/k/v/proj_out as [C, C] linear
-** weights; the LDM layout (and our code) uses [C, C, 1, 1] 1x1 convs. */
+/* The diffusers VAE (and some converted single files) store its mid-block
+** q/k/v/proj_out as [C, C] linear weights; the LDM layout (and our code)
+** uses [C, C, 1, 1] 1x1 convs. */
 static enum lf_status vae_attention_as_conv(struct sd_weights *w, struct lf_error *err)
 {
     for (size_t i = 0; i < w->count; i++) {
@@ -79,6 +81,27 @@ static enum lf_status vae_attention_as_conv(struct sd_weights *w, struct lf_erro
     return LF_OK;
 }
 
+/* Reads component c's architecture from the file as its loader sees it and
+** checks that every tensor it needs is there, of its shape and a float
+** dtype (sd_arch_check.h).  A component without its first tensor is left
+** to sd_unet_init & co, which name that tensor. */
+static enum lf_status read_checked(const struct sd_file_view *view, enum sd_component c, int heads,
+                                   struct sd_arch *arch, struct lf_error *err)
+{
+    bool found;
+    if (c == SD_COMPONENT_UNET) {
+        sd_arch_read_unet(sd_file_view_lookup, (void *)view, &arch->unet);
+        found = arch->unet.found;
+    } else if (c == SD_COMPONENT_VAE) {
+        sd_arch_read_vae(sd_file_view_lookup, (void *)view, &arch->vae);
+        found = arch->vae.found;
+    } else {
+        sd_arch_read_text(sd_file_view_lookup, (void *)view, heads, &arch->text);
+        found = arch->text.found;
+    }
+    return found ? sd_arch_check(arch, c, view, err) : LF_OK;
+}
+
 static enum lf_status load_file(struct lf_device *device, enum lf_dtype dtype, struct sd_file *file,
                                 sd_name_map map, void *user, struct sd_weights **out,
                                 struct lf_error *err)
@@ -91,7 +114,8 @@ static enum lf_status load_file(struct lf_device *device, enum lf_dtype dtype, s
 /* One component of a diffusers folder: its UNet/VAE names mapped to LDM
 ** names through the table of the layout its own names describe. */
 static enum lf_status load_part(struct lf_device *device, enum lf_dtype dtype, const char *dir,
-                                enum sd_component c, struct sd_weights **out, struct lf_error *err)
+                                enum sd_component c, struct sd_checkpoint *ck,
+                                struct sd_weights **out, struct lf_error *err)
 {
     char path[1200];
     struct sd_file *file;
@@ -101,6 +125,14 @@ static enum lf_status load_part(struct lf_device *device, enum lf_dtype dtype, c
     struct sd_names names = {0};
     if (c != SD_COMPONENT_TEXT)
         s = sd_names_of_diffusers_file(file->st, c == SD_COMPONENT_UNET, &names, err);
+    int heads = 0;
+    if (c == SD_COMPONENT_TEXT) {
+        char config[1200];
+        sd_diffusers_config(dir, SD_COMPONENT_TEXT, config, sizeof config);
+        heads = sd_config_int(config, "num_attention_heads");
+    }
+    struct sd_file_view view = {file->st, "", c == SD_COMPONENT_TEXT ? NULL : &names};
+    if (!s) s = read_checked(&view, c, heads, &ck->arch, err);
     if (!s && c == SD_COMPONENT_TEXT)
         s = load_file(device, dtype, file, map_clip, "", out, err);
     else if (!s)
@@ -119,7 +151,7 @@ static enum lf_status load_diffusers(struct lf_device *device, const char *dir, 
                                                      [SD_COMPONENT_TEXT] = &ck->clip};
     ck->diffusers = true;
     for (int c = 0; c < SD_COMPONENT_COUNT; c++) {
-        enum lf_status s = load_part(device, dtype, dir, (enum sd_component)c, parts[c], err);
+        enum lf_status s = load_part(device, dtype, dir, (enum sd_component)c, ck, parts[c], err);
         if (s) return s;
     }
     return LF_OK;
@@ -136,8 +168,15 @@ static enum lf_status load_single(struct lf_device *device, const char *path, en
                             "not an SD 1.5 checkpoint: no tensor '%sinput_blocks.0.0.weight' "
                             "(see 'lcmflow info' for what the file is)",
                             SD_LDM_UNET_PREFIX);
+    struct sd_file_view unet = {file->st, SD_LDM_UNET_PREFIX, NULL},
+                        vae = {file->st, SD_LDM_VAE_PREFIX, NULL},
+                        text = {file->st, SD_LDM_CLIP_PREFIX, NULL};
+    if (!s) s = read_checked(&unet, SD_COMPONENT_UNET, 0, &ck->arch, err);
+    if (!s) s = read_checked(&vae, SD_COMPONENT_VAE, 0, &ck->arch, err);
+    if (!s) s = read_checked(&text, SD_COMPONENT_TEXT, 0, &ck->arch, err);
     if (!s) s = load_file(device, dtype, file, map_unet_ldm, NULL, &ck->unet, err);
     if (!s) s = load_file(device, dtype, file, map_vae_ldm, NULL, &ck->vae, err);
+    if (!s) s = vae_attention_as_conv(ck->vae, err);
     if (!s) s = load_file(device, dtype, file, map_clip, SD_LDM_CLIP_PREFIX, &ck->clip, err);
     sd_file_release(file);
     return s;
@@ -149,23 +188,10 @@ enum lf_status sd_checkpoint_load(struct lf_device *device, const char *path, en
     memset(out, 0, sizeof *out);
     enum lf_status s = sd_refuse_pickle(path, err);
     if (s) return s;
-    bool dir = sd_is_dir(path);
-    s = dir ? load_diffusers(device, path, dtype, out, err)
-            : load_single(device, path, dtype, out, err);
-    if (s) {
-        sd_checkpoint_clear(out);
-        return s;
-    }
-    char config[1200];
-    int heads = 0;
-    if (dir) {
-        sd_diffusers_config(path, SD_COMPONENT_TEXT, config, sizeof config);
-        heads = sd_config_int(config, "num_attention_heads");
-    }
-    sd_arch_read_unet(sd_weights_lookup, out->unet, &out->arch.unet);
-    sd_arch_read_vae(sd_weights_lookup, out->vae, &out->arch.vae);
-    sd_arch_read_text(sd_weights_lookup, out->clip, heads, &out->arch.text);
-    return LF_OK;
+    s = sd_is_dir(path) ? load_diffusers(device, path, dtype, out, err)
+                        : load_single(device, path, dtype, out, err);
+    if (s) sd_checkpoint_clear(out);
+    return s;
 }
 
 enum lf_dtype sd_activation_dtype(const struct lf_device *device, enum lf_dtype weights)

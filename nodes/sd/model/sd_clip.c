@@ -6,6 +6,7 @@
 */
 #include "sd_clip.h"
 #include "sd_nn.h"
+#include "sd_tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +37,18 @@ enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights,
     c->weights = sd_weights_retain(weights);
     c->act_dtype = weights->dtype;
     return LF_OK;
+}
+
+enum lf_status sd_clip_check_vocab(const struct sd_clip *c, const struct sd_tokenizer *tok,
+                                   struct lf_error *err)
+{
+    size_t n = sd_tokenizer_vocab_size(tok);
+    if (n == (size_t)c->vocab) return LF_OK;
+    return lf_error_set_at(err, LF_ERR_INVALID, sd_tokenizer_path(tok), 0, 0,
+                           "the vocabulary has %zu tokens but the text encoder's token "
+                           "embedding ('%s') has %d rows: it is another model's vocabulary "
+                           "(give this checkpoint's own with the tokenizer param or %s)",
+                           n, TOKEN_EMBEDDING, c->vocab, SD_TOKENIZER_ENV);
 }
 
 void sd_clip_clear(struct sd_clip *c)

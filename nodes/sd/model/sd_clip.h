@@ -20,6 +20,13 @@ enum lf_status sd_clip_init(struct sd_clip *c, struct sd_weights *weights,
                             const struct sd_arch_text *arch, struct lf_error *err);
 void sd_clip_clear(struct sd_clip *c);
 
+/* A vocabulary fits this text encoder when it has as many tokens as the
+** token embedding has rows; otherwise it belongs to another model and
+** would encode every prompt wrongly.  The error names both. */
+struct sd_tokenizer;
+enum lf_status sd_clip_check_vocab(const struct sd_clip *c, const struct sd_tokenizer *tok,
+                                   struct lf_error *err);
+
 /* ids: count token ids (count <= positions) -> last hidden state
 ** [1, count, hidden] f32 after the final layer norm.  Caller releases. */
 enum lf_status sd_clip_encode(const struct sd_clip *c, const int32_t *ids, int count,

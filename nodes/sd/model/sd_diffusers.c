@@ -67,9 +67,12 @@ void sd_checkpoint_files(const char *path, void (*fn)(const char *file, void *us
         sd_diffusers_config(path, (enum sd_component)c, buf, sizeof buf);
         fn(buf, user);
     }
-    /* The tokenizer folder: inside a diffusers folder, beside a single file. */
+    /* The tokenizer folder: inside a diffusers folder, beside a single file
+    ** (its own, then the shared one). */
     const char *slash = strrchr(path, '/');
     int keep = slash ? (int)(slash - path + 1) : 0;
+    char own[1100];
+    bool has_own = !dir && sd_own_tokenizer_dir(path, own, sizeof own);
     for (int i = 0; sd_diffusers_tokenizer_files[i]; i++) {
         if (dir)
             snprintf(buf, sizeof buf, "%s/" SD_DIFFUSERS_TOKENIZER "/%s", path,
@@ -78,5 +81,18 @@ void sd_checkpoint_files(const char *path, void (*fn)(const char *file, void *us
             snprintf(buf, sizeof buf, "%.*s" SD_DIFFUSERS_TOKENIZER "/%s", keep, path,
                      sd_diffusers_tokenizer_files[i]);
         fn(buf, user);
+        if (has_own) {
+            snprintf(buf, sizeof buf, "%s/%s", own, sd_diffusers_tokenizer_files[i]);
+            fn(buf, user);
+        }
     }
+}
+
+bool sd_own_tokenizer_dir(const char *checkpoint, char *out, size_t size)
+{
+    const char *slash = strrchr(checkpoint, '/'), *dot = strrchr(checkpoint, '.');
+    size_t stem =
+        dot && (!slash || dot > slash + 1) ? (size_t)(dot - checkpoint) : strlen(checkpoint);
+    int n = snprintf(out, size, "%.*s" SD_OWN_TOKENIZER_SUFFIX, (int)stem, checkpoint);
+    return n >= 0 && (size_t)n < size;
 }

@@ -24,6 +24,16 @@ extern const struct sd_diffusers_part sd_diffusers_parts[SD_COMPONENT_COUNT];
 #define SD_DIFFUSERS_TOKENIZER "tokenizer"               /* the CLIP vocabulary's folder */
 extern const char *const sd_diffusers_tokenizer_files[]; /* vocab.json, merges.txt; NULL-ended */
 
+/* A single-file checkpoint's own vocabulary folder, beside it: the file's
+** name with ".safetensors" (or its last extension) replaced by ".tokenizer"
+** (models/tiny.safetensors -> models/tiny.tokenizer).  The tokenizer
+** lookup tries it before the shared tokenizer/ folder beside the file, so a
+** synthetic model's small vocabulary (synth-checkpoint writes it there)
+** never serves another checkpoint in the same folder.  false when out is
+** too small. */
+#define SD_OWN_TOKENIZER_SUFFIX ".tokenizer"
+bool sd_own_tokenizer_dir(const char *checkpoint, char *out, size_t size);
+
 /* Whether path is a folder. */
 bool sd_is_dir(const char *path);
 
@@ -39,7 +49,8 @@ int sd_config_int(const char *path, const char *key);
 
 /* Calls fn with every file a checkpoint at path is read from: the file
 ** itself, or a folder's component weights and configs; and the tokenizer
-** folder's vocabulary inside the folder or beside the file. */
+** folder's vocabulary inside the folder or beside the file (the file's own
+** and the shared one). */
 void sd_checkpoint_files(const char *path, void (*fn)(const char *file, void *user), void *user);
 
 #endif

@@ -21,21 +21,33 @@ static bool starts_with(const char *s, const char *prefix)
 
 /* Reads the architecture of one component of st: the UNet or VAE under
 ** LDM names (prefix) or diffusers names (diffusers true), or the text
-** encoder (the same names in both; prefix "" for a diffusers file). */
+** encoder (the same names in both; prefix "" for a diffusers file).  A
+** component that is there is also checked tensor by tensor, as the
+** checkpoint loader checks it (info->audit). */
 static void read_arch(const struct lf_safetensors *st, enum sd_component c, const char *prefix,
-                      bool diffusers, int config_heads, struct sd_arch *arch)
+                      bool diffusers, int config_heads, struct sd_info *info)
 {
+    struct sd_arch *arch = &info->arch;
     struct sd_names names = {0};
     struct sd_file_view view = {.st = st, .prefix = prefix};
     if (diffusers && c != SD_COMPONENT_TEXT &&
         sd_names_of_diffusers_file(st, c == SD_COMPONENT_UNET, &names, NULL) == LF_OK)
         view.names = &names;
-    if (c == SD_COMPONENT_UNET)
+    bool found;
+    if (c == SD_COMPONENT_UNET) {
         sd_arch_read_unet(sd_file_view_lookup, &view, &arch->unet);
-    else if (c == SD_COMPONENT_VAE)
+        found = arch->unet.found;
+    } else if (c == SD_COMPONENT_VAE) {
         sd_arch_read_vae(sd_file_view_lookup, &view, &arch->vae);
-    else
+        found = arch->vae.found;
+    } else {
         sd_arch_read_text(sd_file_view_lookup, &view, config_heads, &arch->text);
+        found = arch->text.found;
+    }
+    if (found) {
+        sd_arch_audit_component(arch, c, &view, &info->audit[c]);
+        info->audited[c] = true;
+    }
     sd_names_clear(&names);
 }
 
@@ -162,9 +174,9 @@ static void inspect_single_checkpoint(const struct lf_safetensors *st, struct sd
             name = "text encoders", sdxl = true;
         count_tensor(component(info, name), t);
     }
-    read_arch(st, SD_COMPONENT_UNET, SD_LDM_UNET_PREFIX, false, 0, &info->arch);
-    read_arch(st, SD_COMPONENT_VAE, SD_LDM_VAE_PREFIX, false, 0, &info->arch);
-    read_arch(st, SD_COMPONENT_TEXT, SD_LDM_CLIP_PREFIX, false, 0, &info->arch);
+    read_arch(st, SD_COMPONENT_UNET, SD_LDM_UNET_PREFIX, false, 0, info);
+    read_arch(st, SD_COMPONENT_VAE, SD_LDM_VAE_PREFIX, false, 0, info);
+    read_arch(st, SD_COMPONENT_TEXT, SD_LDM_CLIP_PREFIX, false, 0, info);
     classify_checkpoint(info, sdxl);
 }
 
@@ -190,7 +202,7 @@ static enum lf_status inspect_part(struct sd_info *info, const char *dir, enum s
     if (s) return s;
     for (size_t i = 0; i < lf_safetensors_count(st); i++)
         count_tensor(row, lf_safetensors_tensor_at(st, i));
-    read_arch(st, c, "", true, config_heads, &info->arch);
+    read_arch(st, c, "", true, config_heads, info);
     lf_safetensors_close(st);
     return LF_OK;
 }
@@ -413,19 +425,19 @@ static void inspect_other(const struct lf_safetensors *st, struct sd_info *info)
     for (size_t i = 0; i < n; i++)
         count_tensor(component(info, "tensors"), lf_safetensors_tensor_at(st, i));
     if (lf_safetensors_find(st, "time_embedding.linear_1.weight")) {
-        read_arch(st, SD_COMPONENT_UNET, "", true, 0, &info->arch);
+        read_arch(st, SD_COMPONENT_UNET, "", true, 0, info);
         snprintf(info->what, sizeof info->what,
                  "a diffusers UNet alone (part of a diffusers folder: give the folder)");
     } else if (lf_safetensors_find(st, "text_model.embeddings.token_embedding.weight")) {
-        read_arch(st, SD_COMPONENT_TEXT, "", false, 0, &info->arch);
+        read_arch(st, SD_COMPONENT_TEXT, "", false, 0, info);
         snprintf(info->what, sizeof info->what, "a CLIP text encoder alone (Hugging Face names)");
     } else if (lf_safetensors_find(st, "encoder.down.0.block.0.conv1.weight") ||
                lf_safetensors_find(st, "decoder.up.0.block.0.conv1.weight")) {
-        read_arch(st, SD_COMPONENT_VAE, "", false, 0, &info->arch);
+        read_arch(st, SD_COMPONENT_VAE, "", false, 0, info);
         snprintf(info->what, sizeof info->what, "a standalone SD VAE (original LDM names)");
     } else if (lf_safetensors_find(st, "encoder.conv_in.weight") ||
                lf_safetensors_find(st, "decoder.conv_in.weight")) {
-        read_arch(st, SD_COMPONENT_VAE, "", true, 0, &info->arch);
+        read_arch(st, SD_COMPONENT_VAE, "", true, 0, info);
         snprintf(info->what, sizeof info->what, "a diffusers VAE alone (AutoencoderKL names)");
     } else {
         snprintf(info->what, sizeof info->what,

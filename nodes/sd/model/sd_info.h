@@ -14,7 +14,7 @@
 #define LCMFLOW_SD_INFO_H
 
 #include "lcmflow/safetensors.h"
-#include "sd_arch.h"
+#include "sd_arch_check.h"
 #include "sd_lora.h"
 #include "sd_taesd.h"
 
@@ -73,6 +73,10 @@ struct sd_info {
     int component_count;
     struct sd_info_component total;
     struct sd_arch arch; /* found false in the parts that are not there */
+    /* Checkpoints and their parts: each component that is there against
+    ** its architecture, as the loader checks it (by enum sd_component). */
+    struct sd_arch_audit audit[SD_COMPONENT_COUNT];
+    bool audited[SD_COMPONENT_COUNT];
     struct sd_info_lora lora;
     struct sd_taesd_file_info taesd;
     bool tokenizer; /* diffusers folder with tokenizer/vocab.json */

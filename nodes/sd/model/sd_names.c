@@ -163,16 +163,27 @@ bool sd_names_to_diffusers(const struct sd_names *t, const char *ldm, char *out)
     return translate(t, ldm, 0, out);
 }
 
+bool sd_file_view_name(const struct sd_file_view *v, const char *name, char *out, size_t size)
+{
+    char mapped[256];
+    if (v->names) {
+        if (!sd_names_to_diffusers(v->names, name, mapped)) return false;
+        name = mapped;
+    }
+    int n = snprintf(out, size, "%s%s", v->names || !v->prefix ? "" : v->prefix, name);
+    return n >= 0 && (size_t)n < size;
+}
+
+const struct lf_safetensors_tensor *sd_file_view_find(const struct sd_file_view *v,
+                                                      const char *name)
+{
+    char full[400];
+    return sd_file_view_name(v, name, full, sizeof full) ? lf_safetensors_find(v->st, full) : NULL;
+}
+
 bool sd_file_view_lookup(const char *name, int *rank, int64_t shape[4], void *user)
 {
-    const struct sd_file_view *v = user;
-    char full[400];
-    if (v->names) {
-        if (!sd_names_to_diffusers(v->names, name, full)) return false;
-    } else {
-        snprintf(full, sizeof full, "%s%s", v->prefix ? v->prefix : "", name);
-    }
-    const struct lf_safetensors_tensor *t = lf_safetensors_find(v->st, full);
+    const struct lf_safetensors_tensor *t = sd_file_view_find(user, name);
     if (!t || t->rank > 4) return false;
     *rank = t->rank;
     memcpy(shape, t->shape, (size_t)t->rank * sizeof *shape);

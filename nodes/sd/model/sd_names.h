@@ -59,6 +59,12 @@ struct sd_file_view {
     const struct sd_names *names;
 };
 bool sd_file_view_lookup(const char *name, int *rank, int64_t shape[4], void *view);
+/* The file's tensor for the LDM name (NULL when absent or unmapped), and
+** the name it is stored under (false when the table has no counterpart or
+** out is too small). */
+const struct lf_safetensors_tensor *sd_file_view_find(const struct sd_file_view *v,
+                                                      const char *name);
+bool sd_file_view_name(const struct sd_file_view *v, const char *name, char *out, size_t size);
 
 /* Which UNet naming a module path uses, by its top-level block name
 ** ("input_blocks"/"middle_block"/"output_blocks" or "down_blocks"/

@@ -211,6 +211,25 @@ enum lf_status sd_synth_vocab(const char *dir, int max_tokens, struct lf_error *
             snprintf(left, sizeof left, "%s", merged);
         }
     }
+    /* Then two-letter tokens, until the vocabulary has exactly as many
+    ** entries as the text encoder's token embedding has rows. */
+    for (int a = 'a'; a <= 'z' && id < max_tokens - 2; a++)
+        for (int e = 0; e < 2; e++)
+            for (int b = 'a'; b <= 'z' && id < max_tokens - 2; b++) {
+                char left[2] = {(char)a, 0}, right[8], merged[16];
+                snprintf(right, sizeof right, "%c%s", b, e ? "</w>" : "");
+                snprintf(merged, sizeof merged, "%s%s", left, right);
+                if (json_object_object_get_ex(vocab, merged, NULL)) continue;
+                json_object_object_add(vocab, merged, json_object_new_int(id++));
+                len += (size_t)snprintf(merges + len, cap - len, "%s %s\n", left, right);
+            }
+    if (id != max_tokens - 2) {
+        json_object_put(vocab);
+        free(merges);
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "a synthetic vocabulary has 514 to %d tokens, not %d", id + 2,
+                            max_tokens);
+    }
     json_object_object_add(vocab, "<|startoftext|>", json_object_new_int(id++));
     json_object_object_add(vocab, "<|endoftext|>", json_object_new_int(id++));
     char path[1024];

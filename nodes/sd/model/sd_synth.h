@@ -18,8 +18,9 @@ enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, en
                                    const char *path, int64_t *params, struct lf_error *err);
 
 /* Writes dir/vocab.json and dir/merges.txt: a small CLIP-style BPE
-** vocabulary (the 512 byte tokens, merges spelling common prompt words,
-** <|startoftext|> and <|endoftext|>) of at most max_tokens entries. */
+** vocabulary (the 512 byte tokens, merges spelling common prompt words, then
+** two-letter tokens, <|startoftext|> and <|endoftext|>) of exactly
+** max_tokens entries (the rows of the text encoder it goes with). */
 enum lf_status sd_synth_vocab(const char *dir, int max_tokens, struct lf_error *err);
 
 /* Writes a TAESD for SD 1.5's latents (encoder and decoder, 64 channels

@@ -209,7 +209,12 @@ enum lf_status sd_tokenizer_locate(const char *checkpoint, const char *param, ch
     char looked[768] = "";
     const char *env = getenv(SD_TOKENIZER_ENV);
     if (checkpoint && *checkpoint) {
-        char *dir = NULL;
+        char *dir = NULL, own[4096];
+        if (!is_dir(checkpoint) && exists(checkpoint) &&
+            sd_own_tokenizer_dir(checkpoint, own, sizeof own)) {
+            if (has_vocab(own)) return found(own, path, size, err);
+            note(looked, sizeof looked, "%s (the checkpoint's own vocabulary folder: none)", own);
+        }
         if (is_dir(checkpoint))
             dir = join(checkpoint, strlen(checkpoint), SD_DIFFUSERS_TOKENIZER);
         else if (exists(checkpoint))

@@ -46,8 +46,10 @@ enum lf_status sd_tokenizer_load(const char *path, struct sd_tokenizer **out, st
 
 /* Finds the vocabulary the way CheckpointLoader does, first hit wins:
 **   1. the checkpoint's tokenizer/ folder: checkpoint is a diffusers folder
-**      (its tokenizer/ sub-folder) or a single-file checkpoint (a tokenizer/
-**      folder beside the file); NULL skips this place;
+**      (its tokenizer/ sub-folder) or a single-file checkpoint (its own
+**      vocabulary folder beside it, sd_own_tokenizer_dir: "tiny.tokenizer"
+**      for tiny.safetensors, then a shared tokenizer/ folder beside the
+**      file); NULL skips this place;
 **   2. param, the node's `tokenizer` param (NULL or "" skips it);
 **   3. the LCMFLOW_TOKENIZER environment variable.
 ** Writes the path found into path (size bytes).  When nothing is found the

@@ -29,10 +29,21 @@ enum lf_status lf_registry_create(struct lf_registry **out, struct lf_error *err
 void lf_registry_destroy(struct lf_registry *reg);
 
 /* Loads every plugin found in LCMFLOW_PLUGIN_PATH (colon-separated folders,
-** or plugin files: an entry naming a file loads that file), then the build tree's nodes/ folder when liblcmflow runs from the build
-** tree, else the install folder.  Stops at the first broken plugin. */
+** or plugin files: an entry naming a file loads that file), then the build
+** tree's nodes/ folder when liblcmflow runs from the build tree, else the
+** install folder.  A plugin that cannot be loaded (any lf_registry_load_file
+** refusal) is skipped and recorded, see lf_registry_failure: one bad file
+** must not stop every command.  Fails only when out of memory. */
 enum lf_status lf_registry_load_default(struct lf_registry *reg, struct lf_error *err);
-/* Loads every *.so in dir, in name order.  A missing dir is not an error. */
+/* Plugins lf_registry_load_default skipped, in the order met: the file and
+** the message of its refusal (which names the file and the reason).
+** Borrowed, valid until lf_registry_destroy; NULL past the count.  A graph
+** naming an unknown node type quotes them (graph.h). */
+size_t lf_registry_failure_count(const struct lf_registry *reg);
+const char *lf_registry_failure(const struct lf_registry *reg, size_t index, const char **file);
+
+/* Loads every *.so in dir, in name order, stopping at the first plugin that
+** cannot be loaded.  A missing dir is not an error. */
 enum lf_status lf_registry_load_dir(struct lf_registry *reg, const char *dir, struct lf_error *err);
 /* Loads one plugin file.  Refuses (LF_ERR_PLUGIN, naming the file): a file
 ** that cannot be opened, without the entry symbol, of another ABI version, a

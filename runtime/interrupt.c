@@ -1,0 +1,21 @@
+/*
+** interrupt.c - the per-thread published interruption flag (interrupt.h).
+*/
+#include "interrupt.h"
+
+/* Per thread: the server runs jobs on worker threads, each its own session. */
+static _Thread_local const volatile sig_atomic_t *published;
+
+const volatile sig_atomic_t *lf_interrupt_publish(const volatile sig_atomic_t *flag)
+{
+    const volatile sig_atomic_t *old = published;
+    published = flag;
+    return old;
+}
+
+enum lf_status lf_interrupt_check(const char *what, struct lf_error *err)
+{
+    if (published && *published)
+        return lf_error_set(err, LF_ERR_INTERRUPTED, "%s: interrupted", what);
+    return LF_OK;
+}
