@@ -489,7 +489,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
         .outputs = outputs,
     };
     double t0 = now_ms();
-    const volatile sig_atomic_t *outer = lf_interrupt_publish(&p->s->interrupted);
+    const atomic_int *outer = lf_interrupt_publish(&p->s->interrupted);
     st = n->type->execute(&call, err);
     lf_interrupt_publish(outer);
     run->ms[v] = now_ms() - t0;

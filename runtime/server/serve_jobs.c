@@ -7,6 +7,8 @@
 ** the order of the changes they report (emit_lock is taken before `lock`
 ** is released).
 */
+#include "image_io.h"
+#include "lcmflow/tensor.h"
 #include "server.h"
 
 #include <pthread.h>
