@@ -7,6 +7,12 @@
 
 #include "lcmflow/executor.h"
 
+#include <stdatomic.h>
+
+/* lf_session_interrupt stores from signal handlers: only a lock-free atomic
+** is async-signal-safe there. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
+
 /* ---- cache.c: values by 64-bit key, LRU under a byte budget ---- */
 
 struct lf_cache;
@@ -56,7 +62,11 @@ struct lf_session {
     struct lf_registry *registry; /* borrowed, may be NULL: whose purge hooks run */
     enum lf_progress_mode mode;
     FILE *stream;
-    volatile sig_atomic_t interrupted;
+    /* Set by lf_session_interrupt from any thread or a signal handler, read
+    ** by the running node's thread: C11 atomic (lock-free, so its stores are
+    ** async-signal-safe) rather than volatile, which orders nothing across
+    ** threads. */
+    atomic_int interrupted;
     struct lf_device *device; /* created on first get_device */
     uint64_t run_counter;
     struct lf_progress progress;

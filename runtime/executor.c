@@ -25,6 +25,7 @@ enum lf_status lf_session_create(const struct lf_session_options *options, struc
     enum lf_status st;
     *out = NULL;
     if (!s) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory creating a session");
+    atomic_init(&s->interrupted, 0);
     if ((st = lf_cache_create(budget, &s->cache, err)) != LF_OK) {
         free(s);
         return st;
@@ -46,12 +47,12 @@ void lf_session_destroy(struct lf_session *s)
 
 void lf_session_interrupt(struct lf_session *s)
 {
-    s->interrupted = 1;
+    atomic_store(&s->interrupted, 1);
 }
 
 void lf_session_clear_interrupt(struct lf_session *s)
 {
-    s->interrupted = 0;
+    atomic_store(&s->interrupted, 0);
 }
 
 void lf_session_set_observer(struct lf_session *s, const struct lf_session_observer *observer)
@@ -488,7 +489,7 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
         .outputs = outputs,
     };
     double t0 = now_ms();
-    const volatile sig_atomic_t *outer = lf_interrupt_publish(&p->s->interrupted);
+    const atomic_int *outer = lf_interrupt_publish(&p->s->interrupted);
     st = n->type->execute(&call, err);
     lf_interrupt_publish(outer);
     run->ms[v] = now_ms() - t0;
@@ -591,7 +592,7 @@ static enum lf_status run_plan(struct plan *p, struct lf_run *run, struct lf_err
         run->visit[run->nvisit++] = v;
         run->state[v] = LF_NODE_CACHED;
         if (!p->exec[v]) continue;
-        if (s->interrupted) {
+        if (atomic_load(&s->interrupted)) {
             st = lf_error_set(err, LF_ERR_INTERRUPTED, "interrupted before node '%s'",
                               g->nodes[v].id);
             break;

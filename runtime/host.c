@@ -49,9 +49,16 @@ static void host_latent_preview(struct lf_host_ctx *ctx, int step, int total, co
         o->latent(o->user, ctx->node_id, step, total, latent, shape);
 }
 
+static void host_image_preview(struct lf_host_ctx *ctx, int step, int total,
+                               struct lf_tensor *image)
+{
+    const struct lf_session_observer *o = ctx && ctx->session ? &ctx->session->observer : NULL;
+    if (o && o->image && image) o->image(o->user, ctx->node_id, step, total, image);
+}
+
 static bool host_interrupted(struct lf_host_ctx *ctx)
 {
-    return ctx && ctx->session && ctx->session->interrupted;
+    return ctx && ctx->session && atomic_load(&ctx->session->interrupted);
 }
 
 static enum lf_status host_error_set(struct lf_error *err, enum lf_status code, const char *fmt,
@@ -117,6 +124,7 @@ static const struct lf_host_api host_api = {
     .cache_get = host_cache_get,
     .cache_put = host_cache_put,
     .latent_preview = host_latent_preview,
+    .image_preview = host_image_preview,
 };
 
 const struct lf_host_api *lf_host_api_get(void)

@@ -14,11 +14,11 @@
 
 #include "lcmflow/error.h"
 
-#include <signal.h>
+#include <stdatomic.h>
 
 /* Publishes flag (NULL: none) for this thread; returns the one it replaces,
 ** which the caller restores when the node returns. */
-const volatile sig_atomic_t *lf_interrupt_publish(const volatile sig_atomic_t *flag);
+const atomic_int *lf_interrupt_publish(const atomic_int *flag);
 
 /* LF_ERR_INTERRUPTED ("WHAT: interrupted") when this thread's published flag
 ** is set, else LF_OK. */

@@ -119,7 +119,8 @@ static void test_structs(void **state)
         AT(lf_host_api, cache_get, 56),  /* ABI 1.2 */
         AT(lf_host_api, cache_put, 64),
         AT(lf_host_api, latent_preview, 72), /* ABI 1.3 */
-        SIZE(lf_host_api, 80),
+        AT(lf_host_api, image_preview, 80),  /* ABI 1.4 */
+        SIZE(lf_host_api, 88),
     };
     (void)state;
     check(pins, sizeof pins / sizeof *pins);

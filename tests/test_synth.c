@@ -1,11 +1,12 @@
 /*
 ** test_synth.c - synthetic checkpoints are deterministic for a seed, differ
 ** across seeds, hold SD 1.5's tensor set, and come with a vocabulary the
-** tokenizer loads.
+** tokenizer loads; the synthetic TAESD has the reference layer plan.
 */
 #include "lcmflow/safetensors.h"
 #include "sd_tokenizer.h"
 #include "sd_synth.h"
+#include "sd_taesd.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,11 +92,62 @@ static void vocabulary_loads(void **state)
     rmdir(dir);
 }
 
+/* TAESD for SD 1.5 (taesd.py): encoder conv, 1 + 3 + 3 + 3 blocks between
+** three stride-2 convs, conv to 4; decoder conv from 4, 3 + 3 + 3 + 1
+** blocks between three upsampling convs, conv to 3.  Both parts read as
+** TaesdLoader reads them. */
+static void taesd_layout(void **state)
+{
+    char dir[] = "/tmp/lcmflow-taesd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[128], b[128], c[128];
+    snprintf(a, sizeof a, "%s/a.safetensors", dir);
+    snprintf(b, sizeof b, "%s/b.safetensors", dir);
+    snprintf(c, sizeof c, "%s/c.safetensors", dir);
+    struct lf_error err = {0};
+    int64_t params = 0;
+    assert_int_equal(sd_synth_taesd(4, 3, a, &params, &err), LF_OK);
+    assert_int_equal(sd_synth_taesd(4, 3, b, NULL, &err), LF_OK);
+    assert_int_equal(sd_synth_taesd(4, 4, c, NULL, &err), LF_OK);
+    assert_int_equal(sd_synth_taesd(0, 4, c, NULL, &err), LF_ERR_INVALID);
+    size_t na, nb, nc;
+    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
+    assert_int_equal(na, nb);
+    assert_memory_equal(da, db, na);
+    assert_int_equal(na, nc);
+    assert_true(memcmp(da, dc, na) != 0);
+
+    struct lf_safetensors *st;
+    struct sd_taesd_file_info info;
+    assert_int_equal(lf_safetensors_open(a, &st, &err), LF_OK);
+    assert_true(sd_taesd_inspect(st, &info));
+    assert_true(info.encoder && info.decoder);
+    assert_int_equal(info.encoder_latent, 4);
+    assert_int_equal(info.decoder_latent, 4);
+    assert_int_equal(info.encoder_blocks, 10);
+    assert_int_equal(info.decoder_blocks, 10);
+    assert_int_equal(info.encoder_pool + info.decoder_pool, 0);
+    assert_int_equal(info.encoder_params + info.decoder_params, params);
+    /* strides and upsamples are read from the convs without bias */
+    assert_non_null(lf_safetensors_find(st, "taesd_encoder.2.weight"));
+    assert_null(lf_safetensors_find(st, "taesd_encoder.2.bias"));
+    assert_non_null(lf_safetensors_find(st, "taesd_decoder.7.weight"));
+    assert_null(lf_safetensors_find(st, "taesd_decoder.7.bias"));
+    const struct lf_safetensors_tensor *t = lf_safetensors_find(st, "taesd_decoder.19.weight");
+    assert_non_null(t);
+    assert_int_equal(t->shape[0], 3);
+    lf_safetensors_close(st);
+    free(da), free(db), free(dc);
+    remove(a), remove(b), remove(c);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deterministic_per_seed),
         cmocka_unit_test(vocabulary_loads),
+        cmocka_unit_test(taesd_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

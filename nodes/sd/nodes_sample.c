@@ -8,6 +8,7 @@
 #include "sd_sample.h"
 #include "sd_scheduler.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -81,23 +82,83 @@ const struct lf_node_type sd_empty_latent_type = {
 /* ---- LcmSampler ---- */
 
 enum { SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_CFG, SAMPLE_DENOISE, SAMPLE_ORIGINAL, SAMPLE_PARAMS };
-enum { IN_MODEL, IN_POSITIVE, IN_NEGATIVE, IN_LATENT, IN_LATENT_STD, IN_EMPTY, IN_COUNT };
+enum {
+    IN_MODEL,
+    IN_POSITIVE,
+    IN_NEGATIVE,
+    IN_LATENT,
+    IN_LATENT_STD,
+    IN_EMPTY,
+    IN_PREVIEW_VAE,
+    IN_COUNT
+};
 
 struct progress {
     const struct lf_node_call *call;
-    const int64_t *shape;
+    struct lf_tensor *latent;        /* the start latent: shape and device */
+    const struct sd_vae_object *vae; /* preview_vae, when connected and the host takes images */
+    bool warned;                     /* a preview decode failed once: said, not repeated */
 };
+
+/* The step's estimate x0 (batch item 0) decoded as VaeDecode would, handed
+** to the host.  A failure costs the preview, not the run: warned once. */
+static void preview_image(struct progress *p, int step, int total, const float *denoised)
+{
+    const struct lf_node_call *c = p->call;
+    const int64_t *in = p->latent->shape;
+    int64_t shape[4] = {1, in[1], in[2], in[3]};
+    struct lf_tensor *x0 = NULL, *image = NULL;
+    struct lf_error err = {0};
+    enum lf_status s = lf_tensor_create(p->latent->device, LF_DTYPE_F32, 4, shape, &x0, &err);
+    if (!s) s = lf_tensor_upload_f32(x0, denoised, shape[1] * shape[2] * shape[3], &err);
+    if (!s) s = sd_vae_decode_image(p->vae, x0, c, &image, &err);
+    if (!s) c->host->image_preview(c->ctx, step, total, image);
+    lf_tensor_release(x0), lf_tensor_release(image);
+    if (s && s != LF_ERR_INTERRUPTED && !p->warned && c->host->log) {
+        char text[512];
+        c->host->log(c->ctx, LF_LOG_WARNING, "step previews: %s",
+                     lf_error_text(&err, text, sizeof text));
+        p->warned = true;
+    }
+}
 
 static void on_step(void *user, int index, int total, int t, const float *latents_in,
                     const float *noise_pred, const float *denoised, const float *noise,
                     const float *latents_out, size_t count)
 {
-    const struct progress *p = user;
+    struct progress *p = user;
     const struct lf_node_call *c = p->call;
-    if (c->host->struct_size > offsetof(struct lf_host_api, latent_preview) &&
-        c->host->latent_preview)
-        c->host->latent_preview(c->ctx, index + 1, total, denoised, p->shape);
+    if (p->vae)
+        preview_image(p, index + 1, total, denoised);
+    else if (LF_HOST_HAS(c->host, latent_preview))
+        c->host->latent_preview(c->ctx, index + 1, total, denoised, p->latent->shape);
     if (c->host->progress) c->host->progress(c->ctx, index + 1, total);
+}
+
+/* preview_vae, when connected: an SD VAE whose decoder reads the sampler's
+** latents (a TAESD of another family, e.g. TAEF2's 32 channels, does not). */
+static enum lf_status preview_vae_of(const struct lf_node_call *c, const struct sd_vae_object **out,
+                                     struct lf_error *err)
+{
+    const struct lf_value *in = &c->inputs[IN_PREVIEW_VAE];
+    const struct sd_vae_object *v;
+    int64_t channels = lf_node_input_tensor(c, IN_LATENT)->shape[1];
+    *out = NULL;
+    if (in->type == LF_TYPE_NONE) return LF_OK;
+    if (!(v = sd_vae_object_of(in)))
+        return lf_error_set(err, LF_ERR_INVALID, "input preview_vae is not an SD VAE");
+    if (v->is_taesd && !v->taesd.decoder.weights)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "input preview_vae: the TAESD has no decoder (TaesdLoader's decoder "
+                            "param)");
+    if (v->is_taesd && v->taesd.latent_channels != channels)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "input preview_vae: the TAESD decodes %d-channel latents, the "
+                            "sampler's have %lld (a TAESD for SD 1.5 has 4)",
+                            v->taesd.latent_channels, (long long)channels);
+    /* An older host takes no images: its latent previews stay. */
+    if (LF_HOST_HAS(c->host, image_preview)) *out = v;
+    return LF_OK;
 }
 
 static bool on_interrupted(void *user)
@@ -134,11 +195,12 @@ static enum lf_status sampler_execute(const struct lf_node_call *c, struct lf_er
         .denoise = (float)lf_node_param_float(c, SAMPLE_DENOISE),
         .original_steps = (int)lf_node_param_int(c, SAMPLE_ORIGINAL),
     };
-    struct progress prog = {c, lf_node_input_tensor(c, IN_LATENT)->shape};
+    struct progress prog = {c, lf_node_input_tensor(c, IN_LATENT), NULL, false};
     struct sd_sample_trace trace = {.step = on_step, .interrupted = on_interrupted, .user = &prog};
+    enum lf_status s = preview_vae_of(c, &prog.vae, err);
+    if (s) return s;
     struct lf_tensor *out, *pos = lf_tensor_retain(lf_node_input_tensor(c, IN_POSITIVE)),
                            *neg = lf_tensor_retain(lf_node_input_tensor(c, IN_NEGATIVE));
-    enum lf_status s = LF_OK;
     if (p.cfg > 1.0f && pos && neg) {
         /* prompts of different chunk counts: pad the shorter (nodes/sd/model/README.md) */
         lf_tensor_release(pos), lf_tensor_release(neg);
@@ -175,6 +237,10 @@ const struct lf_node_type sd_lcm_sampler_type = {
             [IN_EMPTY] =
                 {"empty_prompt", LF_TYPE_CONDITIONING, LF_PORT_OPTIONAL,
                  "TextEncode's empty_prompt: pads the shorter of positive/negative (cfg > 1)"},
+            [IN_PREVIEW_VAE] =
+                {"preview_vae", LF_TYPE_VAE, LF_PORT_OPTIONAL,
+                 "decoder of the step previews, normally a TaesdLoader's vae: each step's "
+                 "estimate is decoded as VaeDecode would (else the host maps latents to RGB)"},
         },
     .outputs = (const struct lf_output_desc[]){{"latent", LF_TYPE_LATENT, NULL, NULL}, {0}},
     .params =

@@ -18,23 +18,33 @@ static bool not_interrupted(const char *name, struct lf_tensor *t, void *user)
     return !lf_node_interrupted(user);
 }
 
+enum lf_status sd_vae_decode_image(const struct sd_vae_object *v, struct lf_tensor *latent,
+                                   const struct lf_node_call *c, struct lf_tensor **image,
+                                   struct lf_error *err)
+{
+    struct lf_tensor *decoded = NULL, *unit = NULL;
+    enum lf_status s;
+    *image = NULL;
+    if (v->is_taesd) {
+        /* TAESD decodes to [0, 1]; the KL VAE to [-1, 1]. */
+        s = sd_taesd_decode(&v->taesd, latent, &unit, err);
+        if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
+        lf_tensor_release(unit);
+    } else {
+        s = sd_vae_decode(&v->vae, latent, not_interrupted, (void *)c, &decoded, err);
+    }
+    if (!s) s = sd_image_from_decoded(decoded, image, err);
+    lf_tensor_release(decoded);
+    return s;
+}
+
 static enum lf_status vae_decode_execute(const struct lf_node_call *c, struct lf_error *err)
 {
     struct sd_vae_object *v = sd_vae_object_of(&c->inputs[VAE_IN_VAE]);
     if (!v) return lf_error_set(err, LF_ERR_INVALID, "input vae is not an SD VAE");
-    struct lf_tensor *decoded = NULL, *image = NULL, *unit = NULL;
-    enum lf_status s;
-    if (v->is_taesd) {
-        /* TAESD decodes to [0, 1]; the KL VAE to [-1, 1]. */
-        s = sd_taesd_decode(&v->taesd, lf_node_input_tensor(c, VAE_IN_PIXELS), &unit, err);
-        if (!s) s = lf_op_scale(unit, 2.0f, -1.0f, &decoded, err);
-        lf_tensor_release(unit);
-    } else {
-        s = sd_vae_decode(&v->vae, lf_node_input_tensor(c, VAE_IN_PIXELS), not_interrupted,
-                          (void *)c, &decoded, err);
-    }
-    if (!s) s = sd_image_from_decoded(decoded, &image, err);
-    lf_tensor_release(decoded);
+    struct lf_tensor *image = NULL;
+    enum lf_status s =
+        sd_vae_decode_image(v, lf_node_input_tensor(c, VAE_IN_PIXELS), c, &image, err);
     if (!s) lf_node_output_tensor(c, 0, LF_TYPE_IMAGE, image);
     return s;
 }

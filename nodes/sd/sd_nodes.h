@@ -26,4 +26,12 @@ enum lf_status sd_text_encode_identity(const struct lf_node_type *type,
                                        const struct lf_value *params, uint64_t *identity,
                                        struct lf_error *err);
 
+/* VaeDecode's work (nodes_vae.c), also the sampler's step previews: latent
+** [B, C, h, w] -> IMAGE [B, 8h, 8w, 3] f32 in [0, 1] with either kind of
+** VAE; the KL decoder stops between stages when c is interrupted. */
+struct sd_vae_object;
+enum lf_status sd_vae_decode_image(const struct sd_vae_object *v, struct lf_tensor *latent,
+                                   const struct lf_node_call *c, struct lf_tensor **image,
+                                   struct lf_error *err);
+
 #endif

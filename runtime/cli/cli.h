@@ -35,6 +35,7 @@ int lf_cli_tokenize(int argc, char **argv);
 /* cli_synth.c */
 int lf_cli_synth_checkpoint(int argc, char **argv);
 int lf_cli_synth_lora(int argc, char **argv);
+int lf_cli_synth_taesd(int argc, char **argv);
 int lf_cli_bench(int argc, char **argv);
 /* Graph engine subcommands (cli_run.c, cli_nodes.c, cli_lua.c). */
 struct lf_registry;

@@ -18,6 +18,8 @@ static const struct lf_cli_command commands[] = {
     {"tokenize", "print the CLIP token ids of a prompt", lf_cli_tokenize},
     {"synth-checkpoint", "write a random-weight SD 1.5 checkpoint", lf_cli_synth_checkpoint},
     {"synth-lora", "write a random LoRA in the LCM-LoRA layout", lf_cli_synth_lora},
+    {"synth-taesd", "write a random-weight TAESD (tiny autoencoder) for SD 1.5",
+     lf_cli_synth_taesd},
     {"bench", "time the compute ops ('lcmflow bench ops')", lf_cli_bench},
     {"run", "run a graph (YAML), reusing cached values", lf_cli_run},
     {"nodes", "list node types, or show one: nodes [TYPE]", lf_cli_nodes},

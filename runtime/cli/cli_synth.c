@@ -124,13 +124,14 @@ static void lora_usage(FILE *f)
 }
 
 /* A whole number in [lo, hi], or -1 after printing why not. */
-static long long parse_count(const char *what, const char *text, long long lo, long long hi)
+static long long parse_count(const char *command, const char *what, const char *text, long long lo,
+                             long long hi)
 {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (errno || *end || end == text || v < lo || v > hi) {
-        fprintf(stderr, "lcmflow synth-lora: %s wants a whole number in %lld..%lld, not '%s'\n",
+        fprintf(stderr, "lcmflow %s: %s wants a whole number in %lld..%lld, not '%s'\n", command,
                 what, lo, hi, text);
         return -1;
     }
@@ -158,9 +159,10 @@ int lf_cli_synth_lora(int argc, char **argv)
         else if (!strcmp(a, "--out"))
             out = v;
         else if (!strcmp(a, "--rank")) {
-            if ((rank = parse_count("--rank", v, 1, 4096)) < 0) return 2;
+            if ((rank = parse_count("synth-lora", "--rank", v, 1, 4096)) < 0) return 2;
         } else if (!strcmp(a, "--seed")) {
-            if ((seed = parse_count("--seed", v, 0, 0x7fffffffffffffffll)) < 0) return 2;
+            if ((seed = parse_count("synth-lora", "--seed", v, 0, 0x7fffffffffffffffll)) < 0)
+                return 2;
         } else if (!strcmp(a, "--alpha")) {
             char *end;
             alpha = strtod(v, &end);
@@ -199,5 +201,60 @@ int lf_cli_synth_lora(int argc, char **argv)
     printf("wrote %s: LCM-LoRA layout, preset %s, %d modules, rank %lld, alpha %g, %lld "
            "parameters (f16), seed %lld\n",
            out, preset, modules, rank, alpha, (long long)params, seed);
+    return 0;
+}
+
+static void taesd_usage(FILE *f)
+{
+    fprintf(f, "usage: lcmflow synth-taesd [--latent-channels N] [--seed N] --out FILE\n\n"
+               "Writes a TAESD (the tiny autoencoder: encoder and decoder, 64 channels wide)\n"
+               "with random f16 weights, one file that TaesdLoader takes as both its encoder\n"
+               "and its decoder.  --latent-channels defaults to 4 (SD 1.5's latents).  It\n"
+               "costs what a trained TAESD costs (for benchmarks, step previews, tests); its\n"
+               "images are noise.  The same seed always writes the same file.\n");
+}
+
+int lf_cli_synth_taesd(int argc, char **argv)
+{
+    const char *out = NULL;
+    long long channels = 4, seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            taesd_usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "lcmflow synth-taesd: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--out"))
+            out = v;
+        else if (!strcmp(a, "--latent-channels")) {
+            if ((channels = parse_count("synth-taesd", "--latent-channels", v, 1, 256)) < 0)
+                return 2;
+        } else if (!strcmp(a, "--seed")) {
+            if ((seed = parse_count("synth-taesd", "--seed", v, 0, 0x7fffffffffffffffll)) < 0)
+                return 2;
+        } else {
+            fprintf(stderr, "lcmflow synth-taesd: unknown option '%s'\n", a);
+            taesd_usage(stderr);
+            return 2;
+        }
+    }
+    if (!out) {
+        taesd_usage(stderr);
+        return 2;
+    }
+    struct lf_error err = {0};
+    char text[1200];
+    int64_t params = 0;
+    if (sd_synth_taesd((int)channels, (uint64_t)seed, out, &params, &err) != LF_OK) {
+        fprintf(stderr, "lcmflow synth-taesd: %s\n", lf_error_text(&err, text, sizeof text));
+        return 1;
+    }
+    printf("wrote %s: TAESD layout, %lld latent channels, %lld parameters (f16), seed %lld\n", out,
+           channels, (long long)params, seed);
     return 0;
 }

@@ -406,7 +406,7 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
         goto done;
 
     struct observe obs = {w, key};
-    struct lf_session_observer observer = {&obs, on_node, on_step, NULL};
+    struct lf_session_observer observer = {.user = &obs, .node = on_node, .step = on_step};
     lf_session_clear_interrupt(w->session);
     lf_session_set_observer(w->session, &observer);
     double t0 = mono_ms();

@@ -7,6 +7,8 @@
 ** the order of the changes they report (emit_lock is taken before `lock`
 ** is released).
 */
+#include "image_io.h"
+#include "lcmflow/tensor.h"
 #include "server.h"
 
 #include <pthread.h>
@@ -154,22 +156,15 @@ static void put16(unsigned char *p, unsigned v)
 }
 
 /*
-** A preview frame from a latent, without a decoder: a linear map of the 4
-** latent channels to RGB (a rounded fit for SD 1.5's latent space), one
-** pixel per latent cell, batch item 0.  Frame: "LFPV", job id (u32 LE),
-** step, steps, width, height (u16 LE each), then width*height RGB bytes.
+** A preview frame: "LFPV", job id (u32 LE), step, steps, width, height
+** (u16 LE each), then width*height RGB bytes (batch item 0).  Sent to
+** every events client; the first one of a job sets its first_preview time.
 */
-static void on_latent(void *user, const char *node_id, int step, int total, const float *latent,
-                      const int64_t shape[4])
+static void send_frame(struct observe *o, int step, int total, int64_t w, int64_t h,
+                       const unsigned char *rgb)
 {
-    static const float map[4][3] = {{0.30f, 0.19f, 0.21f},
-                                    {0.19f, 0.29f, 0.17f},
-                                    {-0.16f, 0.19f, 0.26f},
-                                    {-0.18f, -0.27f, -0.47f}};
-    struct observe *o = user;
-    int64_t c = shape[1], h = shape[2], w = shape[3];
-    if (c != 4 || h <= 0 || w <= 0 || h > 4096 || w > 4096) return;
-    size_t plane = (size_t)(h * w), size = 16 + plane * 3;
+    if (h <= 0 || w <= 0 || h > 65535 || w > 65535) return;
+    size_t size = 16 + (size_t)(w * h) * 3;
     unsigned char *frame = malloc(size);
     if (!frame) return;
     memcpy(frame, "LFPV", 4);
@@ -177,19 +172,49 @@ static void on_latent(void *user, const char *node_id, int step, int total, cons
         frame[4 + i] = (unsigned char)(o->job->id >> (8 * i));
     put16(frame + 8, (unsigned)step), put16(frame + 10, (unsigned)total);
     put16(frame + 12, (unsigned)w), put16(frame + 14, (unsigned)h);
+    memcpy(frame + 16, rgb, size - 16);
+    pthread_mutex_lock(&o->jobs->lock);
+    if (!o->job->t_first_preview) o->job->t_first_preview = now_ms();
+    pthread_mutex_unlock(&o->jobs->lock);
+    serve_events_binary(o->jobs->events, frame, size);
+    free(frame);
+}
+
+/* Without a decoder: a linear map of the 4 latent channels to RGB (a
+** rounded fit for SD 1.5's latent space), one pixel per latent cell. */
+static void on_latent(void *user, const char *node_id, int step, int total, const float *latent,
+                      const int64_t shape[4])
+{
+    static const float map[4][3] = {{0.30f, 0.19f, 0.21f},
+                                    {0.19f, 0.29f, 0.17f},
+                                    {-0.16f, 0.19f, 0.26f},
+                                    {-0.18f, -0.27f, -0.47f}};
+    int64_t c = shape[1], h = shape[2], w = shape[3];
+    if (c != 4 || h <= 0 || w <= 0 || h > 4096 || w > 4096) return;
+    size_t plane = (size_t)(h * w);
+    unsigned char *rgb = malloc(plane * 3);
+    if (!rgb) return;
     for (size_t p = 0; p < plane; p++)
         for (int k = 0; k < 3; k++) {
             float v = 0.0f;
             for (int ch = 0; ch < 4; ch++)
                 v += map[ch][k] * latent[(size_t)ch * plane + p];
             v = (v + 1.0f) * 127.5f;
-            frame[16 + p * 3 + (size_t)k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+            rgb[p * 3 + (size_t)k] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
         }
-    pthread_mutex_lock(&o->jobs->lock);
-    if (!o->job->t_first_preview) o->job->t_first_preview = now_ms();
-    pthread_mutex_unlock(&o->jobs->lock);
-    serve_events_binary(o->jobs->events, frame, size);
-    free(frame);
+    send_frame(user, step, total, w, h, rgb);
+    free(rgb);
+    (void)node_id;
+}
+
+/* A node's own decode of its estimate (TAESD): the picture as it is, in
+** 8-bit as the final PNG quantises it. */
+static void on_image(void *user, const char *node_id, int step, int total, struct lf_tensor *image)
+{
+    uint8_t *rgb = NULL;
+    if (image->rank != 4 || lf_image_to_rgb8(image, 0, &rgb, NULL) != LF_OK) return;
+    send_frame(user, step, total, image->shape[2], image->shape[1], rgb);
+    free(rgb);
     (void)node_id;
 }
 
@@ -197,7 +222,8 @@ static void on_latent(void *user, const char *node_id, int step, int total, cons
 static void run_job(struct serve_jobs *jobs, struct job *j)
 {
     struct observe obs = {jobs, j};
-    struct lf_session_observer observer = {&obs, on_node, on_step, on_latent};
+    struct lf_session_observer observer = {
+        .user = &obs, .node = on_node, .step = on_step, .latent = on_latent, .image = on_image};
     struct lf_error err = {0};
     struct lf_run *run = NULL;
     char text[2048];

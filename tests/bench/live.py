@@ -7,8 +7,12 @@ a prompt change, a LoRA strength change (with --lora) and a sketch stroke
 of --repeat edits: from the POST to the first preview frame on /api/events
 and to the job's end (the final PNG fetched).
 
-  tests/bench/live.py BUILD/lcmflow --models DIR --ckpt REL [--tokenizer REL]
-      [--lora REL] [--taesd REL] [--sizes 256,512] [--steps 2,4] [--repeat 3]
+  tests/bench/live.py BUILD/lcmflow --models DIR [--models DIR]... --ckpt REL
+      [--tokenizer REL] [--lora REL] [--taesd REL] [--sizes 256,512] [--steps 2,4]
+      [--repeat 3] [--decoders vae,taesd] [--edits seed,prompt,...]
+
+With --taesd the TAESD rows use that file as the decoder (and its step
+previews) and as the sketch's encoder: the tiny autoencoder both ways.
 
 REL paths are relative to --models.  Loopback only; stops by itself."""
 import argparse
@@ -55,19 +59,21 @@ def graph(a, size, steps, decoder, sketch=None, lora=None):
     n["pos"] = {"type": "TextEncode", "inputs": {"clip": clip}, "params": {"text": "a lighthouse at dusk"}}
     s = {"type": "LcmSampler", "inputs": {"model": model, "positive": "pos.conditioning"},
          "params": {"seed": 1, "steps": steps, "cfg": 1.0}}
+    vae = "ckpt.vae"
+    if decoder == "taesd":
+        # the tiny autoencoder both ways: it encodes the sketch too
+        n["taesd"] = {"type": "TaesdLoader", "params": {"decoder": a.taesd, "encoder": a.taesd}}
+        vae = "taesd.vae"
+        s["inputs"]["preview_vae"] = vae  # step previews decoded by TAESD too
     if sketch:
         n["img"] = {"type": "LoadImage", "params": {"path": sketch}}
-        n["enc"] = {"type": "VaeEncode", "inputs": {"vae": "ckpt.vae", "image": "img.image"}}
+        n["enc"] = {"type": "VaeEncode", "inputs": {"vae": vae, "image": "img.image"}}
         s["inputs"]["latent"] = "enc.latent"
         s["params"]["denoise"] = 0.6
     else:
         n["empty"] = {"type": "EmptyLatent", "params": {"width": size, "height": size}}
         s["inputs"]["latent"] = "empty.latent"
     n["sample"] = s
-    vae = "ckpt.vae"
-    if decoder == "taesd":
-        n["taesd"] = {"type": "TaesdLoader", "params": {"decoder": a.taesd}}
-        vae = "taesd.vae"
     n["decode"] = {"type": "VaeDecode", "inputs": {"vae": vae, "latent": "sample.latent"}}
     n["preview"] = {"type": "PreviewImage", "inputs": {"image": "decode.image"}}
     return {"version": 1, "nodes": n}
@@ -93,13 +99,15 @@ def timed(s, ws, body, upload=None):
                 break
     o = s.json("GET", "/api/jobs/%d" % job)[1]
     status, _ = s.request("GET", o["outputs"][0])
+    timed.profile = ", ".join("%s %.0f" % (p["node"], p["ms"]) for p in o["profile"]
+                              if p["state"] == "ran")
     return first, (time.perf_counter() - t0) * 1e3
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("exe")
-    p.add_argument("--models", required=True)
+    p.add_argument("--models", required=True, action="append")
     p.add_argument("--ckpt", required=True)
     p.add_argument("--tokenizer")
     p.add_argument("--lora")
@@ -107,9 +115,12 @@ def main():
     p.add_argument("--sizes", default="256,512")
     p.add_argument("--steps", default="2,4")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--decoders", default="vae,taesd", help="which of vae,taesd (taesd needs --taesd)")
+    p.add_argument("--edits", default="seed,prompt,sketch stroke,LoRA strength")
     a = p.parse_args()
     out = tempdir()
-    s = Server(os.path.abspath(a.exe), ["--models", a.models, "--output", out])
+    roots = [x for m in a.models for x in ("--models", m)]
+    s = Server(os.path.abspath(a.exe), roots + ["--output", out])
     ws = WebSocket(s.port)
     ws.recv()
     print("| size | steps | decoder | edit | first preview ms | final image ms |")
@@ -118,7 +129,7 @@ def main():
     try:
         for size in map(int, a.sizes.split(",")):
             for steps in map(int, a.steps.split(",")):
-                for decoder in ["vae"] + (["taesd"] if a.taesd else []):
+                for decoder in [d for d in a.decoders.split(",") if d == "vae" or a.taesd]:
                     edits = {"seed": lambda i: ({"graph": graph(a, size, steps, decoder),
                                                  "set": {"sample.seed": i}}, None),
                              "prompt": lambda i: ({"graph": graph(a, size, steps, decoder),
@@ -128,7 +139,7 @@ def main():
                     if a.lora:
                         edits["LoRA strength"] = lambda i: ({"graph": graph(a, size, steps, decoder,
                                                                             lora=0.5 + (i % 10) / 20)}, None)
-                    for name, make in edits.items():
+                    for name, make in [(k, v) for k, v in edits.items() if k in a.edits.split(",")]:
                         seq += 1
                         timed(s, ws, *make(seq))  # warm: loads, encodes, compiles
                         runs = []
@@ -140,6 +151,7 @@ def main():
                             size, steps, decoder, name,
                             "%.0f" % statistics.median(firsts) if firsts else "-",
                             statistics.median(t for _, t in runs)), flush=True)
+                        print("<!-- last run, ms: %s -->" % timed.profile, flush=True)
     finally:
         ws.close()
         s.stop()

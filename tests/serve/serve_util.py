@@ -166,7 +166,17 @@ class WebSocket:
             self.buf += chunk
 
     def recv(self, timeout=30):
-        """(opcode, payload) of the next frame."""
+        """(opcode, payload) of the next data frame; pings are answered (the
+        server closes a connection that leaves them unanswered)."""
+        while True:
+            opcode, payload = self._frame(timeout)
+            if opcode != 9:
+                return opcode, payload
+            mask = os.urandom(4)
+            self.s.sendall(bytes([0x8A, 0x80 | len(payload)]) + mask +
+                           bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _frame(self, timeout):
         self.s.settimeout(timeout)
         self._need(2)
         b0, b1 = self.buf[0], self.buf[1]

@@ -243,10 +243,65 @@ def test_token():
         t.stop()
 
 
+def frames_and_image(s, graph, seed):
+    """(preview frames [(step, w, h, rgb)], final PNG pixels) of one job."""
+    ws = WebSocket(s.port)
+    ws.recv()  # hello
+    job = s.submit({"graph": graph, "set": {"sample.seed": seed}})
+    frames = []
+    while True:
+        opcode, data = ws.recv(timeout=120)
+        if opcode == 2 and int.from_bytes(data[4:8], "little") == job:
+            step, w, h = (int.from_bytes(data[k:k + 2], "little") for k in (8, 12, 14))
+            frames.append((step, w, h, data[16:]))
+        elif opcode == 1:
+            e = json.loads(data)
+            if e.get("job") == job and e["type"] in ("done", "failed", "cancelled"):
+                break
+    ws.close()
+    o = s.wait(job)
+    assert o["state"] == "done", o
+    return frames, png_pixels(s.request("GET", o["outputs"][0])[1])
+
+
+def test_taesd_previews(s):
+    """With preview_vae wired to a TaesdLoader, a step's frame is TAESD's
+    decode of that step's x0.  LCM's last step returns its x0, and the
+    first step of any run starts at t=999 from the same noise, so: frame 1
+    of a 2-step job is the final image of the 1-step job with the TAESD
+    decoding it, and frame 2 the 2-step job's own final image."""
+    taesd = tiny_graph(steps=2).replace(
+        "  decode: { type: VaeDecode, inputs: { vae: ckpt.vae,",
+        "  taesd: { type: TaesdLoader, params: { decoder: taesd.safetensors } }\n"
+        "  decode: { type: VaeDecode, inputs: { vae: taesd.vae,").replace(
+        "latent: empty.latent }", "latent: empty.latent, preview_vae: taesd.vae }")
+    assert "preview_vae" in taesd and "vae: taesd.vae," in taesd, taesd
+    frames, final2 = frames_and_image(s, taesd, 5)
+    check("TAESD previews: one full-size frame per step",
+          [(f[0], f[1], f[2]) for f in frames] == [(1, 64, 64), (2, 64, 64)],
+          [(f[0], f[1], f[2]) for f in frames])
+    _, final1 = frames_and_image(s, taesd.replace("steps: 2,", "steps: 1,"), 5)
+    check("frame 1 is TAESD's decode of step 1's x0 (the 1-step image)",
+          (64, 64, frames[0][3]) == final1)
+    check("frame 2 is TAESD's decode of step 2's x0 (the final image)",
+          (64, 64, frames[1][3]) == final2)
+    check("the two steps' frames differ", frames[0][3] != frames[1][3])
+    linear, _ = frames_and_image(s, tiny_graph(steps=2), 5)
+    check("without preview_vae: the linear latent map (8x8 frames)",
+          [(f[1], f[2]) for f in linear] == [(8, 8), (8, 8)], linear)
+    # a TAESD of another latent space (the TAEF2 fixture: 32 channels)
+    bad = taesd.replace("decoder: taesd.safetensors", "decoder: taesd/taef2_decoder.safetensors")
+    job = s.wait(s.submit({"graph": bad}))
+    check("a preview_vae of 32 channels is refused naming the input",
+          job["state"] == "failed" and "preview_vae" in job["error"] and "32" in job["error"], job)
+
+
 def main():
     os.makedirs(OUT)
     models2 = os.path.join(TMP, "models2")
     os.makedirs(models2)
+    subprocess.run([EXE, "synth-taesd", "--out", os.path.join(models2, "taesd.safetensors")],
+                   check=True, stdout=subprocess.DEVNULL, timeout=60)
     os.symlink("/etc/hostname", os.path.join(models2, "evil.safetensors"))
     os.symlink("/etc", os.path.join(models2, "evildir"))
     os.symlink("/tmp", os.path.join(OUT, "link"))
@@ -261,6 +316,7 @@ def main():
         test_paths(s)
         test_host_origin(s)
         test_events(s)
+        test_taesd_previews(s)
         test_upload(s)
         test_cancel(s)
         test_latest_wins(s)

@@ -23,6 +23,15 @@ enum lf_status sd_synth_checkpoint(const struct sd_arch *arch, uint64_t seed, en
 ** max_tokens entries (the rows of the text encoder it goes with). */
 enum lf_status sd_synth_vocab(const char *dir, int max_tokens, struct lf_error *err);
 
+/* Writes a TAESD for SD 1.5's latents (encoder and decoder, 64 channels
+** wide, latent_channels latents: 4 for SD 1.5) with random f16 weights in
+** the one-file layout "taesd_encoder.N..." / "taesd_decoder.N...", which
+** TaesdLoader takes as its encoder and its decoder.  Weights are drawn as
+** sd_synth_checkpoint's; the decoder's last bias is 0.5, so its images sit
+** mid-range instead of half clamped at 0.  Same seed, same bytes. */
+enum lf_status sd_synth_taesd(int latent_channels, uint64_t seed, const char *path, int64_t *params,
+                              struct lf_error *err);
+
 /* ---- the random tensor writer both synthetic files use ---- */
 
 struct sd_synth_writer {

@@ -26,7 +26,6 @@
 #include "lcmflow/error.h"
 #include "lcmflow/graph.h"
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,7 +61,8 @@ enum lf_status lf_session_create(const struct lf_session_options *options, struc
 void lf_session_destroy(struct lf_session *s);
 
 /* Asks the current (or next) run to stop after the running node's current
-** dispatch.  Async-signal-safe: it only stores to a sig_atomic_t. */
+** dispatch.  Safe from any thread and async-signal-safe: it only stores to
+** a lock-free atomic_int. */
 void lf_session_interrupt(struct lf_session *s);
 /* Clears the flag (done by the caller after handling an interruption). */
 void lf_session_clear_interrupt(struct lf_session *s);
@@ -75,6 +75,9 @@ void lf_session_clear_interrupt(struct lf_session *s);
 ** step: a node reported step (1-based) of total (sampler steps).
 ** latent: a sampler's current denoised estimate after step, host f32
 ** [B, C, H, W] (shape), borrowed for the call only.
+** image: instead of latent when the node decoded that estimate itself
+** (e.g. with TAESD): an IMAGE [B, H, W, 3] f32 in [0, 1] on the session's
+** device, borrowed for the call only.
 */
 struct lf_session_observer {
     void *user;
@@ -83,6 +86,7 @@ struct lf_session_observer {
     void (*step)(void *user, const char *node_id, int step, int total);
     void (*latent)(void *user, const char *node_id, int step, int total, const float *latent,
                    const int64_t shape[4]);
+    void (*image)(void *user, const char *node_id, int step, int total, struct lf_tensor *image);
 };
 
 /* Copies *observer into the session (NULL removes it). */

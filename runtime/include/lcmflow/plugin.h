@@ -45,7 +45,8 @@
 ** error_set, get_device; 1.1 param_defaults, node_type_size, graph_yaml;
 ** 1.2 exact 64-bit INT params (LF_PARAM_UNSIGNED, LF_PARAM_INT_RANGE), the
 ** host's cache_get/cache_put, lf_node_call.file_identity, and a defined
-** meaning for purge; 1.3 the host's latent_preview.  Plugins check a host service appended
+** meaning for purge; 1.3 the host's latent_preview; 1.4 the host's
+** image_preview.  Plugins check a host service appended
 *after 1.0
 ** before calling it (LF_HOST_HAS, node.h); one that cannot work without it
 ** returns NULL from its entry.
@@ -414,6 +415,12 @@ struct lf_host_api {
     ** For live previews; the host may ignore it. */
     void (*latent_preview)(struct lf_host_ctx *ctx, int step, int total, const float *latent,
                            const int64_t shape[4]);
+    /* ABI 1.4 and later */
+    /* A sampler's preview picture after step (1-based) of total: an IMAGE
+    ** [B, H, W, 3] f32 in [0, 1] (e.g. a TAESD decode of the step's
+    ** estimate), borrowed for the call.  Sent instead of latent_preview by
+    ** a node that can decode; the host may ignore it. */
+    void (*image_preview)(struct lf_host_ctx *ctx, int step, int total, struct lf_tensor *image);
 };
 
 /* The entry symbol's type.  host is borrowed and outlives the plugin;
