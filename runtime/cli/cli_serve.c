@@ -7,7 +7,6 @@
 #include "cli.h"
 #include "server.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -130,25 +129,6 @@ static char *read_file(const char *path)
     }
     if (f) fclose(f);
     return text;
-}
-
-/* Removes the files of dir, then dir (the server's private folder). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[PATH_MAX];
-        struct stat st;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
 }
 
 static bool random_token(char *out, size_t size)
@@ -280,7 +260,7 @@ int lf_cli_serve(int argc, char **argv)
     }
     status = configure(&a, &cfg, workdir);
     if (status == 0) status = serve(&a, &cfg, workdir);
-    remove_tree(workdir);
+    serve_remove_tree(workdir);
     serve_roots_free(&cfg.roots);
     free(cfg.default_yaml);
     return status;

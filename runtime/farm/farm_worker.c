@@ -252,24 +252,6 @@ static void on_step(void *user, const char *node_id, int step, int total)
 
 /* ---- outputs ---- */
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        char path[PATH_MAX];
-        struct stat st;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
-
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -426,7 +408,7 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     out = JOB_DONE;
 done:
     if (out != JOB_DONE) lf_error_text(&err, res->error, sizeof res->error);
-    if (jobdir && (!w->output || out == JOB_INVALID)) remove_tree(jobdir);
+    if (jobdir && (!w->output || out == JOB_INVALID)) serve_remove_tree(jobdir);
     for (size_t i = 0; i < npaths; i++)
         free(paths[i]);
     free(paths);
@@ -762,7 +744,7 @@ int lf_cli_worker(int argc, char **argv)
     lf_registry_destroy(w.reg);
     farm_conn_close(&w.conn);
     farm_conn_close(&w.hb_conn);
-    remove_tree(workdir);
+    serve_remove_tree(workdir);
     pthread_cond_destroy(&w.wake);
     pthread_mutex_destroy(&w.lock);
 done:

@@ -254,3 +254,21 @@ enum lf_status serve_upload_store(const struct serve_roots *r, const void *data,
     }
     return LF_OK;
 }
+
+void serve_remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            serve_remove_tree(path);
+        else
+            unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}

@@ -90,6 +90,10 @@ enum lf_status serve_upload_store(const struct serve_roots *r, const void *data,
 ** is a loopback address: 127.0.0.0/8, ::1, localhost. */
 bool serve_host_is_loopback(const char *host);
 
+/* Removes the files of dir, then dir: a private working folder (the
+** server's uploads, a farm worker's job folders).  Best effort. */
+void serve_remove_tree(const char *dir);
+
 /* ---- serve_graph.c ---- */
 
 /* The job's graph from a request object: "graph" (YAML text, a JSON graph
