@@ -15,6 +15,7 @@
 #include "lcmflow/error.h"
 
 #include <hiredis/hiredis.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,8 +68,10 @@ bool farm_id_new(char out[FARM_JOB_ID_LEN + 1]);
 void farm_sha256_hex(const void *data, size_t size, char out[65]);
 /* Milliseconds since the epoch (job records). */
 long long farm_now_ms(void);
-/* Reads a whole file (at most max bytes); NULL on failure. */
+/* Reads a whole regular file (at most max bytes); NULL on failure.  With
+** nofollow, a symbolic link as the last component is refused. */
 unsigned char *farm_read_file(const char *path, size_t max, size_t *size);
+unsigned char *farm_read_file_nofollow(const char *path, size_t max, size_t *size);
 /* Writes bytes to path through a temporary name and a rename. */
 bool farm_write_file(const char *path, const void *data, size_t size);
 
@@ -78,6 +81,17 @@ bool farm_write_file(const char *path, const void *data, size_t size);
 enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
                             const char *request, const char *notify, const char *label, int ttl_s,
                             char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+
+/* One output of a finished job's record (an object of its `outputs` list),
+** treated as untrusted (farm_submit.c): a "key" must be
+** "<stream>:out:<64 hex>" and the bytes fetched must hash to that SHA-256;
+** a "path" must resolve (symlinks followed) inside shared (the workers'
+** --output folder as this machine sees it; NULL: path outputs refused) and,
+** when the record gives "sha256", hash to it.  Errors name the job and the
+** key or path.  *data is malloc'd. */
+enum lf_status farm_output_fetch(struct farm_conn *fc, const char *stream, const char *shared,
+                                 const char *job, struct json_object *output, unsigned char **data,
+                                 size_t *size, struct lf_error *err);
 
 /* lf.submit and lf.wait (farm_lua.c), added to the lcmflow Lua module table
 ** on the top of the stack by `lcmflow lua`. */
