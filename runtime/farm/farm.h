@@ -77,10 +77,24 @@ bool farm_write_file(const char *path, const void *data, size_t size);
 
 /* Queues one job (farm_submit.c): its record (state queued, the notify
 ** list, a label such as the sweep value), then its stream entry with the
-** request JSON; id gets the new job's id. */
+** request JSON; id gets the new job's id.  notify NULL with events: the
+** job's own list "<stream>:notify:<id>", to which the worker also pushes
+** its progress (JSON events; the server's front end, farm_serve.c). */
 enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
-                            const char *request, const char *notify, const char *label, int ttl_s,
-                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+                            const char *request, const char *notify, bool events, const char *label,
+                            int ttl_s, char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+
+/* `lcmflow serve --redis` (farm_serve.c): the server's job table runs its
+** jobs on the farm through this serve_remote (server.h). */
+struct serve_remote;
+struct farm_serve;
+enum lf_status farm_serve_create(const char *url, const char *stream, const char *group,
+                                 const char *shared, int slots, struct farm_serve **out,
+                                 struct lf_error *err);
+const struct serve_remote *farm_serve_remote(struct farm_serve *fs);
+/* Before the table is destroyed: a job waiting for Redis gives up. */
+void farm_serve_stop(struct farm_serve *fs);
+void farm_serve_destroy(struct farm_serve *fs);
 
 /* One output of a finished job's record (an object of its `outputs` list),
 ** treated as untrusted (farm_submit.c): a "key" must be

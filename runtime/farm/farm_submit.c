@@ -361,17 +361,20 @@ static int wait_all(struct farm_conn *fc, const struct submit *s, struct job *jo
 }
 
 enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
-                            const char *request, const char *notify, const char *label, int ttl_s,
-                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err)
+                            const char *request, const char *notify, bool events, const char *label,
+                            int ttl_s, char id[FARM_JOB_ID_LEN + 1], struct lf_error *err)
 {
-    char key[512];
+    char key[512], own[512];
     if (!farm_id_new(id)) return lf_error_set(err, LF_ERR_INVALID, "no /dev/urandom for an id");
     farm_key(key, sizeof key, stream, "job", id);
+    farm_key(own, sizeof own, stream, "notify", id);
+    if (!notify && events) notify = own;
     /* The group from the stream's start: jobs queued before any worker
     ** started are not missed (BUSYGROUP when it exists). */
     freeReplyObject(farm_command(fc, true, "XGROUP CREATE %s %s 0 MKSTREAM", stream, group));
-    freeReplyObject(farm_command(fc, true, "HSET %s state queued submitted %lld notify %s sweep %s",
-                                 key, farm_now_ms(), notify ? notify : "", label ? label : ""));
+    freeReplyObject(farm_command(
+        fc, true, "HSET %s state queued submitted %lld notify %s sweep %s events %s", key,
+        farm_now_ms(), notify ? notify : "", label ? label : "", events ? "1" : "0"));
     freeReplyObject(farm_command(fc, true, "EXPIRE %s %d", key, ttl_s));
     redisReply *r = farm_command(fc, true, "XADD %s * job %s request %s", stream, id, request);
     enum lf_status st =
@@ -433,8 +436,8 @@ int lf_cli_submit(int argc, char **argv)
         struct json_object *req = request(yaml, &s, &sw, i, templates, ntemplates);
         if (sw.key) snprintf(label, sizeof label, "%s=%s", sw.key, sw.values[i]);
         if (farm_enqueue(&fc, s.stream, s.group,
-                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), notify, label,
-                         s.ttl_s, jobs[i].id, &err) != LF_OK) {
+                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), notify, false,
+                         label, s.ttl_s, jobs[i].id, &err) != LF_OK) {
             fprintf(stderr, "lcmflow submit: %s\n", lf_error_text(&err, text, sizeof text));
             status = 1;
         }

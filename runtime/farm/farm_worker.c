@@ -69,6 +69,46 @@ static const char *const dead_script =
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
+/* A job's start: skipped when it ended or was cancelled meanwhile (the
+** server's cancel script is atomic too, so a cancel is never lost between
+** the check and `running`); else its start counted and, within --tries,
+** marked running (and "started" told to a server front end). */
+static const char *const start_script =
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if st == 'done' or st == 'failed' or st == 'cancelled' then return -1 end\n"
+    "if redis.call('HGET', KEYS[1], 'cancel') then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished', ARGV[3])\n"
+    "  if KEYS[2] ~= KEYS[1] then\n"
+    "    redis.call('RPUSH', KEYS[2], ARGV[5])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "  end\n"
+    "  return -2\n"
+    "end\n"
+    "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+    "if n <= tonumber(ARGV[1]) then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[2], 'started', ARGV[3])\n"
+    "  if ARGV[4] ~= '' and KEYS[2] ~= KEYS[1] then\n"
+    "    redis.call('RPUSH', KEYS[2], ARGV[4])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* A running job cancelled (the server's flag): recorded, acknowledged. */
+static const char *const cancelled_script =
+    "local st = redis.call('HGET', KEYS[2], 'state')\n"
+    "if st ~= 'done' and st ~= 'failed' then\n"
+    "  redis.call('HSET', KEYS[2], 'state', 'cancelled', 'finished', ARGV[4])\n"
+    "  if KEYS[3] ~= KEYS[2] then\n"
+    "    redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+    "    redis.call('EXPIRE', KEYS[3], ARGV[5])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "return 1\n";
+
 /* Ctrl-C twice: the job goes back to the stream at once (not counted). */
 static const char *const handback_script =
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
@@ -103,7 +143,9 @@ struct worker {
     bool hb_started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    char current[64]; /* the entry being run, for the heartbeat */
+    char current[64];     /* the entry being run, for the heartbeat */
+    char current_job[64]; /* its job id (the cancel list's name) */
+    bool cancelled;       /* the heartbeat saw the job's cancel */
     unsigned long jobs;
 };
 
@@ -192,33 +234,60 @@ static bool next_entry(struct worker *w, struct entry *e)
 
 /* ---- the heartbeat: keeps the running entry's idle time low ---- */
 
+/* While a job runs: waits on its cancel list (a server front end's cancel
+** wakes it at once, and it interrupts the run: within one UNet block) in
+** slices of at most 200 ms, and every --reclaim-ms/4 resets the entry's
+** idle time. */
 static void *heartbeat_main(void *arg)
 {
     struct worker *w = arg;
+    int interval = w->reclaim_ms / 4;
+    double last_claim = 0;
     pthread_mutex_lock(&w->lock);
     while (!heartbeat_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        long long ns = until.tv_nsec + (long long)(w->reclaim_ms / 4) * 1000000LL;
-        until.tv_sec += (time_t)(ns / 1000000000LL);
-        until.tv_nsec = (long)(ns % 1000000000LL);
-        pthread_cond_timedwait(&w->wake, &w->lock, &until);
-        if (heartbeat_stop || !w->current[0]) continue;
-        char id[64];
+        if (!w->current[0]) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long long ns = until.tv_nsec + (long long)interval * 1000000LL;
+            until.tv_sec += (time_t)(ns / 1000000000LL);
+            until.tv_nsec = (long)(ns % 1000000000LL);
+            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+            continue;
+        }
+        char id[64], job[64], cancel[512];
         snprintf(id, sizeof id, "%s", w->current);
+        snprintf(job, sizeof job, "%s", w->current_job);
         pthread_mutex_unlock(&w->lock);
-        freeReplyObject(farm_command(&w->hb_conn, true, "XCLAIM %s %s %s 0 %s JUSTID", w->stream,
-                                     w->group, w->name, id));
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double t = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
+        if (t - last_claim >= interval) {
+            freeReplyObject(farm_command(&w->hb_conn, true, "XCLAIM %s %s %s 0 %s JUSTID",
+                                         w->stream, w->group, w->name, id));
+            last_claim = t;
+        }
+        farm_key(cancel, sizeof cancel, w->stream, "cancel", job);
+        redisReply *r = farm_command(&w->hb_conn, true, "BLPOP %s %.3f", cancel,
+                                     (interval < 200 ? interval : 200) / 1000.0);
+        bool got = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+        freeReplyObject(r);
         pthread_mutex_lock(&w->lock);
+        if (got && !strcmp(w->current, id)) {
+            w->cancelled = true;
+            lf_session_interrupt(w->session);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-static void set_current(struct worker *w, const char *id)
+static void set_current(struct worker *w, const char *id, const char *job)
 {
     pthread_mutex_lock(&w->lock);
     snprintf(w->current, sizeof w->current, "%s", id ? id : "");
+    snprintf(w->current_job, sizeof w->current_job, "%s", job ? job : "");
+    if (id) w->cancelled = false;
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -227,7 +296,17 @@ static void set_current(struct worker *w, const char *id)
 struct observe {
     struct worker *w;
     const char *key;
+    const char *events; /* a server front end's list for progress events, or NULL */
 };
+
+/* A progress event to the front end's list (best effort, as the HSET). */
+static void tell(struct observe *o, struct json_object *e)
+{
+    if (o->events)
+        freeReplyObject(farm_command(&o->w->conn, false, "RPUSH %s %s", o->events,
+                                     json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN)));
+    json_object_put(e);
+}
 
 static void on_node(void *user, const char *node_id, const char *type_name, size_t index,
                     size_t total)
@@ -239,7 +318,15 @@ static void on_node(void *user, const char *node_id, const char *type_name, size
     freeReplyObject(farm_command(&o->w->conn, false,
                                  "HSET %s node %s index %s total %s step 0 steps 0", o->key,
                                  node_id, i, n));
-    (void)type_name;
+    if (o->events) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string("node"));
+        json_object_object_add(e, "node", json_object_new_string(node_id));
+        json_object_object_add(e, "node_type", json_object_new_string(type_name));
+        json_object_object_add(e, "index", json_object_new_uint64(index));
+        json_object_object_add(e, "total", json_object_new_uint64(total));
+        tell(o, e);
+    }
 }
 
 static void on_step(void *user, const char *node_id, int step, int total)
@@ -247,7 +334,14 @@ static void on_step(void *user, const char *node_id, int step, int total)
     struct observe *o = user;
     freeReplyObject(
         farm_command(&o->w->conn, false, "HSET %s step %d steps %d", o->key, step, total));
-    (void)node_id;
+    if (o->events) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string("step"));
+        json_object_object_add(e, "node", json_object_new_string(node_id));
+        json_object_object_add(e, "step", json_object_new_int(step));
+        json_object_object_add(e, "steps", json_object_new_int(total));
+        tell(o, e);
+    }
 }
 
 /* ---- outputs ---- */
@@ -329,7 +423,7 @@ static enum lf_status store_outputs(struct worker *w, const char *jobdir,
 
 /* ---- one job ---- */
 
-enum outcome { JOB_DONE, JOB_INVALID, JOB_FAILED, JOB_HANDBACK };
+enum outcome { JOB_DONE, JOB_INVALID, JOB_FAILED, JOB_HANDBACK, JOB_CANCELLED };
 
 struct result {
     struct json_object *outputs, *profile;
@@ -345,7 +439,7 @@ static double mono_ms(void)
 }
 
 static enum outcome run_job(struct worker *w, const struct entry *e, const char *key,
-                            struct result *res)
+                            const char *events, struct result *res)
 {
     struct lf_error err = {0};
     struct json_object *req = NULL;
@@ -387,9 +481,8 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     if (serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) != LF_OK)
         goto done;
 
-    struct observe obs = {w, key};
+    struct observe obs = {w, key, events};
     struct lf_session_observer observer = {.user = &obs, .node = on_node, .step = on_step};
-    lf_session_clear_interrupt(w->session);
     lf_session_set_observer(w->session, &observer);
     double t0 = mono_ms();
     st = lf_session_run(w->session, g, &run, &err);
@@ -397,6 +490,13 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     lf_session_set_observer(w->session, NULL);
     if (st == LF_ERR_INTERRUPTED && signals_seen >= 2) {
         out = JOB_HANDBACK;
+        goto done;
+    }
+    pthread_mutex_lock(&w->lock);
+    bool cancelled = w->cancelled;
+    pthread_mutex_unlock(&w->lock);
+    if (st == LF_ERR_INTERRUPTED && cancelled) {
+        out = JOB_CANCELLED;
         goto done;
     }
     out = JOB_FAILED;
@@ -437,6 +537,7 @@ static void handle(struct worker *w, struct entry *e)
 {
     char key[512], notify[512], error[2300] = "";
     long long attempts = 0;
+    bool events = false;
     struct result res = {0};
     if (!e->job || !farm_id_ok(e->job)) {
         /* Not a job submit made: kept aside for a person, never run. */
@@ -450,8 +551,8 @@ static void handle(struct worker *w, struct entry *e)
     }
     farm_key(key, sizeof key, w->stream, "job", e->job);
     snprintf(notify, sizeof notify, "%s", key);
-    redisReply *r = farm_command(&w->conn, true, "HMGET %s state notify error", key);
-    if (reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 3) {
+    redisReply *r = farm_command(&w->conn, true, "HMGET %s state notify error events", key);
+    if (reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 4) {
         const redisReply *state = r->element[0], *n = r->element[1], *last = r->element[2];
         char prefix[512];
         farm_key(prefix, sizeof prefix, w->stream, "notify", "");
@@ -461,6 +562,9 @@ static void handle(struct worker *w, struct entry *e)
         if (reply_is(n, REDIS_REPLY_STRING) && !strncmp(n->str, prefix, strlen(prefix)) &&
             farm_id_ok(n->str + strlen(prefix)))
             snprintf(notify, sizeof notify, "%s", n->str);
+        /* A server front end listens on the notify list for progress too. */
+        events = strcmp(notify, key) && reply_is(r->element[3], REDIS_REPLY_STRING) &&
+                 !strcmp(r->element[3]->str, "1");
         if (reply_is(last, REDIS_REPLY_STRING)) snprintf(error, sizeof error, "%s", last->str);
         if (finished) {
             /* Delivered again after it ended (a reclaim race): only acknowledged. */
@@ -472,9 +576,24 @@ static void handle(struct worker *w, struct entry *e)
         }
     }
     freeReplyObject(r);
-    r = farm_command(&w->conn, true, "HINCRBY %s attempts 1", key);
+    char now[32], tries[32], ttl[32], started[128];
+    snprintf(now, sizeof now, "%lld", farm_now_ms());
+    snprintf(tries, sizeof tries, "%d", w->tries);
+    snprintf(ttl, sizeof ttl, "%d", w->ttl_s);
+    snprintf(started, sizeof started, "{\"type\":\"started\"}");
+    const char *sargv[] = {"EVAL", start_script,          "2",    key, notify, tries, w->name,
+                           now,    events ? started : "", e->job, ttl};
+    r = farm_command_argv(&w->conn, true, 11, sargv, NULL);
     if (reply_is(r, REDIS_REPLY_INTEGER)) attempts = r->integer;
     freeReplyObject(r);
+    if (attempts < 0) {
+        /* Ended meanwhile, or cancelled before it started: only acknowledged. */
+        freeReplyObject(farm_command(&w->conn, true, "XACK %s %s %s", w->stream, w->group, e->id));
+        freeReplyObject(farm_command(&w->conn, true, "XDEL %s %s", w->stream, e->id));
+        if (attempts == -2)
+            fprintf(stderr, "%s: job %s cancelled before it ran\n", w->name, e->job);
+        return;
+    }
     if (attempts > w->tries) {
         char why[2600];
         snprintf(why, sizeof why, "gave up after %d tries: %s", w->tries,
@@ -482,18 +601,17 @@ static void handle(struct worker *w, struct entry *e)
         dead_letter(w, e, key, notify, why);
         return;
     }
-    freeReplyObject(farm_command(&w->conn, true, "HSET %s state running worker %s started %lld",
-                                 key, w->name, farm_now_ms()));
-    set_current(w, e->id);
+    /* Cleared before the heartbeat may see a cancel for this job. */
+    lf_session_clear_interrupt(w->session);
+    set_current(w, e->id, e->job);
     double t0 = mono_ms();
-    enum outcome out = run_job(w, e, key, &res);
-    set_current(w, NULL);
+    enum outcome out = run_job(w, e, key, events ? notify : NULL, &res);
+    set_current(w, NULL, NULL);
     if (out == JOB_DONE) {
-        char now[32], ttl[32], run_ms[32];
+        char run_ms[32];
         const char *outputs = json_object_to_json_string_ext(res.outputs, JSON_C_TO_STRING_PLAIN);
         const char *profile = json_object_to_json_string_ext(res.profile, JSON_C_TO_STRING_PLAIN);
         snprintf(now, sizeof now, "%lld", farm_now_ms());
-        snprintf(ttl, sizeof ttl, "%d", w->ttl_s);
         snprintf(run_ms, sizeof run_ms, "%.3f", res.run_ms);
         const char *argv[] = {"EVAL", done_script, "3",     w->stream, key, notify, w->group, e->id,
                               e->job, outputs,     profile, w->name,   now, ttl,    run_ms};
@@ -501,6 +619,13 @@ static void handle(struct worker *w, struct entry *e)
         w->jobs++;
         fprintf(stderr, "%s: job %s done (run %.1f ms, total %.1f ms)\n", w->name, e->job,
                 res.run_ms, mono_ms() - t0);
+    } else if (out == JOB_CANCELLED) {
+        char now2[32];
+        snprintf(now2, sizeof now2, "%lld", farm_now_ms());
+        const char *argv[] = {"EVAL", cancelled_script, "3",  w->stream, key, notify, w->group,
+                              e->id,  e->job,           now2, ttl};
+        freeReplyObject(farm_command_argv(&w->conn, true, 11, argv, NULL));
+        fprintf(stderr, "%s: job %s cancelled\n", w->name, e->job);
     } else if (out == JOB_INVALID) {
         /* The same request fails the same way on any worker: no retries. */
         dead_letter(w, e, key, notify, res.error);
