@@ -109,6 +109,38 @@ static const char *const cancelled_script =
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
+/* Cache affinity: is there another live worker with all these models
+** warm?  KEYS[1] the workers' set; ARGV[1] this worker, ARGV[2] the prefix
+** of the workers' hashes, ARGV[3...] the model ids.  Workers whose hash
+** expired (gone) leave the set here. */
+static const char *const warm_script =
+    "for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if name ~= ARGV[1] then\n"
+    "    local warm = redis.call('HGET', ARGV[2] .. name, 'warm')\n"
+    "    if not warm then\n"
+    "      redis.call('SREM', KEYS[1], name)\n"
+    "    else\n"
+    "      local all = true\n"
+    "      for i = 3, #ARGV do\n"
+    "        if not string.find(' ' .. warm .. ' ', ' ' .. ARGV[i] .. ' ', 1, true) then\n"
+    "          all = false\n"
+    "          break\n"
+    "        end\n"
+    "      end\n"
+    "      if all then return name end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return ''\n";
+
+/* A cold worker leaves a job to a warm one: back to the stream's end, its
+** first queueing time kept (`since`), nothing counted. */
+static const char *const defer_script =
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('XADD', KEYS[1], '*', 'job', ARGV[3], 'request', ARGV[4], 'since', ARGV[5])\n"
+    "return 1\n";
+
 /* Ctrl-C twice: the job goes back to the stream at once (not counted). */
 static const char *const handback_script =
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
@@ -128,6 +160,12 @@ static void on_signal(int sig)
     if (signals_seen >= 2 && signal_session) lf_session_interrupt(signal_session);
 }
 
+/* A model a job reads (cache affinity): an id of its resolved path, its size. */
+struct model {
+    char id[17];
+    long long bytes;
+};
+
 struct worker {
     struct farm_conn conn, hb_conn;
     const char *stream, *group, *name;
@@ -143,16 +181,22 @@ struct worker {
     bool hb_started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    int affinity_ms;       /* --affinity-ms: how long a cold worker leaves a job to a warm one */
+    struct model warm[16]; /* the models thought in the cache (most recent first) */
+    size_t nwarm;
+    size_t cache_bytes;
+    char worker_key[512], workers_key[512];
     char current[64];     /* the entry being run, for the heartbeat */
     char current_job[64]; /* its job id (the cancel list's name) */
     bool cancelled;       /* the heartbeat saw the job's cancel */
-    unsigned long jobs;
+    unsigned long jobs, deferred;
 };
 
 struct entry {
     char id[64];
     char *job, *request;
     size_t request_len;
+    long long since; /* first queued (ms): the entry id's time, or `since` once deferred */
 };
 
 static void entry_free(struct entry *e)
@@ -175,11 +219,13 @@ static bool entry_from_reply(const redisReply *r, struct entry *e)
         !reply_is(r->element[0], REDIS_REPLY_STRING) || r->element[0]->len >= sizeof e->id)
         return false;
     memcpy(e->id, r->element[0]->str, r->element[0]->len + 1);
+    e->since = strtoll(e->id, NULL, 10); /* "MS-SEQ" */
     const redisReply *f = r->element[1];
     for (size_t i = 0; reply_is(f, REDIS_REPLY_ARRAY) && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (!reply_is(k, REDIS_REPLY_STRING) || !reply_is(v, REDIS_REPLY_STRING)) continue;
         if (!strcmp(k->str, "job") && !e->job) e->job = strndup(v->str, 64);
+        if (!strcmp(k->str, "since")) e->since = strtoll(v->str, NULL, 10);
         if (!strcmp(k->str, "request") && !e->request) {
             e->request = malloc(v->len + 1);
             if (e->request) memcpy(e->request, v->str, v->len + 1), e->request_len = v->len;
@@ -246,6 +292,12 @@ static void *heartbeat_main(void *arg)
     pthread_mutex_lock(&w->lock);
     while (!heartbeat_stop) {
         if (!w->current[0]) {
+            if (w->affinity_ms) {
+                pthread_mutex_unlock(&w->lock);
+                freeReplyObject(farm_command(&w->hb_conn, true, "EXPIRE %s %d", w->worker_key,
+                                             3 * interval / 1000 + 2));
+                pthread_mutex_lock(&w->lock);
+            }
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             long long ns = until.tv_nsec + (long long)interval * 1000000LL;
@@ -264,6 +316,9 @@ static void *heartbeat_main(void *arg)
         if (t - last_claim >= interval) {
             freeReplyObject(farm_command(&w->hb_conn, true, "XCLAIM %s %s %s 0 %s JUSTID",
                                          w->stream, w->group, w->name, id));
+            if (w->affinity_ms)
+                freeReplyObject(farm_command(&w->hb_conn, true, "EXPIRE %s %d", w->worker_key,
+                                             3 * interval / 1000 + 2));
             last_claim = t;
         }
         farm_key(cancel, sizeof cancel, w->stream, "cancel", job);
@@ -421,6 +476,114 @@ static enum lf_status store_outputs(struct worker *w, const char *jobdir,
     return st;
 }
 
+/* ---- cache affinity (README.md: "Cache affinity") ---- */
+
+/* The models a job reads: its non-output path params naming .safetensors
+** files, as resolved inside the roots (so two spellings of one file are
+** one model), each as the first 16 hex digits of the path's SHA-256, with
+** the file's size.  Parses the request again (a few ms); 0 when it does not
+** parse (the run reports that). */
+static size_t models_of(struct worker *w, const struct entry *e, struct model *out, size_t max)
+{
+    struct json_object *req = e->request ? json_tokener_parse(e->request) : NULL;
+    struct serve_roots roots = w->roots;
+    struct lf_graph *g = NULL;
+    struct lf_error err = {0};
+    size_t n = 0;
+    roots.output = w->workdir;
+    roots.uploads = NULL;
+    if (req && serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) == LF_OK)
+        for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+            const struct lf_node_type *t = lf_graph_node_type(g, i);
+            const char *id = lf_graph_node_id(g, i);
+            if (t->flags & LF_NODE_SIDE_EFFECT) continue;
+            for (const struct lf_param_desc *d = t->params; d && d->name && n < max; d++) {
+                const char *text = lf_graph_param_text(g, id, d->name);
+                size_t len = text ? strlen(text) : 0;
+                char sha[65];
+                struct stat st;
+                if (!(d->flags & LF_PARAM_PATH) || len < 12 ||
+                    strcmp(text + len - 12, ".safetensors"))
+                    continue;
+                farm_sha256_hex(text, len, sha);
+                snprintf(out[n].id, sizeof out[n].id, "%.16s", sha);
+                out[n++].bytes = stat(text, &st) == 0 ? (long long)st.st_size : 0;
+            }
+        }
+    lf_graph_destroy(g);
+    json_object_put(req);
+    return n;
+}
+
+static bool warm_here(const struct worker *w, const char *id)
+{
+    for (size_t i = 0; i < w->nwarm; i++)
+        if (!strcmp(w->warm[i].id, id)) return true;
+    return false;
+}
+
+/* After a job done: its models first in the warm list, which keeps the
+** most recent models whose files add up to the cache budget (at least the
+** last job's: the cache evicts the least recently used, and a model's
+** file size stands for its size in memory), published in the worker's
+** hash with a TTL the heartbeat renews (a dead worker's expires). */
+static void remember_warm(struct worker *w, const struct model *m, size_t n)
+{
+    struct model list[32];
+    size_t k = 0;
+    long long total = 0;
+    char text[32 * 18] = "";
+    for (size_t i = 0; i < n && k < 32; i++)
+        list[k++] = m[i];
+    for (size_t i = 0; i < w->nwarm && k < 32; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = !strcmp(m[j].id, w->warm[i].id);
+        if (!dup) list[k++] = w->warm[i];
+    }
+    w->nwarm = 0;
+    for (size_t i = 0; i < k && w->nwarm < 16; i++) {
+        total += list[i].bytes;
+        if (i >= n && total > (long long)w->cache_bytes) break;
+        w->warm[w->nwarm++] = list[i];
+    }
+    for (size_t i = 0; i < w->nwarm; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", i ? " " : "",
+                 w->warm[i].id);
+    freeReplyObject(farm_command(&w->conn, false, "HSET %s warm %s", w->worker_key, text));
+    freeReplyObject(farm_command(&w->conn, false, "EXPIRE %s %d", w->worker_key,
+                                 3 * (w->reclaim_ms / 4) / 1000 + 2));
+    freeReplyObject(farm_command(&w->conn, false, "SADD %s %s", w->workers_key, w->name));
+}
+
+/* True when the job was left to a warm worker: this one lacks one of its
+** models, another live worker has them all, and the job has waited less
+** than --affinity-ms since it was first queued. */
+static bool defer_to_warm(struct worker *w, const struct entry *e, const struct model *m, size_t n)
+{
+    bool cold = false;
+    char prefix[512];
+    for (size_t i = 0; i < n; i++)
+        cold = cold || !warm_here(w, m[i].id);
+    if (!cold || farm_now_ms() - e->since >= w->affinity_ms) return false;
+    farm_key(prefix, sizeof prefix, w->stream, "worker", "");
+    const char *argv[3 + 3 + 16];
+    argv[0] = "EVAL", argv[1] = warm_script, argv[2] = "1", argv[3] = w->workers_key;
+    argv[4] = w->name, argv[5] = prefix;
+    for (size_t i = 0; i < n && i < 16; i++)
+        argv[6 + i] = m[i].id;
+    redisReply *r = farm_command_argv(&w->conn, true, 6 + (int)(n < 16 ? n : 16), argv, NULL);
+    bool warm_elsewhere = reply_is(r, REDIS_REPLY_STRING) && r->len > 0;
+    freeReplyObject(r);
+    if (!warm_elsewhere) return false;
+    char since[32];
+    snprintf(since, sizeof since, "%lld", e->since);
+    const char *dargv[] = {"EVAL", defer_script, "1",        w->stream, w->group,
+                           e->id,  e->job,       e->request, since};
+    freeReplyObject(farm_command_argv(&w->conn, true, 9, dargv, NULL));
+    return true;
+}
+
 /* ---- one job ---- */
 
 enum outcome { JOB_DONE, JOB_INVALID, JOB_FAILED, JOB_HANDBACK, JOB_CANCELLED };
@@ -576,6 +739,15 @@ static void handle(struct worker *w, struct entry *e)
         }
     }
     freeReplyObject(r);
+    struct model models[16];
+    size_t nmodels = w->affinity_ms ? models_of(w, e, models, 16) : 0;
+    if (nmodels && defer_to_warm(w, e, models, nmodels)) {
+        w->deferred++;
+        /* Before the next read: the warm worker's turn to take it. */
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
     char now[32], tries[32], ttl[32], started[128];
     snprintf(now, sizeof now, "%lld", farm_now_ms());
     snprintf(tries, sizeof tries, "%d", w->tries);
@@ -617,6 +789,7 @@ static void handle(struct worker *w, struct entry *e)
                               e->job, outputs,     profile, w->name,   now, ttl,    run_ms};
         freeReplyObject(farm_command_argv(&w->conn, true, 15, argv, NULL));
         w->jobs++;
+        if (nmodels) remember_warm(w, models, nmodels);
         fprintf(stderr, "%s: job %s done (run %.1f ms, total %.1f ms)\n", w->name, e->job,
                 res.run_ms, mono_ms() - t0);
     } else if (out == JOB_CANCELLED) {
@@ -680,6 +853,9 @@ static void usage(FILE *f)
             "  --reclaim-ms N     take over a job idle this long (a dead worker's;\n"
             "                     default 30000)\n"
             "  --tries N          runs of a job before the dead-letter stream (default 3)\n"
+            "  --affinity-ms N    leave a job whose models another live worker has warm\n"
+            "                     to it for up to N ms after it was queued (0: off;\n"
+            "                     default 0)\n"
             "  --ttl SECONDS      lifetime of outputs and job records (default 86400)\n"
             "  --max-side N, --max-steps N   limits (as lcmflow serve)\n"
             "  --cache-mb N       cache budget in MiB (default %zu)\n"
@@ -732,6 +908,8 @@ static int parse_args(int argc, char **argv, struct worker *w, struct worker_arg
             a->output = v;
         } else if (!strcmp(o, "--reclaim-ms")) {
             ok = parse_int(v, 100, 86400000, &w->reclaim_ms);
+        } else if (!strcmp(o, "--affinity-ms")) {
+            ok = parse_int(v, 0, 3600000, &w->affinity_ms);
         } else if (!strcmp(o, "--tries")) {
             ok = parse_int(v, 1, 1000, &w->tries);
         } else if (!strcmp(o, "--ttl")) {
@@ -787,6 +965,8 @@ static int configure(struct worker *w, struct worker_args *a)
         w->name = w->namebuf;
     }
     farm_key(w->dead, sizeof w->dead, w->stream, "dead", NULL);
+    farm_key(w->worker_key, sizeof w->worker_key, w->stream, "worker", w->name);
+    farm_key(w->workers_key, sizeof w->workers_key, w->stream, "workers", NULL);
     return 0;
 fail:
     fprintf(stderr, "lcmflow worker: %s\n", lf_error_text(&err, text, sizeof text));
@@ -797,6 +977,7 @@ static int work(struct worker *w, struct worker_args *a)
 {
     struct lf_error err = {0};
     struct lf_session_options so = {.cache_bytes = a->cache_bytes};
+    w->cache_bytes = a->cache_bytes ? a->cache_bytes : LF_CACHE_DEFAULT_BYTES;
     char text[2048];
     sigset_t block, old;
     if (lf_registry_create(&w->reg, &err) || lf_registry_load_default(w->reg, &err)) goto fail;
@@ -819,7 +1000,8 @@ static int work(struct worker *w, struct worker_args *a)
         if (next_entry(w, &e)) handle(w, &e);
         entry_free(&e);
     }
-    fprintf(stderr, "%s: leaving after %lu jobs\n", w->name, w->jobs);
+    fprintf(stderr, "%s: leaving after %lu jobs (%lu left to warm workers)\n", w->name, w->jobs,
+            w->deferred);
     return 0;
 fail:
     fprintf(stderr, "lcmflow worker: %s\n", lf_error_text(&err, text, sizeof text));
