@@ -83,8 +83,10 @@ def loads(r, ids):
 
 def affinity(r):
     """A mix of jobs over two tiny checkpoints (the fixture and a synthetic
-    one), 3 workers whose cache holds one of them (--cache-mb), with and
-    without --affinity-ms; loads per worker and throughput."""
+    one), 2 and 3 workers (FARM_WORKERS) whose cache holds about one of them
+    (FARM_CACHE_MB, default 48), with and without --affinity-ms
+    (FARM_AFFINITY_MS, default 2000); checkpoint loads per worker and
+    throughput.  Each job is its own `submit --wait` process, all at once."""
     mdir = os.path.join(TMP, "m")
     os.makedirs(mdir)
     subprocess.run([EXE, "synth-checkpoint", "--preset", "tiny", "--seed", "3", "--out",
@@ -100,8 +102,9 @@ def affinity(r):
     order = [i % 2 for i in range(JOBS)]
     random.Random(7).shuffle(order)
     cache = os.environ.get("FARM_CACHE_MB", "48")
-    for aff in ("0", os.environ.get("FARM_AFFINITY_MS", "2000")):
-        ps = workers(3, "a%s-" % aff, ["--affinity-ms", aff, "--cache-mb", cache], models=[mdir])
+    for nw, aff in [(int(n), a) for n in os.environ.get("FARM_WORKERS", "2,3").split(",")
+                    for a in ("0", os.environ.get("FARM_AFFINITY_MS", "2000"))]:
+        ps = workers(nw, "a%s-" % aff, ["--affinity-ms", aff, "--cache-mb", cache], models=[mdir])
         procs, t = [], time.time()
         for k, which in enumerate(order):
             procs.append(subprocess.Popen([EXE, "submit", "--redis", URL, "--wait", graphs[which],
@@ -110,9 +113,9 @@ def affinity(r):
         ids = [p.communicate()[0].split()[0] for p in procs]
         wall = time.time() - t
         per = loads(r, ids)
-        print("affinity-ms %s, 3 workers, cache %s MiB, %d jobs (2 checkpoints, shuffled): "
+        print("affinity-ms %s, %d workers, cache %s MiB, %d jobs (2 checkpoints, shuffled): "
               "%.2f s = %.2f jobs/s; checkpoint loads %d in all; per worker (jobs, loads): %s" %
-              (aff, cache, JOBS, wall, JOBS / wall, sum(v[1] for v in per.values()),
+              (aff, nw, cache, JOBS, wall, JOBS / wall, sum(v[1] for v in per.values()),
                ", ".join("%s %d/%d" % (k, v[0], v[1]) for k, v in sorted(per.items()))))
         stop(ps)
 
