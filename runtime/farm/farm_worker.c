@@ -133,8 +133,8 @@ static const char *const warm_script =
     "end\n"
     "return ''\n";
 
-/* A cold worker leaves a job to a warm one: back to the stream's end, its
-** first queueing time kept (`since`), nothing counted. */
+/* A cold worker leaves a job to a warm one: back to the stream's end, the
+** time it was first left (`since`) kept, nothing counted. */
 static const char *const defer_script =
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
@@ -196,7 +196,7 @@ struct entry {
     char id[64];
     char *job, *request;
     size_t request_len;
-    long long since; /* first queued (ms): the entry id's time, or `since` once deferred */
+    long long since; /* when a cold worker first left it to a warm one (ms), else 0 */
 };
 
 static void entry_free(struct entry *e)
@@ -219,7 +219,6 @@ static bool entry_from_reply(const redisReply *r, struct entry *e)
         !reply_is(r->element[0], REDIS_REPLY_STRING) || r->element[0]->len >= sizeof e->id)
         return false;
     memcpy(e->id, r->element[0]->str, r->element[0]->len + 1);
-    e->since = strtoll(e->id, NULL, 10); /* "MS-SEQ" */
     const redisReply *f = r->element[1];
     for (size_t i = 0; reply_is(f, REDIS_REPLY_ARRAY) && i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -557,15 +556,17 @@ static void remember_warm(struct worker *w, const struct model *m, size_t n)
 }
 
 /* True when the job was left to a warm worker: this one lacks one of its
-** models, another live worker has them all, and the job has waited less
-** than --affinity-ms since it was first queued. */
+** models, another live worker has them all, and no more than --affinity-ms
+** have passed since a cold worker first left it.  (Counted from then, not
+** from its queueing: in a long queue every job waits longer than that.) */
 static bool defer_to_warm(struct worker *w, const struct entry *e, const struct model *m, size_t n)
 {
     bool cold = false;
     char prefix[512];
     for (size_t i = 0; i < n; i++)
         cold = cold || !warm_here(w, m[i].id);
-    if (!cold || farm_now_ms() - e->since >= w->affinity_ms) return false;
+    long long first = e->since ? e->since : farm_now_ms();
+    if (!cold || farm_now_ms() - first >= w->affinity_ms) return false;
     farm_key(prefix, sizeof prefix, w->stream, "worker", "");
     const char *argv[3 + 3 + 16];
     argv[0] = "EVAL", argv[1] = warm_script, argv[2] = "1", argv[3] = w->workers_key;
@@ -577,7 +578,7 @@ static bool defer_to_warm(struct worker *w, const struct entry *e, const struct 
     freeReplyObject(r);
     if (!warm_elsewhere) return false;
     char since[32];
-    snprintf(since, sizeof since, "%lld", e->since);
+    snprintf(since, sizeof since, "%lld", first);
     const char *dargv[] = {"EVAL", defer_script, "1",        w->stream, w->group,
                            e->id,  e->job,       e->request, since};
     freeReplyObject(farm_command_argv(&w->conn, true, 9, dargv, NULL));
