@@ -69,8 +69,37 @@ static int64_t int_field(struct json_object *o, const char *k)
     return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
+/* A preview the worker stored (latest only: a later step may have
+** replaced it; a size that does not match the event is skipped). */
+static void relay_preview(struct farm_conn *fc, const char *key, struct serve_remote_job *rj,
+                          struct json_object *e, bool latent)
+{
+    const struct lf_session_observer *obs = rj->observer;
+    int64_t a = int_field(e, latent ? "c" : "w"), b = int_field(e, "h"), c = int_field(e, "w");
+    size_t want = latent ? (size_t)(a * b * c) * sizeof(float) : (size_t)(a * b) * 3;
+    if (a <= 0 || b <= 0 || c <= 0 || a > 4096 || b > 4096 || c > 4096) return;
+    redisReply *r = farm_command(fc, false, "GET %s", key);
+    if (r && r->type == REDIS_REPLY_STRING && r->len == want) {
+        if (latent && obs->latent) {
+            float *f = malloc(want);
+            int64_t shape[4] = {1, a, b, c};
+            if (f) {
+                memcpy(f, r->str, want);
+                obs->latent(obs->user, str_field(e, "node"), (int)int_field(e, "step"),
+                            (int)int_field(e, "steps"), f, shape);
+            }
+            free(f);
+        } else if (!latent && rj->frame) {
+            rj->frame(rj, (int)int_field(e, "step"), (int)int_field(e, "steps"), (int)a, (int)b,
+                      (const unsigned char *)r->str);
+        }
+    }
+    freeReplyObject(r);
+}
+
 /* One progress event from the worker, passed to the table's observer. */
-static void relay(struct serve_remote_job *rj, const char *text, bool *started)
+static void relay(struct farm_conn *fc, const char *preview, struct serve_remote_job *rj,
+                  const char *text, bool *started)
 {
     struct json_object *e = json_tokener_parse(text);
     const char *type = str_field(e, "type");
@@ -85,6 +114,8 @@ static void relay(struct serve_remote_job *rj, const char *text, bool *started)
     else if (!strcmp(type, "step") && obs->step)
         obs->step(obs->user, str_field(e, "node"), (int)int_field(e, "step"),
                   (int)int_field(e, "steps"));
+    else if (!strcmp(type, "latent") || !strcmp(type, "image"))
+        relay_preview(fc, preview, rj, e, !strcmp(type, "latent"));
     json_object_put(e);
 }
 
@@ -127,7 +158,8 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
 {
     struct farm_serve *fs = user;
     struct farm_conn fc = {.url = fs->url, .who = "lcmflow serve", .stop = &fs->stop};
-    char id[FARM_JOB_ID_LEN + 1], key[512], notify[512], cancel[512], ttl[32], now[32];
+    char id[FARM_JOB_ID_LEN + 1], key[512], notify[512], cancel[512], preview[512], ttl[32],
+        now[32];
     bool started = false, cancel_sent = false;
     double cancel_at = 0, last_poll = mono_ms();
     enum lf_status st = LF_OK;
@@ -140,6 +172,7 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
     farm_key(key, sizeof key, fs->stream, "job", id);
     farm_key(notify, sizeof notify, fs->stream, "notify", id);
     farm_key(cancel, sizeof cancel, fs->stream, "cancel", id);
+    farm_key(preview, sizeof preview, fs->stream, "preview", id);
     snprintf(ttl, sizeof ttl, "%d", fs->ttl_s);
     for (;;) {
         if (!cancel_sent && rj->cancelled(rj)) {
@@ -160,7 +193,7 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
         if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[1]->type == REDIS_REPLY_STRING) {
             if (r->element[1]->str[0] == '{')
-                relay(rj, r->element[1]->str, &started);
+                relay(&fc, preview, rj, r->element[1]->str, &started);
             else
                 ended = true;
         }
@@ -190,7 +223,7 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
         }
         freeReplyObject(r);
     }
-    freeReplyObject(farm_command(&fc, false, "DEL %s", notify));
+    freeReplyObject(farm_command(&fc, false, "DEL %s %s", notify, preview));
     farm_conn_close(&fc);
     return st;
 }

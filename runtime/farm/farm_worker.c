@@ -13,7 +13,9 @@
 ** --tries the job goes to the dead-letter stream with its last error.
 */
 #include "farm.h"
+#include "image_io.h"
 #include "lcmflow/executor.h"
+#include "lcmflow/tensor.h"
 #include "lcmflow/registry.h"
 #include "server.h"
 
@@ -351,6 +353,7 @@ struct observe {
     struct worker *w;
     const char *key;
     const char *events; /* a server front end's list for progress events, or NULL */
+    const char *job;
 };
 
 /* A progress event to the front end's list (best effort, as the HSET). */
@@ -396,6 +399,58 @@ static void on_step(void *user, const char *node_id, int step, int total)
         json_object_object_add(e, "steps", json_object_new_int(total));
         tell(o, e);
     }
+}
+
+/* Previews for a server front end: the step's picture stored under
+** STREAM:preview:JOB for a minute (each step overwrites it), then an event
+** saying what it is.  Latents (no decoder wired: the server maps them to
+** RGB as it does its own) as host floats of batch item 0; a node's own
+** decode (TAESD) as 8-bit RGB. */
+static void tell_preview(struct observe *o, const void *data, size_t size, struct json_object *e)
+{
+    char key[512];
+    farm_key(key, sizeof key, o->w->stream, "preview", o->job);
+    freeReplyObject(farm_command(&o->w->conn, false, "SET %s %b EX 60", key, data, size));
+    tell(o, e);
+}
+
+static void on_latent(void *user, const char *node_id, int step, int total, const float *latent,
+                      const int64_t shape[4])
+{
+    struct observe *o = user;
+    if (shape[1] <= 0 || shape[2] <= 0 || shape[3] <= 0 || shape[1] > 64 || shape[2] > 1024 ||
+        shape[3] > 1024)
+        return;
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string("latent"));
+    json_object_object_add(e, "node", json_object_new_string(node_id));
+    json_object_object_add(e, "step", json_object_new_int(step));
+    json_object_object_add(e, "steps", json_object_new_int(total));
+    for (int i = 1; i < 4; i++)
+        json_object_object_add(e,
+                               i == 1   ? "c"
+                               : i == 2 ? "h"
+                                        : "w",
+                               json_object_new_int64(shape[i]));
+    tell_preview(o, latent, (size_t)(shape[1] * shape[2] * shape[3]) * sizeof(float), e);
+}
+
+static void on_image(void *user, const char *node_id, int step, int total, struct lf_tensor *image)
+{
+    struct observe *o = user;
+    uint8_t *rgb = NULL;
+    if (image->rank != 4 || image->shape[1] > 4096 || image->shape[2] > 4096 ||
+        lf_image_to_rgb8(image, 0, &rgb, NULL) != LF_OK)
+        return;
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string("image"));
+    json_object_object_add(e, "node", json_object_new_string(node_id));
+    json_object_object_add(e, "step", json_object_new_int(step));
+    json_object_object_add(e, "steps", json_object_new_int(total));
+    json_object_object_add(e, "w", json_object_new_int64(image->shape[2]));
+    json_object_object_add(e, "h", json_object_new_int64(image->shape[1]));
+    tell_preview(o, rgb, (size_t)(image->shape[1] * image->shape[2]) * 3, e);
+    free(rgb);
 }
 
 /* ---- outputs ---- */
@@ -645,8 +700,9 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     if (serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) != LF_OK)
         goto done;
 
-    struct observe obs = {w, key, events};
+    struct observe obs = {w, key, events, e->job};
     struct lf_session_observer observer = {.user = &obs, .node = on_node, .step = on_step};
+    if (events) observer.latent = on_latent, observer.image = on_image;
     lf_session_set_observer(w->session, &observer);
     double t0 = mono_ms();
     st = lf_session_run(w->session, g, &run, &err);

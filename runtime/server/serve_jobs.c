@@ -250,6 +250,12 @@ static bool remote_cancelled(struct serve_remote_job *rj)
     return yes;
 }
 
+static void remote_frame(struct serve_remote_job *rj, int step, int steps, int width, int height,
+                         const unsigned char *rgb)
+{
+    send_frame(rj->ctx, step, steps, width, height, rgb);
+}
+
 /* Runs one job (no lock held) and sends its finishing event. */
 static void run_job(struct serve_jobs *jobs, struct job *j)
 {
@@ -268,6 +274,7 @@ static void run_job(struct serve_jobs *jobs, struct job *j)
                                       .observer = &observer,
                                       .started = remote_started,
                                       .cancelled = remote_cancelled,
+                                      .frame = remote_frame,
                                       .ctx = &obs,
                                       .dir = jobs->workdir,
                                       .stem = stem,

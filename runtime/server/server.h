@@ -154,7 +154,10 @@ struct serve_remote_job {
     const struct lf_session_observer *observer;     /* node and step progress, image previews */
     void (*started)(struct serve_remote_job *rj);   /* it runs now (queued until then) */
     bool (*cancelled)(struct serve_remote_job *rj); /* cancel asked (or the server stops) */
-    void *ctx;                                      /* the table's, for the two above */
+    /* a preview picture (8-bit RGB rows) as the remote side decoded it */
+    void (*frame)(struct serve_remote_job *rj, int step, int steps, int width, int height,
+                  const unsigned char *rgb);
+    void *ctx; /* the table's, for the two above */
     const char *dir, *stem;
     char ***paths;
     size_t *npaths;

@@ -5,7 +5,8 @@
 Its own redis-server, one worker and the server on the tiny fixture model
 at 64x64.  A job posted to the HTTP API runs on the worker (its record names
 it) and its PNG equals `lcmflow run`'s for the same graph; /api/events
-relays queued, started, node, one step event per step, done; a second job
+relays queued, started, node, one step event per step, done, and the
+step previews (the worker's latents through Redis); a second job
 in the same session cancels the first while it runs on the worker (state
 cancelled, in the farm's record too) and itself completes; a cancel through
 POST /api/jobs/ID/cancel ends a queued-on-the-farm job (no worker free) at
@@ -73,9 +74,15 @@ def main():
 
         # 1. A job through the HTTP API runs on the worker; the PNG equals `lcmflow run`'s.
         job = s.submit({"graph": tiny_graph(steps=3), "session": "a"})
-        types = []
+        types, frames = [], []
         while True:
             opcode, data = ws.recv(timeout=120)
+            if opcode == 2:
+                if int.from_bytes(data[4:8], "little") == job:
+                    frames.append((int.from_bytes(data[8:10], "little"),
+                                   int.from_bytes(data[12:14], "little"),
+                                   int.from_bytes(data[14:16], "little"), len(data)))
+                continue
             if opcode != 1:
                 continue
             e = json.loads(data)
@@ -88,6 +95,12 @@ def main():
         check("events relayed: queued, started, node, a step per step, done",
               types[0] == "queued" and types[1] == "started" and "node" in types and
               types.count("step") == 3 and types[-1] == "done", types)
+        # Each step's latent went through Redis; frames are the latest picture
+        # stored, so a fast step may be replaced before the server reads it.
+        check("preview frames relayed (%d of 3 steps): 8x8 RGB from the worker's latents, "
+              "steps in order" % len(frames),
+              1 <= len(frames) <= 3 and all(f[1:] == (8, 8, 16 + 8 * 8 * 3) for f in frames) and
+              [f[0] for f in frames] == sorted(f[0] for f in frames), frames)
         recs = farm_record(r, "w1")
         check("it ran on the farm's worker (its record says so)", len(recs) == 1 and
               recs[0]["state"] == "done" and recs[0]["worker"] == "w1", recs)
