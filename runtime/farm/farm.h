@@ -8,6 +8,9 @@
 **   farm_worker.c  `lcmflow worker`: one job at a time from the consumer
 **                  group, reclaiming dead workers' jobs, the dead letters
 **   farm_submit.c  `lcmflow submit`: one job per sweep value, --wait, --out
+**                  (outputs checked: farm_output_fetch)
+**   farm_lua.c     lf.submit, lf.wait
+**   farm_serve.c   `lcmflow serve --redis`: the server's jobs on the farm
 */
 #ifndef LCMFLOW_FARM_H
 #define LCMFLOW_FARM_H
