@@ -26,6 +26,20 @@ static void usage(FILE *f)
                "The same seed always writes the same file.  Images made from it are noise.\n");
 }
 
+/* The architecture a preset names: PREFIX "tiny" (the tiny test model's
+** widths) or PREFIX "sd15"; NULL after "unknown preset". */
+static const struct sd_arch *preset_arch(const char *command, const char *prefix,
+                                         const char *preset)
+{
+    size_t n = strlen(prefix);
+    const char *rest = strncmp(preset, prefix, n) ? "" : preset + n;
+    if (!strcmp(rest, "tiny")) return &sd_arch_tiny;
+    if (!strcmp(rest, "sd15")) return &sd_arch_sd15;
+    fprintf(stderr, "lcmflow %s: unknown preset '%s' (%stiny or %ssd15)\n", command, preset, prefix,
+            prefix);
+    return NULL;
+}
+
 int lf_cli_synth_checkpoint(int argc, char **argv)
 {
     const char *preset = NULL, *out = NULL, *dtype_name = "f16";
@@ -60,13 +74,8 @@ int lf_cli_synth_checkpoint(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const struct sd_arch *arch = !strcmp(preset, "tiny")   ? &sd_arch_tiny
-                                 : !strcmp(preset, "sd15") ? &sd_arch_sd15
-                                                           : NULL;
-    if (!arch) {
-        fprintf(stderr, "lcmflow synth-checkpoint: unknown preset '%s' (tiny or sd15)\n", preset);
-        return 2;
-    }
+    const struct sd_arch *arch = preset_arch("synth-checkpoint", "", preset);
+    if (!arch) return 2;
     enum lf_dtype dtype;
     if (!strcmp(dtype_name, "f16"))
         dtype = LF_DTYPE_F16;
@@ -150,13 +159,8 @@ int lf_cli_synth_lora(int argc, char **argv)
         lora_usage(stderr);
         return 2;
     }
-    const struct sd_arch *arch = !strcmp(preset, "lcm-sd15")   ? &sd_arch_sd15
-                                 : !strcmp(preset, "lcm-tiny") ? &sd_arch_tiny
-                                                               : NULL;
-    if (!arch) {
-        fprintf(stderr, "lcmflow synth-lora: unknown preset '%s' (lcm-sd15 or lcm-tiny)\n", preset);
-        return 2;
-    }
+    const struct sd_arch *arch = preset_arch("synth-lora", "lcm-", preset);
+    if (!arch) return 2;
     if (alpha < 0.0) alpha = (double)rank;
     struct lf_error err = {0};
     char text[1200];
