@@ -12,6 +12,7 @@
 ** Tolerance for model outputs with dtype f32: |a - b| <= 1e-4 + 1e-4 * |b|
 ** (the fixture README's single-module bound).
 */
+#include "test_util.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
@@ -889,16 +890,7 @@ static void errors_name_the_key(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/lcm_lora.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    fclose(f);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/lcm_lora.safetensors")) return 77;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/lcmflow-test-lora-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

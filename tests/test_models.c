@@ -9,6 +9,7 @@
 ** |a - b| <= 1e-4 + 1e-4 * |b|.  With f16 weights and activations the error
 ** is measured and printed, and bounded loosely (see f16_text_encoder).
 */
+#include "test_util.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
@@ -349,16 +350,7 @@ static void pickle_is_refused(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    fclose(f);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pickle_is_refused),
         cmocka_unit_test(text_encoder_matches),

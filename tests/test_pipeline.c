@@ -17,6 +17,7 @@
 ** on the base model: deterministic for a seed, the right shape, and CFG
 ** really changes the result.
 */
+#include "test_util.h"
 #include "image_io.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
@@ -562,16 +563,8 @@ static void lora_cases_bf16_psnr(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/ref/pipe_a.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/ref/pipe_a.safetensors"))
         return 77;
-    }
-    fclose(f);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipe_a_f32_matches_step_by_step),
         cmocka_unit_test(pipe_a_f16_psnr),
