@@ -94,7 +94,7 @@ enum lf_status lf_cpu_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct l
         s = lf_cpu_gemm(&q, err);
         count_call(bf16);
     }
-    lf_cpu_prof_add(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch);
+    lf_cpu_prof_add_bf16(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch, bf16);
     return io_end(&io, bf16 ? NULL : c, s);
 }
 
@@ -149,9 +149,9 @@ enum lf_status lf_cpu_op_conv2d(struct lf_tensor *x, struct lf_tensor *w, struct
         s = lf_cpu_conv2d(&p, err);
         count_call(bf16);
     }
-    lf_cpu_prof_add(conv_class(w), t0,
-                    2.0 * (double)lf_tensor_numel(y) *
-                        (double)(w->shape[1] * w->shape[2] * w->shape[3]));
+    lf_cpu_prof_add_bf16(
+        conv_class(w), t0,
+        2.0 * (double)lf_tensor_numel(y) * (double)(w->shape[1] * w->shape[2] * w->shape[3]), bf16);
     return io_end(&io, bf16 ? NULL : y, s);
 }
 
