@@ -123,16 +123,22 @@ static void on_text(const char *key, const char *value, void *user)
     if (!strcmp(key, "lcmflow.graph")) graph_text = strdup(value);
 }
 
-static struct lf_graph *txt2img(void)
+/* graphs/NAME.yaml as shipped, on the tiny model. */
+static struct lf_graph *shipped_graph(const char *name)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/txt2img.yaml", SOURCE_DIR);
-    struct lf_graph *g;
+    char path[700], text[1600];
     struct lf_error err = {0};
-    char text[1600];
+    struct lf_graph *g;
+    snprintf(path, sizeof path, "%s/../graphs/%s.yaml", SOURCE_DIR, name);
     if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
     test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
     test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    return g;
+}
+
+static struct lf_graph *txt2img(void)
+{
+    struct lf_graph *g = shipped_graph("txt2img");
     test_graph_set(g, "ckpt.dtype=f32");
     test_graph_set(g, "empty.width=64");
     test_graph_set(g, "empty.height=64");
@@ -175,13 +181,8 @@ static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
 static void sketch2img_graph_is_deterministic(void **state)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/sketch2img.yaml", SOURCE_DIR);
-    struct lf_graph *g;
     struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    struct lf_graph *g = shipped_graph("sketch2img");
     test_graph_set(g, "sketch.path=%s/tiny-sd15/ref/pipe_c_sketch.png", fixtures);
     test_graph_set(g, "save.path=%s/c1.png", tmp);
     lf_run_destroy(run(g));
@@ -224,14 +225,7 @@ static struct lf_run *run_counting_reads(struct lf_graph *g, int *reads)
 ** with strength_clip set, not the text encoders. */
 static void multi_lora_graph_reproduces_pipe_b(void **state)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/multi_lora.yaml", SOURCE_DIR);
-    struct lf_graph *g;
-    struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    struct lf_graph *g = shipped_graph("multi_lora");
     test_graph_set(g, "ckpt.dtype=f32");
     test_graph_set(g, "lcm.path=%s/tiny-sd15/lcm_lora.safetensors", fixtures);
     test_graph_set(g, "style.path=%s/tiny-sd15/style_lora_kohya.safetensors", fixtures);
