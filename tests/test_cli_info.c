@@ -75,9 +75,7 @@ static void row(const struct test_output *r, const char *name, long long *tensor
 static void sum(const char *path, const char *prefix, const char *contains, long long *tensors,
                 long long *params)
 {
-    struct lf_safetensors *st;
-    struct lf_error err = {0};
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
+    struct lf_safetensors *st = test_safetensors_open("%s", path);
     *tensors = *params = 0;
     for (size_t i = 0; i < lf_safetensors_count(st); i++) {
         const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);

@@ -76,12 +76,7 @@ static struct sd_weights *apply(struct sd_weights *in, enum sd_lora_part part,
 
 static struct lf_safetensors *open_fixture(const char *rel)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    path_of(path, sizeof path, rel);
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/%s", fixtures, rel);
 }
 
 static float *file_f32(const struct lf_safetensors *st, const char *name, int64_t *numel)

@@ -64,12 +64,7 @@ static float *ref_f32(struct lf_safetensors *st, const char *name, int64_t *nume
 
 static struct lf_safetensors *open_ref(const char *rel)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    path_of(path, sizeof path, rel);
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/%s", fixtures, rel);
 }
 
 static void load(const char *rel, enum lf_dtype dtype, struct sd_checkpoint *ck)

@@ -83,12 +83,7 @@ static struct lf_tensor *encode(struct model *m, const char *text)
 
 static struct lf_safetensors *open_ref(const char *name)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/%s", fixtures, name);
-    if (lf_safetensors_open(path, &st, &err)) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/ref/%s", fixtures, name);
 }
 
 static float *ref(struct lf_safetensors *st, const char *name, size_t *count)

@@ -55,11 +55,8 @@ static struct lf_graph *graph(const char *text, const char *out)
 
 static float *latents(const char *name, int64_t *count)
 {
-    char path[700];
     struct lf_error err = {0};
-    struct lf_safetensors *st;
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    if (lf_safetensors_open(path, &st, &err)) fail_msg("%s", err.message);
+    struct lf_safetensors *st = test_safetensors_open("%s/%s", tmp, name);
     const struct lf_safetensors_tensor *t = lf_safetensors_find(st, "tensor");
     assert_non_null(t);
     float *v = malloc((size_t)t->numel * sizeof *v);

@@ -97,11 +97,7 @@ static void image_case(const struct sd_taesd *t, const char *name, double ref_ps
 {
     char rel[64];
     struct lf_error err = {0};
-    snprintf(rel, sizeof rel, "%s_ref.safetensors", name);
-    char path[700];
-    path_of(path, sizeof path, rel);
-    struct lf_safetensors *ref;
-    if (lf_safetensors_open(path, &ref, &err) != LF_OK) fail_msg("%s", err.message);
+    struct lf_safetensors *ref = test_safetensors_open("%s/%s_ref.safetensors", dir, name);
     int64_t ishape[4], lshape[4], dshape[4], pshape[4];
     float *image = ref_f32(ref, "image", ishape);
     float *latent = ref_f32(ref, "latent", lshape);

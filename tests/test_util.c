@@ -90,6 +90,20 @@ int test_engine_close(const char *tmp, struct lf_registry *reg, struct lf_sessio
     return -1;
 }
 
+struct lf_safetensors *test_safetensors_open(const char *fmt, ...)
+{
+    char path[1400], text[1600];
+    struct lf_error err = {0};
+    struct lf_safetensors *st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (lf_safetensors_open(path, &st, &err))
+        fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    return st;
+}
+
 struct lf_graph *test_graph_load(struct lf_registry *reg, const char *name, const char *yaml)
 {
     struct lf_graph *g;

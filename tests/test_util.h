@@ -1,13 +1,15 @@
 /*
 ** test_util.h - what the fixture, command and graph tests share: finding
-** ../shared/fixtures, running a built executable, and the graph engine
-** calls that fail the current cmocka test with the error's text.
+** ../shared/fixtures, running a built executable, and the engine calls
+** (opening safetensors, graphs) that fail the current cmocka test with the
+** error's text.
 */
 #ifndef LCMFLOW_TEST_UTIL_H
 #define LCMFLOW_TEST_UTIL_H
 
 #include "lcmflow/executor.h"
 #include "lcmflow/graph.h"
+#include "lcmflow/safetensors.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +41,9 @@ bool test_engine_open(char *tmp, struct lf_registry **reg, struct lf_session **s
 /* Destroys the session and registry and removes tmp with what is in it;
 ** -1 (after saying so) when tmp could not be removed. */
 int test_engine_close(const char *tmp, struct lf_registry *reg, struct lf_session *session);
+
+/* lf_safetensors_open of the printf-formatted path. */
+struct lf_safetensors *test_safetensors_open(const char *fmt, ...);
 
 /* lf_graph_load_string of yaml, named name in messages. */
 struct lf_graph *test_graph_load(struct lf_registry *reg, const char *name, const char *yaml);
