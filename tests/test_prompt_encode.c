@@ -387,12 +387,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[128];
     sd_clip_clear(&clip);
     sd_checkpoint_clear(&ck);
     sd_tokenizer_free(tok);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(tmp);
 }
 
 int main(void)

@@ -3,6 +3,7 @@
 ** across seeds, hold SD 1.5's tensor set, and come with a vocabulary the
 ** tokenizer loads; the synthetic TAESD has the reference layer plan.
 */
+#include "test_util.h"
 #include "lcmflow/safetensors.h"
 #include "sd_tokenizer.h"
 #include "sd_synth.h"
@@ -58,13 +59,6 @@ static void check_seeds(char *dir, synth_fn synth, uint64_t seed, char files[3][
     *size = n[0];
 }
 
-static void remove_files(const char *dir, char files[3][128])
-{
-    for (int i = 0; i < 3; i++)
-        remove(files[i]);
-    rmdir(dir);
-}
-
 static enum lf_status synth_tiny(uint64_t seed, const char *path, int64_t *params,
                                  struct lf_error *err)
 {
@@ -95,7 +89,7 @@ static void deterministic_per_seed(void **state)
     assert_non_null(t);
     assert_int_equal(t->shape[0], 32);
     lf_safetensors_close(st);
-    remove_files(dir, files);
+    test_remove_tree(dir);
 }
 
 static void vocabulary_loads(void **state)
@@ -118,12 +112,7 @@ static void vocabulary_loads(void **state)
     for (int i = 0; i < 77; i++)
         assert_true(ids[i] >= 0 && ids[i] < 1024);
     sd_tokenizer_free(tok);
-    char path[128];
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
-    remove(path);
-    rmdir(dir);
+    test_remove_tree(dir);
 }
 
 /* TAESD for SD 1.5 (taesd.py): encoder conv, 1 + 3 + 3 + 3 blocks between
@@ -160,7 +149,7 @@ static void taesd_layout(void **state)
     assert_non_null(t);
     assert_int_equal(t->shape[0], 3);
     lf_safetensors_close(st);
-    remove_files(dir, files);
+    test_remove_tree(dir);
 }
 
 int main(void)

@@ -341,13 +341,6 @@ static void broken_vocab_errors_name_the_file(void **state)
     expect_load_error(path, LF_ERR_NOT_FOUND, path, "neither vocab.json");
 }
 
-static int rm_tree(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
 int main(void)
 {
     char ref[1200];
@@ -375,7 +368,7 @@ int main(void)
         cmocka_unit_test(broken_vocab_errors_name_the_file),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    rm_tree(tmp);
+    test_remove_tree(tmp);
     json_object_put(ref_root);
     return failed;
 }

@@ -79,15 +79,20 @@ bool test_engine_open(char *tmp, struct lf_registry **reg, struct lf_session **s
     return true;
 }
 
+int test_remove_tree(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) == 0) return 0;
+    fprintf(stderr, "could not remove %s\n", dir);
+    return -1;
+}
+
 int test_engine_close(const char *tmp, struct lf_registry *reg, struct lf_session *session)
 {
-    char cmd[600];
     lf_session_destroy(session);
     lf_registry_destroy(reg);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    if (system(cmd) == 0) return 0;
-    fprintf(stderr, "could not remove %s\n", tmp);
-    return -1;
+    return test_remove_tree(tmp);
 }
 
 struct lf_safetensors *test_safetensors_open(const char *fmt, ...)

@@ -33,6 +33,9 @@ struct test_output {
 void test_exec(struct test_output *r, const char *const *argv, const char *env_name,
                const char *env_value);
 
+/* Removes dir with what is in it (rm -rf): 0, or -1 after saying so. */
+int test_remove_tree(const char *dir);
+
 /* A fresh folder from the mkdtemp template tmp, a registry with the default
 ** plugins and a session that prints no progress; false after saying why on
 ** stderr. */
