@@ -26,17 +26,23 @@ static void usage(FILE *f)
                "The same seed always writes the same file.  Images made from it are noise.\n");
 }
 
-/* The architecture a preset names: PREFIX "tiny" (the tiny test model's
-** widths) or PREFIX "sd15"; NULL after "unknown preset". */
-static const struct sd_arch *preset_arch(const char *command, const char *prefix,
-                                         const char *preset)
+/* After the options of synth-checkpoint and synth-lora: --preset and --out
+** are required (else the usage on stderr), and the preset names PREFIX
+** "tiny" (the tiny test model's widths) or PREFIX "sd15".  NULL after
+** saying what is wrong. */
+static const struct sd_arch *preset_arch(const struct lf_cli_opts *o, const char *prefix,
+                                         const char *preset, const char *out)
 {
+    if (!preset || !out) {
+        o->usage(stderr);
+        return NULL;
+    }
     size_t n = strlen(prefix);
     const char *rest = strncmp(preset, prefix, n) ? "" : preset + n;
     if (!strcmp(rest, "tiny")) return &sd_arch_tiny;
     if (!strcmp(rest, "sd15")) return &sd_arch_sd15;
-    fprintf(stderr, "lcmflow %s: unknown preset '%s' (%stiny or %ssd15)\n", command, preset, prefix,
-            prefix);
+    fprintf(stderr, "lcmflow %s: unknown preset '%s' (%stiny or %ssd15)\n", o->command, preset,
+            prefix, prefix);
     return NULL;
 }
 
@@ -70,11 +76,7 @@ int lf_cli_synth_checkpoint(int argc, char **argv)
         }
     }
     if (o.status >= 0) return o.status;
-    if (!preset || !out) {
-        usage(stderr);
-        return 2;
-    }
-    const struct sd_arch *arch = preset_arch("synth-checkpoint", "", preset);
+    const struct sd_arch *arch = preset_arch(&o, "", preset, out);
     if (!arch) return 2;
     enum lf_dtype dtype;
     if (!strcmp(dtype_name, "f16"))
@@ -155,11 +157,7 @@ int lf_cli_synth_lora(int argc, char **argv)
         }
     }
     if (o.status >= 0) return o.status;
-    if (!preset || !out) {
-        lora_usage(stderr);
-        return 2;
-    }
-    const struct sd_arch *arch = preset_arch("synth-lora", "lcm-", preset);
+    const struct sd_arch *arch = preset_arch(&o, "lcm-", preset, out);
     if (!arch) return 2;
     if (alpha < 0.0) alpha = (double)rank;
     struct lf_error err = {0};
