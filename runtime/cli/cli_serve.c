@@ -45,7 +45,9 @@ static void usage(FILE *f)
             "  --cache-mb N         cache budget in MiB (default %zu)\n"
             "  --device N           the device to use ('lcmflow devices')\n"
             "  --redis URL          run the jobs on the render farm's workers instead\n"
-            "                       (runtime/farm/README.md; needs the farm built in)\n"
+            "                       (runtime/farm/README.md; needs the farm built in);\n"
+            "                       'env': the URL from LCMFLOW_REDIS (keeps a password\n"
+            "                       out of the process list)\n"
             "  --stream NAME, --group NAME   the farm's job stream and workers' group\n"
             "  --shared DIR         the workers' shared --output folder, when they use one\n"
             "  -h, --help           this help\n",
@@ -246,8 +248,14 @@ static int serve(struct serve_args *a, struct serve_config *cfg, const char *wor
     if (a->redis) {
 #ifdef LCMFLOW_FARM
         /* The farm's front end: jobs checked here as ever, run by workers
-        ** (one in flight per queue place). */
-        if (farm_serve_create(a->redis, a->stream, a->group, a->shared, cfg->limits.queue, &farm,
+        ** (one in flight per queue place).  "--redis env": the URL (and its
+        ** password) from the environment, out of the process list. */
+        const char *url = strcmp(a->redis, "env") ? a->redis : getenv(FARM_URL_ENV);
+        if (!url || !*url) {
+            lf_error_set(&err, LF_ERR_INVALID, "--redis env: %s is not set", FARM_URL_ENV);
+            goto fail;
+        }
+        if (farm_serve_create(url, a->stream, a->group, a->shared, cfg->limits.queue, &farm,
                               &err) ||
             serve_jobs_create_remote(farm_serve_remote(farm), &cfg->limits, workdir, events, &jobs,
                                      &err))
