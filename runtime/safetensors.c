@@ -565,6 +565,25 @@ void lf_safetensors_drop_pages(const struct lf_safetensors *st)
     if (st && st->map) madvise(st->map, st->map_size, MADV_DONTNEED);
 }
 
+void lf_safetensors_advise_tensor(const struct lf_safetensors *st,
+                                  const struct lf_safetensors_tensor *t, bool need)
+{
+    if (!st || !st->map || !t || !t->nbytes) return;
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t map = (uintptr_t)st->map, lo = (uintptr_t)t->data, hi = lo + t->nbytes;
+    if (page <= 0 || lo < map || hi > map + st->map_size) return;
+    lo = lo / (uintptr_t)page * (uintptr_t)page;
+    hi = (hi + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    if (hi > map + st->map_size) hi = map + st->map_size;
+        /* advice only: a kernel without MADV_POPULATE_READ faults the pages in */
+#ifdef MADV_POPULATE_READ
+    int advice = need ? MADV_POPULATE_READ : MADV_DONTNEED;
+#else
+    int advice = need ? MADV_WILLNEED : MADV_DONTNEED;
+#endif
+    madvise((void *)lo, hi - lo, advice);
+}
+
 void lf_safetensors_close(struct lf_safetensors *st)
 {
     if (!st) return;

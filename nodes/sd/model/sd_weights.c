@@ -105,20 +105,28 @@ const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *
 struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name)
 {
     const struct sd_weight *item = sd_weights_find(w, name);
-    return item ? item->tensor : NULL;
+    struct lf_tensor *t = NULL;
+    if (item) sd_weights_get(w, (size_t)(item - w->items), &t, NULL);
+    return t;
 }
 
 bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weights)
 {
     const struct sd_weight *item = sd_weights_find(weights, name);
-    if (!item || item->tensor->rank > 4) return false;
-    *rank = item->tensor->rank;
-    memcpy(shape, item->tensor->shape, (size_t)item->tensor->rank * sizeof *shape);
+    if (!item || item->rank > 4) return false;
+    *rank = item->rank;
+    memcpy(shape, item->shape, (size_t)item->rank * sizeof *shape);
     return true;
 }
 
+static void note_shape(struct sd_weight *item)
+{
+    item->rank = item->tensor->rank;
+    memcpy(item->shape, item->tensor->shape, sizeof item->shape);
+}
+
 /* Copies a file tensor into a new device tensor of dtype. */
-static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *st,
+static enum lf_status upload(const struct sd_weights *w, const struct lf_safetensors *st,
                              const struct lf_safetensors_tensor *src, struct lf_tensor **out,
                              struct lf_error *err)
 {
@@ -191,6 +199,8 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
         }
         item->file = st;
         item->source = src;
+        item->from_source = true;
+        note_shape(item);
         w->bytes += lf_tensor_nbytes(item->tensor);
         /* The pages read so far are let go as the load goes, not at its
         ** end: else the whole file is resident beside its tensors. */
@@ -236,6 +246,9 @@ enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights *
         item->tensor = lf_tensor_retain(w->items[i].tensor);
         item->file = w->items[i].file;
         item->source = w->items[i].source;
+        item->from_source = w->items[i].from_source;
+        item->rank = w->items[i].rank;
+        memcpy(item->shape, w->items[i].shape, sizeof item->shape);
         d->count++;
     }
     /* Same items in the same order: the hash index is valid as it is. */
@@ -251,13 +264,72 @@ enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_
 {
     if (index >= w->count)
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: no item %zu", index);
-    struct lf_tensor *old = w->items[index].tensor;
-    if (tensor->rank != old->rank ||
-        memcmp(tensor->shape, old->shape, (size_t)old->rank * sizeof *old->shape) != 0)
+    struct sd_weight *item = &w->items[index];
+    if (tensor->rank != item->rank ||
+        memcmp(tensor->shape, item->shape, (size_t)item->rank * sizeof *item->shape) != 0)
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: %s: another shape",
-                            w->items[index].name);
-    w->bytes = w->bytes - lf_tensor_nbytes(old) + lf_tensor_nbytes(tensor);
-    w->items[index].tensor = tensor;
-    lf_tensor_release(old);
+                            item->name);
+    /* bytes counts every item, dropped ones too (they come back when used) */
+    int64_t numel = 1;
+    for (int i = 0; i < item->rank; i++)
+        numel *= item->shape[i];
+    w->bytes = w->bytes - (uint64_t)numel * lf_dtype_size(w->dtype) + lf_tensor_nbytes(tensor);
+    lf_tensor_release(item->tensor);
+    item->tensor = tensor;
+    item->from_source = false;
     return LF_OK;
+}
+
+enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
+                                      struct lf_tensor **out, struct lf_error *err)
+{
+    *out = NULL;
+    const struct sd_weight *item = &w->items[index];
+    if (!item->source || !item->file)
+        return lf_error_set(err, LF_ERR_INVALID, "weight %s has no source file", item->name);
+    /* upload() as the first load did, so the bits are the same; the pages
+    ** are mapped in one call and let go again after. */
+    lf_safetensors_advise_tensor(item->file, item->source, true);
+    struct lf_tensor *t = NULL;
+    enum lf_status s = upload(w, item->file, item->source, &t, err);
+    lf_safetensors_advise_tensor(item->file, item->source, false);
+    if (!s && (t->rank != item->rank ||
+               memcmp(t->shape, item->shape, (size_t)item->rank * sizeof *item->shape))) {
+        struct lf_tensor *shaped; /* stored as [C, C], used as [C, C, 1, 1] (the VAE's) */
+        s = lf_tensor_reshape(t, item->rank, item->shape, &shaped, err);
+        lf_tensor_release(t);
+        t = s ? NULL : shaped;
+    }
+    if (s) {
+        lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(item->file), item->source->name);
+        return s;
+    }
+    *out = t;
+    return LF_OK;
+}
+
+enum lf_status sd_weights_get(const struct sd_weights *w, size_t index, struct lf_tensor **out,
+                              struct lf_error *err)
+{
+    *out = NULL;
+    if (index >= w->count)
+        return lf_error_set(err, LF_ERR_INVALID, "sd_weights_get: no item %zu", index);
+    struct sd_weight *item = &w->items[index];
+    if (!item->tensor) {
+        /* w's values are unchanged by this: only whether they are in memory */
+        enum lf_status s = sd_weights_load_source(w, index, &item->tensor, err);
+        if (s) return s;
+    }
+    *out = item->tensor;
+    return LF_OK;
+}
+
+struct lf_tensor *sd_weights_take(struct sd_weights *w, size_t index)
+{
+    struct sd_weight *item = index < w->count ? &w->items[index] : NULL;
+    if (!item || !item->from_source || !item->source || !lf_tensor_is_exclusive(item->tensor))
+        return NULL;
+    struct lf_tensor *t = item->tensor;
+    item->tensor = NULL;
+    return t;
 }
