@@ -301,6 +301,17 @@ enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights *
     return LF_OK;
 }
 
+uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weights *base)
+{
+    if (w == base) return 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        const struct lf_tensor *t = w->items[i].tensor;
+        if (t && (i >= base->count || t != base->items[i].tensor)) bytes += lf_tensor_nbytes(t);
+    }
+    return bytes;
+}
+
 enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_tensor *tensor,
                                   struct lf_error *err)
 {

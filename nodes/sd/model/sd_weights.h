@@ -115,6 +115,10 @@ bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weig
 enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
                                  struct lf_error *err);
 
+/* Bytes of w's tensors that base does not hold too (w derived from base):
+** what w adds to memory beside base, for the cache budget. */
+uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weights *base);
+
 /* Replaces item index's tensor by tensor (same shape; w takes over the
 ** caller's reference) and releases the old one.  Only for a set nobody else
 ** holds yet (fresh from sd_weights_derive): other holders would see the
