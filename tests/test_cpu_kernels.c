@@ -171,6 +171,22 @@ struct attn_case {
     int64_t jump; /* > 0: keys jump .. jump + 4 are 20 times larger */
 };
 
+/* The kernel over the whole case at once, or in slices of `slice` query
+** rows sharing one key pack (as the backend calls it). */
+static void run_attention(const struct lf_cpu_kernels *k, struct lf_cpu_attention *a, int64_t slice)
+{
+    a->pack = aligned_alloc(64, (lf_cpu_attention_pack_floats(a) * 4 + 63) / 64 * 64);
+    assert_non_null(a->pack);
+    a->packed = false;
+    for (int64_t q0 = 0; q0 < a->lq; q0 += slice) {
+        a->q_begin = q0;
+        a->q_end = a->lq - q0 < slice ? a->lq : q0 + slice;
+        assert_true(k->attention(a));
+        a->packed = true;
+    }
+    free(a->pack);
+}
+
 static void check_attention_case(const struct lf_cpu_kernels *k, const struct attn_case *c)
 {
     int64_t ch = c->heads * c->head_dim;
@@ -183,16 +199,50 @@ static void check_attention_case(const struct lf_cpu_kernels *k, const struct at
                 for (int64_t e = 0; e < ch; e++)
                     kk[(b * c->lk + j) * ch + e] *= 20;
     float scale = (float)(1.0 / sqrt((double)c->head_dim));
-    struct lf_cpu_attention a = {q,     kk,       v,           y,     c->batch, c->lq,
-                                 c->lk, c->heads, c->head_dim, scale, c->causal};
-    assert_true(k->attention(&a));
+    struct lf_cpu_attention a = {.q = q,
+                                 .k = kk,
+                                 .v = v,
+                                 .y = y,
+                                 .batch = c->batch,
+                                 .lq = c->lq,
+                                 .lk = c->lk,
+                                 .heads = c->heads,
+                                 .head_dim = c->head_dim,
+                                 .scale = scale,
+                                 .causal = c->causal};
     ref_attention(q, kk, v, c->batch, c->lq, c->lk, (int)c->heads, c->head_dim, scale, c->causal,
                   want);
-    char label[128];
-    snprintf(label, sizeof label, "%s attention B%lld Lq%lld Lk%lld H%lld D%lld%s", k->isa,
-             (long long)c->batch, (long long)c->lq, (long long)c->lk, (long long)c->heads,
-             (long long)c->head_dim, c->causal ? " causal" : "");
+    char label[160];
+    int at = snprintf(label, sizeof label, "%s attention B%lld Lq%lld Lk%lld H%lld D%lld%s", k->isa,
+                      (long long)c->batch, (long long)c->lq, (long long)c->lk, (long long)c->heads,
+                      (long long)c->head_dim, c->causal ? " causal" : "");
+    /* Whole, then in slices of 7 rows (not a multiple of the tile). */
+    run_attention(k, &a, c->lq);
     op_test_assert_close(label, y, want, nq, 2e-5, 1e-4);
+    memset(y, 0, nq * 4);
+    run_attention(k, &a, 7);
+    snprintf(label + at, sizeof label - (size_t)at, ", slices of 7");
+    op_test_assert_close(label, y, want, nq, 2e-5, 1e-4);
+
+    /* bf16 in and out: the f32 kernel's result on the bf16-rounded inputs,
+    ** within one bf16 rounding of the output. */
+    uint16_t *q16 = malloc(nq * 2), *k16 = malloc(nk * 2), *v16 = malloc(nk * 2);
+    uint16_t *y16 = malloc(nq * 2);
+    k->f32_to_bf16(q, q16, (int64_t)nq);
+    k->f32_to_bf16(kk, k16, (int64_t)nk);
+    k->f32_to_bf16(v, v16, (int64_t)nk);
+    k->bf16_to_f32(q16, q, (int64_t)nq);
+    k->bf16_to_f32(k16, kk, (int64_t)nk);
+    k->bf16_to_f32(v16, v, (int64_t)nk);
+    ref_attention(q, kk, v, c->batch, c->lq, c->lk, (int)c->heads, c->head_dim, scale, c->causal,
+                  want);
+    struct lf_cpu_attention a16 = a;
+    a16.q = q16, a16.k = k16, a16.v = v16, a16.y = y16, a16.bf16 = true;
+    run_attention(k, &a16, 7);
+    k->bf16_to_f32(y16, y, (int64_t)nq);
+    snprintf(label + at, sizeof label - (size_t)at, ", bf16");
+    op_test_assert_close(label, y, want, nq, 1e-4, 8e-3);
+    free(q16), free(k16), free(v16), free(y16);
     free(q), free(kk), free(v), free(y), free(want);
 }
 

@@ -2,15 +2,19 @@
 ** cpu_kern_attn.c - flash-style attention on the CPU; compiled once per
 ** instruction set (cpu_kern_isa.h).
 **
-** A work item is one (batch, head, tile of TQ query rows).  Its queries
-** (times scale) are packed into Qs [TQ][Dp] (Dp = head dim rounded up to
-** 16, zero-padded); keys go by blocks of TK: the block is packed
-** transposed into Kt [D][TK] and the values into Vs [TK][Dp], the scores
+** First every block of TK keys of every (batch, head) is packed once into
+** the caller's scratch: transposed into Kt [D][TK] and the values into
+** Vs [TK][Dp] (Dp = head dim rounded up to 16, zero-padded), so the query
+** tiles share them instead of each packing all keys again.  Then a work item
+** is one (batch, head, tile of TQ query rows): its queries (times scale)
+** are packed into Qs [TQ][Dp], and per key block the scores
 ** S = Qs Kt [TQ][TK] come from a 4 x 64 register-blocked kernel, an online
 ** softmax turns them into P with the running max m and sum l per row, and
 ** O [TQ][Dp] += P Vs from a 4 x 64 kernel.  Memory per thread: a few
-** tiles, never Lq x Lk.  The micro-kernels use GCC vector types of 16
-** floats: one AVX-512 register, two AVX2 ones, four SSE ones.
+** tiles, never Lq x Lk.  bf16 inputs are widened while packed and the
+** output rounded as it is stored, so the math is f32's either way.  The
+** micro-kernels use GCC vector types of 16 floats: one AVX-512 register,
+** two AVX2 ones, four SSE ones.
 */
 #include "cpu_kern_isa.h"
 #include "cpu_math.h"
@@ -19,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TQ 64
-#define TK 64
+#define TQ LF_CPU_ATTN_TQ
+#define TK LF_CPU_ATTN_TK
 
 typedef float v16 __attribute__((vector_size(64)));
 
@@ -103,22 +107,58 @@ static void pv_4rows(const float *p, const float *vs, int64_t dp, int64_t nk, fl
 }
 
 struct attn_scratch {
-    float *qs, *kt, *vs, *s, *o, *m, *l;
+    float *qs, *s, *o, *m, *l;
 };
 
 static bool scratch_alloc(struct attn_scratch *w, int64_t dp)
 {
-    size_t floats = (size_t)(TQ * dp + dp * TK + TK * dp + TQ * TK + TQ * dp + 2 * TQ);
+    size_t floats = (size_t)(TQ * dp + TQ * TK + TQ * dp + 2 * TQ);
     float *base = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!base) return false;
     w->qs = base;
-    w->kt = w->qs + TQ * dp;
-    w->vs = w->kt + dp * TK;
-    w->s = w->vs + TK * dp;
+    w->s = w->qs + TQ * dp;
     w->o = w->s + TQ * TK;
     w->m = w->o + TQ * dp;
     w->l = w->m + TQ;
     return true;
+}
+
+/* count values of row `row` of x (f32 or bf16), from column col, into f32. */
+static inline void load_row(const struct lf_cpu_attention *a, const void *x, int64_t row,
+                            int64_t col, int64_t count, float *out)
+{
+    int64_t at = row * a->heads * a->head_dim + col;
+    if (a->bf16)
+        bf16_load((const uint16_t *)x + at, out, count);
+    else
+        memcpy(out, (const float *)x + at, (size_t)count * sizeof(float));
+}
+
+static int64_t key_blocks(const struct lf_cpu_attention *a)
+{
+    return (a->lk + TK - 1) / TK;
+}
+
+/* Keys and values of block blk of (b, h), in tile form. */
+static float *packed_block(const struct lf_cpu_attention *a, int64_t b, int64_t h, int64_t blk,
+                           int64_t dp)
+{
+    return a->pack + ((b * a->heads + h) * key_blocks(a) + blk) * 2 * dp * TK;
+}
+
+static void pack_block(const struct lf_cpu_attention *a, int64_t b, int64_t h, int64_t blk,
+                       int64_t dp)
+{
+    int64_t d_count = a->head_dim, k0 = blk * TK, nk = a->lk - k0 < TK ? a->lk - k0 : TK;
+    float *kt = packed_block(a, b, h, blk, dp), *vs = kt + dp * TK;
+    memset(kt, 0, (size_t)(2 * dp * TK) * sizeof(float));
+    for (int64_t j = 0; j < nk; j++) {
+        int64_t at = (b * a->lk + k0 + j) * a->heads * d_count + h * d_count;
+        for (int64_t d = 0; d < d_count; d++) /* transposed: one value at a time */
+            kt[d * TK + j] = a->bf16 ? lf_bf16_value((const uint16_t *)a->k + at + d)
+                                     : ((const float *)a->k)[at + d];
+        load_row(a, a->v, b * a->lk + k0 + j, h * d_count, d_count, vs + j * dp);
+    }
 }
 
 /* Online softmax of one row of scores: keys nk.. and (causal) keys after
@@ -152,17 +192,17 @@ static void softmax_update(float *s, float *o, int64_t dp, float *m, float *l, i
 }
 
 static void attention_tile(const struct lf_cpu_attention *a, struct attn_scratch *w, int64_t b,
-                           int64_t h, int64_t q0)
+                           int64_t h, int64_t q0, int64_t q_end)
 {
     int64_t d_count = a->head_dim, dp = (d_count + 15) / 16 * 16, ld = a->heads * d_count;
-    int64_t nq = a->lq - q0 < TQ ? a->lq - q0 : TQ;
+    int64_t nq = q_end - q0 < TQ ? q_end - q0 : TQ;
     memset(w->qs, 0, (size_t)(TQ * dp) * sizeof(float));
     memset(w->o, 0, (size_t)(TQ * dp) * sizeof(float));
-    memset(w->vs, 0, (size_t)(TK * dp) * sizeof(float));
     for (int64_t r = 0; r < nq; r++) {
-        const float *qr = a->q + (b * a->lq + q0 + r) * ld + h * d_count;
+        float *qs = w->qs + r * dp;
+        load_row(a, a->q, b * a->lq + q0 + r, h * d_count, d_count, qs);
         for (int64_t d = 0; d < d_count; d++)
-            w->qs[r * dp + d] = qr[d] * a->scale;
+            qs[d] *= a->scale;
         w->m[r] = -INFINITY;
         w->l[r] = 0;
     }
@@ -170,39 +210,38 @@ static void attention_tile(const struct lf_cpu_attention *a, struct attn_scratch
     if (a->causal && q0 + nq < k_end) k_end = q0 + nq;
     for (int64_t k0 = 0; k0 < k_end; k0 += TK) {
         int64_t nk = k_end - k0 < TK ? k_end - k0 : TK;
-        for (int64_t j = 0; j < nk; j++) {
-            const float *kr = a->k + (b * a->lk + k0 + j) * ld + h * d_count;
-            const float *vr = a->v + (b * a->lk + k0 + j) * ld + h * d_count;
-            for (int64_t d = 0; d < d_count; d++)
-                w->kt[d * TK + j] = kr[d];
-            memcpy(w->vs + j * dp, vr, (size_t)d_count * sizeof(float));
-        }
-        for (int64_t j = nk; j < TK; j++) {
-            for (int64_t d = 0; d < d_count; d++)
-                w->kt[d * TK + j] = 0.0f;
-            memset(w->vs + j * dp, 0, (size_t)dp * sizeof(float));
-        }
+        const float *kt = packed_block(a, b, h, k0 / TK, dp), *vs = kt + dp * TK;
         for (int64_t r = 0; r < nq; r += 4)
-            qk_4x64(w->qs + r * dp, dp, w->kt, d_count, w->s + r * TK);
+            qk_4x64(w->qs + r * dp, dp, kt, d_count, w->s + r * TK);
         for (int64_t r = 0; r < nq; r++)
             softmax_update(w->s + r * TK, w->o + r * dp, dp, w->m + r, w->l + r, nk, k0, q0 + r,
                            a->causal);
         for (int64_t r = 0; r < nq; r += 4)
-            pv_4rows(w->s + r * TK, w->vs, dp, nk, w->o + r * dp);
+            pv_4rows(w->s + r * TK, vs, dp, nk, w->o + r * dp);
     }
     for (int64_t r = 0; r < nq; r++) {
-        float *yr = a->y + (b * a->lq + q0 + r) * ld + h * d_count;
-        float inv = w->l[r] > 0 ? 1.0f / w->l[r] : 0.0f;
+        float *o = w->o + r * dp, inv = w->l[r] > 0 ? 1.0f / w->l[r] : 0.0f;
         for (int64_t d = 0; d < d_count; d++)
-            yr[d] = w->o[r * dp + d] * inv;
+            o[d] *= inv;
+        int64_t at = (b * a->lq + q0 + r) * ld + h * d_count;
+        if (a->bf16)
+            bf16_store(o, (uint16_t *)a->y + at, d_count);
+        else
+            memcpy((float *)a->y + at, o, (size_t)d_count * sizeof(float));
     }
 }
 
 bool LF_ISA_FN(lf_cpu_attention)(const struct lf_cpu_attention *a)
 {
-    int64_t tiles = (a->lq + TQ - 1) / TQ, items = a->batch * a->heads * tiles;
-    int64_t dp = (a->head_dim + 15) / 16 * 16;
+    int64_t q_begin = a->q_begin, q_end = a->q_end > 0 ? a->q_end : a->lq;
+    int64_t tiles = (q_end - q_begin + TQ - 1) / TQ, items = a->batch * a->heads * tiles;
+    int64_t dp = (a->head_dim + 15) / 16 * 16, blocks = key_blocks(a);
     bool ok = true;
+    if (!a->packed) {
+#pragma omp parallel for schedule(static)
+        for (int64_t it = 0; it < a->batch * a->heads * blocks; it++)
+            pack_block(a, it / (a->heads * blocks), it / blocks % a->heads, it % blocks, dp);
+    }
 #pragma omp parallel
     {
         struct attn_scratch w = {0};
@@ -215,7 +254,7 @@ bool LF_ISA_FN(lf_cpu_attention)(const struct lf_cpu_attention *a)
         for (int64_t it = 0; it < items; it++) {
             if (!mine) continue;
             int64_t tile = it % tiles, h = it / tiles % a->heads, b = it / (tiles * a->heads);
-            attention_tile(a, &w, b, h, tile * TQ);
+            attention_tile(a, &w, b, h, q_begin + tile * TQ, q_end);
         }
         if (mine) free(w.qs);
     }

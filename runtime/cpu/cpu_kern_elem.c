@@ -176,26 +176,6 @@ void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n)
 
 #define BF16_RUN 2048
 
-static inline void bf16_load(const uint16_t *x, float *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)x[i] << 16;
-        memcpy(&y[i], &v, sizeof v);
-    }
-}
-
-static inline void bf16_store(const float *x, uint16_t *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t v;
-        memcpy(&v, &x[i], sizeof v);
-        uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
-        y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
-    }
-}
-
 void LF_ISA_FN(lf_cpu_unary_bf16)(const uint16_t *x, uint16_t *y, int64_t n, unsigned fn,
                                   float scale, float shift)
 {
@@ -256,11 +236,7 @@ void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n)
 #pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
     for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
         int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) {
-            uint32_t v = (uint32_t)x[i] << 16;
-            memcpy(&y[i], &v, sizeof v);
-        }
+        bf16_load(x + lo, y + lo, hi - lo);
     }
 }
 
@@ -269,13 +245,7 @@ void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n)
 #pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
     for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
         int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
-#pragma omp simd
-        for (int64_t i = lo; i < hi; i++) {
-            uint32_t v;
-            memcpy(&v, &x[i], sizeof v);
-            uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
-            y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
-        }
+        bf16_store(x + lo, y + lo, hi - lo);
     }
 }
 

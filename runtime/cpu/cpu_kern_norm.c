@@ -131,15 +131,6 @@ void LF_ISA_FN(lf_cpu_softmax)(const float *x, float *y, int64_t rows, int64_t c
 ** f32 stretch on the stack (three reads of bf16, one write). */
 #define BF16_RUN 2048
 
-static void bf16_load(const uint16_t *x, float *y, int64_t n)
-{
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)x[i] << 16;
-        memcpy(&y[i], &v, sizeof v);
-    }
-}
-
 void LF_ISA_FN(lf_cpu_group_norm_bf16)(const uint16_t *x, const float *gamma, const float *beta,
                                        int64_t batch, int64_t channels, int64_t spatial,
                                        int64_t groups, float eps, bool silu, uint16_t *y)
@@ -171,14 +162,7 @@ void LF_ISA_FN(lf_cpu_group_norm_bf16)(const uint16_t *x, const float *gamma, co
                 int64_t len = spatial - lo < BF16_RUN ? spatial - lo : BF16_RUN;
                 bf16_load(xg + c * spatial + lo, f, len);
                 affine(f, f, len, a, b, silu);
-#pragma omp simd
-                for (int64_t i = 0; i < len; i++) {
-                    uint32_t v;
-                    memcpy(&v, &f[i], sizeof v);
-                    uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
-                    yg[c * spatial + lo + i] =
-                        (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
-                }
+                bf16_store(f, yg + c * spatial + lo, len);
             }
         }
     }

@@ -28,14 +28,36 @@ struct lf_cpu_broadcast {
     int64_t b_stride[4];
 };
 
-/* Attention arguments: q [B, Lq, H*D], k and v [B, Lk, H*D], y like q. */
+/* Attention arguments: q [B, Lq, H*D], k and v [B, Lk, H*D], y like q; all
+** f32, or all bf16 (converted while packed into the f32 tiles, y rounded).
+** Computes the query rows [q_begin, q_end) of every batch item (q_end 0:
+** all), so a caller can slice the work.  pack: caller-owned scratch of
+** lf_cpu_attention_pack_floats(a) floats (64-byte aligned) for the keys and
+** values in tile form; the kernel fills it when packed is false, and slices
+** after the first pass packed = true to reuse it. */
 struct lf_cpu_attention {
-    const float *q, *k, *v;
-    float *y;
+    const void *q, *k, *v;
+    void *y;
     int64_t batch, lq, lk, heads, head_dim;
     float scale;
-    bool causal;
+    bool causal, bf16;
+    int64_t q_begin, q_end;
+    float *pack;
+    bool packed;
 };
+
+/* Query rows and keys per tile of the attention kernel. */
+#define LF_CPU_ATTN_TQ 64
+#define LF_CPU_ATTN_TK 64
+
+/* Per (batch, head, block of TK keys): K^T [Dp][TK] then V [TK][Dp], Dp the
+** head dim rounded up to 16. */
+static inline size_t lf_cpu_attention_pack_floats(const struct lf_cpu_attention *a)
+{
+    int64_t dp = (a->head_dim + 15) / 16 * 16,
+            blocks = (a->lk + LF_CPU_ATTN_TK - 1) / LF_CPU_ATTN_TK;
+    return (size_t)(a->batch * a->heads * blocks * 2 * dp * LF_CPU_ATTN_TK);
+}
 
 /* unary fn code meaning x itself (then y = x * scale + shift). */
 #define LF_CPU_UNARY_IDENTITY 100u

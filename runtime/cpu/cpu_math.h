@@ -72,4 +72,35 @@ static inline float lf_cpu_gelu(float x)
     return x * lf_cpu_phi(x);
 }
 
+/* bf16 <-> f32 over a short run: a bf16 is the top half of an f32 (memcpy
+** keeps the type punning defined); f32 -> bf16 rounds to nearest even and
+** keeps a NaN a NaN. */
+static inline float lf_bf16_value(const uint16_t *x)
+{
+    uint32_t v = (uint32_t)*x << 16;
+    float f;
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+
+static inline void bf16_load(const uint16_t *x, float *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)x[i] << 16;
+        memcpy(&y[i], &v, sizeof v);
+    }
+}
+
+static inline void bf16_store(const float *x, uint16_t *y, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v;
+        memcpy(&v, &x[i], sizeof v);
+        uint32_t r = (v + 0x7fffu + ((v >> 16) & 1u)) >> 16;
+        y[i] = (uint16_t)((v & 0x7fffffffu) > 0x7f800000u ? (v >> 16) | 0x40u : r);
+    }
+}
+
 #endif

@@ -94,7 +94,7 @@ enum lf_status lf_cpu_op_gemm(struct lf_tensor *a, struct lf_tensor *b, struct l
         s = lf_cpu_gemm(&q, err);
         count_call(bf16);
     }
-    lf_cpu_prof_add(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch);
+    lf_cpu_prof_add_bf16(LF_CPU_PROF_GEMM, t0, 2.0 * g->m * g->n * g->k * g->batch, bf16);
     return io_end(&io, bf16 ? NULL : c, s);
 }
 
@@ -149,9 +149,9 @@ enum lf_status lf_cpu_op_conv2d(struct lf_tensor *x, struct lf_tensor *w, struct
         s = lf_cpu_conv2d(&p, err);
         count_call(bf16);
     }
-    lf_cpu_prof_add(conv_class(w), t0,
-                    2.0 * (double)lf_tensor_numel(y) *
-                        (double)(w->shape[1] * w->shape[2] * w->shape[3]));
+    lf_cpu_prof_add_bf16(
+        conv_class(w), t0,
+        2.0 * (double)lf_tensor_numel(y) * (double)(w->shape[1] * w->shape[2] * w->shape[3]), bf16);
     return io_end(&io, bf16 ? NULL : y, s);
 }
 
@@ -207,50 +207,48 @@ enum lf_status lf_cpu_op_attention(struct lf_tensor *q, struct lf_tensor *k, str
                                    struct lf_error *err)
 {
     double t0 = lf_cpu_prof_start();
+    /* All bf16: the kernel reads and writes the bf16 bytes itself. */
+    bool bf16 = plain_bf16(q) && plain_bf16(k) && plain_bf16(v) && plain_bf16(y);
     struct io io;
-    struct lf_tensor *ins[3] = {q, k, v};
-    enum lf_status s = io_begin(&io, y, ins, 3, err);
+    struct lf_tensor *ins[3] = {bf16 ? NULL : q, bf16 ? NULL : k, bf16 ? NULL : v};
+    enum lf_status s = io_begin(&io, bf16 ? NULL : y, ins, 3, err);
+    struct lf_cpu_attention a = {
+        .q = bf16 ? lf_cpu_bytes(q) : (const void *)io.in[0],
+        .k = bf16 ? lf_cpu_bytes(k) : (const void *)io.in[1],
+        .v = bf16 ? lf_cpu_bytes(v) : (const void *)io.in[2],
+        .y = bf16 ? lf_cpu_bytes(y) : (void *)io.out,
+        .batch = q->shape[0],
+        .lq = q->shape[1],
+        .lk = k->shape[1],
+        .heads = heads,
+        .head_dim = q->shape[2] / heads,
+        .scale = scale,
+        .causal = causal,
+        .bf16 = bf16,
+    };
+    if (s == LF_OK && !(a.pack = lf_cpu_host_alloc(lf_cpu_attention_pack_floats(&a) * 4)))
+        s = attention_no_memory(err);
     if (s == LF_OK) {
-        struct lf_cpu_attention a = {
-            .q = io.in[0],
-            .k = io.in[1],
-            .v = io.in[2],
-            .y = io.out,
-            .batch = q->shape[0],
-            .lq = q->shape[1],
-            .lk = k->shape[1],
-            .heads = heads,
-            .head_dim = q->shape[2] / heads,
-            .scale = scale,
-            .causal = causal,
-        };
         /* Query rows in slices of about ATTENTION_SLICE_FLOP, the
         ** interruption flag checked between them (interrupt.h): one SD 1.5
-        ** attention at 512 px is a second of work.  A causal mask counts
-        ** rows from the slice's start, so causal attention is not sliced. */
-        int64_t ld = a.heads * a.head_dim;
-        double flop_per_row = 4.0 * (double)ld * (double)a.lk;
+        ** attention at 512 px is a second of work.  The keys are packed by
+        ** the first slice and shared by the rest. */
+        double flop_per_row = 4.0 * (double)(a.heads * a.head_dim) * (double)a.lk * a.batch;
         int64_t rows = (int64_t)(ATTENTION_SLICE_FLOP / flop_per_row);
-        if (causal || rows < 1 || (double)(a.batch * a.lq) * flop_per_row <= ATTENTION_SLICE_FLOP) {
+        rows = rows < 1 ? 1 : rows;
+        for (int64_t q0 = 0; q0 < a.lq && s == LF_OK; q0 += rows) {
+            a.q_begin = q0;
+            a.q_end = a.lq - q0 < rows ? a.lq : q0 + rows;
             if (!lf_cpu_kernels()->attention(&a)) s = attention_no_memory(err);
-        } else {
-            for (int64_t b = 0; b < q->shape[0] && s == LF_OK; b++)
-                for (int64_t q0 = 0; q0 < q->shape[1] && s == LF_OK; q0 += rows) {
-                    struct lf_cpu_attention slice = a;
-                    slice.batch = 1;
-                    slice.lq = q->shape[1] - q0 < rows ? q->shape[1] - q0 : rows;
-                    slice.q = a.q + (b * q->shape[1] + q0) * ld;
-                    slice.y = a.y + (b * q->shape[1] + q0) * ld;
-                    slice.k = a.k + b * a.lk * ld;
-                    slice.v = a.v + b * a.lk * ld;
-                    if (!lf_cpu_kernels()->attention(&slice)) s = attention_no_memory(err);
-                    if (s == LF_OK) s = lf_interrupt_check("attention", err);
-                }
+            a.packed = true;
+            if (s == LF_OK && a.q_end < a.lq) s = lf_interrupt_check("attention", err);
         }
     }
+    free(a.pack);
+    /* f32 math either way: counted against the fp32 peak */
     lf_cpu_prof_add(LF_CPU_PROF_ATTENTION, t0,
                     4.0 * (double)lf_tensor_numel(q) * (double)k->shape[1]);
-    return io_end(&io, y, s);
+    return io_end(&io, bf16 ? NULL : y, s);
 }
 
 enum lf_status lf_cpu_op_softmax(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)

@@ -30,6 +30,9 @@ bool lf_cpu_profiling(void);
 /* A start time (0 when not profiling) for lf_cpu_prof_add. */
 double lf_cpu_prof_start(void);
 void lf_cpu_prof_add(enum lf_cpu_prof what, double start, double flops);
+/* The same for an op that computed on bf16 data (oneDNN's bf16 kernels): its
+** rate is reported against the bf16 peak, in a row of its own. */
+void lf_cpu_prof_add_bf16(enum lf_cpu_prof what, double start, double flops, bool bf16);
 /* Prints the table to stderr and clears it (nothing when off or empty). */
 void lf_cpu_prof_report(void);
 
