@@ -583,7 +583,8 @@ static size_t dropped(const struct sd_weights *w)
 ** once), a strength change while the first result is still held (a cached
 ** output) and one after it was released both give bit for bit the weights
 ** of a fresh apply at that strength on a fresh load, the first result never
-** changes, and the base reads back as the file's values. */
+** changes, and the base reads back as the file's values; with
+** LCMFLOW_LORA_KEEP_BASE the base keeps its layers and the result is the same. */
 static void strength_change_equals_fresh_apply(void **state)
 {
     struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
@@ -619,13 +620,20 @@ static void strength_change_equals_fresh_apply(void **state)
         x = download_raw(sd_weights_tensor(want, probe));
         assert_true(memcmp(x, a_bits, lf_tensor_nbytes(sd_weights_tensor(want, probe))) != 0);
         free(x), free(a_bits), free(a_conv);
-        sd_weights_release(want);
         sd_weights_release(b);
         sd_weights_release(c);
         /* The base loads its taken layers from the file again: the values of
         ** a fresh load (every item of both is read back). */
         assert_int_equal(assert_same_bits(ck.unet, fresh.unet), ck.unet->count);
         assert_int_equal(dropped(ck.unet), 0);
+        /* LCMFLOW_LORA_KEEP_BASE: the base keeps its layers, same result */
+        setenv("LCMFLOW_LORA_KEEP_BASE", "1", 1);
+        struct sd_weights *kept = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+        unsetenv("LCMFLOW_LORA_KEEP_BASE");
+        assert_int_equal(dropped(ck.unet), 0);
+        assert_int_equal(assert_same_bits(kept, want), want->count);
+        sd_weights_release(kept);
+        sd_weights_release(want);
         sd_checkpoint_clear(&fresh);
         sd_checkpoint_clear(&ck);
     }

@@ -224,6 +224,15 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
 ** Several LoRAs on a 16-bit weight sum in an f32 copy, rounded once at the
 ** end; one LoRA merges straight into W's dtype (one rounding).  The backend
 ** picks how (runtime/cpu/, runtime/vulkan/). */
+/* LCMFLOW_LORA_KEEP_BASE=1: the base keeps its copy of every touched layer
+** (twice the memory for them; a strength change then copies from memory,
+** which is several times faster than loading from the file). */
+static bool keep_base(void)
+{
+    const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
                                 const struct sd_lora_job *jobs, size_t count,
                                 struct sd_scratch *scratch, struct lf_error *err)
@@ -244,7 +253,7 @@ static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
     if (!s && acc_dtype == base->dtype && lf_tensor_is_exclusive(base)) {
         acc = base; /* loaded from the file just now: ours alone */
         base = NULL;
-    } else if (!s && acc_dtype == base->dtype) {
+    } else if (!s && acc_dtype == base->dtype && !keep_base()) {
         lf_tensor_release(base);
         base = NULL;
         acc = sd_weights_take(in, index);
@@ -273,7 +282,7 @@ static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
     if (!s) lf_tensor_prepare_weight(result);
     if (!s && (s = sd_weights_replace(out, index, result, err))) lf_tensor_release(result);
     /* in's copy, when nobody else holds it, goes too: in loads it again if used */
-    if (!s) lf_tensor_release(sd_weights_take(in, index));
+    if (!s && !keep_base()) lf_tensor_release(sd_weights_take(in, index));
     if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[index].name);
     return s;
 }
