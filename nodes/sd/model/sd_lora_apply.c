@@ -214,6 +214,15 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
     return LF_OK;
 }
 
+/* LCMFLOW_LORA_KEEP_BASE=1: the base keeps its copy of every touched layer
+** (twice the memory for them; a strength change then copies from memory,
+** which is several times faster than loading from the file). */
+static bool keep_base(void)
+{
+    const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 /* The merged value of one weight, put into out in place of the shared one:
 ** W' = W + sum scale * up @ down by lf_op_lora_merge (in place, f32
 ** accumulation) into W's memory when in holds it alone and the file gives
@@ -224,15 +233,6 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
 ** Several LoRAs on a 16-bit weight sum in an f32 copy, rounded once at the
 ** end; one LoRA merges straight into W's dtype (one rounding).  The backend
 ** picks how (runtime/cpu/, runtime/vulkan/). */
-/* LCMFLOW_LORA_KEEP_BASE=1: the base keeps its copy of every touched layer
-** (twice the memory for them; a strength change then copies from memory,
-** which is several times faster than loading from the file). */
-static bool keep_base(void)
-{
-    const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
                                 const struct sd_lora_job *jobs, size_t count,
                                 struct sd_scratch *scratch, struct lf_error *err)
