@@ -118,6 +118,25 @@ enum lf_status lf_device_list(struct lf_device_info *infos, uint32_t capacity, u
     return LF_OK;
 }
 
+enum lf_status lf_device_list_alloc(struct lf_device_info **infos, uint32_t *count,
+                                    struct lf_error *err)
+{
+    struct listed *all;
+    *infos = NULL;
+    enum lf_status s = list_all(&all, count, err);
+    if (s || *count == 0) return s;
+    struct lf_device_info *out = malloc(*count * sizeof *out);
+    if (!out) {
+        free(all);
+        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "listing devices: out of memory");
+    }
+    for (uint32_t i = 0; i < *count; i++)
+        out[i] = all[i].info;
+    free(all);
+    *infos = out;
+    return LF_OK;
+}
+
 /* Higher is preferred; devices lcmflow cannot run on are never picked.
 ** This is where the order across backends is decided: today a real GPU
 ** over a software one (discrete, integrated, virtual, then CPU devices such

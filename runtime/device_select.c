@@ -59,7 +59,7 @@ enum lf_status lf_device_parse(const char *text, int *index, struct lf_error *er
 {
     struct lf_device_info *infos = NULL;
     uint32_t count = 0;
-    enum lf_status st = lf_device_list(NULL, 0, &count, err);
+    enum lf_status st = lf_device_list_alloc(&infos, &count, err);
     long number;
     if (st) {
         lf_error_prefix(err, "device '%s'", text);
@@ -67,12 +67,6 @@ enum lf_status lf_device_parse(const char *text, int *index, struct lf_error *er
     }
     if (count == 0)
         return lf_error_set(err, LF_ERR_NO_DEVICE, "device '%s': no device found", text);
-    if (!(infos = calloc(count, sizeof *infos)))
-        return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory listing devices");
-    if ((st = lf_device_list(infos, count, &count, err)) != LF_OK) {
-        free(infos);
-        return st;
-    }
     *index = -1;
     if (parse_number(text, &number)) {
         if (number < (long)count) *index = (int)number;

@@ -58,3 +58,29 @@ done:
     free(zeros);
     return rc;
 }
+
+int ckpt_taesd_to_diffusers(const char *encoder, const char *decoder, const char *dst)
+{
+    struct lf_error err = {0};
+    struct lf_safetensors_writer *w = NULL;
+    struct lf_safetensors *src[2] = {NULL, NULL};
+    const char *paths[2] = {encoder, decoder};
+    enum lf_status s = lf_safetensors_writer_create(&w, &err);
+    for (int side = 0; side < 2 && !s; side++) {
+        s = lf_safetensors_open(paths[side], &src[side], &err);
+        for (size_t i = 0; !s && i < lf_safetensors_count(src[side]); i++) {
+            const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(src[side], i);
+            char *rest, name[256];
+            long index = strtol(t->name, &rest, 10);
+            snprintf(name, sizeof name, "%s.layers.%ld%s", side ? "decoder" : "encoder",
+                     index - side, rest);
+            s = lf_safetensors_writer_add(w, name, t->st_dtype, t->rank, t->shape, t->data,
+                                          t->nbytes, &err);
+        }
+    }
+    if (!s) s = lf_safetensors_writer_write(w, dst, &err);
+    lf_safetensors_writer_free(w);
+    lf_safetensors_close(src[0]), lf_safetensors_close(src[1]);
+    if (s) fprintf(stderr, "%s: %s\n", dst, err.message);
+    return s ? -1 : 0;
+}

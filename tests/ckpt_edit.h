@@ -1,6 +1,7 @@
 /*
-** ckpt_edit.h - broken checkpoints for tests: a copy of a safetensors file
-** with tensors dropped, stored as another dtype or shape, or added.
+** ckpt_edit.h - checkpoints for tests: a copy of a safetensors file with
+** tensors dropped, stored as another dtype or shape, or added; a TAESD pair
+** in the diffusers layout.
 */
 #ifndef LCMFLOW_TEST_CKPT_EDIT_H
 #define LCMFLOW_TEST_CKPT_EDIT_H
@@ -27,5 +28,11 @@ struct ckpt_edit {
 /* Writes src's tensors (and metadata) to dst with the edits applied.
 ** Returns 0, or -1 after printing why to stderr. */
 int ckpt_edit_copy(const char *src, const char *dst, const struct ckpt_edit *edits, size_t n);
+
+/* Writes a TAESD encoder and decoder file pair (taesd.py's "N.rest" keys)
+** as one diffusers AutoencoderTiny file: encoder.layers.N unchanged,
+** decoder.layers.N-1 (diffusers has no Clamp layer).  Returns 0, or -1
+** after printing why to stderr. */
+int ckpt_taesd_to_diffusers(const char *encoder, const char *decoder, const char *dst);
 
 #endif

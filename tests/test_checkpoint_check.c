@@ -19,6 +19,7 @@
 #include "ckpt_edit.h"
 #include "op_test.h"
 #include "sd_arch_check.h"
+#include "test_util.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
 #include "sd_synth.h"
@@ -206,12 +207,7 @@ static void vocabulary_size(void **state)
     assert_non_null(strstr(err.message, "49408 rows"));
     assert_string_equal(err.path, vdir);
     sd_tokenizer_free(tok);
-    char path[400];
-    snprintf(path, sizeof path, "%s/vocab.json", vdir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/merges.txt", vdir);
-    remove(path);
-    rmdir(vdir);
+    test_remove_tree(vdir);
 }
 
 int main(void)

@@ -7,6 +7,8 @@
 ** Arguments: the lcmflow and embed executables, the build folder of
 ** tests/plugins, and the source folders tests/graphs and lua.
 */
+#include "test_util.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -630,8 +632,6 @@ int main(int argc, char **argv)
     }
     setenv("LCMFLOW_PLUGIN_PATH", plugin_dir, 1);
     int status = cmocka_run_group_tests(tests, NULL, NULL);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "test-cli: could not remove %s\n", tmp);
+    test_remove_tree(tmp);
     return status;
 }

@@ -7,6 +7,7 @@
 ** The sd15 preset (2.1 GB, about a minute to write) is checked only when
 ** LCMFLOW_TEST_SD15=1; otherwise the tiny preset stands in for it. */
 #include "ckpt_edit.h"
+#include "test_util.h"
 #include "lcmflow/safetensors.h"
 #include "sd_lora.h"
 
@@ -25,66 +26,33 @@
 static const char *exe;
 static char fixtures[1024];
 
-struct result {
-    int status;
-    char out[16384];
-    char err[4096];
-};
-
-static void drain(int fd, char *buf, size_t size)
+/* Runs exe with up to 4 args (the first NULL ends them). */
+static void run4(struct test_output *r, const char *a0, const char *a1, const char *a2,
+                 const char *a3)
 {
-    size_t n = 0;
-    ssize_t got;
-    while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(fd);
+    const char *argv[] = {exe, a0, a1, a2, a3, NULL};
+    test_exec(r, argv, NULL, NULL);
 }
 
-/* Runs exe with up to 6 args (NULL-terminated).  stderr is small, so
-** reading stdout first cannot deadlock. */
-static void run4(struct result *r, const char *a0, const char *a1, const char *a2, const char *a3)
-{
-    int out[2], err[2], wstatus;
-    const char *argv[8] = {exe, a0, a1, a2, a3, NULL};
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(pipe(err), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]);
-        close(err[0]);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    drain(out[0], r->out, sizeof r->out);
-    drain(err[0], r->err, sizeof r->err);
-    waitpid(pid, &wstatus, 0);
-    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-}
-
-static void run(struct result *r, const char *a0, const char *a1, const char *a2)
+static void run(struct test_output *r, const char *a0, const char *a1, const char *a2)
 {
     run4(r, a0, a1, a2, NULL);
 }
 
-static void info(struct result *r, const char *path)
+static void info(struct test_output *r, const char *path)
 {
     run(r, "info", path, NULL);
     printf("%s%s", r->out, r->err);
 }
 
-static void expect(const struct result *r, const char *text)
+static void expect(const struct test_output *r, const char *text)
 {
     if (!strstr(r->out, text)) fail_msg("output lacks '%s':\n%s", text, r->out);
 }
 
 /* The tensors and parameters of the component row called name. */
-static void row(const struct result *r, const char *name, long long *tensors, long long *params)
+static void row(const struct test_output *r, const char *name, long long *tensors,
+                long long *params)
 {
     char key[64];
     snprintf(key, sizeof key, "\n  %s ", name);
@@ -107,9 +75,7 @@ static void row(const struct result *r, const char *name, long long *tensors, lo
 static void sum(const char *path, const char *prefix, const char *contains, long long *tensors,
                 long long *params)
 {
-    struct lf_safetensors *st;
-    struct lf_error err = {0};
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
+    struct lf_safetensors *st = test_safetensors_open("%s", path);
     *tensors = *params = 0;
     for (size_t i = 0; i < lf_safetensors_count(st); i++) {
         const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(st, i);
@@ -121,7 +87,7 @@ static void sum(const char *path, const char *prefix, const char *contains, long
     lf_safetensors_close(st);
 }
 
-static void check_row(const struct result *r, const char *name, const char *path,
+static void check_row(const struct test_output *r, const char *name, const char *path,
                       const char *prefix)
 {
     long long t, p, wt, wp;
@@ -137,7 +103,7 @@ static void fixture(char *out, size_t size, const char *rel)
     snprintf(out, size, "%s/%s", fixtures, rel);
 }
 
-static void tiny_arch(const struct result *r)
+static void tiny_arch(const struct test_output *r)
 {
     expect(r, "widths 32 64 128 128 (4 levels), 2 res blocks per level down and 3 up, "
               "16 transformers (depth 1), context dim 64, in 4 / out 4 channels");
@@ -154,7 +120,7 @@ static void tiny_arch(const struct result *r)
 static void tiny_single_file(void **state)
 {
     char path[1200];
-    struct result r;
+    struct test_output r;
     fixture(path, sizeof path, "tiny-sd15/model.safetensors");
     info(&r, path);
     assert_int_equal(r.status, 0);
@@ -171,7 +137,7 @@ static void tiny_single_file(void **state)
 static void tiny_diffusers(void **state)
 {
     char dir[1200], path[1300];
-    struct result r;
+    struct test_output r;
     fixture(dir, sizeof dir, "tiny-sd15/diffusers");
     info(&r, dir);
     assert_int_equal(r.status, 0);
@@ -210,7 +176,7 @@ static void remove_synth(const char *dir)
 static void broken_synth(const char *dir)
 {
     char src[256], dst[256];
-    struct result r;
+    struct test_output r;
     snprintf(src, sizeof src, "%s/synth.safetensors", dir);
     snprintf(dst, sizeof dst, "%s/broken.safetensors", dir);
     const struct ckpt_edit edits[] = {
@@ -240,7 +206,7 @@ static void broken_synth(const char *dir)
 static void synthesized(void **state)
 {
     char dir[] = "/tmp/lcmflow-info-XXXXXX", path[256];
-    struct result r;
+    struct test_output r;
     assert_non_null(mkdtemp(dir));
     const char *sd15 = getenv("LCMFLOW_TEST_SD15");
     bool full = sd15 && !strcmp(sd15, "1");
@@ -288,7 +254,7 @@ static void synthesized(void **state)
 static void loras(void **state)
 {
     char path[1200];
-    struct result r;
+    struct test_output r;
     long long t, p, wt, wp;
 
     fixture(path, sizeof path, "tiny-sd15/lcm_lora.safetensors");
@@ -396,7 +362,7 @@ static void every_lora_spelling(void **state)
             fail_msg("%s: LoraLoader: %s", down->suffix, err.message);
         assert_int_equal(lora->count, 1);
         sd_lora_release(lora);
-        struct result r;
+        struct test_output r;
         info(&r, path);
         assert_int_equal(r.status, 0);
         expect(&r, "LoRA (");
@@ -412,7 +378,7 @@ static void every_lora_spelling(void **state)
 static void taesd(void **state)
 {
     char path[1200];
-    struct result r;
+    struct test_output r;
     fixture(path, sizeof path, "taesd/taef2_encoder.safetensors");
     if (access(path, R_OK) != 0) skip();
     info(&r, path);
@@ -431,28 +397,10 @@ static void taesd(void **state)
     char dir[] = "/tmp/lcmflow-info-XXXXXX", file[256];
     assert_non_null(mkdtemp(dir));
     snprintf(file, sizeof file, "%s/diffusion_pytorch_model.safetensors", dir);
-    struct lf_error err = {0};
-    struct lf_safetensors_writer *w;
-    struct lf_safetensors *src[2];
-    assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
-    for (int side = 0; side < 2; side++) {
-        fixture(path, sizeof path,
-                side ? "taesd/taef2_decoder.safetensors" : "taesd/taef2_encoder.safetensors");
-        assert_int_equal(lf_safetensors_open(path, &src[side], &err), LF_OK);
-        for (size_t i = 0; i < lf_safetensors_count(src[side]); i++) {
-            const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(src[side], i);
-            char *rest, name[256];
-            long index = strtol(t->name, &rest, 10);
-            snprintf(name, sizeof name, "%s.layers.%ld%s", side ? "decoder" : "encoder",
-                     index - side, rest);
-            assert_int_equal(lf_safetensors_writer_add(w, name, t->st_dtype, t->rank, t->shape,
-                                                       t->data, t->nbytes, &err),
-                             LF_OK);
-        }
-    }
-    assert_int_equal(lf_safetensors_writer_write(w, file, &err), LF_OK);
-    lf_safetensors_writer_free(w);
-    lf_safetensors_close(src[0]), lf_safetensors_close(src[1]);
+    char enc[1200], dec[1200];
+    fixture(enc, sizeof enc, "taesd/taef2_encoder.safetensors");
+    fixture(dec, sizeof dec, "taesd/taef2_decoder.safetensors");
+    assert_int_equal(ckpt_taesd_to_diffusers(enc, dec, file), 0);
     info(&r, dir);
     assert_int_equal(r.status, 0);
     expect(&r, "TAESD-family encoder and decoder (named layers)");
@@ -466,7 +414,7 @@ static void taesd(void **state)
 
 static void refusals(void **state)
 {
-    struct result r;
+    struct test_output r;
     char path[1200];
     run(&r, "info", "/nonexistent/sd15-pruned.ckpt", NULL);
     assert_int_equal(r.status, 1);
@@ -497,14 +445,7 @@ int main(int argc, char **argv)
         return 1;
     }
     exe = argv[1];
-    const char *fx = getenv("LCMFLOW_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", fx ? fx : "../shared/fixtures");
-    char probe[1200];
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_single_file),
         cmocka_unit_test(tiny_diffusers),

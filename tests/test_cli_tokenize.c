@@ -1,13 +1,12 @@
 /* test_cli_tokenize.c - runs the built `lcmflow tokenize` (path in argv[1])
 ** and checks its output against ref/tokenizer.json, its help, and its
 ** errors. */
+#include "test_util.h"
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,55 +17,17 @@ static const char *exe;
 static char fixtures[1024];
 static struct json_object *cases;
 
-struct result {
-    int status;
-    char out[16384];
-    char err[4096];
-};
-
-static void drain(int fd, char *buf, size_t size)
+/* Runs exe with args (NULL-terminated), LCMFLOW_TOKENIZER set to
+** env_tokenizer or unset. */
+static void run(struct test_output *r, const char *const *args, const char *env_tokenizer)
 {
-    size_t n = 0;
-    ssize_t got;
-    while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(fd);
-}
-
-/* Runs exe with args (NULL-terminated); no shell, so prompts pass verbatim.
-** stderr is small, so reading stdout first cannot deadlock. */
-static void run(struct result *r, const char *const *args, const char *env_tokenizer)
-{
-    int out[2], err[2], wstatus;
     const char *argv[16];
     size_t n = 0;
     argv[n++] = exe;
     while (*args && n < 15)
         argv[n++] = *args++;
     argv[n] = NULL;
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(pipe(err), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        close(out[0]);
-        close(err[0]);
-        if (env_tokenizer)
-            setenv("LCMFLOW_TOKENIZER", env_tokenizer, 1);
-        else
-            unsetenv("LCMFLOW_TOKENIZER");
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    drain(out[0], r->out, sizeof r->out);
-    drain(err[0], r->err, sizeof r->err);
-    waitpid(pid, &wstatus, 0);
-    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    test_exec(r, argv, "LCMFLOW_TOKENIZER", env_tokenizer);
 }
 
 static void check_ids(const char *out, struct json_object *want)
@@ -93,7 +54,7 @@ static struct json_object *case_field(size_t i, const char *name)
 static void prints_reference_ids(void **state)
 {
     char vocab[1200], gz[1200];
-    struct result r;
+    struct test_output r;
     snprintf(vocab, sizeof vocab, "%s/clip/vocab.json", fixtures);
     snprintf(gz, sizeof gz, "%s/clip/bpe_simple_vocab_16e6.txt.gz", fixtures);
     for (size_t i = 0; i < json_object_array_length(cases); i++) {
@@ -116,7 +77,7 @@ static void prints_reference_ids(void **state)
 static void prints_weights(void **state)
 {
     char vocab[1200], line[128];
-    struct result r, cat;
+    struct test_output r, cat;
     snprintf(vocab, sizeof vocab, "%s/clip", fixtures);
     const char *ids[] = {"tokenize", "--vocab", vocab, "--untruncated", "cat", NULL};
     run(&cat, ids, NULL);
@@ -139,7 +100,7 @@ static void prints_weights(void **state)
 
 static void help_and_errors(void **state)
 {
-    struct result r;
+    struct test_output r;
     const char *help[] = {"tokenize", "--help", NULL};
     run(&r, help, NULL);
     assert_int_equal(r.status, 0);
@@ -168,25 +129,15 @@ static void help_and_errors(void **state)
 
 int main(int argc, char **argv)
 {
-    const char *fx = getenv("LCMFLOW_FIXTURES");
     char ref[1200];
     struct json_object *root;
-    struct stat st;
     if (argc < 2) {
         fprintf(stderr, "usage: test-cli-tokenize PATH-TO-lcmflow\n");
         return 1;
     }
     exe = argv[1];
-    if (!fx || !*fx) {
-        printf("LCMFLOW_FIXTURES is not set; skipping\n");
-        return 77;
-    }
-    snprintf(fixtures, sizeof fixtures, "%s", fx);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/ref/tokenizer.json")) return 77;
     snprintf(ref, sizeof ref, "%s/tiny-sd15/ref/tokenizer.json", fixtures);
-    if (stat(ref, &st) != 0) {
-        printf("%s is missing (fixtures absent); skipping\n", ref);
-        return 77;
-    }
     root = json_object_from_file(ref);
     if (!root || !(cases = json_object_object_get(root, "cases"))) return 1;
     const struct CMUnitTest tests[] = {

@@ -8,6 +8,7 @@
 ** the bf16 ops themselves against the f32 references on bf16-rounded
 ** inputs.
 */
+#include "test_util.h"
 #include "cpu_impl.h"
 #include "op_test.h"
 #include "ref_conv.h"
@@ -292,16 +293,7 @@ static void bf16_ops_match_references(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    fclose(f);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(auto_decides_from_the_cpu),
         cmocka_unit_test(no_silent_fallback),

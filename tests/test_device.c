@@ -49,6 +49,17 @@ static void list_shows_the_chosen_device(void **state)
     ** lcmflow, has memory, and says what it is in details. */
     for (uint32_t i = 0; i < count; i++)
         assert_int_equal(infos[i].index, i);
+    /* lf_device_list_alloc gives the same list in one call. */
+    struct lf_device_info *all = NULL;
+    uint32_t all_count = 0;
+    assert_int_equal(lf_device_list_alloc(&all, &all_count, &err), LF_OK);
+    assert_int_equal(all_count, count);
+    for (uint32_t i = 0; i < count; i++) {
+        assert_int_equal(all[i].index, i);
+        assert_string_equal(all[i].name, infos[i].name);
+        assert_int_equal(all[i].backend, infos[i].backend);
+    }
+    free(all);
     assert_true(chosen->caps & LF_DEVICE_CAP_SUPPORTED);
     assert_true(chosen->memory_size > 0);
     assert_true(chosen->details[0] != '\0');

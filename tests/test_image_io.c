@@ -3,6 +3,7 @@
 ** truncated and non-image files are clear errors naming the file; nothing
 ** is left behind under a temporary name.
 */
+#include "test_util.h"
 #include "image_io.h"
 
 #include <dirent.h>
@@ -257,9 +258,7 @@ static void seed_corpus(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(dir);
 }
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 ** cannot be interrupted (runtime/vulkan/README.md).
 */
 #include "image_io.h"
+#include "test_util.h"
 #include "lcmflow/executor.h"
 #include "lcmflow/graph.h"
 
@@ -77,18 +78,6 @@ static void *interrupter(void *arg)
     interrupted_at = now_ms();
     lf_session_interrupt(session);
     return NULL;
-}
-
-static void set(struct lf_graph *g, const char *fmt, ...)
-{
-    char assignment[1200], text[1600];
-    struct lf_error err = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(assignment, sizeof assignment, fmt, ap);
-    va_end(ap);
-    if (lf_graph_set(g, assignment, &err))
-        fail_msg("%s: %s", assignment, lf_error_text(&err, text, sizeof text));
 }
 
 static struct lf_graph *graph;
@@ -195,9 +184,9 @@ static int write_image(const char *name, int side, char *path, size_t size)
 
 static void set_size(int side, const char *image)
 {
-    set(graph, "empty.width=%d", side);
-    set(graph, "empty.height=%d", side);
-    set(graph, "img.path=%s", image);
+    test_graph_set(graph, "empty.width=%d", side);
+    test_graph_set(graph, "empty.height=%d", side);
+    test_graph_set(graph, "img.path=%s", image);
 }
 
 static int setup(void **state)
@@ -210,20 +199,20 @@ static int setup(void **state)
         return 1;
     }
     if (write_image("in.png", size, path, sizeof path)) return 1;
-    set(graph, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(graph, "ckpt.tokenizer=%s/clip", fixtures);
+    test_graph_set(graph, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    test_graph_set(graph, "ckpt.tokenizer=%s/clip", fixtures);
     /* Each node once at the measured size, the sampler for one step: the
     ** driver's pipeline compilation, which no one can interrupt (lavapipe:
     ** up to a second per pipeline even from its disk cache, and the kernel
     ** variants depend on the shapes), is not what is measured.  Then the
     ** cache is emptied, so the measured runs compute again. */
     set_size(size, path);
-    set(graph, "sample.steps=1");
+    test_graph_set(graph, "sample.steps=1");
     run_targets("sample");
     run_targets("decode");
     run_targets("encode");
     lf_session_cache_clear(session);
-    set(graph, "sample.steps=8");
+    test_graph_set(graph, "sample.steps=8");
     /* The inputs of the interrupted nodes come from the cache. */
     run_targets("pos");
     run_targets("empty");
@@ -234,20 +223,8 @@ static int setup(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    if (access(probe, R_OK) != 0) {
-        printf("fixtures absent (%s): skipped\n", probe);
-        return 77;
-    }
-    struct lf_error err = {0};
-    if (!mkdtemp(tmp) || lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_session_create(NULL, &session, &err)) {
-        fprintf(stderr, "setup: %s\n", err.message);
-        return 1;
-    }
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
+    if (!test_engine_open(tmp, &reg, &session)) return 1;
     /* Sizes where each node runs for well over a second on this machine
     ** (lavapipe is several times slower than the CPU backend) and single
     ** CPU ops stay short: at 512 px one attention op of the sampler takes
@@ -255,7 +232,6 @@ int main(void)
     const char *device = getenv("LCMFLOW_DEVICE");
     size = device && strstr(device, "lavapipe") ? 256 : 384;
     printf("device %s: %d px\n", device ? device : "default", size);
-    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sampler_stops),
         cmocka_unit_test(vae_decode_stops),
@@ -263,10 +239,6 @@ int main(void)
     };
     int failed = cmocka_run_group_tests(tests, setup, NULL);
     lf_graph_destroy(graph);
-    lf_session_destroy(session);
-    lf_registry_destroy(reg);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    test_engine_close(tmp, reg, session);
     return failed;
 }

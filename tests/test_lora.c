@@ -12,6 +12,7 @@
 ** Tolerance for model outputs with dtype f32: |a - b| <= 1e-4 + 1e-4 * |b|
 ** (the fixture README's single-module bound).
 */
+#include "test_util.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
@@ -75,12 +76,7 @@ static struct sd_weights *apply(struct sd_weights *in, enum sd_lora_part part,
 
 static struct lf_safetensors *open_fixture(const char *rel)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    path_of(path, sizeof path, rel);
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/%s", fixtures, rel);
 }
 
 static float *file_f32(const struct lf_safetensors *st, const char *name, int64_t *numel)
@@ -972,16 +968,7 @@ static void errors_name_the_key(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/lcm_lora.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    fclose(f);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/lcm_lora.safetensors")) return 77;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/lcmflow-test-lora-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

@@ -9,6 +9,7 @@
 ** |a - b| <= 1e-4 + 1e-4 * |b|.  With f16 weights and activations the error
 ** is measured and printed, and bounded loosely (see f16_text_encoder).
 */
+#include "test_util.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
 #include "sd_clip.h"
@@ -63,12 +64,7 @@ static float *ref_f32(struct lf_safetensors *st, const char *name, int64_t *nume
 
 static struct lf_safetensors *open_ref(const char *rel)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    path_of(path, sizeof path, rel);
-    if (lf_safetensors_open(path, &st, &err) != LF_OK) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/%s", fixtures, rel);
 }
 
 static void load(const char *rel, enum lf_dtype dtype, struct sd_checkpoint *ck)
@@ -349,16 +345,7 @@ static void pickle_is_refused(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    fclose(f);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pickle_is_refused),
         cmocka_unit_test(text_encoder_matches),

@@ -17,6 +17,7 @@
 ** on the base model: deterministic for a seed, the right shape, and CFG
 ** really changes the result.
 */
+#include "test_util.h"
 #include "image_io.h"
 #include "op_test.h"
 #include "sd_checkpoint.h"
@@ -82,12 +83,7 @@ static struct lf_tensor *encode(struct model *m, const char *text)
 
 static struct lf_safetensors *open_ref(const char *name)
 {
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *st;
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/%s", fixtures, name);
-    if (lf_safetensors_open(path, &st, &err)) fail_msg("%s", err.message);
-    return st;
+    return test_safetensors_open("%s/tiny-sd15/ref/%s", fixtures, name);
 }
 
 static float *ref(struct lf_safetensors *st, const char *name, size_t *count)
@@ -562,16 +558,8 @@ static void lora_cases_bf16_psnr(void **state)
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/ref/pipe_a.safetensors", fixtures);
-    FILE *f = fopen(probe, "rb");
-    if (!f) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/ref/pipe_a.safetensors"))
         return 77;
-    }
-    fclose(f);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipe_a_f32_matches_step_by_step),
         cmocka_unit_test(pipe_a_f16_psnr),

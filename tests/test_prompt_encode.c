@@ -9,6 +9,7 @@
 **   - clip_skip 2 = the encoder cut one layer short, through the final norm;
 **   - an embedding file made here inserts exactly its vectors.
 */
+#include "test_util.h"
 #include "op_test.h"
 #include "lcmflow/safetensors.h"
 #include "sd_checkpoint.h"
@@ -386,24 +387,15 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[128];
     sd_clip_clear(&clip);
     sd_checkpoint_clear(&ck);
     sd_tokenizer_free(tok);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_remove_tree(tmp);
 }
 
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ones_equal_plain),
         cmocka_unit_test(a1111_rescales_to_the_mean),

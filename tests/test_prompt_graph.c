@@ -6,6 +6,7 @@
 ** connect; changing one weight in the prompt re-runs that TextEncode and
 ** what follows, never the loader.
 */
+#include "test_util.h"
 #include "lcmflow/executor.h"
 #include "lcmflow/graph.h"
 #include "lcmflow/safetensors.h"
@@ -38,43 +39,24 @@ static const char yaml[] =
     "  save:   { type: SaveTensor, inputs: { tensor: sample.latent },\n"
     "            params: { path: out.safetensors } }\n";
 
-static void set(struct lf_graph *g, const char *fmt, ...)
-{
-    char assignment[3000], text[1600];
-    struct lf_error err = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(assignment, sizeof assignment, fmt, ap);
-    va_end(ap);
-    if (lf_graph_set(g, assignment, &err))
-        fail_msg("%s: %s", assignment, lf_error_text(&err, text, sizeof text));
-}
-
 static struct lf_graph *graph(const char *text, const char *out)
 {
-    struct lf_graph *g;
-    struct lf_error err = {0};
-    char msg[1600];
-    if (lf_graph_load_string(reg, "prompt.yaml", text, strlen(text), &g, &err))
-        fail_msg("%s", lf_error_text(&err, msg, sizeof msg));
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s/clip", fixtures);
-    set(g, "save.path=%s/%s", tmp, out);
+    struct lf_graph *g = test_graph_load(reg, "prompt.yaml", text);
+    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    test_graph_set(g, "save.path=%s/%s", tmp, out);
     /* 120 words: two chunks against the positive's one */
     char neg[2000] = "";
     for (int i = 0; i < 120; i++)
         strcat(neg, i % 3 == 0 ? "blurry, " : i % 3 == 1 ? "ugly " : "(bad:1.3) ");
-    set(g, "neg.text=%s", neg);
+    test_graph_set(g, "neg.text=%s", neg);
     return g;
 }
 
 static float *latents(const char *name, int64_t *count)
 {
-    char path[700];
     struct lf_error err = {0};
-    struct lf_safetensors *st;
-    snprintf(path, sizeof path, "%s/%s", tmp, name);
-    if (lf_safetensors_open(path, &st, &err)) fail_msg("%s", err.message);
+    struct lf_safetensors *st = test_safetensors_open("%s/%s", tmp, name);
     const struct lf_safetensors_tensor *t = lf_safetensors_find(st, "tensor");
     assert_non_null(t);
     float *v = malloc((size_t)t->numel * sizeof *v);
@@ -94,7 +76,7 @@ static void long_negative_short_positive(void **state)
         fail_msg("%s", lf_error_text(&err, text, sizeof text));
     lf_run_destroy(r);
     lf_session_cache_clear(session);
-    set(g, "save.path=%s/two.safetensors", tmp);
+    test_graph_set(g, "save.path=%s/two.safetensors", tmp);
     if (lf_session_run(session, g, &r, &err))
         fail_msg("%s", lf_error_text(&err, text, sizeof text));
     lf_run_destroy(r);
@@ -106,8 +88,8 @@ static void long_negative_short_positive(void **state)
     free(a), free(b);
 
     /* One weight changes: that encoder, the sampler and the save run. */
-    set(g, "pos.text=a (cat:1.3) in a hat");
-    set(g, "save.path=%s/three.safetensors", tmp);
+    test_graph_set(g, "pos.text=a (cat:1.3) in a hat");
+    test_graph_set(g, "save.path=%s/three.safetensors", tmp);
     if (lf_session_run(session, g, &r, &err))
         fail_msg("%s", lf_error_text(&err, text, sizeof text));
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
@@ -144,36 +126,15 @@ static void unpadded_lengths_name_the_fix(void **state)
     lf_graph_destroy(g);
 }
 
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    struct lf_error err = {0};
-    if (!mkdtemp(tmp) || lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_session_create(NULL, &session, &err)) {
-        fprintf(stderr, "setup: %s\n", err.message);
-        return 1;
-    }
-    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
+    if (!test_engine_open(tmp, &reg, &session)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_negative_short_positive),
         cmocka_unit_test(unpadded_lengths_name_the_fix),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, teardown);
-    lf_session_destroy(session);
-    lf_registry_destroy(reg);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (test_engine_close(tmp, reg, session) && !rc) rc = 1;
     return rc;
 }

@@ -6,6 +6,7 @@
 ** a re-run with only the seed changed recomputes exactly the sampler, the
 ** decoder and the save; img2img from the sketch runs and is deterministic.
 */
+#include "test_util.h"
 #include "image_io.h"
 #include "lcmflow/executor.h"
 #include "lcmflow/graph.h"
@@ -27,34 +28,12 @@ static struct lf_session *session;
 
 static struct lf_graph *load(const char *yaml)
 {
-    struct lf_graph *g;
-    struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load_string(reg, "test.yaml", yaml, strlen(yaml), &g, &err))
-        fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    return g;
-}
-
-static void set(struct lf_graph *g, const char *fmt, ...)
-{
-    char assignment[1200], text[1600];
-    struct lf_error err = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(assignment, sizeof assignment, fmt, ap);
-    va_end(ap);
-    if (lf_graph_set(g, assignment, &err))
-        fail_msg("%s: %s", assignment, lf_error_text(&err, text, sizeof text));
+    return test_graph_load(reg, "test.yaml", yaml);
 }
 
 static struct lf_run *run(struct lf_graph *g)
 {
-    struct lf_run *r;
-    struct lf_error err = {0};
-    char text[1600];
-    if (lf_session_run(session, g, &r, &err))
-        fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    return r;
+    return test_graph_run(session, g);
 }
 
 /* Compares the PNG `got` (in tmp) with the fixture PNG `want`: same size,
@@ -90,38 +69,50 @@ static const char embed_yaml[] =
     "  pos:  { type: TextEncode, inputs: { clip: ckpt.clip }, params: { text: x } }\n"
     "  save: { type: SaveTensor, inputs: { tensor: pos.conditioning }, params: { path: e.st } }\n";
 
-static void text_embedding_graph_writes_reference(void **state)
+/* The largest |got - want| / (atol + rtol * |want|) between the tensor a
+** SaveTensor wrote to tmp/saved and the tensor name of the fixture file
+** ref (same count of values). */
+static double saved_error(const char *saved, const char *ref_file, const char *name, double atol,
+                          double rtol)
 {
-    struct lf_graph *g = load(embed_yaml);
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s/clip", fixtures);
-    set(g, "pos.text=a photograph of an astronaut riding a horse");
-    set(g, "save.path=%s/embed.safetensors", tmp);
-    lf_run_destroy(run(g));
-
     char path[700];
     struct lf_error err = {0};
     struct lf_safetensors *got, *ref;
-    snprintf(path, sizeof path, "%s/embed.safetensors", tmp);
+    snprintf(path, sizeof path, "%s/%s", tmp, saved);
     assert_int_equal(lf_safetensors_open(path, &got, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/tiny-sd15/ref/text_encoder.safetensors", fixtures);
+    snprintf(path, sizeof path, "%s/%s", fixtures, ref_file);
     assert_int_equal(lf_safetensors_open(path, &ref, &err), LF_OK);
     const struct lf_safetensors_tensor *a = lf_safetensors_find(got, "tensor");
-    const struct lf_safetensors_tensor *b = lf_safetensors_find(ref, "p0.last_hidden_state");
+    const struct lf_safetensors_tensor *b = lf_safetensors_find(ref, name);
     assert_non_null(a);
+    assert_non_null(b);
     assert_int_equal(a->numel, b->numel);
     float *x = malloc((size_t)a->numel * 4), *y = malloc((size_t)b->numel * 4);
-    lf_safetensors_tensor_to_f32(got, a, x, a->numel, &err);
-    lf_safetensors_tensor_to_f32(ref, b, y, b->numel, &err);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(lf_safetensors_tensor_to_f32(got, a, x, a->numel, &err), LF_OK);
+    assert_int_equal(lf_safetensors_tensor_to_f32(ref, b, y, b->numel, &err), LF_OK);
     double worst = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        double d = fabs(x[i] - y[i]) / (1e-4 + 1e-4 * fabs(y[i]));
-        worst = d > worst ? d : worst;
-    }
-    printf("  embedding through the graph: %.2f of tolerance\n", worst);
-    assert_true(worst <= 1.0);
+    for (int64_t i = 0; i < a->numel; i++)
+        worst = fmax(worst, fabs(x[i] - y[i]) / (atol + rtol * fabs(y[i])));
     free(x), free(y);
     lf_safetensors_close(got), lf_safetensors_close(ref);
+    return worst;
+}
+
+static void text_embedding_graph_writes_reference(void **state)
+{
+    struct lf_graph *g = load(embed_yaml);
+    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    test_graph_set(g, "pos.text=a photograph of an astronaut riding a horse");
+    test_graph_set(g, "save.path=%s/embed.safetensors", tmp);
+    lf_run_destroy(run(g));
+
+    double worst = saved_error("embed.safetensors", "tiny-sd15/ref/text_encoder.safetensors",
+                               "p0.last_hidden_state", 1e-4, 1e-4);
+    printf("  embedding through the graph: %.2f of tolerance\n", worst);
+    assert_true(worst <= 1.0);
     lf_graph_destroy(g);
 }
 
@@ -132,20 +123,26 @@ static void on_text(const char *key, const char *value, void *user)
     if (!strcmp(key, "lcmflow.graph")) graph_text = strdup(value);
 }
 
+/* graphs/NAME.yaml as shipped, on the tiny model. */
+static struct lf_graph *shipped_graph(const char *name)
+{
+    char path[700], text[1600];
+    struct lf_error err = {0};
+    struct lf_graph *g;
+    snprintf(path, sizeof path, "%s/../graphs/%s.yaml", SOURCE_DIR, name);
+    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
+    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    test_graph_set(g, "ckpt.tokenizer=%s/clip", fixtures);
+    return g;
+}
+
 static struct lf_graph *txt2img(void)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/txt2img.yaml", SOURCE_DIR);
-    struct lf_graph *g;
-    struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s/clip", fixtures);
-    set(g, "ckpt.dtype=f32");
-    set(g, "empty.width=64");
-    set(g, "empty.height=64");
-    set(g, "save.path=%s/a.png", tmp);
+    struct lf_graph *g = shipped_graph("txt2img");
+    test_graph_set(g, "ckpt.dtype=f32");
+    test_graph_set(g, "empty.width=64");
+    test_graph_set(g, "empty.height=64");
+    test_graph_set(g, "save.path=%s/a.png", tmp);
     return g;
 }
 
@@ -168,7 +165,7 @@ static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
     free(graph_text);
 
     /* Only the seed changes: sampler, decoder and save run; nothing else. */
-    set(g, "sample.seed=7");
+    test_graph_set(g, "sample.seed=7");
     r = run(g);
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
         const char *id = lf_run_node_id(r, i) ? lf_run_node_id(r, i) : "?";
@@ -184,18 +181,13 @@ static void txt2img_graph_reproduces_pipe_a_and_caches(void **state)
 static void sketch2img_graph_is_deterministic(void **state)
 {
     char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/sketch2img.yaml", SOURCE_DIR);
-    struct lf_graph *g;
     struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s/clip", fixtures);
-    set(g, "sketch.path=%s/tiny-sd15/ref/pipe_c_sketch.png", fixtures);
-    set(g, "save.path=%s/c1.png", tmp);
+    struct lf_graph *g = shipped_graph("sketch2img");
+    test_graph_set(g, "sketch.path=%s/tiny-sd15/ref/pipe_c_sketch.png", fixtures);
+    test_graph_set(g, "save.path=%s/c1.png", tmp);
     lf_run_destroy(run(g));
     lf_session_cache_clear(session);
-    set(g, "save.path=%s/c2.png", tmp);
+    test_graph_set(g, "save.path=%s/c2.png", tmp);
     lf_run_destroy(run(g));
     int w1, h1, w2, h2;
     uint8_t *a, *b;
@@ -233,20 +225,13 @@ static struct lf_run *run_counting_reads(struct lf_graph *g, int *reads)
 ** with strength_clip set, not the text encoders. */
 static void multi_lora_graph_reproduces_pipe_b(void **state)
 {
-    char path[700];
-    snprintf(path, sizeof path, "%s/../graphs/multi_lora.yaml", SOURCE_DIR);
-    struct lf_graph *g;
-    struct lf_error err = {0};
-    char text[1600];
-    if (lf_graph_load(reg, path, &g, &err)) fail_msg("%s", lf_error_text(&err, text, sizeof text));
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s/clip", fixtures);
-    set(g, "ckpt.dtype=f32");
-    set(g, "lcm.path=%s/tiny-sd15/lcm_lora.safetensors", fixtures);
-    set(g, "style.path=%s/tiny-sd15/style_lora_kohya.safetensors", fixtures);
-    set(g, "empty.width=64");
-    set(g, "empty.height=64");
-    set(g, "save.path=%s/b.png", tmp);
+    struct lf_graph *g = shipped_graph("multi_lora");
+    test_graph_set(g, "ckpt.dtype=f32");
+    test_graph_set(g, "lcm.path=%s/tiny-sd15/lcm_lora.safetensors", fixtures);
+    test_graph_set(g, "style.path=%s/tiny-sd15/style_lora_kohya.safetensors", fixtures);
+    test_graph_set(g, "empty.width=64");
+    test_graph_set(g, "empty.height=64");
+    test_graph_set(g, "save.path=%s/b.png", tmp);
     int reads;
     lf_run_destroy(run_counting_reads(g, &reads));
     assert_int_equal(reads, 2);
@@ -254,7 +239,7 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
 
     /* A strength change merges again from the host-cached LoRA: the file
     ** is neither read, parsed nor uploaded again. */
-    set(g, "style.strength_model=0.5");
+    test_graph_set(g, "style.strength_model=0.5");
     struct lf_run *r = run_counting_reads(g, &reads);
     assert_int_equal(reads, 0);
     for (size_t i = 0; i < lf_graph_node_count(g); i++) {
@@ -271,7 +256,7 @@ static void multi_lora_graph_reproduces_pipe_b(void **state)
     /* The plain txt2img graph shares the cached checkpoint with the LoRA
     ** graph: it must still give pipe_a's image (no LoRA leaked into it). */
     struct lf_graph *a = txt2img();
-    set(a, "save.path=%s/a2.png", tmp);
+    test_graph_set(a, "save.path=%s/a2.png", tmp);
     lf_run_destroy(run(a));
     assert_png_close("txt2img after the LoRA graph, same session", "a2.png",
                      "tiny-sd15/ref/pipe_a.png");
@@ -302,16 +287,16 @@ static uint64_t seed_of_png(const char *name)
 static void big_seed_reaches_the_generator_and_the_png(void **state)
 {
     struct lf_graph *g = txt2img();
-    set(g, "sample.seed=18446744073709551614");
-    set(g, "save.path=%s/big.png", tmp);
+    test_graph_set(g, "sample.seed=18446744073709551614");
+    test_graph_set(g, "save.path=%s/big.png", tmp);
     lf_run_destroy(run(g));
     assert_true(seed_of_png("big.png") == UINT64_MAX - 1);
-    set(g, "sample.seed=4294967294");
-    set(g, "save.path=%s/low.png", tmp);
+    test_graph_set(g, "sample.seed=4294967294");
+    test_graph_set(g, "save.path=%s/low.png", tmp);
     lf_run_destroy(run(g));
     assert_true(seed_of_png("low.png") == 4294967294u);
-    set(g, "sample.seed=4294967295");
-    set(g, "save.path=%s/other.png", tmp);
+    test_graph_set(g, "sample.seed=4294967295");
+    test_graph_set(g, "save.path=%s/other.png", tmp);
     lf_run_destroy(run(g));
 
     char path[700];
@@ -345,8 +330,8 @@ static void strength_clip_follows_strength_model(void **state)
              "strength_clip: 0.9 } }\n");
     assert_true(lf_graph_param(g, "a", "strength_clip")->u.f == 0.3);
     assert_true(lf_graph_param(g, "b", "strength_clip")->u.f == 0.9);
-    set(g, "a.strength_model=0.7");
-    set(g, "b.strength_model=0.7");
+    test_graph_set(g, "a.strength_model=0.7");
+    test_graph_set(g, "b.strength_model=0.7");
     assert_true(lf_graph_param(g, "a", "strength_clip")->u.f == 0.7);
     assert_true(lf_graph_param(g, "b", "strength_clip")->u.f == 0.9);
     lf_graph_destroy(g);
@@ -365,33 +350,17 @@ static void taesd_round_trip_graph(void **state)
         "  dec:   { type: VaeDecode, inputs: { vae: taesd.vae, latent: enc.latent } }\n"
         "  save:  { type: SaveImage, inputs: { image: dec.image }, params: { path: o.png } }\n"
         "  lat:   { type: SaveTensor, inputs: { tensor: enc.latent }, params: { path: l.st } }\n");
-    set(g, "taesd.decoder=%s/taesd/taef2_decoder.safetensors", fixtures);
-    set(g, "taesd.encoder=%s/taesd/taef2_encoder.safetensors", fixtures);
-    set(g, "img.path=%s/taesd/astronaut.png", fixtures);
-    set(g, "save.path=%s/astronaut.png", tmp);
-    set(g, "lat.path=%s/astronaut.safetensors", tmp);
+    test_graph_set(g, "taesd.decoder=%s/taesd/taef2_decoder.safetensors", fixtures);
+    test_graph_set(g, "taesd.encoder=%s/taesd/taef2_encoder.safetensors", fixtures);
+    test_graph_set(g, "img.path=%s/taesd/astronaut.png", fixtures);
+    test_graph_set(g, "save.path=%s/astronaut.png", tmp);
+    test_graph_set(g, "lat.path=%s/astronaut.safetensors", tmp);
     lf_run_destroy(run(g));
 
-    char path[700];
-    struct lf_error err = {0};
-    struct lf_safetensors *got, *ref;
-    snprintf(path, sizeof path, "%s/astronaut.safetensors", tmp);
-    assert_int_equal(lf_safetensors_open(path, &got, &err), LF_OK);
-    snprintf(path, sizeof path, "%s/taesd/astronaut_ref.safetensors", fixtures);
-    assert_int_equal(lf_safetensors_open(path, &ref, &err), LF_OK);
-    const struct lf_safetensors_tensor *a = lf_safetensors_find(got, "tensor");
-    const struct lf_safetensors_tensor *b = lf_safetensors_find(ref, "latent");
-    assert_int_equal(a->numel, b->numel);
-    float *x = malloc((size_t)a->numel * 4), *y = malloc((size_t)b->numel * 4);
-    lf_safetensors_tensor_to_f32(got, a, x, a->numel, &err);
-    lf_safetensors_tensor_to_f32(ref, b, y, b->numel, &err);
-    double worst = 0;
-    for (int64_t i = 0; i < a->numel; i++)
-        worst = fmax(worst, fabs(x[i] - y[i]));
+    double worst =
+        saved_error("astronaut.safetensors", "taesd/astronaut_ref.safetensors", "latent", 1.0, 0.0);
     printf("  TAESD latent through the graph: max |err| %.3g\n", worst);
     assert_true(worst <= 1e-3);
-    free(x), free(y);
-    lf_safetensors_close(got), lf_safetensors_close(ref);
 
     assert_png_close("TAESD decoded image", "astronaut.png", "taesd/astronaut_decoded.png");
     lf_graph_destroy(g);
@@ -403,8 +372,8 @@ static void bad_inputs_are_clear_errors(void **state)
     struct lf_error err = {0};
     struct lf_run *r = NULL;
     char text[1600];
-    set(g, "ckpt.path=%s/no-such-model.safetensors", tmp);
-    set(g, "save.path=%s/never.safetensors", tmp);
+    test_graph_set(g, "ckpt.path=%s/no-such-model.safetensors", tmp);
+    test_graph_set(g, "save.path=%s/never.safetensors", tmp);
     assert_int_not_equal(lf_session_run(session, g, &r, &err), LF_OK);
     lf_error_text(&err, text, sizeof text);
     printf("  %s\n", text);
@@ -428,9 +397,9 @@ static void bad_inputs_are_clear_errors(void **state)
     fputs("#version: 0.2\nc a\n", f);
     assert_int_equal(fclose(f), 0);
     g = load(embed_yaml);
-    set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
-    set(g, "ckpt.tokenizer=%s", vocab);
-    set(g, "save.path=%s/never.safetensors", tmp);
+    test_graph_set(g, "ckpt.path=%s/tiny-sd15/model.safetensors", fixtures);
+    test_graph_set(g, "ckpt.tokenizer=%s", vocab);
+    test_graph_set(g, "save.path=%s/never.safetensors", tmp);
     r = NULL;
     assert_int_not_equal(lf_session_run(session, g, &r, &err), LF_OK);
     lf_error_text(&err, text, sizeof text);
@@ -441,30 +410,10 @@ static void bad_inputs_are_clear_errors(void **state)
     lf_graph_destroy(g);
 }
 
-static int teardown(void **state)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(void)
 {
-    const char *dir = getenv("LCMFLOW_FIXTURES");
-    char probe[600];
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "../shared/fixtures");
-    snprintf(probe, sizeof probe, "%s/tiny-sd15/model.safetensors", fixtures);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "skipping: fixtures not found at %s\n", fixtures);
-        return 77;
-    }
-    struct lf_error err = {0};
-    if (!mkdtemp(tmp) || lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        lf_session_create(NULL, &session, &err)) {
-        fprintf(stderr, "setup: %s\n", err.message);
-        return 1;
-    }
-    lf_session_set_progress(session, LF_PROGRESS_NONE, stderr);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/model.safetensors")) return 77;
+    if (!test_engine_open(tmp, &reg, &session)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_embedding_graph_writes_reference),
         cmocka_unit_test(txt2img_graph_reproduces_pipe_a_and_caches),
@@ -475,8 +424,7 @@ int main(void)
         cmocka_unit_test(taesd_round_trip_graph),
         cmocka_unit_test(bad_inputs_are_clear_errors),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, teardown);
-    lf_session_destroy(session);
-    lf_registry_destroy(reg);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    if (test_engine_close(tmp, reg, session) && !rc) rc = 1;
     return rc;
 }

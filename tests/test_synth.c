@@ -3,6 +3,7 @@
 ** across seeds, hold SD 1.5's tensor set, and come with a vocabulary the
 ** tokenizer loads; the synthetic TAESD has the reference layer plan.
 */
+#include "test_util.h"
 #include "lcmflow/safetensors.h"
 #include "sd_tokenizer.h"
 #include "sd_synth.h"
@@ -30,25 +31,54 @@ static char *slurp(const char *path, size_t *size)
     return data;
 }
 
+/* A synthesizer under test: writes path from seed (params may be NULL). */
+typedef enum lf_status (*synth_fn)(uint64_t seed, const char *path, int64_t *params,
+                                   struct lf_error *err);
+
+/* In a new folder (dir, a mkdtemp template), files[0] and files[1] written
+** with seed and files[2] with seed + 1: the same seed must give the same
+** bytes, another seed as many other bytes.  *size: files[0]'s size. */
+static void check_seeds(char *dir, synth_fn synth, uint64_t seed, char files[3][128],
+                        int64_t *params, size_t *size)
+{
+    struct lf_error err = {0};
+    char *data[3];
+    size_t n[3];
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < 3; i++) {
+        snprintf(files[i], 128, "%s/%c.safetensors", dir, 'a' + i);
+        assert_int_equal(synth(seed + (i == 2), files[i], i ? NULL : params, &err), LF_OK);
+        data[i] = slurp(files[i], &n[i]);
+    }
+    assert_int_equal(n[0], n[1]);
+    assert_memory_equal(data[0], data[1], n[0]);
+    assert_int_equal(n[0], n[2]);
+    assert_true(memcmp(data[0], data[2], n[0]) != 0);
+    for (int i = 0; i < 3; i++)
+        free(data[i]);
+    *size = n[0];
+}
+
+static enum lf_status synth_tiny(uint64_t seed, const char *path, int64_t *params,
+                                 struct lf_error *err)
+{
+    return sd_synth_checkpoint(&sd_arch_tiny, seed, LF_DTYPE_F16, path, params, err);
+}
+
+static enum lf_status synth_taesd4(uint64_t seed, const char *path, int64_t *params,
+                                   struct lf_error *err)
+{
+    return sd_synth_taesd(4, seed, path, params, err);
+}
+
 static void deterministic_per_seed(void **state)
 {
-    char dir[] = "/tmp/lcmflow-synth-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char a[128], b[128], c[128];
-    snprintf(a, sizeof a, "%s/a.safetensors", dir);
-    snprintf(b, sizeof b, "%s/b.safetensors", dir);
-    snprintf(c, sizeof c, "%s/c.safetensors", dir);
+    char dir[] = "/tmp/lcmflow-synth-XXXXXX", files[3][128];
+    const char *a = files[0];
     struct lf_error err = {0};
     int64_t params;
-    assert_int_equal(sd_synth_checkpoint(&sd_arch_tiny, 7, LF_DTYPE_F16, a, &params, &err), LF_OK);
-    assert_int_equal(sd_synth_checkpoint(&sd_arch_tiny, 7, LF_DTYPE_F16, b, NULL, &err), LF_OK);
-    assert_int_equal(sd_synth_checkpoint(&sd_arch_tiny, 8, LF_DTYPE_F16, c, NULL, &err), LF_OK);
-    size_t na, nb, nc;
-    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
-    assert_int_equal(na, nb);
-    assert_memory_equal(da, db, na);
-    assert_int_equal(na, nc);
-    assert_true(memcmp(da, dc, na) != 0);
+    size_t na;
+    check_seeds(dir, synth_tiny, 7, files, &params, &na);
     assert_int_equal((size_t)params * 2 < na, 1);
 
     struct lf_safetensors *st;
@@ -59,9 +89,7 @@ static void deterministic_per_seed(void **state)
     assert_non_null(t);
     assert_int_equal(t->shape[0], 32);
     lf_safetensors_close(st);
-    free(da), free(db), free(dc);
-    remove(a), remove(b), remove(c);
-    rmdir(dir);
+    test_remove_tree(dir);
 }
 
 static void vocabulary_loads(void **state)
@@ -84,12 +112,7 @@ static void vocabulary_loads(void **state)
     for (int i = 0; i < 77; i++)
         assert_true(ids[i] >= 0 && ids[i] < 1024);
     sd_tokenizer_free(tok);
-    char path[128];
-    snprintf(path, sizeof path, "%s/vocab.json", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
-    remove(path);
-    rmdir(dir);
+    test_remove_tree(dir);
 }
 
 /* TAESD for SD 1.5 (taesd.py): encoder conv, 1 + 3 + 3 + 3 blocks between
@@ -98,24 +121,13 @@ static void vocabulary_loads(void **state)
 ** TaesdLoader reads them. */
 static void taesd_layout(void **state)
 {
-    char dir[] = "/tmp/lcmflow-taesd-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char a[128], b[128], c[128];
-    snprintf(a, sizeof a, "%s/a.safetensors", dir);
-    snprintf(b, sizeof b, "%s/b.safetensors", dir);
-    snprintf(c, sizeof c, "%s/c.safetensors", dir);
+    char dir[] = "/tmp/lcmflow-taesd-XXXXXX", files[3][128];
+    const char *a = files[0];
     struct lf_error err = {0};
     int64_t params = 0;
-    assert_int_equal(sd_synth_taesd(4, 3, a, &params, &err), LF_OK);
-    assert_int_equal(sd_synth_taesd(4, 3, b, NULL, &err), LF_OK);
-    assert_int_equal(sd_synth_taesd(4, 4, c, NULL, &err), LF_OK);
-    assert_int_equal(sd_synth_taesd(0, 4, c, NULL, &err), LF_ERR_INVALID);
-    size_t na, nb, nc;
-    char *da = slurp(a, &na), *db = slurp(b, &nb), *dc = slurp(c, &nc);
-    assert_int_equal(na, nb);
-    assert_memory_equal(da, db, na);
-    assert_int_equal(na, nc);
-    assert_true(memcmp(da, dc, na) != 0);
+    size_t na;
+    check_seeds(dir, synth_taesd4, 3, files, &params, &na);
+    assert_int_equal(sd_synth_taesd(0, 4, files[2], NULL, &err), LF_ERR_INVALID);
 
     struct lf_safetensors *st;
     struct sd_taesd_file_info info;
@@ -137,9 +149,7 @@ static void taesd_layout(void **state)
     assert_non_null(t);
     assert_int_equal(t->shape[0], 3);
     lf_safetensors_close(st);
-    free(da), free(db), free(dc);
-    remove(a), remove(b), remove(c);
-    rmdir(dir);
+    test_remove_tree(dir);
 }
 
 int main(void)

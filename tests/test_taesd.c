@@ -12,6 +12,8 @@
 ** style member (4 latent channels, no pooling branch) is parsed from a
 ** synthetic file.
 */
+#include "ckpt_edit.h"
+#include "test_util.h"
 #include "image_io.h"
 #include "op_test.h"
 #include "sd_taesd.h"
@@ -95,11 +97,7 @@ static void image_case(const struct sd_taesd *t, const char *name, double ref_ps
 {
     char rel[64];
     struct lf_error err = {0};
-    snprintf(rel, sizeof rel, "%s_ref.safetensors", name);
-    char path[700];
-    path_of(path, sizeof path, rel);
-    struct lf_safetensors *ref;
-    if (lf_safetensors_open(path, &ref, &err) != LF_OK) fail_msg("%s", err.message);
+    struct lf_safetensors *ref = test_safetensors_open("%s/%s_ref.safetensors", dir, name);
     int64_t ishape[4], lshape[4], dshape[4], pshape[4];
     float *image = ref_f32(ref, "image", ishape);
     float *latent = ref_f32(ref, "latent", lshape);
@@ -182,33 +180,13 @@ static void taef2_f16(void **state)
     op_test_check_validation();
 }
 
-/* Writes the TAEF2 pair as one diffusers AutoencoderTiny file: encoder
-** indices unchanged, decoder indices one lower (no Clamp layer). */
+/* The TAEF2 pair as one diffusers AutoencoderTiny file. */
 static void write_diffusers(const char *out)
 {
-    struct lf_error err = {0};
-    struct lf_safetensors_writer *w;
-    struct lf_safetensors *src[2];
-    char path[700], name[256];
-    assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
-    for (int side = 0; side < 2; side++) {
-        path_of(path, sizeof path,
-                side ? "taef2_decoder.safetensors" : "taef2_encoder.safetensors");
-        if (lf_safetensors_open(path, &src[side], &err) != LF_OK) fail_msg("%s", err.message);
-        for (size_t i = 0; i < lf_safetensors_count(src[side]); i++) {
-            const struct lf_safetensors_tensor *t = lf_safetensors_tensor_at(src[side], i);
-            char *rest;
-            long index = strtol(t->name, &rest, 10);
-            snprintf(name, sizeof name, "%s.layers.%ld%s", side ? "decoder" : "encoder",
-                     index - side, rest);
-            assert_int_equal(lf_safetensors_writer_add(w, name, t->st_dtype, t->rank, t->shape,
-                                                       t->data, t->nbytes, &err),
-                             LF_OK);
-        }
-    }
-    if (lf_safetensors_writer_write(w, out, &err) != LF_OK) fail_msg("%s", err.message);
-    lf_safetensors_writer_free(w);
-    lf_safetensors_close(src[0]), lf_safetensors_close(src[1]);
+    char enc[700], dec[700];
+    path_of(enc, sizeof enc, "taef2_encoder.safetensors");
+    path_of(dec, sizeof dec, "taef2_decoder.safetensors");
+    assert_int_equal(ckpt_taesd_to_diffusers(enc, dec, out), 0);
 }
 
 static void diffusers_layout(void **state)
@@ -347,14 +325,10 @@ static void wrong_files_are_refused(void **state)
 
 int main(void)
 {
-    const char *fx = getenv("LCMFLOW_FIXTURES");
-    snprintf(dir, sizeof dir, "%s/taesd", fx ? fx : "../shared/fixtures");
-    char probe[700];
-    path_of(probe, sizeof probe, "taef2_decoder.safetensors");
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "skipping: TAESD fixtures not found at %s\n", dir);
+    char fixtures[512];
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "taesd/taef2_decoder.safetensors"))
         return 77;
-    }
+    snprintf(dir, sizeof dir, "%s/taesd", fixtures);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(structure_from_weights),
         cmocka_unit_test(wrong_files_are_refused),

@@ -2,6 +2,7 @@
 ** reference prompts with both vocabulary layouts, finds its vocabulary in the
 ** documented order, and names the file when a vocabulary is broken. */
 #include "sd_tokenizer.h"
+#include "test_util.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -340,28 +341,11 @@ static void broken_vocab_errors_name_the_file(void **state)
     expect_load_error(path, LF_ERR_NOT_FOUND, path, "neither vocab.json");
 }
 
-static int rm_tree(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
 int main(void)
 {
-    const char *fx = getenv("LCMFLOW_FIXTURES");
     char ref[1200];
-    struct stat st;
-    if (!fx || !*fx) {
-        printf("LCMFLOW_FIXTURES is not set; skipping the tokenizer tests\n");
-        return 77;
-    }
-    snprintf(fixtures, sizeof fixtures, "%s", fx);
+    if (!test_fixtures_find(fixtures, sizeof fixtures, "tiny-sd15/ref/tokenizer.json")) return 77;
     fixture(ref, sizeof ref, "tiny-sd15/ref/tokenizer.json");
-    if (stat(ref, &st) != 0) {
-        printf("%s is missing (fixtures absent); skipping the tokenizer tests\n", ref);
-        return 77;
-    }
     ref_root = json_object_from_file(ref);
     if (!ref_root || !(cases = json_object_object_get(ref_root, "cases"))) {
         printf("cannot read %s\n", ref);
@@ -384,7 +368,7 @@ int main(void)
         cmocka_unit_test(broken_vocab_errors_name_the_file),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    rm_tree(tmp);
+    test_remove_tree(tmp);
     json_object_put(ref_root);
     return failed;
 }

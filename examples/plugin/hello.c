@@ -6,8 +6,8 @@
 **     make && LCMFLOW_PLUGIN_PATH=$PWD lcmflow nodes HelloGreeting
 **
 ** The plugin exports only lcmflow_plugin_entry (built with
-** -fvisibility=hidden; LF_EXPORT opens that one symbol), and reaches the
-** host only through the table it is given.
+** -fvisibility=hidden; LF_PLUGIN_DEFINE writes it, LF_EXPORT opens that one
+** symbol), and reaches the host only through the table it is given.
 */
 #include <lcmflow/node.h>
 
@@ -51,17 +51,4 @@ static const struct lf_node_type greeting_type = {
 
 static const struct lf_node_type *const types[] = {&greeting_type, NULL};
 
-static const struct lf_plugin_desc desc = {
-    .abi_version = LF_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof desc,
-    .name = "hello",
-    .version = "1.0.0",
-    .node_types = types,
-    .node_type_size = sizeof(struct lf_node_type),
-};
-
-LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
-{
-    (void)host;
-    return &desc;
-}
+LF_PLUGIN_DEFINE("hello", "1.0.0", types)

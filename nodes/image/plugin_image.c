@@ -294,17 +294,4 @@ static const struct lf_node_type contact_sheet_type = {
 static const struct lf_node_type *const types[] = {&load_image_type, &save_image_type,
                                                    &preview_image_type, &contact_sheet_type, NULL};
 
-static const struct lf_plugin_desc desc = {
-    .abi_version = LF_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof desc,
-    .name = "image",
-    .version = "0.1.0",
-    .node_types = types,
-    .node_type_size = sizeof(struct lf_node_type),
-};
-
-LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
-{
-    (void)host;
-    return &desc;
-}
+LF_PLUGIN_DEFINE("image", "0.1.0", types)

@@ -70,32 +70,25 @@ static enum lf_status vae_encode_execute(const struct lf_node_call *c, struct lf
         return lf_error_set(err, LF_ERR_INVALID,
                             "image must be [B, H, W, 3] with H and W multiples of 8");
     struct lf_tensor *x = NULL, *mean = NULL, *std = NULL, *latent = NULL, *latent_std = NULL;
-    enum lf_status s;
-    if (v->is_taesd) {
+    enum lf_status s = sd_image_to_vae_input(image, &x, err);
+    if (!s && v->is_taesd) {
         /* TAESD is deterministic and works in the sampler's scaled space on
         ** [0, 1] images: latent_std is zero (the sampler still draws its
         ** noise, keeping the reference order). */
         struct lf_tensor *unit = NULL;
-        s = sd_image_to_vae_input(image, &x, err);
-        if (!s) s = lf_op_scale(x, 0.5f, 0.5f, &unit, err);
+        s = lf_op_scale(x, 0.5f, 0.5f, &unit, err);
         if (!s) s = sd_taesd_encode(&v->taesd, unit, &latent, err);
         if (!s && !(s = lf_tensor_create(latent->device, LF_DTYPE_F32, latent->rank, latent->shape,
                                          &latent_std, err)))
             s = lf_op_fill(latent_std, 0.0f, err);
-        lf_tensor_release(unit), lf_tensor_release(x);
-        if (s) {
-            lf_tensor_release(latent), lf_tensor_release(latent_std);
-            return s;
-        }
-        lf_node_output_tensor(c, ENCODE_LATENT, LF_TYPE_LATENT, latent);
-        lf_node_output_tensor(c, ENCODE_LATENT_STD, LF_TYPE_TENSOR, latent_std);
-        return LF_OK;
+        lf_tensor_release(unit);
+    } else if (!s) {
+        s = sd_vae_encode(&v->vae, x, &mean, &std, err);
+        if (!s) s = lf_op_scale(mean, SD_VAE_SCALING, 0.0f, &latent, err);
+        if (!s) s = lf_op_scale(std, SD_VAE_SCALING, 0.0f, &latent_std, err);
+        lf_tensor_release(mean), lf_tensor_release(std);
     }
-    s = sd_image_to_vae_input(image, &x, err);
-    if (!s) s = sd_vae_encode(&v->vae, x, &mean, &std, err);
-    if (!s) s = lf_op_scale(mean, SD_VAE_SCALING, 0.0f, &latent, err);
-    if (!s) s = lf_op_scale(std, SD_VAE_SCALING, 0.0f, &latent_std, err);
-    lf_tensor_release(x), lf_tensor_release(mean), lf_tensor_release(std);
+    lf_tensor_release(x);
     if (s) {
         lf_tensor_release(latent), lf_tensor_release(latent_std);
         return s;

@@ -11,17 +11,4 @@ static const struct lf_node_type *const types[] = {
     &sd_taesd_loader_type,      NULL,
 };
 
-static const struct lf_plugin_desc desc = {
-    .abi_version = LF_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof desc,
-    .name = "sd",
-    .version = "0.2.0",
-    .node_types = types,
-    .node_type_size = sizeof(struct lf_node_type),
-};
-
-LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
-{
-    (void)host;
-    return &desc;
-}
+LF_PLUGIN_DEFINE("sd", "0.2.0", types)

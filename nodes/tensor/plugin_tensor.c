@@ -130,17 +130,4 @@ static const struct lf_node_type save_tensor_type = {
 
 static const struct lf_node_type *const types[] = {&load_tensor_type, &save_tensor_type, NULL};
 
-static const struct lf_plugin_desc desc = {
-    .abi_version = LF_PLUGIN_ABI_VERSION,
-    .struct_size = sizeof desc,
-    .name = "tensor",
-    .version = "0.1.0",
-    .node_types = types,
-    .node_type_size = sizeof(struct lf_node_type),
-};
-
-LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)
-{
-    (void)host;
-    return &desc;
-}
+LF_PLUGIN_DEFINE("tensor", "0.1.0", types)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Each returns the process exit status (0 ok, 1 failure, 2 usage error). */
 typedef int (*lf_cli_fn)(int argc, char **argv);
@@ -29,6 +30,33 @@ bool lf_cli_device_choice(const char *command, const char *value, int *index);
 /* The same, then sets LCMFLOW_DEVICE to the index for the sessions the
 ** command creates (run, lua: the host opens the device on first use). */
 bool lf_cli_device_export(const char *command, const char *value);
+/* cli_opts.c: the options of a command whose every option is "--flag
+** value", in any order:
+**     struct lf_cli_opts o = {.command = "synth-lora", .usage = lora_usage,
+**                             .argc = argc, .argv = argv};
+**     while (lf_cli_opts_next(&o, &flag, &value))
+**         if (!strcmp(flag, "--out")) out = value;
+**         else return lf_cli_opts_unknown(&o);
+**     if (o.status >= 0) return o.status; */
+struct lf_cli_opts {
+    const char *command;    /* for messages: "lcmflow COMMAND: ..." */
+    void (*usage)(FILE *f); /* the command's usage text */
+    int argc;
+    char **argv;
+    int i;      /* argv index of the current flag (0 before the first) */
+    int status; /* once next returned false: -1 at the end of the options,
+                   else the exit status (0 after --help, 2 after an error) */
+};
+/* The next flag and its value; false at the end, after --help/-h (usage on
+** stdout) or for a flag without a value ("FLAG needs a value"). */
+bool lf_cli_opts_next(struct lf_cli_opts *o, const char **flag, const char **value);
+/* "unknown option 'FLAG'" and the usage on stderr; returns 2. */
+int lf_cli_opts_unknown(const struct lf_cli_opts *o);
+/* The current flag's value text as a whole number in [lo, hi] into *out;
+** false after "FLAG wants a whole number in LO..HI, not 'TEXT'". */
+bool lf_cli_opts_count(const struct lf_cli_opts *o, const char *text, long long lo, long long hi,
+                       long long *out);
+
 /* cli_tokenize.c */
 int lf_cli_tokenize(int argc, char **argv);
 

@@ -110,17 +110,9 @@ int lf_cli_bench_sd15(int argc, char **argv)
     const char *model = NULL, *lora_path = NULL, *dtype_name = "f16", *act_name = "auto";
     int size = 512, steps = 4, device_index;
     const char *device_choice = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "lcmflow bench sd15: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+    struct lf_cli_opts o = {.command = "bench sd15", .usage = usage, .argc = argc, .argv = argv};
+    const char *a, *v;
+    while (lf_cli_opts_next(&o, &a, &v)) {
         if (!strcmp(a, "--model"))
             model = v;
         else if (!strcmp(a, "--lora"))
@@ -135,12 +127,10 @@ int lf_cli_bench_sd15(int argc, char **argv)
             steps = atoi(v);
         else if (!strcmp(a, "--device"))
             device_choice = v;
-        else {
-            fprintf(stderr, "lcmflow bench sd15: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
+        else
+            return lf_cli_opts_unknown(&o);
     }
+    if (o.status >= 0) return o.status;
     if (size < 64 || size % 64 || steps < 1 || steps > 50 || !sd_dtype_name_valid(dtype_name) ||
         (strcmp(act_name, "auto") && strcmp(act_name, "f16") && strcmp(act_name, "f32") &&
          strcmp(act_name, "bf16"))) {

@@ -80,19 +80,14 @@ int lf_cli_devices(int argc, char **argv)
     struct lf_error err = {0};
     char text[1200];
     uint32_t count = 0;
-    if (lf_device_list(NULL, 0, &count, &err) != LF_OK) {
+    struct lf_device_info *infos = NULL;
+    if (lf_device_list_alloc(&infos, &count, &err) != LF_OK) {
         fprintf(stderr, "lcmflow devices: %s\n", lf_error_text(&err, text, sizeof text));
         return 1;
     }
     if (count == 0) {
         fprintf(stderr, "lcmflow devices: no device found (no Vulkan device: install "
                         "mesa-vulkan-drivers for lavapipe, or a GPU driver)\n");
-        return 1;
-    }
-    struct lf_device_info *infos = calloc(count, sizeof *infos);
-    if (!infos || lf_device_list(infos, count, &count, &err) != LF_OK) {
-        fprintf(stderr, "lcmflow devices: %s\n", lf_error_text(&err, text, sizeof text));
-        free(infos);
         return 1;
     }
     struct lf_device *device = NULL;

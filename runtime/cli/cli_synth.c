@@ -26,54 +26,58 @@ static void usage(FILE *f)
                "The same seed always writes the same file.  Images made from it are noise.\n");
 }
 
+/* After the options of synth-checkpoint and synth-lora: --preset and --out
+** are required (else the usage on stderr), and the preset names PREFIX
+** "tiny" (the tiny test model's widths) or PREFIX "sd15".  NULL after
+** saying what is wrong. */
+static const struct sd_arch *preset_arch(const struct lf_cli_opts *o, const char *prefix,
+                                         const char *preset, const char *out)
+{
+    if (!preset || !out) {
+        o->usage(stderr);
+        return NULL;
+    }
+    size_t n = strlen(prefix);
+    const char *rest = strncmp(preset, prefix, n) ? "" : preset + n;
+    if (!strcmp(rest, "tiny")) return &sd_arch_tiny;
+    if (!strcmp(rest, "sd15")) return &sd_arch_sd15;
+    fprintf(stderr, "lcmflow %s: unknown preset '%s' (%stiny or %ssd15)\n", o->command, preset,
+            prefix, prefix);
+    return NULL;
+}
+
 int lf_cli_synth_checkpoint(int argc, char **argv)
 {
     const char *preset = NULL, *out = NULL, *dtype_name = "f16";
     unsigned long long seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "lcmflow synth-checkpoint: %s needs a value\n", a);
-            return 2;
-        }
+    struct lf_cli_opts o = {
+        .command = "synth-checkpoint", .usage = usage, .argc = argc, .argv = argv};
+    const char *a, *v;
+    while (lf_cli_opts_next(&o, &a, &v)) {
         if (!strcmp(a, "--preset"))
-            preset = argv[++i];
+            preset = v;
         else if (!strcmp(a, "--out"))
-            out = argv[++i];
+            out = v;
         else if (!strcmp(a, "--dtype"))
-            dtype_name = argv[++i];
+            dtype_name = v;
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
-            seed = strtoull(argv[++i], &end, 10);
-            if (errno || *end || argv[i][0] == '-') {
+            seed = strtoull(v, &end, 10);
+            if (errno || *end || v[0] == '-') {
                 fprintf(stderr,
                         "lcmflow synth-checkpoint: --seed wants a non-negative integer, "
                         "not '%s'\n",
-                        argv[i]);
+                        v);
                 return 2;
             }
         } else {
-            fprintf(stderr, "lcmflow synth-checkpoint: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            return lf_cli_opts_unknown(&o);
         }
     }
-    if (!preset || !out) {
-        usage(stderr);
-        return 2;
-    }
-    const struct sd_arch *arch = !strcmp(preset, "tiny")   ? &sd_arch_tiny
-                                 : !strcmp(preset, "sd15") ? &sd_arch_sd15
-                                                           : NULL;
-    if (!arch) {
-        fprintf(stderr, "lcmflow synth-checkpoint: unknown preset '%s' (tiny or sd15)\n", preset);
-        return 2;
-    }
+    if (o.status >= 0) return o.status;
+    const struct sd_arch *arch = preset_arch(&o, "", preset, out);
+    if (!arch) return 2;
     enum lf_dtype dtype;
     if (!strcmp(dtype_name, "f16"))
         dtype = LF_DTYPE_F16;
@@ -123,46 +127,23 @@ static void lora_usage(FILE *f)
                "to the rank (scale 1).  The same seed always writes the same file.\n");
 }
 
-/* A whole number in [lo, hi], or -1 after printing why not. */
-static long long parse_count(const char *command, const char *what, const char *text, long long lo,
-                             long long hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno || *end || end == text || v < lo || v > hi) {
-        fprintf(stderr, "lcmflow %s: %s wants a whole number in %lld..%lld, not '%s'\n", command,
-                what, lo, hi, text);
-        return -1;
-    }
-    return v;
-}
-
 int lf_cli_synth_lora(int argc, char **argv)
 {
     const char *preset = NULL, *out = NULL;
     long long rank = 64, seed = 0;
     double alpha = -1.0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            lora_usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "lcmflow synth-lora: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+    struct lf_cli_opts o = {
+        .command = "synth-lora", .usage = lora_usage, .argc = argc, .argv = argv};
+    const char *a, *v;
+    while (lf_cli_opts_next(&o, &a, &v)) {
         if (!strcmp(a, "--preset"))
             preset = v;
         else if (!strcmp(a, "--out"))
             out = v;
         else if (!strcmp(a, "--rank")) {
-            if ((rank = parse_count("synth-lora", "--rank", v, 1, 4096)) < 0) return 2;
+            if (!lf_cli_opts_count(&o, v, 1, 4096, &rank)) return 2;
         } else if (!strcmp(a, "--seed")) {
-            if ((seed = parse_count("synth-lora", "--seed", v, 0, 0x7fffffffffffffffll)) < 0)
-                return 2;
+            if (!lf_cli_opts_count(&o, v, 0, 0x7fffffffffffffffll, &seed)) return 2;
         } else if (!strcmp(a, "--alpha")) {
             char *end;
             alpha = strtod(v, &end);
@@ -172,22 +153,12 @@ int lf_cli_synth_lora(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "lcmflow synth-lora: unknown option '%s'\n", a);
-            lora_usage(stderr);
-            return 2;
+            return lf_cli_opts_unknown(&o);
         }
     }
-    if (!preset || !out) {
-        lora_usage(stderr);
-        return 2;
-    }
-    const struct sd_arch *arch = !strcmp(preset, "lcm-sd15")   ? &sd_arch_sd15
-                                 : !strcmp(preset, "lcm-tiny") ? &sd_arch_tiny
-                                                               : NULL;
-    if (!arch) {
-        fprintf(stderr, "lcmflow synth-lora: unknown preset '%s' (lcm-sd15 or lcm-tiny)\n", preset);
-        return 2;
-    }
+    if (o.status >= 0) return o.status;
+    const struct sd_arch *arch = preset_arch(&o, "lcm-", preset, out);
+    if (!arch) return 2;
     if (alpha < 0.0) alpha = (double)rank;
     struct lf_error err = {0};
     char text[1200];
@@ -218,31 +189,21 @@ int lf_cli_synth_taesd(int argc, char **argv)
 {
     const char *out = NULL;
     long long channels = 4, seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            taesd_usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "lcmflow synth-taesd: %s needs a value\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
+    struct lf_cli_opts o = {
+        .command = "synth-taesd", .usage = taesd_usage, .argc = argc, .argv = argv};
+    const char *a, *v;
+    while (lf_cli_opts_next(&o, &a, &v)) {
         if (!strcmp(a, "--out"))
             out = v;
         else if (!strcmp(a, "--latent-channels")) {
-            if ((channels = parse_count("synth-taesd", "--latent-channels", v, 1, 256)) < 0)
-                return 2;
+            if (!lf_cli_opts_count(&o, v, 1, 256, &channels)) return 2;
         } else if (!strcmp(a, "--seed")) {
-            if ((seed = parse_count("synth-taesd", "--seed", v, 0, 0x7fffffffffffffffll)) < 0)
-                return 2;
+            if (!lf_cli_opts_count(&o, v, 0, 0x7fffffffffffffffll, &seed)) return 2;
         } else {
-            fprintf(stderr, "lcmflow synth-taesd: unknown option '%s'\n", a);
-            taesd_usage(stderr);
-            return 2;
+            return lf_cli_opts_unknown(&o);
         }
     }
+    if (o.status >= 0) return o.status;
     if (!out) {
         taesd_usage(stderr);
         return 2;

@@ -110,21 +110,40 @@ static void binary_row(const float *a, const float *b, float *y, int64_t n, int6
     }
 }
 
+/* A broadcast binary op runs as items: each output row of bc->shape[3]
+** values cut into pieces of at most run.  Item it is the piece at columns
+** lo..lo+len of output row `row`, whose a and b rows start at oa and ob. */
+struct binary_piece {
+    int64_t row, lo, len, oa, ob;
+};
+
+static inline struct binary_piece binary_piece_of(const struct lf_cpu_broadcast *bc, int64_t it,
+                                                  int64_t run)
+{
+    const int64_t *s = bc->shape;
+    int64_t pieces = (s[3] + run - 1) / run, row = it / pieces, lo = (it % pieces) * run;
+    int64_t i2 = row % s[2], i1 = row / s[2] % s[1], i0 = row / (s[1] * s[2]);
+    return (struct binary_piece){
+        .row = row,
+        .lo = lo,
+        .len = s[3] - lo < run ? s[3] - lo : run,
+        .oa = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2],
+        .ob = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2],
+    };
+}
+
 void LF_ISA_FN(lf_cpu_binary)(const float *a, const float *b, float *y,
                               const struct lf_cpu_broadcast *bc, enum lf_binary fn)
 {
     const int64_t *s = bc->shape;
     int64_t rows = s[0] * s[1] * s[2], inner = s[3];
-    int64_t pieces = (inner + LF_CPU_CHUNK - 1) / LF_CPU_CHUNK, items = rows * pieces;
+    int64_t items = rows * ((inner + LF_CPU_CHUNK - 1) / LF_CPU_CHUNK);
+    int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
 #pragma omp parallel for if (rows * inner > LF_CPU_CHUNK) schedule(static)
     for (int64_t it = 0; it < items; it++) {
-        int64_t row = it / pieces, lo = (it % pieces) * LF_CPU_CHUNK;
-        int64_t i2 = row % s[2], i1 = row / s[2] % s[1], i0 = row / (s[1] * s[2]);
-        int64_t oa = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
-        int64_t ob = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
-        int64_t len = inner - lo < LF_CPU_CHUNK ? inner - lo : LF_CPU_CHUNK;
-        int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
-        binary_row(a + oa + lo * sa, b + ob + lo * sb, y + row * inner + lo, len, sa, sb, fn);
+        struct binary_piece p = binary_piece_of(bc, it, LF_CPU_CHUNK);
+        binary_row(a + p.oa + p.lo * sa, b + p.ob + p.lo * sb, y + p.row * inner + p.lo, p.len, sa,
+                   sb, fn);
     }
 }
 
@@ -195,20 +214,16 @@ void LF_ISA_FN(lf_cpu_binary_bf16)(const uint16_t *a, const uint16_t *b, uint16_
 {
     const int64_t *s = bc->shape;
     int64_t rows = s[0] * s[1] * s[2], inner = s[3];
-    int64_t pieces = (inner + BF16_RUN - 1) / BF16_RUN, items = rows * pieces;
+    int64_t items = rows * ((inner + BF16_RUN - 1) / BF16_RUN);
+    int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
 #pragma omp parallel for if (rows * inner > LF_CPU_CHUNK) schedule(static)
     for (int64_t it = 0; it < items; it++) {
         float fa[BF16_RUN], fb[BF16_RUN], fy[BF16_RUN];
-        int64_t row = it / pieces, lo = (it % pieces) * BF16_RUN;
-        int64_t i2 = row % s[2], i1 = row / s[2] % s[1], i0 = row / (s[1] * s[2]);
-        int64_t oa = i0 * bc->a_stride[0] + i1 * bc->a_stride[1] + i2 * bc->a_stride[2];
-        int64_t ob = i0 * bc->b_stride[0] + i1 * bc->b_stride[1] + i2 * bc->b_stride[2];
-        int64_t len = inner - lo < BF16_RUN ? inner - lo : BF16_RUN;
-        int64_t sa = bc->a_stride[3], sb = bc->b_stride[3];
-        bf16_load(a + oa + lo * sa, fa, sa ? len : 1);
-        bf16_load(b + ob + lo * sb, fb, sb ? len : 1);
-        binary_row(fa, fb, fy, len, sa, sb, fn);
-        bf16_store(fy, y + row * inner + lo, len);
+        struct binary_piece p = binary_piece_of(bc, it, BF16_RUN);
+        bf16_load(a + p.oa + p.lo * sa, fa, sa ? p.len : 1);
+        bf16_load(b + p.ob + p.lo * sb, fb, sb ? p.len : 1);
+        binary_row(fa, fb, fy, p.len, sa, sb, fn);
+        bf16_store(fy, y + p.row * inner + p.lo, p.len);
     }
 }
 

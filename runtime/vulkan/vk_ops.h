@@ -48,6 +48,13 @@ enum lf_status lf_vk_run_1d(struct lf_vk_device *device, const char *shader, con
                             struct lf_error *err);
 
 /* A scratch tensor of count elements on t's device (caller releases). */
+/* llvmpipe ends an invocation's loops after 65535 iterations: a row kernel
+** that walks each row `walks` times, 8 columns per iteration, takes rows of
+** at most 8 * (65535 / walks) columns.  LF_ERR_UNSUPPORTED naming op and x's
+** shape for longer rows of x. */
+enum lf_status lf_vk_check_row_walks(const char *op, struct lf_tensor *x, int walks,
+                                     struct lf_error *err);
+
 enum lf_status lf_vk_scratch(struct lf_tensor *like, enum lf_dtype dtype, int64_t count,
                              struct lf_tensor **out, struct lf_error *err);
 

@@ -97,6 +97,17 @@ enum lf_status lf_vk_run_1d(struct lf_vk_device *device, const char *shader, con
     return lf_vk_run(device, shader, NULL, 0, push, push_size, gx, gy, 1, err);
 }
 
+enum lf_status lf_vk_check_row_walks(const char *op, struct lf_tensor *x, int walks,
+                                     struct lf_error *err)
+{
+    char a[96];
+    int64_t cols = x->shape[x->rank - 1], most = 8 * (65535 / walks);
+    if (cols <= most) return LF_OK;
+    return lf_error_set(err, LF_ERR_UNSUPPORTED,
+                        "%s: rows of %lld are over the supported %lld (x %s)", op, (long long)cols,
+                        (long long)most, lf_op_shape_text(x, a, sizeof a));
+}
+
 enum lf_status lf_vk_scratch(struct lf_tensor *like, enum lf_dtype dtype, int64_t count,
                              struct lf_tensor **out, struct lf_error *err)
 {

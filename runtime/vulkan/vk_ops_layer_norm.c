@@ -17,14 +17,10 @@ enum lf_status lf_vk_layer_norm(struct lf_tensor *x, struct lf_tensor *gamma,
                                 struct lf_tensor *beta, float eps, struct lf_tensor *y,
                                 struct lf_error *err)
 {
-    char a[96];
     int64_t cols = x->shape[x->rank - 1];
-    /* layer_norm.comp walks a row three times, 8 columns per loop
-    ** iteration, and llvmpipe allows 65535 loop iterations per invocation. */
-    if (cols > 8 * 21845)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "layer_norm: rows of %lld are over the supported %d (x %s)",
-                            (long long)cols, 8 * 21845, lf_op_shape_text(x, a, sizeof a));
+    /* layer_norm.comp walks a row three times. */
+    enum lf_status s = lf_vk_check_row_walks("layer_norm", x, 3, err);
+    if (s) return s;
     struct layer_norm_push p = {
         .x = lf_vk_address(x),
         .y = lf_vk_address(y),

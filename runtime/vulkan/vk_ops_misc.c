@@ -11,14 +11,10 @@
 
 enum lf_status lf_vk_softmax(struct lf_tensor *x, struct lf_tensor *y, struct lf_error *err)
 {
-    char a[96];
     int64_t cols = x->shape[x->rank - 1];
-    /* softmax.comp walks a row twice, 8 columns per loop iteration, and
-    ** llvmpipe allows 65535 loop iterations per invocation. */
-    if (cols > 8 * 32767)
-        return lf_error_set(err, LF_ERR_UNSUPPORTED,
-                            "softmax: rows of %lld are over the supported %d (x %s)",
-                            (long long)cols, 8 * 32767, lf_op_shape_text(x, a, sizeof a));
+    /* softmax.comp walks a row twice. */
+    enum lf_status s = lf_vk_check_row_walks("softmax", x, 2, err);
+    if (s) return s;
     struct {
         uint64_t x, y;
         uint32_t rows, cols, x_dtype, y_dtype;

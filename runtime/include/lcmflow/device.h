@@ -79,6 +79,12 @@ const char *lf_device_type_name(enum lf_device_type type);
 enum lf_status lf_device_list(struct lf_device_info *infos, uint32_t capacity, uint32_t *count,
                               struct lf_error *err);
 
+/* The same list in one new array (*infos malloc'd, caller frees; NULL when
+** *count is 0): the backends are asked once, so the count and the entries
+** agree. */
+enum lf_status lf_device_list_alloc(struct lf_device_info **infos, uint32_t *count,
+                                    struct lf_error *err);
+
 struct lf_device_options {
     int index;       /* position in lf_device_list; -1: LCMFLOW_DEVICE if
                         set, else the best device */

@@ -30,6 +30,8 @@
 **     LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *h)
 **     { (void)h; return &desc; }
 **
+** (LF_PLUGIN_DEFINE below writes desc and the entry for the usual plugin.)
+**
 ** Compatibility rules (append-only, after SQLite's extension table):
 **  - LF_PLUGIN_ABI_VERSION changes only when an existing field changes
 **    meaning or position; the loader refuses any other version.
@@ -351,6 +353,26 @@ struct lf_plugin_desc {
     ** only from plugins that have them. */
     uint32_t node_type_size;
 };
+
+/* The description and entry of a plugin that needs nothing of the host when
+** it is loaded (no purge, no host check), the one way every field is filled:
+**     static const struct lf_node_type *const types[] = {&add_type, NULL};
+**     LF_PLUGIN_DEFINE("math", "1.0.0", types)
+*/
+#define LF_PLUGIN_DEFINE(NAME, VERSION, TYPES)                                                     \
+    static const struct lf_plugin_desc lf_plugin_desc_of_this_plugin = {                           \
+        .abi_version = LF_PLUGIN_ABI_VERSION,                                                      \
+        .struct_size = sizeof(struct lf_plugin_desc),                                              \
+        .name = NAME,                                                                              \
+        .version = VERSION,                                                                        \
+        .node_types = TYPES,                                                                       \
+        .node_type_size = sizeof(struct lf_node_type),                                             \
+    };                                                                                             \
+    LF_EXPORT const struct lf_plugin_desc *lcmflow_plugin_entry(const struct lf_host_api *host)    \
+    {                                                                                              \
+        (void)host;                                                                                \
+        return &lf_plugin_desc_of_this_plugin;                                                     \
+    }
 
 /*
 ** lf_host_api: services the host offers; append-only.  Every function takes
