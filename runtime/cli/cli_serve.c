@@ -6,6 +6,9 @@
 */
 #include "cli.h"
 #include "server.h"
+#ifdef LCMFLOW_FARM
+#include "farm.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,12 +44,17 @@ static void usage(FILE *f)
             "  --max-steps N        most sampler steps (default 50)\n"
             "  --cache-mb N         cache budget in MiB (default: half the memory, at least %zu)\n"
             "  --device N           the device to use ('lcmflow devices')\n"
+            "  --redis URL          run the jobs on the render farm's workers instead\n"
+            "                       (runtime/farm/README.md; needs the farm built in)\n"
+            "  --stream NAME, --group NAME   the farm's job stream and workers' group\n"
+            "  --shared DIR         the workers' shared --output folder, when they use one\n"
             "  -h, --help           this help\n",
             SERVE_DEFAULT_PORT, LF_CACHE_DEFAULT_BYTES >> 20);
 }
 
 struct serve_args {
     const char *graph, *models[SERVE_MAX_ROOTS], *output;
+    const char *redis, *stream, *group, *shared; /* serve --redis: the farm's front end */
     size_t nmodels;
     char listen[320], token[80];
     size_t cache_bytes;
@@ -99,6 +107,16 @@ static int parse_args(int argc, char **argv, struct serve_args *a, struct serve_
             if ((ok = parse_int(v, 1, 1 << 24, &n))) a->cache_bytes = (size_t)n << 20;
         } else if (!strcmp(o, "--device")) {
             setenv("LCMFLOW_DEVICE", v, 1);
+        } else if (!strcmp(o, "--redis")) {
+            a->redis = v;
+        } else if (!strcmp(o, "--stream")) {
+            a->stream = v;
+            ok = strlen(v) > 0 && strlen(v) < 200;
+        } else if (!strcmp(o, "--group")) {
+            a->group = v;
+            ok = strlen(v) > 0 && strlen(v) < 100;
+        } else if (!strcmp(o, "--shared")) {
+            a->shared = v;
         } else {
             ok = false;
         }
@@ -159,7 +177,9 @@ static int configure(struct serve_args *a, struct serve_config *cfg, const char 
     for (size_t i = 0; i < a->nmodels; i++)
         if (serve_roots_add_model(&cfg->roots, a->models[i], &err) != LF_OK) goto fail;
     if (serve_roots_set_output(&cfg->roots, output, &err) != LF_OK) goto fail;
-    if (mkdir(uploads, 0700) != 0 || !(cfg->roots.uploads = realpath(uploads, NULL))) {
+    /* The farm's workers cannot read this machine's uploads: none then. */
+    if (!a->redis &&
+        (mkdir(uploads, 0700) != 0 || !(cfg->roots.uploads = realpath(uploads, NULL)))) {
         fprintf(stderr, "lcmflow serve: cannot create %s\n", uploads);
         return 1;
     }
@@ -211,6 +231,9 @@ static int serve(struct serve_args *a, struct serve_config *cfg, const char *wor
     struct lf_session_options so = {.cache_bytes = a->cache_bytes};
     char text[2048];
     int status = 1, sig;
+#ifdef LCMFLOW_FARM
+    struct farm_serve *farm = NULL;
+#endif
     sigset_t set;
     /* Every thread started below inherits the mask; main waits for them. */
     sigemptyset(&set);
@@ -218,10 +241,27 @@ static int serve(struct serve_args *a, struct serve_config *cfg, const char *wor
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (lf_registry_create(&reg, &err) || lf_registry_load_default(reg, &err) ||
-        (lf_cli_plugin_warnings(reg), lf_session_create(&so, &session, &err)) ||
-        serve_events_create(8, &events, &err) ||
-        serve_jobs_create(session, &cfg->limits, workdir, events, &jobs, &err))
+        (lf_cli_plugin_warnings(reg), serve_events_create(8, &events, &err)))
         goto fail;
+    if (a->redis) {
+#ifdef LCMFLOW_FARM
+        /* The farm's front end: jobs checked here as ever, run by workers
+        ** (one in flight per queue place). */
+        if (farm_serve_create(a->redis, a->stream, a->group, a->shared, cfg->limits.queue, &farm,
+                              &err) ||
+            serve_jobs_create_remote(farm_serve_remote(farm), &cfg->limits, workdir, events, &jobs,
+                                     &err))
+            goto fail;
+#else
+        lf_error_set(&err, LF_ERR_INVALID,
+                     "--redis: this lcmflow was built without the render farm (meson option "
+                     "farm; needs libhiredis-dev, libssl-dev)");
+        goto fail;
+#endif
+    } else if (lf_session_create(&so, &session, &err) ||
+               serve_jobs_create(session, &cfg->limits, workdir, events, &jobs, &err)) {
+        goto fail;
+    }
     if (cfg->default_yaml && check_default(reg, cfg, a->graph)) goto done;
     if (serve_http_start(cfg, reg, jobs, events, &http, &err) != LF_OK) goto fail;
     const char *colon = strrchr(a->listen, ':');
@@ -237,7 +277,13 @@ fail:
     fprintf(stderr, "lcmflow serve: %s\n", lf_error_text(&err, text, sizeof text));
 done:
     serve_http_stop(http);
+#ifdef LCMFLOW_FARM
+    farm_serve_stop(farm);
+#endif
     serve_jobs_destroy(jobs);
+#ifdef LCMFLOW_FARM
+    farm_serve_destroy(farm);
+#endif
     serve_events_destroy(events);
     lf_session_destroy(session);
     lf_registry_destroy(reg);

@@ -8,6 +8,9 @@
 **   farm_worker.c  `lcmflow worker`: one job at a time from the consumer
 **                  group, reclaiming dead workers' jobs, the dead letters
 **   farm_submit.c  `lcmflow submit`: one job per sweep value, --wait, --out
+**                  (outputs checked: farm_output_fetch)
+**   farm_lua.c     lf.submit, lf.wait
+**   farm_serve.c   `lcmflow serve --redis`: the server's jobs on the farm
 */
 #ifndef LCMFLOW_FARM_H
 #define LCMFLOW_FARM_H
@@ -15,6 +18,7 @@
 #include "lcmflow/error.h"
 
 #include <hiredis/hiredis.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,17 +71,44 @@ bool farm_id_new(char out[FARM_JOB_ID_LEN + 1]);
 void farm_sha256_hex(const void *data, size_t size, char out[65]);
 /* Milliseconds since the epoch (job records). */
 long long farm_now_ms(void);
-/* Reads a whole file (at most max bytes); NULL on failure. */
+/* Reads a whole regular file (at most max bytes); NULL on failure.  With
+** nofollow, a symbolic link as the last component is refused. */
 unsigned char *farm_read_file(const char *path, size_t max, size_t *size);
+unsigned char *farm_read_file_nofollow(const char *path, size_t max, size_t *size);
 /* Writes bytes to path through a temporary name and a rename. */
 bool farm_write_file(const char *path, const void *data, size_t size);
 
 /* Queues one job (farm_submit.c): its record (state queued, the notify
 ** list, a label such as the sweep value), then its stream entry with the
-** request JSON; id gets the new job's id. */
+** request JSON; id gets the new job's id.  notify NULL with events: the
+** job's own list "<stream>:notify:<id>", to which the worker also pushes
+** its progress (JSON events; the server's front end, farm_serve.c). */
 enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
-                            const char *request, const char *notify, const char *label, int ttl_s,
-                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+                            const char *request, const char *notify, bool events, const char *label,
+                            int ttl_s, char id[FARM_JOB_ID_LEN + 1], struct lf_error *err);
+
+/* `lcmflow serve --redis` (farm_serve.c): the server's job table runs its
+** jobs on the farm through this serve_remote (server.h). */
+struct serve_remote;
+struct farm_serve;
+enum lf_status farm_serve_create(const char *url, const char *stream, const char *group,
+                                 const char *shared, int slots, struct farm_serve **out,
+                                 struct lf_error *err);
+const struct serve_remote *farm_serve_remote(struct farm_serve *fs);
+/* Before the table is destroyed: a job waiting for Redis gives up. */
+void farm_serve_stop(struct farm_serve *fs);
+void farm_serve_destroy(struct farm_serve *fs);
+
+/* One output of a finished job's record (an object of its `outputs` list),
+** treated as untrusted (farm_submit.c): a "key" must be
+** "<stream>:out:<64 hex>" and the bytes fetched must hash to that SHA-256;
+** a "path" must resolve (symlinks followed) inside shared (the workers'
+** --output folder as this machine sees it; NULL: path outputs refused) and,
+** when the record gives "sha256", hash to it.  Errors name the job and the
+** key or path.  *data is malloc'd. */
+enum lf_status farm_output_fetch(struct farm_conn *fc, const char *stream, const char *shared,
+                                 const char *job, struct json_object *output, unsigned char **data,
+                                 size_t *size, struct lf_error *err);
 
 /* lf.submit and lf.wait (farm_lua.c), added to the lcmflow Lua module table
 ** on the top of the stack by `lcmflow lua`. */

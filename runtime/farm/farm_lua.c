@@ -70,7 +70,7 @@ static int l_submit(lua_State *L)
     connect_url(L, &fc);
     enum lf_status st = farm_enqueue(&fc, stream, group,
                                      json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-                                     NULL, "", atoi(ttl) > 0 ? atoi(ttl) : 86400, id, &err);
+                                     NULL, false, "", atoi(ttl) > 0 ? atoi(ttl) : 86400, id, &err);
     json_object_put(req);
     farm_conn_close(&fc);
     if (st != LF_OK) return luaL_error(L, "lf.submit: %s", lf_error_text(&err, text, sizeof text));

@@ -233,12 +233,13 @@ long long farm_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-unsigned char *farm_read_file(const char *path, size_t max, size_t *size)
+static unsigned char *read_fd(int fd, size_t max, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     unsigned char *data = NULL;
     struct stat st;
     *size = 0;
+    if (!f && fd >= 0) close(fd);
     if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
         (data = malloc((size_t)st.st_size + 1)) != NULL) {
         if (fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
@@ -251,6 +252,16 @@ unsigned char *farm_read_file(const char *path, size_t max, size_t *size)
     }
     if (f) fclose(f);
     return data;
+}
+
+unsigned char *farm_read_file(const char *path, size_t max, size_t *size)
+{
+    return read_fd(open(path, O_RDONLY | O_CLOEXEC), max, size);
+}
+
+unsigned char *farm_read_file_nofollow(const char *path, size_t max, size_t *size)
+{
+    return read_fd(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), max, size);
 }
 
 bool farm_write_file(const char *path, const void *data, size_t size)

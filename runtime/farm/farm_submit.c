@@ -8,6 +8,7 @@
 #include "farm.h"
 #include "lcmflow/registry.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -43,6 +44,8 @@ static void usage(FILE *f)
             "                         params is replaced by it)\n"
             "  --wait                 wait for every job; exit status 1 if one failed\n"
             "  --out DIR              (with --wait) fetch the outputs as DIR/ID_N.png\n"
+            "  --shared DIR           the workers' shared --output folder as seen here\n"
+            "                         (outputs named by path are copied only from inside it)\n"
             "  --timeout SECONDS      (with --wait) give up waiting after this long\n"
             "  --ttl SECONDS          lifetime of the job records (default 86400)\n"
             "  -h, --help             this help\n",
@@ -51,6 +54,7 @@ static void usage(FILE *f)
 
 struct submit {
     const char *url, *stream, *group, *graph, *sweep, *out, **sets;
+    char *shared; /* --shared's real path */
     size_t nsets;
     bool wait;
     int timeout_s, ttl_s;
@@ -85,6 +89,11 @@ static int parse_args(int argc, char **argv, struct submit *s)
             s->sweep = v;
         } else if (!strcmp(o, "--out")) {
             s->out = v;
+        } else if (!strcmp(o, "--shared") && !s->shared) {
+            if (!(s->shared = realpath(v, NULL))) {
+                fprintf(stderr, "lcmflow submit: --shared %s: %s\n", v, strerror(errno));
+                return 2;
+            }
         } else if (!strcmp(o, "--timeout")) {
             s->timeout_s = (int)strtol(v, &end, 10);
             if (*end || s->timeout_s <= 0) o = NULL;
@@ -164,32 +173,115 @@ struct job {
     bool finished;
 };
 
-/* Fetches one output (a Redis key, or a file in the workers' shared
-** folder) into dir/ID_N.png; returns the path written (malloc'd) or NULL. */
-static char *fetch_output(struct farm_conn *fc, const char *dir, const char *id, size_t n,
+/* "<64 lower-case hex digits>" */
+static bool sha_ok(const char *hex)
+{
+    size_t n = 0;
+    for (; hex[n]; n++)
+        if (!isxdigit((unsigned char)hex[n]) || isupper((unsigned char)hex[n])) return false;
+    return n == 64;
+}
+
+/* True when real (a real path) is root or inside it. */
+static bool inside(const char *root, const char *real)
+{
+    size_t n = strlen(root);
+    return !strncmp(real, root, n) && (real[n] == '/' || real[n] == '\0' || !strcmp(root, "/"));
+}
+
+enum lf_status farm_output_fetch(struct farm_conn *fc, const char *stream, const char *shared,
+                                 const char *job, struct json_object *o, unsigned char **data,
+                                 size_t *size, struct lf_error *err)
+{
+    struct json_object *v;
+    char prefix[512], sha[65];
+    const char *want = NULL;
+    *data = NULL;
+    *size = 0;
+    farm_key(prefix, sizeof prefix, stream, "out", "");
+    if (json_object_object_get_ex(o, "key", &v) && json_object_is_type(v, json_type_string)) {
+        const char *key = json_object_get_string(v);
+        if (strncmp(key, prefix, strlen(prefix)) || !sha_ok(key + strlen(prefix)))
+            return lf_error_set(err, LF_ERR_INVALID,
+                                "job %s: output key '%.300s' is not %s<SHA-256>: refused", job, key,
+                                prefix);
+        want = key + strlen(prefix);
+        redisReply *r = farm_command(fc, true, "GET %s", key);
+        if (r && r->type == REDIS_REPLY_STRING && (*data = malloc(r->len + 1)) != NULL) {
+            memcpy(*data, r->str, r->len);
+            *size = r->len;
+        }
+        freeReplyObject(r);
+        if (!*data)
+            return lf_error_set(err, LF_ERR_INVALID, "job %s: output key %s is gone (TTL?)", job,
+                                key);
+    } else if (json_object_object_get_ex(o, "path", &v) &&
+               json_object_is_type(v, json_type_string)) {
+        const char *path = json_object_get_string(v);
+        char *real = shared ? realpath(path, NULL) : NULL;
+        if (!shared)
+            return lf_error_set(err, LF_ERR_INVALID,
+                                "job %s: output '%.300s' is a file in the workers' shared folder: "
+                                "give --shared DIR (that folder as this machine sees it)",
+                                job, path);
+        if (!real || !inside(shared, real)) {
+            lf_error_set(err, LF_ERR_INVALID, "job %s: output path '%.300s' %s: refused", job, path,
+                         real ? "resolves outside the shared folder" : "does not exist");
+            free(real);
+            return LF_ERR_INVALID;
+        }
+        /* A link put in place of the file after realpath is not followed. */
+        *data = farm_read_file_nofollow(real, (size_t)1 << 30, size);
+        free(real);
+        if (!*data)
+            return lf_error_set(err, LF_ERR_INVALID, "job %s: cannot read the output '%.300s'", job,
+                                path);
+        if (json_object_object_get_ex(o, "sha256", &v)) want = json_object_get_string(v);
+    } else {
+        return lf_error_set(err, LF_ERR_INVALID, "job %s: an output with neither key nor path",
+                            job);
+    }
+    farm_sha256_hex(*data, *size, sha);
+    if (want && strcmp(sha, want)) {
+        free(*data);
+        *data = NULL;
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "job %s: output %s: its bytes do not hash to %.64s: refused", job,
+                            json_object_get_string(o), want);
+    }
+    return LF_OK;
+}
+
+/* Fetches one output into dir as ID_N.EXT (EXT from the output's name when
+** it is 1-8 letters or digits, else png): a plain name, written to a
+** temporary name and renamed.  Returns the path written (malloc'd) or NULL. */
+static char *fetch_output(struct farm_conn *fc, const struct submit *s, const char *id, size_t n,
                           struct json_object *o)
 {
-    struct json_object *key, *path;
-    char dest[4200];
-    const char *name = "";
     struct json_object *nm;
-    if (json_object_object_get_ex(o, "name", &nm)) name = json_object_get_string(nm);
-    const char *dot = strrchr(name, '.');
-    snprintf(dest, sizeof dest, "%s/%s_%zu%s", dir, id, n, dot && !strchr(dot, '/') ? dot : ".png");
-    if (json_object_object_get_ex(o, "key", &key)) {
-        redisReply *r = farm_command(fc, true, "GET %s", json_object_get_string(key));
-        bool ok = r && r->type == REDIS_REPLY_STRING && farm_write_file(dest, r->str, r->len);
-        freeReplyObject(r);
-        return ok ? strdup(dest) : NULL;
+    struct lf_error err = {0};
+    unsigned char *data = NULL;
+    char name[128], ext[9] = "png", dest[4400], text[2048];
+    size_t size = 0;
+    const char *dot = json_object_object_get_ex(o, "name", &nm) && json_object_get_string(nm)
+                          ? strrchr(json_object_get_string(nm), '.')
+                          : NULL;
+    size_t len = dot ? strlen(dot + 1) : 0;
+    bool plain = len >= 1 && len < sizeof ext;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = isalnum((unsigned char)dot[1 + i]);
+    if (plain) snprintf(ext, sizeof ext, "%s", dot + 1);
+    snprintf(name, sizeof name, "%s_%zu.%s", id, n, ext);
+    if (!farm_id_ok(id) || strchr(name, '/') || strstr(name, "..")) return NULL;
+    snprintf(dest, sizeof dest, "%s/%s", s->out, name);
+    if (farm_output_fetch(fc, s->stream, s->shared, id, o, &data, &size, &err) != LF_OK) {
+        fprintf(stderr, "lcmflow submit: %s\n", lf_error_text(&err, text, sizeof text));
+        return NULL;
     }
-    if (json_object_object_get_ex(o, "path", &path)) {
-        size_t size;
-        unsigned char *data = farm_read_file(json_object_get_string(path), (size_t)1 << 30, &size);
-        bool ok = data && farm_write_file(dest, data, size);
-        free(data);
-        return ok ? strdup(dest) : NULL;
-    }
-    return NULL;
+    bool ok = farm_write_file(dest, data, size);
+    if (!ok) fprintf(stderr, "lcmflow submit: cannot write %s: %s\n", dest, strerror(errno));
+    free(data);
+    return ok ? strdup(dest) : NULL;
 }
 
 /* Prints "ID STATE OUTPUTS..." for a finished job; false when it failed. */
@@ -203,7 +295,7 @@ static bool report(struct farm_conn *fc, const struct submit *s, const char *key
     for (size_t i = 0; i < n; i++) {
         struct json_object *o = json_object_array_get_idx(list, i), *v;
         if (s->out) {
-            char *got = fetch_output(fc, s->out, j->id, i, o);
+            char *got = fetch_output(fc, s, j->id, i, o);
             printf(" %s", got ? got : "(missing)");
             ok = ok && got;
             free(got);
@@ -269,17 +361,20 @@ static int wait_all(struct farm_conn *fc, const struct submit *s, struct job *jo
 }
 
 enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char *group,
-                            const char *request, const char *notify, const char *label, int ttl_s,
-                            char id[FARM_JOB_ID_LEN + 1], struct lf_error *err)
+                            const char *request, const char *notify, bool events, const char *label,
+                            int ttl_s, char id[FARM_JOB_ID_LEN + 1], struct lf_error *err)
 {
-    char key[512];
+    char key[512], own[512];
     if (!farm_id_new(id)) return lf_error_set(err, LF_ERR_INVALID, "no /dev/urandom for an id");
     farm_key(key, sizeof key, stream, "job", id);
+    farm_key(own, sizeof own, stream, "notify", id);
+    if (!notify && events) notify = own;
     /* The group from the stream's start: jobs queued before any worker
     ** started are not missed (BUSYGROUP when it exists). */
     freeReplyObject(farm_command(fc, true, "XGROUP CREATE %s %s 0 MKSTREAM", stream, group));
-    freeReplyObject(farm_command(fc, true, "HSET %s state queued submitted %lld notify %s sweep %s",
-                                 key, farm_now_ms(), notify ? notify : "", label ? label : ""));
+    freeReplyObject(farm_command(
+        fc, true, "HSET %s state queued submitted %lld notify %s sweep %s events %s", key,
+        farm_now_ms(), notify ? notify : "", label ? label : "", events ? "1" : "0"));
     freeReplyObject(farm_command(fc, true, "EXPIRE %s %d", key, ttl_s));
     redisReply *r = farm_command(fc, true, "XADD %s * job %s request %s", stream, id, request);
     enum lf_status st =
@@ -341,8 +436,8 @@ int lf_cli_submit(int argc, char **argv)
         struct json_object *req = request(yaml, &s, &sw, i, templates, ntemplates);
         if (sw.key) snprintf(label, sizeof label, "%s=%s", sw.key, sw.values[i]);
         if (farm_enqueue(&fc, s.stream, s.group,
-                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), notify, label,
-                         s.ttl_s, jobs[i].id, &err) != LF_OK) {
+                         json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), notify, false,
+                         label, s.ttl_s, jobs[i].id, &err) != LF_OK) {
             fprintf(stderr, "lcmflow submit: %s\n", lf_error_text(&err, text, sizeof text));
             status = 1;
         }
@@ -360,5 +455,6 @@ done:
     free(jobs);
     free(yaml);
     free(s.sets);
+    free(s.shared);
     return status < 0 ? 0 : status;
 }

@@ -13,7 +13,9 @@
 ** --tries the job goes to the dead-letter stream with its last error.
 */
 #include "farm.h"
+#include "image_io.h"
 #include "lcmflow/executor.h"
+#include "lcmflow/tensor.h"
 #include "lcmflow/registry.h"
 #include "server.h"
 
@@ -69,6 +71,78 @@ static const char *const dead_script =
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
+/* A job's start: skipped when it ended or was cancelled meanwhile (the
+** server's cancel script is atomic too, so a cancel is never lost between
+** the check and `running`); else its start counted and, within --tries,
+** marked running (and "started" told to a server front end). */
+static const char *const start_script =
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if st == 'done' or st == 'failed' or st == 'cancelled' then return -1 end\n"
+    "if redis.call('HGET', KEYS[1], 'cancel') then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished', ARGV[3])\n"
+    "  if KEYS[2] ~= KEYS[1] then\n"
+    "    redis.call('RPUSH', KEYS[2], ARGV[5])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "  end\n"
+    "  return -2\n"
+    "end\n"
+    "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+    "if n <= tonumber(ARGV[1]) then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[2], 'started', ARGV[3])\n"
+    "  if ARGV[4] ~= '' and KEYS[2] ~= KEYS[1] then\n"
+    "    redis.call('RPUSH', KEYS[2], ARGV[4])\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* A running job cancelled (the server's flag): recorded, acknowledged. */
+static const char *const cancelled_script =
+    "local st = redis.call('HGET', KEYS[2], 'state')\n"
+    "if st ~= 'done' and st ~= 'failed' then\n"
+    "  redis.call('HSET', KEYS[2], 'state', 'cancelled', 'finished', ARGV[4])\n"
+    "  if KEYS[3] ~= KEYS[2] then\n"
+    "    redis.call('RPUSH', KEYS[3], ARGV[3])\n"
+    "    redis.call('EXPIRE', KEYS[3], ARGV[5])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "return 1\n";
+
+/* Cache affinity: is there another live worker with all these models
+** warm?  KEYS[1] the workers' set; ARGV[1] this worker, ARGV[2] the prefix
+** of the workers' hashes, ARGV[3...] the model ids.  Workers whose hash
+** expired (gone) leave the set here. */
+static const char *const warm_script =
+    "for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if name ~= ARGV[1] then\n"
+    "    local warm = redis.call('HGET', ARGV[2] .. name, 'warm')\n"
+    "    if not warm then\n"
+    "      redis.call('SREM', KEYS[1], name)\n"
+    "    else\n"
+    "      local all = true\n"
+    "      for i = 3, #ARGV do\n"
+    "        if not string.find(' ' .. warm .. ' ', ' ' .. ARGV[i] .. ' ', 1, true) then\n"
+    "          all = false\n"
+    "          break\n"
+    "        end\n"
+    "      end\n"
+    "      if all then return name end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return ''\n";
+
+/* A cold worker leaves a job to a warm one: back to the stream's end, the
+** time it was first left (`since`) kept, nothing counted. */
+static const char *const defer_script =
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
+    "redis.call('XADD', KEYS[1], '*', 'job', ARGV[3], 'request', ARGV[4], 'since', ARGV[5])\n"
+    "return 1\n";
+
 /* Ctrl-C twice: the job goes back to the stream at once (not counted). */
 static const char *const handback_script =
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
@@ -88,6 +162,12 @@ static void on_signal(int sig)
     if (signals_seen >= 2 && signal_session) lf_session_interrupt(signal_session);
 }
 
+/* A model a job reads (cache affinity): an id of its resolved path, its size. */
+struct model {
+    char id[17];
+    long long bytes;
+};
+
 struct worker {
     struct farm_conn conn, hb_conn;
     const char *stream, *group, *name;
@@ -103,14 +183,22 @@ struct worker {
     bool hb_started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    char current[64]; /* the entry being run, for the heartbeat */
-    unsigned long jobs;
+    int affinity_ms;       /* --affinity-ms: how long a cold worker leaves a job to a warm one */
+    struct model warm[16]; /* the models thought in the cache (most recent first) */
+    size_t nwarm;
+    size_t cache_bytes;
+    char worker_key[512], workers_key[512];
+    char current[64];     /* the entry being run, for the heartbeat */
+    char current_job[64]; /* its job id (the cancel list's name) */
+    bool cancelled;       /* the heartbeat saw the job's cancel */
+    unsigned long jobs, deferred;
 };
 
 struct entry {
     char id[64];
     char *job, *request;
     size_t request_len;
+    long long since; /* when a cold worker first left it to a warm one (ms), else 0 */
 };
 
 static void entry_free(struct entry *e)
@@ -138,6 +226,7 @@ static bool entry_from_reply(const redisReply *r, struct entry *e)
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (!reply_is(k, REDIS_REPLY_STRING) || !reply_is(v, REDIS_REPLY_STRING)) continue;
         if (!strcmp(k->str, "job") && !e->job) e->job = strndup(v->str, 64);
+        if (!strcmp(k->str, "since")) e->since = strtoll(v->str, NULL, 10);
         if (!strcmp(k->str, "request") && !e->request) {
             e->request = malloc(v->len + 1);
             if (e->request) memcpy(e->request, v->str, v->len + 1), e->request_len = v->len;
@@ -192,33 +281,69 @@ static bool next_entry(struct worker *w, struct entry *e)
 
 /* ---- the heartbeat: keeps the running entry's idle time low ---- */
 
+/* While a job runs: waits on its cancel list (a server front end's cancel
+** wakes it at once, and it interrupts the run: within one UNet block) in
+** slices of at most 200 ms, and every --reclaim-ms/4 resets the entry's
+** idle time. */
 static void *heartbeat_main(void *arg)
 {
     struct worker *w = arg;
+    int interval = w->reclaim_ms / 4;
+    double last_claim = 0;
     pthread_mutex_lock(&w->lock);
     while (!heartbeat_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        long long ns = until.tv_nsec + (long long)(w->reclaim_ms / 4) * 1000000LL;
-        until.tv_sec += (time_t)(ns / 1000000000LL);
-        until.tv_nsec = (long)(ns % 1000000000LL);
-        pthread_cond_timedwait(&w->wake, &w->lock, &until);
-        if (heartbeat_stop || !w->current[0]) continue;
-        char id[64];
+        if (!w->current[0]) {
+            if (w->affinity_ms) {
+                pthread_mutex_unlock(&w->lock);
+                freeReplyObject(farm_command(&w->hb_conn, true, "EXPIRE %s %d", w->worker_key,
+                                             3 * interval / 1000 + 2));
+                pthread_mutex_lock(&w->lock);
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long long ns = until.tv_nsec + (long long)interval * 1000000LL;
+            until.tv_sec += (time_t)(ns / 1000000000LL);
+            until.tv_nsec = (long)(ns % 1000000000LL);
+            pthread_cond_timedwait(&w->wake, &w->lock, &until);
+            continue;
+        }
+        char id[64], job[64], cancel[512];
         snprintf(id, sizeof id, "%s", w->current);
+        snprintf(job, sizeof job, "%s", w->current_job);
         pthread_mutex_unlock(&w->lock);
-        freeReplyObject(farm_command(&w->hb_conn, true, "XCLAIM %s %s %s 0 %s JUSTID", w->stream,
-                                     w->group, w->name, id));
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double t = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
+        if (t - last_claim >= interval) {
+            freeReplyObject(farm_command(&w->hb_conn, true, "XCLAIM %s %s %s 0 %s JUSTID",
+                                         w->stream, w->group, w->name, id));
+            if (w->affinity_ms)
+                freeReplyObject(farm_command(&w->hb_conn, true, "EXPIRE %s %d", w->worker_key,
+                                             3 * interval / 1000 + 2));
+            last_claim = t;
+        }
+        farm_key(cancel, sizeof cancel, w->stream, "cancel", job);
+        redisReply *r = farm_command(&w->hb_conn, true, "BLPOP %s %.3f", cancel,
+                                     (interval < 200 ? interval : 200) / 1000.0);
+        bool got = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+        freeReplyObject(r);
         pthread_mutex_lock(&w->lock);
+        if (got && !strcmp(w->current, id)) {
+            w->cancelled = true;
+            lf_session_interrupt(w->session);
+        }
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-static void set_current(struct worker *w, const char *id)
+static void set_current(struct worker *w, const char *id, const char *job)
 {
     pthread_mutex_lock(&w->lock);
     snprintf(w->current, sizeof w->current, "%s", id ? id : "");
+    snprintf(w->current_job, sizeof w->current_job, "%s", job ? job : "");
+    if (id) w->cancelled = false;
+    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -227,7 +352,18 @@ static void set_current(struct worker *w, const char *id)
 struct observe {
     struct worker *w;
     const char *key;
+    const char *events; /* a server front end's list for progress events, or NULL */
+    const char *job;
 };
+
+/* A progress event to the front end's list (best effort, as the HSET). */
+static void tell(struct observe *o, struct json_object *e)
+{
+    if (o->events)
+        freeReplyObject(farm_command(&o->w->conn, false, "RPUSH %s %s", o->events,
+                                     json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN)));
+    json_object_put(e);
+}
 
 static void on_node(void *user, const char *node_id, const char *type_name, size_t index,
                     size_t total)
@@ -239,7 +375,15 @@ static void on_node(void *user, const char *node_id, const char *type_name, size
     freeReplyObject(farm_command(&o->w->conn, false,
                                  "HSET %s node %s index %s total %s step 0 steps 0", o->key,
                                  node_id, i, n));
-    (void)type_name;
+    if (o->events) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string("node"));
+        json_object_object_add(e, "node", json_object_new_string(node_id));
+        json_object_object_add(e, "node_type", json_object_new_string(type_name));
+        json_object_object_add(e, "index", json_object_new_uint64(index));
+        json_object_object_add(e, "total", json_object_new_uint64(total));
+        tell(o, e);
+    }
 }
 
 static void on_step(void *user, const char *node_id, int step, int total)
@@ -247,7 +391,66 @@ static void on_step(void *user, const char *node_id, int step, int total)
     struct observe *o = user;
     freeReplyObject(
         farm_command(&o->w->conn, false, "HSET %s step %d steps %d", o->key, step, total));
-    (void)node_id;
+    if (o->events) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "type", json_object_new_string("step"));
+        json_object_object_add(e, "node", json_object_new_string(node_id));
+        json_object_object_add(e, "step", json_object_new_int(step));
+        json_object_object_add(e, "steps", json_object_new_int(total));
+        tell(o, e);
+    }
+}
+
+/* Previews for a server front end: the step's picture stored under
+** STREAM:preview:JOB for a minute (each step overwrites it), then an event
+** saying what it is.  Latents (no decoder wired: the server maps them to
+** RGB as it does its own) as host floats of batch item 0; a node's own
+** decode (TAESD) as 8-bit RGB. */
+static void tell_preview(struct observe *o, const void *data, size_t size, struct json_object *e)
+{
+    char key[512];
+    farm_key(key, sizeof key, o->w->stream, "preview", o->job);
+    freeReplyObject(farm_command(&o->w->conn, false, "SET %s %b EX 60", key, data, size));
+    tell(o, e);
+}
+
+static void on_latent(void *user, const char *node_id, int step, int total, const float *latent,
+                      const int64_t shape[4])
+{
+    struct observe *o = user;
+    if (shape[1] <= 0 || shape[2] <= 0 || shape[3] <= 0 || shape[1] > 64 || shape[2] > 1024 ||
+        shape[3] > 1024)
+        return;
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string("latent"));
+    json_object_object_add(e, "node", json_object_new_string(node_id));
+    json_object_object_add(e, "step", json_object_new_int(step));
+    json_object_object_add(e, "steps", json_object_new_int(total));
+    for (int i = 1; i < 4; i++)
+        json_object_object_add(e,
+                               i == 1   ? "c"
+                               : i == 2 ? "h"
+                                        : "w",
+                               json_object_new_int64(shape[i]));
+    tell_preview(o, latent, (size_t)(shape[1] * shape[2] * shape[3]) * sizeof(float), e);
+}
+
+static void on_image(void *user, const char *node_id, int step, int total, struct lf_tensor *image)
+{
+    struct observe *o = user;
+    uint8_t *rgb = NULL;
+    if (image->rank != 4 || image->shape[1] > 4096 || image->shape[2] > 4096 ||
+        lf_image_to_rgb8(image, 0, &rgb, NULL) != LF_OK)
+        return;
+    struct json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string("image"));
+    json_object_object_add(e, "node", json_object_new_string(node_id));
+    json_object_object_add(e, "step", json_object_new_int(step));
+    json_object_object_add(e, "steps", json_object_new_int(total));
+    json_object_object_add(e, "w", json_object_new_int64(image->shape[2]));
+    json_object_object_add(e, "h", json_object_new_int64(image->shape[1]));
+    tell_preview(o, rgb, (size_t)(image->shape[1] * image->shape[2]) * 3, e);
+    free(rgb);
 }
 
 /* ---- outputs ---- */
@@ -327,9 +530,119 @@ static enum lf_status store_outputs(struct worker *w, const char *jobdir,
     return st;
 }
 
+/* ---- cache affinity (README.md: "Cache affinity") ---- */
+
+/* The models a job reads: its non-output path params naming .safetensors
+** files, as resolved inside the roots (so two spellings of one file are
+** one model), each as the first 16 hex digits of the path's SHA-256, with
+** the file's size.  Parses the request again (a few ms); 0 when it does not
+** parse (the run reports that). */
+static size_t models_of(struct worker *w, const struct entry *e, struct model *out, size_t max)
+{
+    struct json_object *req = e->request ? json_tokener_parse(e->request) : NULL;
+    struct serve_roots roots = w->roots;
+    struct lf_graph *g = NULL;
+    struct lf_error err = {0};
+    size_t n = 0;
+    roots.output = w->workdir;
+    roots.uploads = NULL;
+    if (req && serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) == LF_OK)
+        for (size_t i = 0; i < lf_graph_node_count(g); i++) {
+            const struct lf_node_type *t = lf_graph_node_type(g, i);
+            const char *id = lf_graph_node_id(g, i);
+            if (t->flags & LF_NODE_SIDE_EFFECT) continue;
+            for (const struct lf_param_desc *d = t->params; d && d->name && n < max; d++) {
+                const char *text = lf_graph_param_text(g, id, d->name);
+                size_t len = text ? strlen(text) : 0;
+                char sha[65];
+                struct stat st;
+                if (!(d->flags & LF_PARAM_PATH) || len < 12 ||
+                    strcmp(text + len - 12, ".safetensors"))
+                    continue;
+                farm_sha256_hex(text, len, sha);
+                snprintf(out[n].id, sizeof out[n].id, "%.16s", sha);
+                out[n++].bytes = stat(text, &st) == 0 ? (long long)st.st_size : 0;
+            }
+        }
+    lf_graph_destroy(g);
+    json_object_put(req);
+    return n;
+}
+
+static bool warm_here(const struct worker *w, const char *id)
+{
+    for (size_t i = 0; i < w->nwarm; i++)
+        if (!strcmp(w->warm[i].id, id)) return true;
+    return false;
+}
+
+/* After a job done: its models first in the warm list, which keeps the
+** most recent models whose files add up to the cache budget (at least the
+** last job's: the cache evicts the least recently used, and a model's
+** file size stands for its size in memory), published in the worker's
+** hash with a TTL the heartbeat renews (a dead worker's expires). */
+static void remember_warm(struct worker *w, const struct model *m, size_t n)
+{
+    struct model list[32];
+    size_t k = 0;
+    long long total = 0;
+    char text[32 * 18] = "";
+    for (size_t i = 0; i < n && k < 32; i++)
+        list[k++] = m[i];
+    for (size_t i = 0; i < w->nwarm && k < 32; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = !strcmp(m[j].id, w->warm[i].id);
+        if (!dup) list[k++] = w->warm[i];
+    }
+    w->nwarm = 0;
+    for (size_t i = 0; i < k && w->nwarm < 16; i++) {
+        total += list[i].bytes;
+        if (i >= n && total > (long long)w->cache_bytes) break;
+        w->warm[w->nwarm++] = list[i];
+    }
+    for (size_t i = 0; i < w->nwarm; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", i ? " " : "",
+                 w->warm[i].id);
+    freeReplyObject(farm_command(&w->conn, false, "HSET %s warm %s", w->worker_key, text));
+    freeReplyObject(farm_command(&w->conn, false, "EXPIRE %s %d", w->worker_key,
+                                 3 * (w->reclaim_ms / 4) / 1000 + 2));
+    freeReplyObject(farm_command(&w->conn, false, "SADD %s %s", w->workers_key, w->name));
+}
+
+/* True when the job was left to a warm worker: this one lacks one of its
+** models, another live worker has them all, and no more than --affinity-ms
+** have passed since a cold worker first left it.  (Counted from then, not
+** from its queueing: in a long queue every job waits longer than that.) */
+static bool defer_to_warm(struct worker *w, const struct entry *e, const struct model *m, size_t n)
+{
+    bool cold = false;
+    char prefix[512];
+    for (size_t i = 0; i < n; i++)
+        cold = cold || !warm_here(w, m[i].id);
+    long long first = e->since ? e->since : farm_now_ms();
+    if (!cold || farm_now_ms() - first >= w->affinity_ms) return false;
+    farm_key(prefix, sizeof prefix, w->stream, "worker", "");
+    const char *argv[3 + 3 + 16];
+    argv[0] = "EVAL", argv[1] = warm_script, argv[2] = "1", argv[3] = w->workers_key;
+    argv[4] = w->name, argv[5] = prefix;
+    for (size_t i = 0; i < n && i < 16; i++)
+        argv[6 + i] = m[i].id;
+    redisReply *r = farm_command_argv(&w->conn, true, 6 + (int)(n < 16 ? n : 16), argv, NULL);
+    bool warm_elsewhere = reply_is(r, REDIS_REPLY_STRING) && r->len > 0;
+    freeReplyObject(r);
+    if (!warm_elsewhere) return false;
+    char since[32];
+    snprintf(since, sizeof since, "%lld", first);
+    const char *dargv[] = {"EVAL", defer_script, "1",        w->stream, w->group,
+                           e->id,  e->job,       e->request, since};
+    freeReplyObject(farm_command_argv(&w->conn, true, 9, dargv, NULL));
+    return true;
+}
+
 /* ---- one job ---- */
 
-enum outcome { JOB_DONE, JOB_INVALID, JOB_FAILED, JOB_HANDBACK };
+enum outcome { JOB_DONE, JOB_INVALID, JOB_FAILED, JOB_HANDBACK, JOB_CANCELLED };
 
 struct result {
     struct json_object *outputs, *profile;
@@ -345,7 +658,7 @@ static double mono_ms(void)
 }
 
 static enum outcome run_job(struct worker *w, const struct entry *e, const char *key,
-                            struct result *res)
+                            const char *events, struct result *res)
 {
     struct lf_error err = {0};
     struct json_object *req = NULL;
@@ -387,9 +700,9 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     if (serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) != LF_OK)
         goto done;
 
-    struct observe obs = {w, key};
+    struct observe obs = {w, key, events, e->job};
     struct lf_session_observer observer = {.user = &obs, .node = on_node, .step = on_step};
-    lf_session_clear_interrupt(w->session);
+    if (events) observer.latent = on_latent, observer.image = on_image;
     lf_session_set_observer(w->session, &observer);
     double t0 = mono_ms();
     st = lf_session_run(w->session, g, &run, &err);
@@ -397,6 +710,13 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     lf_session_set_observer(w->session, NULL);
     if (st == LF_ERR_INTERRUPTED && signals_seen >= 2) {
         out = JOB_HANDBACK;
+        goto done;
+    }
+    pthread_mutex_lock(&w->lock);
+    bool cancelled = w->cancelled;
+    pthread_mutex_unlock(&w->lock);
+    if (st == LF_ERR_INTERRUPTED && cancelled) {
+        out = JOB_CANCELLED;
         goto done;
     }
     out = JOB_FAILED;
@@ -437,6 +757,7 @@ static void handle(struct worker *w, struct entry *e)
 {
     char key[512], notify[512], error[2300] = "";
     long long attempts = 0;
+    bool events = false;
     struct result res = {0};
     if (!e->job || !farm_id_ok(e->job)) {
         /* Not a job submit made: kept aside for a person, never run. */
@@ -450,8 +771,8 @@ static void handle(struct worker *w, struct entry *e)
     }
     farm_key(key, sizeof key, w->stream, "job", e->job);
     snprintf(notify, sizeof notify, "%s", key);
-    redisReply *r = farm_command(&w->conn, true, "HMGET %s state notify error", key);
-    if (reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 3) {
+    redisReply *r = farm_command(&w->conn, true, "HMGET %s state notify error events", key);
+    if (reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 4) {
         const redisReply *state = r->element[0], *n = r->element[1], *last = r->element[2];
         char prefix[512];
         farm_key(prefix, sizeof prefix, w->stream, "notify", "");
@@ -461,6 +782,9 @@ static void handle(struct worker *w, struct entry *e)
         if (reply_is(n, REDIS_REPLY_STRING) && !strncmp(n->str, prefix, strlen(prefix)) &&
             farm_id_ok(n->str + strlen(prefix)))
             snprintf(notify, sizeof notify, "%s", n->str);
+        /* A server front end listens on the notify list for progress too. */
+        events = strcmp(notify, key) && reply_is(r->element[3], REDIS_REPLY_STRING) &&
+                 !strcmp(r->element[3]->str, "1");
         if (reply_is(last, REDIS_REPLY_STRING)) snprintf(error, sizeof error, "%s", last->str);
         if (finished) {
             /* Delivered again after it ended (a reclaim race): only acknowledged. */
@@ -472,9 +796,33 @@ static void handle(struct worker *w, struct entry *e)
         }
     }
     freeReplyObject(r);
-    r = farm_command(&w->conn, true, "HINCRBY %s attempts 1", key);
+    struct model models[16];
+    size_t nmodels = w->affinity_ms ? models_of(w, e, models, 16) : 0;
+    if (nmodels && defer_to_warm(w, e, models, nmodels)) {
+        w->deferred++;
+        /* Before the next read: the warm worker's turn to take it. */
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    char now[32], tries[32], ttl[32], started[128];
+    snprintf(now, sizeof now, "%lld", farm_now_ms());
+    snprintf(tries, sizeof tries, "%d", w->tries);
+    snprintf(ttl, sizeof ttl, "%d", w->ttl_s);
+    snprintf(started, sizeof started, "{\"type\":\"started\"}");
+    const char *sargv[] = {"EVAL", start_script,          "2",    key, notify, tries, w->name,
+                           now,    events ? started : "", e->job, ttl};
+    r = farm_command_argv(&w->conn, true, 11, sargv, NULL);
     if (reply_is(r, REDIS_REPLY_INTEGER)) attempts = r->integer;
     freeReplyObject(r);
+    if (attempts < 0) {
+        /* Ended meanwhile, or cancelled before it started: only acknowledged. */
+        freeReplyObject(farm_command(&w->conn, true, "XACK %s %s %s", w->stream, w->group, e->id));
+        freeReplyObject(farm_command(&w->conn, true, "XDEL %s %s", w->stream, e->id));
+        if (attempts == -2)
+            fprintf(stderr, "%s: job %s cancelled before it ran\n", w->name, e->job);
+        return;
+    }
     if (attempts > w->tries) {
         char why[2600];
         snprintf(why, sizeof why, "gave up after %d tries: %s", w->tries,
@@ -482,25 +830,32 @@ static void handle(struct worker *w, struct entry *e)
         dead_letter(w, e, key, notify, why);
         return;
     }
-    freeReplyObject(farm_command(&w->conn, true, "HSET %s state running worker %s started %lld",
-                                 key, w->name, farm_now_ms()));
-    set_current(w, e->id);
+    /* Cleared before the heartbeat may see a cancel for this job. */
+    lf_session_clear_interrupt(w->session);
+    set_current(w, e->id, e->job);
     double t0 = mono_ms();
-    enum outcome out = run_job(w, e, key, &res);
-    set_current(w, NULL);
+    enum outcome out = run_job(w, e, key, events ? notify : NULL, &res);
+    set_current(w, NULL, NULL);
     if (out == JOB_DONE) {
-        char now[32], ttl[32], run_ms[32];
+        char run_ms[32];
         const char *outputs = json_object_to_json_string_ext(res.outputs, JSON_C_TO_STRING_PLAIN);
         const char *profile = json_object_to_json_string_ext(res.profile, JSON_C_TO_STRING_PLAIN);
         snprintf(now, sizeof now, "%lld", farm_now_ms());
-        snprintf(ttl, sizeof ttl, "%d", w->ttl_s);
         snprintf(run_ms, sizeof run_ms, "%.3f", res.run_ms);
         const char *argv[] = {"EVAL", done_script, "3",     w->stream, key, notify, w->group, e->id,
                               e->job, outputs,     profile, w->name,   now, ttl,    run_ms};
         freeReplyObject(farm_command_argv(&w->conn, true, 15, argv, NULL));
         w->jobs++;
+        if (nmodels) remember_warm(w, models, nmodels);
         fprintf(stderr, "%s: job %s done (run %.1f ms, total %.1f ms)\n", w->name, e->job,
                 res.run_ms, mono_ms() - t0);
+    } else if (out == JOB_CANCELLED) {
+        char now2[32];
+        snprintf(now2, sizeof now2, "%lld", farm_now_ms());
+        const char *argv[] = {"EVAL", cancelled_script, "3",  w->stream, key, notify, w->group,
+                              e->id,  e->job,           now2, ttl};
+        freeReplyObject(farm_command_argv(&w->conn, true, 11, argv, NULL));
+        fprintf(stderr, "%s: job %s cancelled\n", w->name, e->job);
     } else if (out == JOB_INVALID) {
         /* The same request fails the same way on any worker: no retries. */
         dead_letter(w, e, key, notify, res.error);
@@ -555,6 +910,9 @@ static void usage(FILE *f)
             "  --reclaim-ms N     take over a job idle this long (a dead worker's;\n"
             "                     default 30000)\n"
             "  --tries N          runs of a job before the dead-letter stream (default 3)\n"
+            "  --affinity-ms N    leave a job whose models another live worker has warm\n"
+            "                     to it for up to N ms after it was queued (0: off;\n"
+            "                     default 0)\n"
             "  --ttl SECONDS      lifetime of outputs and job records (default 86400)\n"
             "  --max-side N, --max-steps N   limits (as lcmflow serve)\n"
             "  --cache-mb N       cache budget in MiB (default: half the memory, at least %zu)\n"
@@ -607,6 +965,8 @@ static int parse_args(int argc, char **argv, struct worker *w, struct worker_arg
             a->output = v;
         } else if (!strcmp(o, "--reclaim-ms")) {
             ok = parse_int(v, 100, 86400000, &w->reclaim_ms);
+        } else if (!strcmp(o, "--affinity-ms")) {
+            ok = parse_int(v, 0, 3600000, &w->affinity_ms);
         } else if (!strcmp(o, "--tries")) {
             ok = parse_int(v, 1, 1000, &w->tries);
         } else if (!strcmp(o, "--ttl")) {
@@ -662,6 +1022,8 @@ static int configure(struct worker *w, struct worker_args *a)
         w->name = w->namebuf;
     }
     farm_key(w->dead, sizeof w->dead, w->stream, "dead", NULL);
+    farm_key(w->worker_key, sizeof w->worker_key, w->stream, "worker", w->name);
+    farm_key(w->workers_key, sizeof w->workers_key, w->stream, "workers", NULL);
     return 0;
 fail:
     fprintf(stderr, "lcmflow worker: %s\n", lf_error_text(&err, text, sizeof text));
@@ -672,6 +1034,7 @@ static int work(struct worker *w, struct worker_args *a)
 {
     struct lf_error err = {0};
     struct lf_session_options so = {.cache_bytes = a->cache_bytes};
+    w->cache_bytes = a->cache_bytes ? a->cache_bytes : LF_CACHE_DEFAULT_BYTES;
     char text[2048];
     sigset_t block, old;
     if (lf_registry_create(&w->reg, &err) || lf_registry_load_default(w->reg, &err)) goto fail;
@@ -694,7 +1057,8 @@ static int work(struct worker *w, struct worker_args *a)
         if (next_entry(w, &e)) handle(w, &e);
         entry_free(&e);
     }
-    fprintf(stderr, "%s: leaving after %lu jobs\n", w->name, w->jobs);
+    fprintf(stderr, "%s: leaving after %lu jobs (%lu left to warm workers)\n", w->name, w->jobs,
+            w->deferred);
     return 0;
 fail:
     fprintf(stderr, "lcmflow worker: %s\n", lf_error_text(&err, text, sizeof text));

@@ -227,6 +227,9 @@ static int post_job(struct serve_http *h, struct mg_connection *conn)
         }
         sid = json_object_get_string(session);
     }
+    char sidbuf[65];
+    snprintf(sidbuf, sizeof sidbuf, "%s", sid); /* the request is changed below */
+    sid = sidbuf;
     struct lf_graph *g = NULL;
     struct lf_error err = {0};
     if (serve_graph_from_request(h->reg, &h->cfg->roots, &h->cfg->limits, h->cfg->default_yaml, req,
@@ -236,7 +239,16 @@ static int post_job(struct serve_http *h, struct mg_connection *conn)
                            lf_error_text(&err, text, sizeof text));
     }
     uint64_t id = 0;
-    enum serve_submit_result r = serve_jobs_submit(h->jobs, g, sid, &id);
+    const char *request = NULL;
+    if (serve_jobs_remote(h->jobs)) {
+        /* What a farm worker checks again and runs: the request as it came,
+        ** with the default graph's text when it named none. */
+        if (!json_object_object_get_ex(req, "graph", NULL) && h->cfg->default_yaml)
+            json_object_object_add(req, "graph", json_object_new_string(h->cfg->default_yaml));
+        json_object_object_del(req, "session");
+        request = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+    }
+    enum serve_submit_result r = serve_jobs_submit(h->jobs, g, request, sid, &id);
     json_object_put(req);
     if (r == SERVE_SUBMIT_QUEUE_FULL)
         return reply_error(conn, 429, "the queue is full (%d jobs); try again later",
@@ -257,6 +269,9 @@ static int post_upload(struct serve_http *h, struct mg_connection *conn)
     char *body, id[33], text[2048], source[48];
     size_t size;
     struct lf_error err = {0};
+    if (serve_jobs_remote(h->jobs))
+        return reply_error(conn, 501,
+                           "uploads are not relayed to the farm's workers (serve --redis)");
     int status = read_body(conn, h->cfg->limits.upload_bytes, &body, &size);
     if (status) return reply_error(conn, status, "upload: %s", body_error(status));
     enum lf_status st = serve_upload_store(&h->cfg->roots, body, size, h->cfg->limits.max_side,

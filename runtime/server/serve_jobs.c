@@ -23,9 +23,11 @@ struct job {
     char session[65];
     enum serve_job_state state;
     struct lf_graph *graph; /* freed once it ran */
+    char *request;          /* a remote job's JSON */
     char *error;
     bool cancel_requested;
-    char node[128]; /* progress: the node running, its index of total, its step */
+    bool dispatched; /* a remote job handed to a thread (still queued until it starts) */
+    char node[128];  /* progress: the node running, its index of total, its step */
     size_t index, total;
     int step, steps;
     double t_submit, t_start, t_first_preview, t_end;
@@ -37,9 +39,11 @@ struct job {
 struct serve_jobs {
     pthread_mutex_t lock, emit_lock;
     pthread_cond_t wake;
-    pthread_t worker;
-    bool stop, started;
-    struct lf_session *session;
+    pthread_t *workers;
+    int nworkers;
+    bool stop;
+    struct lf_session *session;        /* local jobs */
+    const struct serve_remote *remote; /* or remote ones */
     struct serve_limits limits;
     char *workdir;
     struct serve_events *events;
@@ -76,6 +80,7 @@ static void job_free(struct job *j)
     }
     free(j->outputs);
     lf_graph_destroy(j->graph);
+    free(j->request);
     free(j->error);
     json_object_put(j->profile);
     free(j);
@@ -218,6 +223,39 @@ static void on_image(void *user, const char *node_id, int step, int total, struc
     (void)node_id;
 }
 
+static char *started_event_locked(struct serve_jobs *jobs, struct job *j)
+{
+    j->state = SERVE_JOB_RUNNING;
+    j->t_start = now_ms();
+    if (!jobs->remote) jobs->running = j;
+    return event_text(j, "started", NULL);
+}
+
+/* A remote job's callbacks (serve_remote_job). */
+static void remote_started(struct serve_remote_job *rj)
+{
+    struct observe *o = rj->ctx;
+    char *event = NULL;
+    pthread_mutex_lock(&o->jobs->lock);
+    if (o->job->state == SERVE_JOB_QUEUED) event = started_event_locked(o->jobs, o->job);
+    unlock_emit(o->jobs, &event, 1);
+}
+
+static bool remote_cancelled(struct serve_remote_job *rj)
+{
+    struct observe *o = rj->ctx;
+    pthread_mutex_lock(&o->jobs->lock);
+    bool yes = o->job->cancel_requested || o->jobs->stop;
+    pthread_mutex_unlock(&o->jobs->lock);
+    return yes;
+}
+
+static void remote_frame(struct serve_remote_job *rj, int step, int steps, int width, int height,
+                         const unsigned char *rgb)
+{
+    send_frame(rj->ctx, step, steps, width, height, rgb);
+}
+
 /* Runs one job (no lock held) and sends its finishing event. */
 static void run_job(struct serve_jobs *jobs, struct job *j)
 {
@@ -226,21 +264,38 @@ static void run_job(struct serve_jobs *jobs, struct job *j)
         .user = &obs, .node = on_node, .step = on_step, .latent = on_latent, .image = on_image};
     struct lf_error err = {0};
     struct lf_run *run = NULL;
-    char text[2048];
-    lf_session_set_observer(jobs->session, &observer);
-    enum lf_status st = lf_session_run(jobs->session, j->graph, &run, &err);
-    lf_session_set_observer(jobs->session, NULL);
-    struct json_object *profile = run ? serve_run_profile(run) : NULL;
-    if (st == LF_OK) {
-        char stem[32];
-        snprintf(stem, sizeof stem, "job%llu", (unsigned long long)j->id);
-        /* Only the worker touches j->outputs before the job is marked finished. */
-        st = serve_run_images(j->graph, run, jobs->workdir, stem, &j->outputs, &j->noutputs, &err);
+    struct json_object *profile = NULL;
+    char text[2048], stem[32];
+    enum lf_status st;
+    snprintf(stem, sizeof stem, "job%llu", (unsigned long long)j->id);
+    /* Only this thread touches j->outputs before the job is marked finished. */
+    if (jobs->remote) {
+        struct serve_remote_job rj = {.request = j->request,
+                                      .observer = &observer,
+                                      .started = remote_started,
+                                      .cancelled = remote_cancelled,
+                                      .frame = remote_frame,
+                                      .ctx = &obs,
+                                      .dir = jobs->workdir,
+                                      .stem = stem,
+                                      .paths = &j->outputs,
+                                      .npaths = &j->noutputs,
+                                      .profile = &profile};
+        st = jobs->remote->run(jobs->remote->user, &rj, &err);
+    } else {
+        lf_session_set_observer(jobs->session, &observer);
+        st = lf_session_run(jobs->session, j->graph, &run, &err);
+        lf_session_set_observer(jobs->session, NULL);
+        profile = run ? serve_run_profile(run) : NULL;
+        if (st == LF_OK)
+            st = serve_run_images(j->graph, run, jobs->workdir, stem, &j->outputs, &j->noutputs,
+                                  &err);
+        lf_run_destroy(run);
     }
-    lf_run_destroy(run);
 
     pthread_mutex_lock(&jobs->lock);
     j->t_end = now_ms();
+    if (!j->t_start) j->t_start = j->t_end; /* a remote job cancelled before it started */
     j->profile = profile;
     if (st == LF_OK) {
         j->state = SERVE_JOB_DONE;
@@ -252,7 +307,7 @@ static void run_job(struct serve_jobs *jobs, struct job *j)
     }
     lf_graph_destroy(j->graph);
     j->graph = NULL;
-    jobs->running = NULL;
+    if (jobs->running == j) jobs->running = NULL;
     struct json_object *e = json_object_new_object();
     if (j->error) json_object_object_add(e, "error", json_object_new_string(j->error));
     json_object_object_add(e, "ms", json_object_new_double(j->t_end - j->t_start));
@@ -264,7 +319,8 @@ static void run_job(struct serve_jobs *jobs, struct job *j)
 static struct job *next_queued(struct serve_jobs *jobs)
 {
     for (size_t i = 0; i < jobs->njobs; i++)
-        if (jobs->jobs[i]->state == SERVE_JOB_QUEUED) return jobs->jobs[i];
+        if (jobs->jobs[i]->state == SERVE_JOB_QUEUED && !jobs->jobs[i]->dispatched)
+            return jobs->jobs[i];
     return NULL;
 }
 
@@ -280,11 +336,13 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&jobs->lock);
             break;
         }
-        j->state = SERVE_JOB_RUNNING;
-        j->t_start = now_ms();
-        jobs->running = j;
-        lf_session_clear_interrupt(jobs->session);
-        char *started = event_text(j, "started", NULL);
+        char *started = NULL;
+        if (jobs->remote) {
+            j->dispatched = true; /* "started" comes when a farm worker takes it */
+        } else {
+            lf_session_clear_interrupt(jobs->session);
+            started = started_event_locked(jobs, j);
+        }
         unlock_emit(jobs, &started, 1);
         run_job(jobs, j);
     }
@@ -293,34 +351,58 @@ static void *worker_main(void *arg)
 
 /* ---- the request side ---- */
 
-enum lf_status serve_jobs_create(struct lf_session *session, const struct serve_limits *limits,
-                                 const char *workdir, struct serve_events *events,
-                                 struct serve_jobs **out, struct lf_error *err)
+static enum lf_status create(struct lf_session *session, const struct serve_remote *remote,
+                             const struct serve_limits *limits, const char *workdir,
+                             struct serve_events *events, struct serve_jobs **out,
+                             struct lf_error *err)
 {
     struct serve_jobs *jobs = calloc(1, sizeof *jobs);
+    int nworkers = remote ? (remote->slots > 0 ? remote->slots : 1) : 1;
     *out = NULL;
     if (!jobs) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     jobs->session = session;
+    jobs->remote = remote;
     jobs->limits = *limits;
     jobs->events = events;
     jobs->next_id = 1;
     jobs->cap = (size_t)limits->history + (size_t)limits->queue + 1;
     jobs->workdir = strdup(workdir);
     jobs->jobs = calloc(jobs->cap, sizeof *jobs->jobs);
+    jobs->workers = calloc((size_t)nworkers, sizeof *jobs->workers);
     pthread_mutex_init(&jobs->lock, NULL);
     pthread_mutex_init(&jobs->emit_lock, NULL);
     pthread_cond_init(&jobs->wake, NULL);
-    if (!jobs->workdir || !jobs->jobs) {
+    if (!jobs->workdir || !jobs->jobs || !jobs->workers) {
         serve_jobs_destroy(jobs);
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    if (pthread_create(&jobs->worker, NULL, worker_main, jobs) != 0) {
-        serve_jobs_destroy(jobs);
-        return lf_error_set(err, LF_ERR_INVALID, "cannot start the worker thread");
-    }
-    jobs->started = true;
+    for (; jobs->nworkers < nworkers; jobs->nworkers++)
+        if (pthread_create(&jobs->workers[jobs->nworkers], NULL, worker_main, jobs) != 0) {
+            serve_jobs_destroy(jobs);
+            return lf_error_set(err, LF_ERR_INVALID, "cannot start the worker thread");
+        }
     *out = jobs;
     return LF_OK;
+}
+
+enum lf_status serve_jobs_create(struct lf_session *session, const struct serve_limits *limits,
+                                 const char *workdir, struct serve_events *events,
+                                 struct serve_jobs **out, struct lf_error *err)
+{
+    return create(session, NULL, limits, workdir, events, out, err);
+}
+
+enum lf_status serve_jobs_create_remote(const struct serve_remote *remote,
+                                        const struct serve_limits *limits, const char *workdir,
+                                        struct serve_events *events, struct serve_jobs **out,
+                                        struct lf_error *err)
+{
+    return create(NULL, remote, limits, workdir, events, out, err);
+}
+
+bool serve_jobs_remote(const struct serve_jobs *jobs)
+{
+    return jobs->remote != NULL;
 }
 
 void serve_jobs_destroy(struct serve_jobs *jobs)
@@ -331,13 +413,15 @@ void serve_jobs_destroy(struct serve_jobs *jobs)
     if (jobs->running) lf_session_interrupt(jobs->session);
     pthread_cond_broadcast(&jobs->wake);
     pthread_mutex_unlock(&jobs->lock);
-    if (jobs->started) pthread_join(jobs->worker, NULL);
+    for (int i = 0; i < jobs->nworkers; i++)
+        pthread_join(jobs->workers[i], NULL);
     for (size_t i = 0; i < jobs->njobs; i++)
         job_free(jobs->jobs[i]);
     pthread_cond_destroy(&jobs->wake);
     pthread_mutex_destroy(&jobs->lock);
     pthread_mutex_destroy(&jobs->emit_lock);
     free(jobs->jobs);
+    free(jobs->workers);
     free(jobs->workdir);
     free(jobs);
 }
@@ -345,14 +429,15 @@ void serve_jobs_destroy(struct serve_jobs *jobs)
 /* Cancels j (lock held); returns the event to send, if any. */
 static char *cancel_locked(struct serve_jobs *jobs, struct job *j)
 {
-    if (j->state == SERVE_JOB_QUEUED) {
+    if (j->state == SERVE_JOB_QUEUED && !j->dispatched) {
         j->state = SERVE_JOB_CANCELLED;
         j->t_end = now_ms();
         lf_graph_destroy(j->graph);
         j->graph = NULL;
         return event_text(j, "cancelled", NULL);
     }
-    if (j->state == SERVE_JOB_RUNNING && !j->cancel_requested) {
+    /* A running or dispatched (remote) job: its thread ends it, cancelled. */
+    if ((j->state == SERVE_JOB_RUNNING || j->dispatched) && !j->cancel_requested) {
         j->cancel_requested = true;
         if (jobs->running == j) lf_session_interrupt(jobs->session);
     }
@@ -393,7 +478,7 @@ static size_t session_count(const struct serve_jobs *jobs)
 }
 
 enum serve_submit_result serve_jobs_submit(struct serve_jobs *jobs, struct lf_graph *graph,
-                                           const char *session, uint64_t *id)
+                                           const char *request, const char *session, uint64_t *id)
 {
     char *events[64];
     size_t nevents = 0, queued = 0;
@@ -405,6 +490,10 @@ enum serve_submit_result serve_jobs_submit(struct serve_jobs *jobs, struct lf_gr
     }
     snprintf(j->session, sizeof j->session, "%s", session ? session : "");
     j->graph = graph;
+    if (request && !(j->request = strdup(request))) {
+        job_free(j);
+        return SERVE_SUBMIT_NO_MEMORY;
+    }
     j->t_submit = now_ms();
     pthread_mutex_lock(&jobs->lock);
     for (size_t i = 0; j->session[0] && i < jobs->njobs; i++)

@@ -142,10 +142,44 @@ enum serve_job_state {
 
 struct serve_jobs;
 
+/*
+** Jobs run elsewhere (`lcmflow serve --redis`: runtime/farm/farm_serve.c
+** implements it; the server itself knows nothing of Redis).  run() blocks
+** until the job ends; it reports through the job's callbacks and returns
+** LF_OK (its PNGs written into dir as STEM-N.png, appended to *paths, the
+** profile in *profile), LF_ERR_INTERRUPTED when cancelled, else an error.
+*/
+struct serve_remote_job {
+    const char *request; /* the job's JSON ("graph" always present, no "session") */
+    const struct lf_session_observer *observer;     /* node and step progress, image previews */
+    void (*started)(struct serve_remote_job *rj);   /* it runs now (queued until then) */
+    bool (*cancelled)(struct serve_remote_job *rj); /* cancel asked (or the server stops) */
+    /* a preview picture (8-bit RGB rows) as the remote side decoded it */
+    void (*frame)(struct serve_remote_job *rj, int step, int steps, int width, int height,
+                  const unsigned char *rgb);
+    void *ctx; /* the table's, for the two above */
+    const char *dir, *stem;
+    char ***paths;
+    size_t *npaths;
+    struct json_object **profile;
+};
+struct serve_remote {
+    void *user;
+    int slots; /* jobs in flight at once (one thread each) */
+    enum lf_status (*run)(void *user, struct serve_remote_job *rj, struct lf_error *err);
+};
+
 /* The worker starts at once; session is borrowed and used by it alone. */
 enum lf_status serve_jobs_create(struct lf_session *session, const struct serve_limits *limits,
                                  const char *workdir, struct serve_events *events,
                                  struct serve_jobs **out, struct lf_error *err);
+/* The same with the jobs run through remote (borrowed): `slots` threads. */
+enum lf_status serve_jobs_create_remote(const struct serve_remote *remote,
+                                        const struct serve_limits *limits, const char *workdir,
+                                        struct serve_events *events, struct serve_jobs **out,
+                                        struct lf_error *err);
+/* True for a table made by serve_jobs_create_remote (jobs need their request). */
+bool serve_jobs_remote(const struct serve_jobs *jobs);
 /* Stops the worker (interrupting a running job) and frees every job. */
 void serve_jobs_destroy(struct serve_jobs *jobs);
 
@@ -156,10 +190,11 @@ enum serve_submit_result {
     SERVE_SUBMIT_NO_MEMORY,
 };
 
-/* Queues a job (takes the graph); cancels the session's queued and running
-** jobs first (latest wins; session NULL or "" means none). */
+/* Queues a job (takes the graph; request, the JSON a remote table sends,
+** is copied, NULL for a local one); cancels the session's queued and
+** running jobs first (latest wins; session NULL or "" means none). */
 enum serve_submit_result serve_jobs_submit(struct serve_jobs *jobs, struct lf_graph *graph,
-                                           const char *session, uint64_t *id);
+                                           const char *request, const char *session, uint64_t *id);
 /* false when no such job; a finished job is left as it is. */
 bool serve_jobs_cancel(struct serve_jobs *jobs, uint64_t id);
 /* The job as GET /api/jobs/ID shows it (NULL when unknown); caller puts it. */
