@@ -12,16 +12,25 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
 /* ---- sessions ---- */
 
+size_t lf_cache_default_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t half = pages > 0 && page > 0 ? (size_t)pages / 2 * (size_t)page : 0;
+    return half > LF_CACHE_DEFAULT_BYTES ? half : LF_CACHE_DEFAULT_BYTES;
+}
+
 enum lf_status lf_session_create(const struct lf_session_options *options, struct lf_session **out,
                                  struct lf_error *err)
 {
     struct lf_session *s = calloc(1, sizeof *s);
-    size_t budget = options && options->cache_bytes ? options->cache_bytes : LF_CACHE_DEFAULT_BYTES;
+    size_t budget =
+        options && options->cache_bytes ? options->cache_bytes : lf_cache_default_bytes();
     enum lf_status st;
     *out = NULL;
     if (!s) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory creating a session");

@@ -134,6 +134,11 @@ void lf_tensor_release(struct lf_tensor *tensor)
     free(tensor);
 }
 
+bool lf_tensor_is_exclusive(const struct lf_tensor *tensor)
+{
+    return tensor && tensor->refcount == 1 && tensor->buffer->refcount == 1;
+}
+
 int64_t lf_tensor_numel(const struct lf_tensor *tensor)
 {
     int64_t n = 1;

@@ -84,9 +84,10 @@ static void conv_case(const struct conv_case *cc, bool packed)
     struct lf_cpu_wformat fmt = {0};
     void *pw = NULL;
     size_t bytes = 0;
+    uint64_t cap = 0;
     if (packed) {
-        enum lf_status st =
-            lf_cpu_conv_weight_pack(w, cc->o, cc->c, cc->k, cc->k, false, &pw, &bytes, &fmt, &err);
+        enum lf_status st = lf_cpu_conv_weight_pack(NULL, w, cc->o, cc->c, cc->k, cc->k, false, &pw,
+                                                    &bytes, &cap, &fmt, &err);
         if (st == LF_ERR_UNSUPPORTED) {
             printf("  (packing %lld->%lld k%lld: %s)\n", (long long)cc->c, (long long)cc->o,
                    (long long)cc->k, err.message);

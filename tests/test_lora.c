@@ -99,6 +99,15 @@ static void *download_raw(struct lf_tensor *t)
     return data;
 }
 
+/* Item i's tensor, loaded from the file again if a merge took it. */
+static struct lf_tensor *item_tensor(const struct sd_weights *w, size_t i)
+{
+    struct lf_tensor *t;
+    struct lf_error err = {0};
+    if (sd_weights_get(w, i, &t, &err) != LF_OK) fail_msg("%s", err.message);
+    return t;
+}
+
 /* Asserts that every tensor of a and b has the same bytes; returns how many
 ** tensor objects differ between them (shared = same object). */
 static size_t assert_same_bits(const struct sd_weights *a, const struct sd_weights *b)
@@ -107,10 +116,12 @@ static size_t assert_same_bits(const struct sd_weights *a, const struct sd_weigh
     size_t distinct = 0;
     for (size_t i = 0; i < a->count; i++) {
         assert_string_equal(a->items[i].name, b->items[i].name);
-        if (a->items[i].tensor == b->items[i].tensor) continue;
+        struct lf_tensor *ta = item_tensor(a, i), *tb = item_tensor(b, i);
+        if (ta == tb) continue;
         distinct++;
-        void *x = download_raw(a->items[i].tensor), *y = download_raw(b->items[i].tensor);
-        if (memcmp(x, y, lf_tensor_nbytes(a->items[i].tensor)) != 0)
+        void *x = download_raw(ta), *y = download_raw(tb);
+        assert_int_equal(lf_tensor_nbytes(ta), lf_tensor_nbytes(tb));
+        if (memcmp(x, y, lf_tensor_nbytes(ta)) != 0)
             fail_msg("%s differs bitwise", a->items[i].name);
         free(x), free(y);
     }
@@ -128,7 +139,7 @@ static void assert_base_values(const struct sd_weights *w)
         assert_int_equal(lf_safetensors_tensor_to_f32(item->file, item->source, want, n, NULL),
                          LF_OK);
         struct lf_error err = {0};
-        assert_int_equal(lf_tensor_download_f32(item->tensor, got, n, &err), LF_OK);
+        assert_int_equal(lf_tensor_download_f32(item_tensor(w, i), got, n, &err), LF_OK);
         if (memcmp(got, want, (size_t)n * sizeof *got) != 0)
             fail_msg("input weight %s was modified", item->name);
         free(want), free(got);
@@ -554,6 +565,78 @@ static void strength_changes_do_not_drift(void **state)
     op_test_check_validation();
 }
 
+/* How many of w's items a merge took (held by the merged weights alone). */
+static size_t dropped(const struct sd_weights *w)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->count; i++)
+        n += w->items[i].tensor == NULL;
+    return n;
+}
+
+/* The LoraLoader pattern on the CPU backend's two precisions (and f32 on
+** the others): the first merge takes the base's touched layers over (held
+** once), a strength change while the first result is still held (a cached
+** output) and one after it was released both give bit for bit the weights
+** of a fresh apply at that strength on a fresh load, the first result never
+** changes, and the base reads back as the file's values; with
+** LCMFLOW_LORA_KEEP_BASE the base keeps its layers and the result is the same. */
+static void strength_change_equals_fresh_apply(void **state)
+{
+    struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
+    const char *probe = "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight";
+    const char *probe_conv = "input_blocks.1.0.in_layers.2.weight";
+    enum lf_dtype dtypes[2] = {LF_DTYPE_F32, LF_DTYPE_BF16};
+    for (int d = 0; d < 2; d++) {
+        const struct lf_device_info *info = lf_device_get_info(op_test_device());
+        if (dtypes[d] == LF_DTYPE_BF16 && !(info->caps & LF_DEVICE_CAP_BF16)) continue;
+        printf("  %s weights\n", lf_dtype_name(dtypes[d]));
+        struct sd_checkpoint ck, fresh;
+        load_model(dtypes[d], &ck);
+        struct sd_weights *a = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.3f, NULL, 0);
+        assert_int_equal(dropped(ck.unet), 278); /* each touched layer held once */
+        void *a_bits = download_raw(sd_weights_tensor(a, probe));
+        void *a_conv = download_raw(sd_weights_tensor(a, probe_conv));
+        struct sd_weights *b = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+        /* a is still held: its values stay those of 0.3 */
+        void *x = download_raw(sd_weights_tensor(a, probe));
+        assert_memory_equal(x, a_bits, lf_tensor_nbytes(sd_weights_tensor(a, probe)));
+        free(x);
+        x = download_raw(sd_weights_tensor(a, probe_conv));
+        assert_memory_equal(x, a_conv, lf_tensor_nbytes(sd_weights_tensor(a, probe_conv)));
+        free(x);
+        sd_weights_release(a);
+        struct sd_weights *c = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+
+        load_model(dtypes[d], &fresh);
+        struct sd_weights *want = apply(fresh.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+        assert_int_equal(assert_same_bits(b, want), want->count); /* untouched: two loads */
+        assert_int_equal(assert_same_bits(c, want), want->count);
+        /* 0.3 and 0.7 differ, so the comparisons can fail */
+        x = download_raw(sd_weights_tensor(want, probe));
+        assert_true(memcmp(x, a_bits, lf_tensor_nbytes(sd_weights_tensor(want, probe))) != 0);
+        free(x), free(a_bits), free(a_conv);
+        sd_weights_release(b);
+        sd_weights_release(c);
+        /* The base loads its taken layers from the file again: the values of
+        ** a fresh load (every item of both is read back). */
+        assert_int_equal(assert_same_bits(ck.unet, fresh.unet), ck.unet->count);
+        assert_int_equal(dropped(ck.unet), 0);
+        /* LCMFLOW_LORA_KEEP_BASE: the base keeps its layers, same result */
+        setenv("LCMFLOW_LORA_KEEP_BASE", "1", 1);
+        struct sd_weights *kept = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+        unsetenv("LCMFLOW_LORA_KEEP_BASE");
+        assert_int_equal(dropped(ck.unet), 0);
+        assert_int_equal(assert_same_bits(kept, want), want->count);
+        sd_weights_release(kept);
+        sd_weights_release(want);
+        sd_checkpoint_clear(&fresh);
+        sd_checkpoint_clear(&ck);
+    }
+    sd_lora_release(lcm);
+    op_test_check_validation();
+}
+
 /* Nothing to merge: the input comes back (same object, one more reference). */
 static void untouched_part_returns_input(void **state)
 {
@@ -899,6 +982,7 @@ int main(void)
         cmocka_unit_test(stacks_match_pipelines),
         cmocka_unit_test(peft_merge_matches_host),
         cmocka_unit_test(strength_changes_do_not_drift),
+        cmocka_unit_test(strength_change_equals_fresh_apply),
         cmocka_unit_test(untouched_part_returns_input),
         cmocka_unit_test(spellings_give_same_weights),
         cmocka_unit_test(synth_lora_has_lcm_layout),

@@ -102,16 +102,18 @@ static enum lf_status lora_execute(const struct lf_node_call *c, struct lf_error
     if (!s && t)
         s = sd_lora_apply(t->clip.weights, SD_LORA_PART_CLIP, stack, &strength_clip, 1, &clip_w,
                           err);
-    /* New model objects over the merged weights (the structure is the input's). */
+    /* New model objects over the merged weights (the structure is the input's),
+    ** counted in the cache for the layers they do not share with it: a LoRA
+    ** touching most of the UNet is about its size again, not the model's. */
     struct lf_object *mo = NULL, *to = NULL;
     if (!s) {
         struct sd_unet u = m->unet;
         u.weights = sd_weights_retain(unet_w);
-        mo = sd_unet_object_new(&u, unet_w == m->unet.weights ? 0 : unet_w->bytes);
+        mo = sd_unet_object_new(&u, sd_weights_own_bytes(unet_w, m->unet.weights));
         if (t) {
             struct sd_clip cl = t->clip;
             cl.weights = sd_weights_retain(clip_w);
-            to = sd_clip_object_new(&cl, t->vocab, clip_w == t->clip.weights ? 0 : clip_w->bytes);
+            to = sd_clip_object_new(&cl, t->vocab, sd_weights_own_bytes(clip_w, t->clip.weights));
         }
         if (!mo || (t && !to)) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
     }

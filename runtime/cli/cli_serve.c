@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  --queue N            queued jobs before 429 (default 8)\n"
             "  --max-side N         largest width/height/upload side (default 1024)\n"
             "  --max-steps N        most sampler steps (default 50)\n"
-            "  --cache-mb N         cache budget in MiB (default %zu)\n"
+            "  --cache-mb N         cache budget in MiB (default: half the memory, at least %zu)\n"
             "  --device N           the device to use ('lcmflow devices')\n"
             "  --redis URL          run the jobs on the render farm's workers instead\n"
             "                       (runtime/farm/README.md; needs the farm built in);\n"

@@ -228,6 +228,31 @@ static enum lf_status cpu_buffer_alloc(struct lf_device *device, uint64_t size,
     return LF_OK;
 }
 
+void lf_cpu_block_idle(struct lf_device *device, void *data, uint64_t cap)
+{
+    struct lf_cpu_device *d = (struct lf_cpu_device *)device;
+    if (!d) {
+        free(data);
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    pool_give(d, data, cap);
+    count(d, 0, 0); /* the pool counts as reserved */
+    pthread_mutex_unlock(&d->lock);
+}
+
+void *lf_cpu_block_take(struct lf_device *device, uint64_t bytes, uint64_t *cap)
+{
+    struct lf_cpu_device *d = (struct lf_cpu_device *)device;
+    *cap = block_size(bytes);
+    if (!d) return alloc64(*cap);
+    pthread_mutex_lock(&d->lock);
+    void *data = pool_take(d, bytes, cap);
+    if (data) count(d, 0, 0);
+    pthread_mutex_unlock(&d->lock);
+    return data ? data : alloc64(*cap);
+}
+
 static void cpu_buffer_free(struct lf_tensor_buffer *buffer)
 {
     struct lf_cpu_buffer *b = (struct lf_cpu_buffer *)buffer;

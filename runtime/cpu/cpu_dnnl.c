@@ -522,11 +522,6 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     return st;
 }
 
-static void *alloc64(const dnnl_memory_desc_t *md)
-{
-    return lf_cpu_host_alloc(dnnl_memory_desc_get_size(md));
-}
-
 static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
 {
     size_t bytes = dnnl_memory_desc_get_size(md);
@@ -612,9 +607,10 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
 
 /* {======================================================== weight packing */
 
-enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
-                                       bool bf16, void **out, size_t *bytes,
-                                       struct lf_cpu_wformat *fmt, struct lf_error *err)
+enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, int64_t o,
+                                       int64_t c, int64_t kh, int64_t kw, bool bf16, void **out,
+                                       size_t *bytes, uint64_t *cap, struct lf_cpu_wformat *fmt,
+                                       struct lf_error *err)
 {
     /* The layout oneDNN picks for a 64 x 64 input, stride 1, same padding:
     ** the blocking depends on the channels and kernel, not the image. */
@@ -646,13 +642,13 @@ enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int6
         fmt->packed = true;
         fmt->md = e->wei_md;
         *bytes = dnnl_memory_desc_get_size(&e->wei_md);
-        *out = alloc64(&e->wei_md);
+        *out = lf_cpu_block_take(device, *bytes, cap);
         if (!*out) st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory to pack");
     }
     if (st == LF_OK) st = reorder(e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
     pthread_mutex_unlock(&lock);
-    if (st != LF_OK) {
-        free(*out);
+    if (st != LF_OK && *out) {
+        lf_cpu_block_idle(device, *out, *cap);
         *out = NULL;
     }
     return st;

@@ -64,9 +64,13 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err);
 ** success *out is malloc'd (aligned 64; caller frees) of *bytes bytes and
 ** *fmt describes it; LF_ERR_UNSUPPORTED when the plain layout is already
 ** what oneDNN wants (nothing to gain). */
-enum lf_status lf_cpu_conv_weight_pack(const void *w, int64_t o, int64_t c, int64_t kh, int64_t kw,
-                                       bool bf16, void **out, size_t *bytes,
-                                       struct lf_cpu_wformat *fmt, struct lf_error *err);
+struct lf_device;
+/* *out is a block of device's (from its pool of idle blocks when one fits:
+** fresh pages are slow), *cap bytes (>= *bytes). */
+enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, int64_t o,
+                                       int64_t c, int64_t kh, int64_t kw, bool bf16, void **out,
+                                       size_t *bytes, uint64_t *cap, struct lf_cpu_wformat *fmt,
+                                       struct lf_error *err);
 
 /* The reverse: packed (f32 or bf16) -> plain f32 [o, c, kh, kw] (o..kw
 ** from fmt). */

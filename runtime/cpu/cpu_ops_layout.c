@@ -196,13 +196,15 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
     enum lf_status s = bf16 ? LF_OK : lf_cpu_input(w, &values, &tmp, err);
     void *packed = NULL;
     size_t bytes = 0;
+    uint64_t cap = 0;
     struct lf_cpu_wformat fmt = {0};
     if (s == LF_OK && conv)
-        s = lf_cpu_conv_weight_pack(bf16 ? lf_cpu_bytes(w) : (const void *)values, w->shape[0],
-                                    w->shape[1], w->shape[2], w->shape[3], bf16, &packed, &bytes,
-                                    &fmt, err);
+        s = lf_cpu_conv_weight_pack(b->base.device, bf16 ? lf_cpu_bytes(w) : (const void *)values,
+                                    w->shape[0], w->shape[1], w->shape[2], w->shape[3], bf16,
+                                    &packed, &bytes, &cap, &fmt, err);
     if (s == LF_OK && !conv) { /* f16 -> f32: the converted copy is the new data */
         bytes = (size_t)lf_tensor_numel(w) * sizeof(float);
+        cap = bytes;
         packed = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!packed) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
         if (packed) memcpy(packed, values, bytes);
@@ -210,11 +212,12 @@ enum lf_status lf_cpu_op_weight_prepare(struct lf_tensor *w, struct lf_error *er
     free(tmp);
     lf_cpu_prof_add(LF_CPU_PROF_PREPARE, t0, 0);
     if (s != LF_OK || !packed) return s;
-    lf_cpu_account(b->base.device, (int64_t)bytes - (int64_t)b->base.size,
-                   (int64_t)bytes - (int64_t)b->held);
-    free(b->data);
+    lf_cpu_account(b->base.device, (int64_t)cap - (int64_t)b->base.size,
+                   (int64_t)cap - (int64_t)b->held);
+    /* the plain block serves the next weight loaded (fresh pages are slow) */
+    lf_cpu_block_idle(b->base.device, b->data, b->held);
     b->data = packed;
-    b->held = bytes;
+    b->held = cap;
     b->form = conv ? CPU_BUF_PACKED : CPU_BUF_F32;
     b->logical = w->dtype;
     b->numel = lf_tensor_numel(w);

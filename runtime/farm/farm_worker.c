@@ -915,7 +915,7 @@ static void usage(FILE *f)
             "                     default 0)\n"
             "  --ttl SECONDS      lifetime of outputs and job records (default 86400)\n"
             "  --max-side N, --max-steps N   limits (as lcmflow serve)\n"
-            "  --cache-mb N       cache budget in MiB (default %zu)\n"
+            "  --cache-mb N       cache budget in MiB (default: half the memory, at least %zu)\n"
             "  --device N|NAME    the device to use ('lcmflow devices')\n"
             "  -h, --help         this help\n"
             "\n"

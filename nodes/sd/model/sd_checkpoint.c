@@ -77,6 +77,8 @@ static enum lf_status vae_attention_as_conv(struct sd_weights *w, struct lf_erro
         if (s) return s;
         lf_tensor_release(item->tensor);
         item->tensor = t;
+        item->rank = 4;
+        memcpy(item->shape, shape, sizeof shape);
     }
     return LF_OK;
 }

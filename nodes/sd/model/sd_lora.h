@@ -21,16 +21,22 @@
 **     sd_weights_release(unet); sd_weights_release(clip);
 **     sd_lora_release(lora);
 **
-** Contract of sd_lora_apply: the input weights are NEVER modified (they are
-** cached values other nodes share).  The output is a new struct sd_weights
-** that shares (retains) every tensor no LoRA touches and owns fresh tensors
-** for the touched ones, each computed from the INPUT's value as
+** Contract of sd_lora_apply: the input weights' VALUES are never modified
+** (they are cached values other nodes share).  The output is a new struct
+** sd_weights that shares (retains) every tensor no LoRA touches and owns its
+** own tensors for the touched ones, each computed from the INPUT's value as
 **     W' = W + sum_i strength_i * (alpha_i / rank_i) * up_i @ down_i
 ** in the listed order, accumulated in f32 (one f32 GEMM per LoRA, added to
 ** the running f32 value); with f16 weights the f32 result is rounded to f16
 ** once at the end.  Each merge is lf_op_lora_merge: its backend picks
 ** how (Vulkan: device GEMM + add on GPUs, OpenBLAS on the host for
 ** lavapipe, 20x faster there; see the LoRA merge in runtime/vulkan/).
+** Memory: a touched layer is held once.  When the input's tensor is held
+** by the input alone and is what its checkpoint file gives (not itself a
+** merge), the merge takes it over and writes into it (sd_weights_take); the
+** input loads that layer from the mapped file again if it is ever used (or
+** merged again: a strength change loads the base from the file, bit for
+** bit what was loaded first).  Otherwise the merge writes into a copy.
 ** Because a call always starts from its input, a chain of LoraLoader
 ** nodes never drifts: when one strength changes, the executor re-runs only
 ** that node (and those after it) from its cached input, and merging at 0.3

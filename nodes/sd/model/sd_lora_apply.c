@@ -22,7 +22,7 @@ static void shape_text(int rank, const int64_t *shape, char *buf, size_t size)
 ** [r, K]; conv up [O, r, 1, 1], down [r, C, kh, kw].  A 1x1-conv LoRA on a
 ** linear layer and a linear LoRA on a conv layer are accepted (both store
 ** the same numbers).  false when the module does not fit. */
-static bool fit(const struct lf_tensor *w, const struct sd_lora_module *m, int64_t up[4],
+static bool fit(const struct sd_weight *w, const struct sd_lora_module *m, int64_t up[4],
                 int64_t down[4])
 {
     int64_t r = m->rank;
@@ -50,7 +50,7 @@ static enum lf_status fit_error(const struct sd_lora *lora, const struct sd_lora
                                 const struct sd_weights *w, size_t index, struct lf_error *err)
 {
     char sw[96], su[96], sd[96];
-    const struct lf_tensor *t = w->items[index].tensor;
+    const struct sd_weight *t = &w->items[index];
     shape_text(t->rank, t->shape, sw, sizeof sw);
     shape_text(m->up_rank, m->up_shape, su, sizeof su);
     shape_text(m->down_rank, m->down_shape, sd, sizeof sd);
@@ -97,7 +97,7 @@ enum lf_status sd_lora_match(const struct sd_lora *lora, const struct sd_weights
             continue;
         }
         int64_t up[4], down[4];
-        if (!fit(weights[m->part]->items[index].tensor, m, up, down)) {
+        if (!fit(&weights[m->part]->items[index], m, up, down)) {
             s = fit_error(lora, m, weights[m->part], index, err);
             break;
         }
@@ -182,7 +182,7 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
             size_t index = sd_lora_table_find(table, m->flat, NULL);
             if (index == SIZE_MAX) continue;
             int64_t up[4], down[4];
-            if (!fit(in->items[index].tensor, m, up, down)) {
+            if (!fit(&in->items[index], m, up, down)) {
                 s = fit_error(lora, m, in, index, err);
                 break;
             }
@@ -214,39 +214,76 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
     return LF_OK;
 }
 
+/* LCMFLOW_LORA_KEEP_BASE=1: the base keeps its copy of every touched layer
+** (twice the memory for them; a strength change then copies from memory,
+** which is several times faster than loading from the file). */
+static bool keep_base(void)
+{
+    const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 /* The merged value of one weight, put into out in place of the shared one:
 ** W' = W + sum scale * up @ down by lf_op_lora_merge (in place, f32
-** accumulation) into a copy of W.  Several LoRAs on an f16 weight sum in an
-** f32 copy, rounded once at the end; one LoRA merges straight into W's dtype
-** (one rounding).  The backend picks how (see the LoRA merge in
-** runtime/vulkan/). */
-static enum lf_status merge_one(struct sd_weights *out, const struct sd_lora_job *jobs,
-                                size_t count, struct lf_error *err)
+** accumulation) into W's memory when in holds it alone and the file gives
+** it back (sd_weights_take: the layer stays held once, and in loads it from
+** the file when it is used again), into W loaded from the file when in's
+** copy was taken before (a strength change), else into a copy of W.  All
+** three start from the same bits, so the result does not depend on which.
+** Several LoRAs on a 16-bit weight sum in an f32 copy, rounded once at the
+** end; one LoRA merges straight into W's dtype (one rounding).  The backend
+** picks how (runtime/cpu/, runtime/vulkan/). */
+static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
+                                const struct sd_lora_job *jobs, size_t count,
+                                struct sd_scratch *scratch, struct lf_error *err)
 {
-    struct lf_tensor *base = out->items[jobs[0].index].tensor, *acc = NULL, *result = NULL;
-    enum lf_dtype acc_dtype = count > 1 ? LF_DTYPE_F32 : base->dtype;
-    enum lf_status s =
-        lf_tensor_create(base->device, acc_dtype, base->rank, base->shape, &acc, err);
-    if (!s) s = lf_op_copy(acc, base, err);
+    size_t index = jobs[0].index;
+    struct sd_weight *item = &out->items[index];
+    struct lf_tensor *acc = NULL, *base = NULL, *result = NULL;
+    enum lf_dtype acc_dtype = count > 1 ? LF_DTYPE_F32 : out->dtype;
+    enum lf_status s = LF_OK;
+    /* out shares in's tensor (sd_weights_derive): let it go first, so that
+    ** in's reference may be the only one */
+    lf_tensor_release(item->tensor);
+    item->tensor = NULL;
+    if (!in->items[index].tensor)
+        s = sd_weights_load_source(in, index, scratch, &base, err);
+    else
+        base = lf_tensor_retain(in->items[index].tensor);
+    if (!s && acc_dtype == base->dtype && lf_tensor_is_exclusive(base)) {
+        acc = base; /* loaded from the file just now: ours alone */
+        base = NULL;
+    } else if (!s && acc_dtype == base->dtype && !keep_base()) {
+        lf_tensor_release(base);
+        base = NULL;
+        acc = sd_weights_take(in, index);
+        if (!acc) base = lf_tensor_retain(in->items[index].tensor);
+    }
+    if (!s && !acc &&
+        !(s = lf_tensor_create(base->device, acc_dtype, item->rank, item->shape, &acc, err)))
+        s = lf_op_copy(acc, base, err);
+    lf_tensor_release(base);
     for (size_t i = 0; i < count && !s; i++) {
         const struct sd_lora_module *m = jobs[i].module;
         int64_t up_shape[4], down_shape[4];
         struct lf_tensor *up = NULL, *down = NULL;
-        fit(base, m, up_shape, down_shape); /* checked in plan() */
-        if (!(s = lf_tensor_reshape(m->up, base->rank, up_shape, &up, err)) &&
-            !(s = lf_tensor_reshape(m->down, base->rank, down_shape, &down, err)))
+        fit(item, m, up_shape, down_shape); /* checked in plan() */
+        if (!(s = lf_tensor_reshape(m->up, item->rank, up_shape, &up, err)) &&
+            !(s = lf_tensor_reshape(m->down, item->rank, down_shape, &down, err)))
             s = lf_op_lora_merge(acc, up, down, jobs[i].scale, err);
         lf_tensor_release(up);
         lf_tensor_release(down);
     }
-    if (!s && acc->dtype != base->dtype)
-        s = lf_op_cast(acc, base->dtype, &result, err);
+    if (!s && acc->dtype != out->dtype)
+        s = lf_op_cast(acc, out->dtype, &result, err);
     else if (!s)
         result = lf_tensor_retain(acc);
     lf_tensor_release(acc);
     if (!s) lf_tensor_prepare_weight(result);
-    if (!s && (s = sd_weights_replace(out, jobs[0].index, result, err))) lf_tensor_release(result);
-    if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[jobs[0].index].name);
+    if (!s && (s = sd_weights_replace(out, index, result, err))) lf_tensor_release(result);
+    /* in's copy, when nobody else holds it, goes too: in loads it again if used */
+    if (!s && !keep_base()) lf_tensor_release(sd_weights_take(in, index));
+    if (s) lf_error_prefix(err, "merging LoRA into %s", out->items[index].name);
     return s;
 }
 
@@ -267,15 +304,17 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         return LF_OK;
     }
     struct sd_weights *w;
+    struct sd_scratch scratch = {0};
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(w, jobs + i, j - i, err);
+        s = merge_one(in, w, jobs + i, j - i, &scratch, err);
         i = j;
     }
     free(jobs);
+    sd_scratch_clear(&scratch);
     if (s) {
         sd_weights_release(w);
         return s;

@@ -67,7 +67,7 @@ enum lf_status sd_lora_table_build(const struct sd_weights *w, enum sd_lora_part
     for (size_t i = 0; i < w->count && !s; i++) {
         const char *name = w->items[i].name;
         size_t len = strlen(name);
-        int rank = w->items[i].tensor->rank;
+        int rank = w->items[i].rank;
         if (len < 8 || len >= 256 || strcmp(name + len - 7, ".weight") != 0 ||
             (rank != 2 && rank != 4) || strstr(name, "_embedding."))
             continue; /* norms, biases and CLIP's embedding tables take no LoRA */

@@ -24,10 +24,18 @@ bool sd_has(struct sd_nn *nn, const char *fmt, ...)
 
 static struct lf_tensor *weight_named(struct sd_nn *nn, const char *name, bool required)
 {
-    struct lf_tensor *t = sd_weights_tensor(nn->weights, name);
-    if (!t && required && nn->status == LF_OK)
-        nn->status =
-            lf_error_set(nn->err, LF_ERR_NOT_FOUND, "%s: missing tensor '%s'", nn->component, name);
+    const struct sd_weight *item = sd_weights_find(nn->weights, name);
+    struct lf_tensor *t = NULL;
+    if (!item) {
+        if (required && nn->status == LF_OK)
+            nn->status = lf_error_set(nn->err, LF_ERR_NOT_FOUND, "%s: missing tensor '%s'",
+                                      nn->component, name);
+        return NULL;
+    }
+    /* a weight a LoRA merge took is loaded from the file again */
+    enum lf_status s = sd_weights_get(nn->weights, (size_t)(item - nn->weights->items), &t,
+                                      nn->status == LF_OK ? nn->err : NULL);
+    if (s && nn->status == LF_OK) nn->status = s;
     return t;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_error *err)
 {
@@ -105,37 +106,79 @@ const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *
 struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name)
 {
     const struct sd_weight *item = sd_weights_find(w, name);
-    return item ? item->tensor : NULL;
+    struct lf_tensor *t = NULL;
+    if (item) sd_weights_get(w, (size_t)(item - w->items), &t, NULL);
+    return t;
 }
 
 bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weights)
 {
     const struct sd_weight *item = sd_weights_find(weights, name);
-    if (!item || item->tensor->rank > 4) return false;
-    *rank = item->tensor->rank;
-    memcpy(shape, item->tensor->shape, (size_t)item->tensor->rank * sizeof *shape);
+    if (!item || item->rank > 4) return false;
+    *rank = item->rank;
+    memcpy(shape, item->shape, (size_t)item->rank * sizeof *shape);
     return true;
 }
 
-/* Copies a file tensor into a new device tensor of dtype. */
-static enum lf_status upload(struct sd_weights *w, const struct lf_safetensors *st,
-                             const struct lf_safetensors_tensor *src, struct lf_tensor **out,
-                             struct lf_error *err)
+static void note_shape(struct sd_weight *item)
+{
+    item->rank = item->tensor->rank;
+    memcpy(item->shape, item->tensor->shape, sizeof item->shape);
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* Fresh memory costs a page fault per 4 KiB page, very expensive in a VM:
+** the buffer is taken once per load and in 2 MiB pages where the kernel
+** allows (advice only). */
+static void *scratch_get(struct sd_scratch *s, size_t bytes)
+{
+    if (bytes <= s->size) return s->data;
+    free(s->data);
+    s->size = 0;
+    size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (posix_memalign(&s->data, HUGE_PAGE, rounded)) return s->data = NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(s->data, rounded, MADV_HUGEPAGE);
+#endif
+    s->size = rounded;
+    return s->data;
+}
+
+void sd_scratch_clear(struct sd_scratch *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->size = 0;
+}
+
+/* Copies a file tensor into a new device tensor of dtype, converting on the
+** host in scratch. */
+static enum lf_status upload(const struct sd_weights *w, const struct lf_safetensors *st,
+                             const struct lf_safetensors_tensor *src, struct sd_scratch *scratch,
+                             struct lf_tensor **out, struct lf_error *err)
 {
     int64_t one = 1;
     const int64_t *shape = src->rank ? src->shape : &one;
     int rank = src->rank ? src->rank : 1;
     enum lf_status s = lf_tensor_create(w->device, w->dtype, rank, shape, out, err);
     if (s) return s;
+    size_t n = (size_t)(src->numel ? src->numel : 1), half = w->dtype == LF_DTYPE_F32 ? 0 : 2;
+    float *tmp =
+        src->has_dtype && src->dtype == w->dtype ? NULL : scratch_get(scratch, n * (4 + half));
     if (src->has_dtype && src->dtype == w->dtype) {
         s = lf_tensor_upload(*out, src->data, src->nbytes, err);
-    } else {
-        float *tmp = malloc((size_t)(src->numel ? src->numel : 1) * sizeof *tmp);
-        if (!tmp)
-            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-        else if (!(s = lf_safetensors_tensor_to_f32(st, src, tmp, src->numel, err)))
-            s = lf_tensor_upload_f32(*out, tmp, src->numel, err);
-        free(tmp);
+    } else if (!tmp) {
+        s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    } else if (!(s = lf_safetensors_tensor_to_f32(st, src, tmp, src->numel, err))) {
+        if (w->dtype == LF_DTYPE_F32) {
+            s = lf_tensor_upload(*out, tmp, n * 4, err);
+        } else { /* what lf_tensor_upload_f32 does, without a buffer per call */
+            uint16_t *h = (uint16_t *)(tmp + n);
+            for (size_t i = 0; i < n; i++)
+                h[i] = w->dtype == LF_DTYPE_F16 ? lf_f32_to_f16(tmp[i]) : lf_f32_to_bf16(tmp[i]);
+            s = lf_tensor_upload(*out, h, n * 2, err);
+        }
     }
     if (s) {
         lf_tensor_release(*out);
@@ -158,39 +201,47 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
 
     const struct lf_safetensors *st = file->st;
     size_t n = lf_safetensors_count(st), mapped = 0;
-    for (size_t i = 0; i < n; i++) {
+    struct sd_scratch scratch = {0};
+    enum lf_status s = LF_OK;
+    for (size_t i = 0; i < n && !s; i++) {
         const struct lf_safetensors_tensor *src = lf_safetensors_tensor_at(st, i);
         char name[256];
         if (!map(src->name, name, user)) continue;
         if (!src->has_dtype || (src->dtype != LF_DTYPE_F32 && src->dtype != LF_DTYPE_F16 &&
                                 src->dtype != LF_DTYPE_BF16))
             continue; /* position ids, DDPM buffers and the like */
-        if (sd_weights_find(w, name))
-            return lf_error_set(err, LF_ERR_FORMAT, "%s: tensor '%s' appears twice (as '%s')",
-                                lf_safetensors_path(st), name, src->name);
+        if (sd_weights_find(w, name)) {
+            s = lf_error_set(err, LF_ERR_FORMAT, "%s: tensor '%s' appears twice (as '%s')",
+                             lf_safetensors_path(st), name, src->name);
+            break;
+        }
         if (w->count == w->capacity) {
             size_t cap = w->capacity ? w->capacity * 2 : 256;
             struct sd_weight *items = realloc(w->items, cap * sizeof *items);
-            if (!items) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+            if (!items) {
+                s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+                break;
+            }
             w->items = items;
             w->capacity = cap;
         }
-        if (2 * (w->count + 1) > w->index_size) {
-            enum lf_status s = rehash(w, err);
-            if (s) return s;
-        }
+        if (2 * (w->count + 1) > w->index_size && (s = rehash(w, err))) break;
         struct sd_weight *item = &w->items[w->count];
         memset(item, 0, sizeof *item);
         item->name = strdup(name);
-        if (!item->name) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-        enum lf_status s = upload(w, st, src, &item->tensor, err);
-        if (s) {
+        if (!item->name) {
+            s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+            break;
+        }
+        if ((s = upload(w, st, src, &scratch, &item->tensor, err))) {
             free(item->name);
             lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(st), src->name);
-            return s;
+            break;
         }
         item->file = st;
         item->source = src;
+        item->from_source = true;
+        note_shape(item);
         w->bytes += lf_tensor_nbytes(item->tensor);
         /* The pages read so far are let go as the load goes, not at its
         ** end: else the whole file is resident beside its tensors. */
@@ -203,11 +254,12 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
             slot = (slot + 1) & (w->index_size - 1);
         w->index[slot] = w->count++;
     }
+    sd_scratch_clear(&scratch);
     /* The device holds the values now; the mapping is the base copy, read
     ** back from the file on demand.  Without this the file counts twice in
     ** memory on CPU devices. */
     lf_safetensors_drop_pages(st);
-    return LF_OK;
+    return s;
 }
 
 enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
@@ -236,6 +288,9 @@ enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights *
         item->tensor = lf_tensor_retain(w->items[i].tensor);
         item->file = w->items[i].file;
         item->source = w->items[i].source;
+        item->from_source = w->items[i].from_source;
+        item->rank = w->items[i].rank;
+        memcpy(item->shape, w->items[i].shape, sizeof item->shape);
         d->count++;
     }
     /* Same items in the same order: the hash index is valid as it is. */
@@ -246,18 +301,91 @@ enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights *
     return LF_OK;
 }
 
+uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weights *base)
+{
+    if (w == base) return 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        const struct lf_tensor *t = w->items[i].tensor;
+        if (t && (i >= base->count || t != base->items[i].tensor)) bytes += lf_tensor_nbytes(t);
+    }
+    return bytes;
+}
+
 enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_tensor *tensor,
                                   struct lf_error *err)
 {
     if (index >= w->count)
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: no item %zu", index);
-    struct lf_tensor *old = w->items[index].tensor;
-    if (tensor->rank != old->rank ||
-        memcmp(tensor->shape, old->shape, (size_t)old->rank * sizeof *old->shape) != 0)
+    struct sd_weight *item = &w->items[index];
+    if (tensor->rank != item->rank ||
+        memcmp(tensor->shape, item->shape, (size_t)item->rank * sizeof *item->shape) != 0)
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: %s: another shape",
-                            w->items[index].name);
-    w->bytes = w->bytes - lf_tensor_nbytes(old) + lf_tensor_nbytes(tensor);
-    w->items[index].tensor = tensor;
-    lf_tensor_release(old);
+                            item->name);
+    /* bytes counts every item, dropped ones too (they come back when used) */
+    int64_t numel = 1;
+    for (int i = 0; i < item->rank; i++)
+        numel *= item->shape[i];
+    w->bytes = w->bytes - (uint64_t)numel * lf_dtype_size(w->dtype) + lf_tensor_nbytes(tensor);
+    lf_tensor_release(item->tensor);
+    item->tensor = tensor;
+    item->from_source = false;
     return LF_OK;
+}
+
+enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
+                                      struct sd_scratch *scratch, struct lf_tensor **out,
+                                      struct lf_error *err)
+{
+    *out = NULL;
+    const struct sd_weight *item = &w->items[index];
+    if (!item->source || !item->file)
+        return lf_error_set(err, LF_ERR_INVALID, "weight %s has no source file", item->name);
+    /* upload() as the first load did, so the bits are the same; the pages
+    ** are mapped in one call and let go again after. */
+    lf_safetensors_advise_tensor(item->file, item->source, true);
+    struct lf_tensor *t = NULL;
+    struct sd_scratch own = {0};
+    enum lf_status s = upload(w, item->file, item->source, scratch ? scratch : &own, &t, err);
+    sd_scratch_clear(&own);
+    lf_safetensors_advise_tensor(item->file, item->source, false);
+    if (!s && (t->rank != item->rank ||
+               memcmp(t->shape, item->shape, (size_t)item->rank * sizeof *item->shape))) {
+        struct lf_tensor *shaped; /* stored as [C, C], used as [C, C, 1, 1] (the VAE's) */
+        s = lf_tensor_reshape(t, item->rank, item->shape, &shaped, err);
+        lf_tensor_release(t);
+        t = s ? NULL : shaped;
+    }
+    if (s) {
+        lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(item->file), item->source->name);
+        return s;
+    }
+    *out = t;
+    return LF_OK;
+}
+
+enum lf_status sd_weights_get(const struct sd_weights *w, size_t index, struct lf_tensor **out,
+                              struct lf_error *err)
+{
+    *out = NULL;
+    if (index >= w->count)
+        return lf_error_set(err, LF_ERR_INVALID, "sd_weights_get: no item %zu", index);
+    struct sd_weight *item = &w->items[index];
+    if (!item->tensor) {
+        /* w's values are unchanged by this: only whether they are in memory */
+        enum lf_status s = sd_weights_load_source(w, index, NULL, &item->tensor, err);
+        if (s) return s;
+    }
+    *out = item->tensor;
+    return LF_OK;
+}
+
+struct lf_tensor *sd_weights_take(struct sd_weights *w, size_t index)
+{
+    struct sd_weight *item = index < w->count ? &w->items[index] : NULL;
+    if (!item || !item->from_source || !item->source || !lf_tensor_is_exclusive(item->tensor))
+        return NULL;
+    struct lf_tensor *t = item->tensor;
+    item->tensor = NULL;
+    return t;
 }

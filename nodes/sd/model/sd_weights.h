@@ -16,12 +16,19 @@
 
 struct sd_weight {
     char *name;
-    struct lf_tensor *tensor;          /* owned */
+    /* Owned; NULL while dropped (sd_weights_take): sd_weights_get loads it
+    ** from source again.  Read it through sd_weights_get / sd_weights_tensor. */
+    struct lf_tensor *tensor;
     const struct lf_safetensors *file; /* borrowed: one of the weights' files */
     /* The checkpoint's base values, in the mapped file.  For weights made by
     ** sd_weights_derive + sd_weights_replace (LoRA merges) the tensor may
     ** differ from source. */
     const struct lf_safetensors_tensor *source;
+    /* tensor holds exactly what loading source gives (bit for bit): it can
+    ** be dropped and loaded again.  False for replaced (merged) tensors. */
+    bool from_source;
+    int rank; /* the tensor's shape, known while it is dropped too */
+    int64_t shape[LF_TENSOR_MAX_RANK];
 };
 
 struct sd_weights {
@@ -63,9 +70,38 @@ void sd_file_release(struct sd_file *file);
 enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, sd_name_map map,
                                    void *user, struct lf_error *err);
 
-/* The weight called name, or NULL.  Borrowed, valid while w lives. */
+/* The weight called name, or NULL.  Borrowed, valid while w lives.  Its
+** tensor may be dropped (NULL): use sd_weights_get for the values. */
 const struct sd_weight *sd_weights_find(const struct sd_weights *w, const char *name);
+/* Item index's tensor, borrowed (valid until w is released or the item
+** taken), loaded from its source first when it was dropped: the same bits
+** as when w was loaded.  w's values never change; only its memory does. */
+enum lf_status sd_weights_get(const struct sd_weights *w, size_t index, struct lf_tensor **out,
+                              struct lf_error *err);
+/* sd_weights_get by name; NULL when there is no such weight or it could not
+** be loaded again. */
 struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name);
+
+/* Takes item index's tensor out of w (the caller owns it; w loads it from
+** its source again when asked) when w's copy is the only one and the file
+** gives it back bit for bit (from_source); else NULL and w is unchanged.
+** A LoRA merge uses it to merge into the base's memory instead of beside
+** it, so that a touched layer is held once. */
+struct lf_tensor *sd_weights_take(struct sd_weights *w, size_t index);
+/* Host memory for converting file tensors, reused from one load to the
+** next (zero-initialise; sd_scratch_clear frees it). */
+struct sd_scratch {
+    void *data;
+    size_t size;
+};
+void sd_scratch_clear(struct sd_scratch *s);
+
+/* A new tensor with item index's base values, loaded from its source (not
+** shared with w), converting in scratch (NULL: a buffer of its own).
+** Caller releases. */
+enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
+                                      struct sd_scratch *scratch, struct lf_tensor **out,
+                                      struct lf_error *err);
 
 /* FNV-1a of a name: the hash of the weights' index (and other name tables). */
 uint64_t sd_hash_name(const char *s);
@@ -78,6 +114,10 @@ bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weig
 ** (retain) every tensor of w; w is not modified.  Caller releases. */
 enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
                                  struct lf_error *err);
+
+/* Bytes of w's tensors that base does not hold too (w derived from base):
+** what w adds to memory beside base, for the cache budget. */
+uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weights *base);
 
 /* Replaces item index's tensor by tensor (same shape; w takes over the
 ** caller's reference) and releases the old one.  Only for a set nobody else

@@ -39,9 +39,14 @@ enum lf_progress_mode {
 };
 
 #define LF_CACHE_DEFAULT_BYTES ((size_t)4 << 30)
+/* The cache budget of a session created without one: half the machine's
+** memory, at least LF_CACHE_DEFAULT_BYTES (a checkpoint and a LoRA-merged
+** copy of its UNet take about 7.3 GiB in f32: with less, editing a LoRA's
+** strength evicts and reloads the checkpoint). */
+size_t lf_cache_default_bytes(void);
 
 struct lf_session_options {
-    size_t cache_bytes;             /* 0: LF_CACHE_DEFAULT_BYTES */
+    size_t cache_bytes;             /* 0: lf_cache_default_bytes() */
     enum lf_progress_mode progress; /* default NONE */
     FILE *progress_stream;          /* NULL: stderr */
     /* (optional) the registry of the graphs run: its plugins' purge hooks

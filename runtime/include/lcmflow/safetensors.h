@@ -107,6 +107,11 @@ void lf_safetensors_close(struct lf_safetensors *st); /* NULL allowed */
 ** are read back from the file on the next access): after the tensors were
 ** copied to the device, this keeps the file from counting twice in memory. */
 void lf_safetensors_drop_pages(const struct lf_safetensors *st);
+/* The same for one tensor's pages (need false), or the opposite (need
+** true): map them all now, in one call, before reading the tensor, which
+** costs far less than a page fault per page. */
+void lf_safetensors_advise_tensor(const struct lf_safetensors *st,
+                                  const struct lf_safetensors_tensor *t, bool need);
 
 /* The path (or buffer name) given at open; borrowed. */
 const char *lf_safetensors_path(const struct lf_safetensors *st);

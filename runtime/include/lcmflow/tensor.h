@@ -67,6 +67,10 @@ bool lf_tensor_prepare_weight(struct lf_tensor *tensor);
 
 struct lf_tensor *lf_tensor_retain(struct lf_tensor *tensor);
 void lf_tensor_release(struct lf_tensor *tensor); /* NULL allowed */
+/* True when tensor is the only reference to its memory (no other holder of
+** it, no other view of its buffer): writing into it changes nothing anyone
+** else sees. */
+bool lf_tensor_is_exclusive(const struct lf_tensor *tensor);
 
 int64_t lf_tensor_numel(const struct lf_tensor *tensor);
 size_t lf_tensor_nbytes(const struct lf_tensor *tensor);
