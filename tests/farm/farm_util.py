@@ -1,8 +1,35 @@
 """Helpers of the farm test and bench: a minimal Redis client (no Python
 package needed) and a redis-server of their own on a loopback port."""
+import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
+
+
+def redis_or_skip():
+    """The redis-server executable; without one the test is skipped (77)."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        print("redis-server absent: skipped")
+        sys.exit(77)
+    return exe
+
+
+def lcmflow_env():
+    """The environment of the lcmflow processes a test starts: no plugin
+    path, and no LCMFLOW_REDIS from the caller's shell."""
+    env = dict(os.environ, LCMFLOW_PLUGIN_PATH="")
+    env.pop("LCMFLOW_REDIS", None)
+    return env
+
+
+def check(name, cond, detail="", t0=None):
+    """Fails the test with name and detail unless cond; else prints ok."""
+    if not cond:
+        raise AssertionError("%s: %s" % (name, detail))
+    print("ok - %s" % name + (" (%.1f s)" % (time.time() - t0) if t0 is not None else ""))
 
 
 class Redis:

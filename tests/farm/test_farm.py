@@ -26,10 +26,7 @@ from farm_util import free_port, graph  # noqa: E402
 
 EXE = os.path.abspath(sys.argv[1])
 FIX = fixtures()
-REDIS = shutil.which("redis-server")
-if not REDIS:
-    print("redis-server absent: skipped")
-    sys.exit(77)
+REDIS = farm_util.redis_or_skip()
 JOBS = int(os.environ.get("FARM_JOBS", "60"))
 PASSWORD = "s3cret-farm"
 STREAM = "lcmflow:jobs"
@@ -40,9 +37,7 @@ T0 = time.time()
 
 
 def check(name, cond, detail=""):
-    if not cond:
-        raise AssertionError("%s: %s" % (name, detail))
-    print("ok - %s (%.1f s)" % (name, time.time() - T0))
+    farm_util.check(name, cond, detail, T0)
 
 
 PORT = free_port()
@@ -59,8 +54,7 @@ def start_redis():
 stop_redis = farm_util.stop_redis
 
 
-ENV = dict(os.environ, LCMFLOW_PLUGIN_PATH="")
-ENV.pop("LCMFLOW_REDIS", None)
+ENV = farm_util.lcmflow_env()
 
 
 class Worker:

@@ -19,22 +19,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "serve"))
 sys.path.insert(0, HERE)
 from serve_util import fixtures, tempdir, tiny_graph  # noqa: E402
 import farm_util  # noqa: E402
+from farm_util import check  # noqa: E402
 
 EXE = os.path.abspath(sys.argv[1])
 FIX = fixtures()
-REDIS = shutil.which("redis-server")
-if not REDIS:
-    print("redis-server absent: skipped")
-    sys.exit(77)
+REDIS = farm_util.redis_or_skip()
 TMP = tempdir()
-ENV = dict(os.environ, LCMFLOW_PLUGIN_PATH="")
-ENV.pop("LCMFLOW_REDIS", None)
+ENV = farm_util.lcmflow_env()
 
-
-def check(name, cond, detail=""):
-    if not cond:
-        raise AssertionError("%s: %s" % (name, detail))
-    print("ok -", name)
 
 
 def main():

@@ -20,23 +20,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import farm_util  # noqa: E402
+from farm_util import check  # noqa: E402
 from farm_util import free_port  # noqa: E402
 
 EXE = os.path.abspath(sys.argv[1])
-REDIS = shutil.which("redis-server")
-if not REDIS:
-    print("redis-server absent: skipped")
-    sys.exit(77)
+REDIS = farm_util.redis_or_skip()
 STREAM = "lcmflow:jobs"
 TMP = tempfile.mkdtemp(prefix="lcmflow-farm-confine-")
-ENV = dict(os.environ, LCMFLOW_PLUGIN_PATH="")
-ENV.pop("LCMFLOW_REDIS", None)
+ENV = farm_util.lcmflow_env()
 
-
-def check(name, cond, detail=""):
-    if not cond:
-        raise AssertionError("%s: %s" % (name, detail))
-    print("ok - %s" % name)
 
 
 def main():
