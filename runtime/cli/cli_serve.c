@@ -179,9 +179,8 @@ static int configure(struct serve_args *a, struct serve_config *cfg, const char 
     for (size_t i = 0; i < a->nmodels; i++)
         if (serve_roots_add_model(&cfg->roots, a->models[i], &err) != LF_OK) goto fail;
     if (serve_roots_set_output(&cfg->roots, output, &err) != LF_OK) goto fail;
-    /* The farm's workers cannot read this machine's uploads: none then. */
-    if (!a->redis &&
-        (mkdir(uploads, 0700) != 0 || !(cfg->roots.uploads = realpath(uploads, NULL)))) {
+    /* With --redis, the farm front end relays the uploads a job names. */
+    if (mkdir(uploads, 0700) != 0 || !(cfg->roots.uploads = realpath(uploads, NULL))) {
         fprintf(stderr, "lcmflow serve: cannot create %s\n", uploads);
         return 1;
     }
@@ -255,8 +254,8 @@ static int serve(struct serve_args *a, struct serve_config *cfg, const char *wor
             lf_error_set(&err, LF_ERR_INVALID, "--redis env: %s is not set", FARM_URL_ENV);
             goto fail;
         }
-        if (farm_serve_create(url, a->stream, a->group, a->shared, cfg->limits.queue, &farm,
-                              &err) ||
+        if (farm_serve_create(url, a->stream, a->group, a->shared, cfg->roots.uploads,
+                              cfg->limits.queue, &farm, &err) ||
             serve_jobs_create_remote(farm_serve_remote(farm), &cfg->limits, workdir, events, &jobs,
                                      &err))
             goto fail;

@@ -61,7 +61,7 @@ redisReply *farm_command_argv(struct farm_conn *fc, bool retry, int argc, const 
                               const size_t *lens);
 
 /* Key names: "<stream>:job:<id>", "<stream>:out:<sha256>", "<stream>:dead",
-** "<stream>:notify:<batch>". */
+** "<stream>:notify:<batch>", "<stream>:upload:<upload id>". */
 void farm_key(char *out, size_t size, const char *stream, const char *kind, const char *id);
 /* True for a job or batch id as submit makes them: FARM_JOB_ID_LEN hex digits. */
 bool farm_id_ok(const char *id);
@@ -92,8 +92,8 @@ enum lf_status farm_enqueue(struct farm_conn *fc, const char *stream, const char
 struct serve_remote;
 struct farm_serve;
 enum lf_status farm_serve_create(const char *url, const char *stream, const char *group,
-                                 const char *shared, int slots, struct farm_serve **out,
-                                 struct lf_error *err);
+                                 const char *shared, const char *uploads, int slots,
+                                 struct farm_serve **out, struct lf_error *err);
 const struct serve_remote *farm_serve_remote(struct farm_serve *fs);
 /* Before the table is destroyed: a job waiting for Redis gives up. */
 void farm_serve_stop(struct farm_serve *fs);

@@ -44,6 +44,7 @@ struct farm_serve {
     struct farm_url url;
     char stream[200], group[100];
     char *shared;
+    const char *uploads; /* the server's upload folder (borrowed) */
     int ttl_s;
     volatile sig_atomic_t stop; /* the server stops: waits for Redis end */
 };
@@ -154,6 +155,30 @@ static enum lf_status finish(struct farm_serve *fs, struct farm_conn *fc,
     return st;
 }
 
+/* The uploads the request names go to Redis (STREAM:upload:ID, with the
+** jobs' TTL) for the worker to fetch: it cannot read this machine's
+** folder.  The request was checked, so each named upload exists here. */
+static enum lf_status relay_uploads(struct farm_serve *fs, struct farm_conn *fc,
+                                    const char *request, struct lf_error *err)
+{
+    char ids[8][SERVE_UPLOAD_ID_LEN + 1], path[4200], key[512];
+    size_t n = fs->uploads ? serve_upload_ids(request, ids, 8) : 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t size;
+        unsigned char *data = NULL;
+        if (serve_upload_file(fs->uploads, ids[i], path, sizeof path))
+            data = farm_read_file_nofollow(path, (size_t)64 << 20, &size);
+        if (!data) return lf_error_set(err, LF_ERR_NOT_FOUND, "upload %s: not found", ids[i]);
+        farm_key(key, sizeof key, fs->stream, "upload", ids[i]);
+        redisReply *r = farm_command(fc, true, "SET %s %b EX %d", key, data, size, fs->ttl_s);
+        bool ok = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        free(data);
+        if (!ok) return lf_error_set(err, LF_ERR_IO, "upload %s: Redis did not store it", ids[i]);
+    }
+    return LF_OK;
+}
+
 static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_error *err)
 {
     struct farm_serve *fs = user;
@@ -164,8 +189,9 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
     double cancel_at = 0, last_poll = mono_ms();
     enum lf_status st = LF_OK;
     if (!farm_conn_open(&fc)) return lf_error_set(err, LF_ERR_INTERRUPTED, "stopped");
-    if (farm_enqueue(&fc, fs->stream, fs->group, rj->request, NULL, true, "", fs->ttl_s, id, err) !=
-        LF_OK) {
+    if (relay_uploads(fs, &fc, rj->request, err) != LF_OK ||
+        farm_enqueue(&fc, fs->stream, fs->group, rj->request, NULL, true, "", fs->ttl_s, id, err) !=
+            LF_OK) {
         farm_conn_close(&fc);
         return err->code;
     }
@@ -229,8 +255,8 @@ static enum lf_status run(void *user, struct serve_remote_job *rj, struct lf_err
 }
 
 enum lf_status farm_serve_create(const char *url, const char *stream, const char *group,
-                                 const char *shared, int slots, struct farm_serve **out,
-                                 struct lf_error *err)
+                                 const char *shared, const char *uploads, int slots,
+                                 struct farm_serve **out, struct lf_error *err)
 {
     struct farm_serve *fs = calloc(1, sizeof *fs);
     *out = NULL;
@@ -246,6 +272,7 @@ enum lf_status farm_serve_create(const char *url, const char *stream, const char
     snprintf(fs->stream, sizeof fs->stream, "%s", stream ? stream : FARM_DEFAULT_STREAM);
     snprintf(fs->group, sizeof fs->group, "%s", group ? group : FARM_DEFAULT_GROUP);
     fs->ttl_s = 86400;
+    fs->uploads = uploads;
     fs->remote = (struct serve_remote){.user = fs, .slots = slots, .run = run};
     *out = fs;
     return LF_OK;

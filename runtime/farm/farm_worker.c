@@ -657,6 +657,35 @@ static double mono_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The uploads a job names (`lcmflow serve --redis` relays them as
+** STREAM:upload:ID) into a private folder of this job, *updir (NULL when it
+** names none; the caller removes it).  A missing key leaves the file out:
+** the request's check then names the param.  The bytes are untrusted like
+** any upload: at most the upload size limit, decoded by LoadImage's checks. */
+static enum lf_status fetch_uploads(struct worker *w, const struct entry *e, char **updir,
+                                    struct lf_error *err)
+{
+    char ids[8][SERVE_UPLOAD_ID_LEN + 1], dir[PATH_MAX], path[PATH_MAX], key[512];
+    size_t n = serve_upload_ids(e->request, ids, 8);
+    *updir = NULL;
+    if (n == 0) return LF_OK;
+    snprintf(dir, sizeof dir, "%s/uploads-%s", w->workdir, e->job);
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || !(*updir = realpath(dir, NULL)))
+        return lf_error_set(err, LF_ERR_IO, "cannot create the job's upload folder: %s",
+                            strerror(errno));
+    for (size_t i = 0; i < n; i++) {
+        farm_key(key, sizeof key, w->stream, "upload", ids[i]);
+        redisReply *r = farm_command(&w->conn, true, "GET %s", key);
+        bool ok = !r || r->type != REDIS_REPLY_STRING ||
+                  (r->len <= w->limits.upload_bytes &&
+                   serve_upload_file(*updir, ids[i], path, sizeof path) &&
+                   farm_write_file(path, r->str, r->len));
+        freeReplyObject(r);
+        if (!ok) return lf_error_set(err, LF_ERR_IO, "upload %s: cannot store it", ids[i]);
+    }
+    return LF_OK;
+}
+
 static enum outcome run_job(struct worker *w, const struct entry *e, const char *key,
                             const char *events, struct result *res)
 {
@@ -664,7 +693,7 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     struct json_object *req = NULL;
     struct lf_graph *g = NULL;
     struct lf_run *run = NULL;
-    char dir[PATH_MAX], *jobdir = NULL, **paths = NULL;
+    char dir[PATH_MAX], *jobdir = NULL, *updir = NULL, **paths = NULL;
     size_t npaths = 0;
     enum outcome out = JOB_INVALID;
     enum lf_status st;
@@ -697,6 +726,8 @@ static enum outcome run_job(struct worker *w, const struct entry *e, const char 
     struct serve_roots roots = w->roots;
     roots.output = jobdir;
     roots.uploads = NULL;
+    if (fetch_uploads(w, e, &updir, &err) != LF_OK) goto done;
+    roots.uploads = updir;
     if (serve_graph_from_request(w->reg, &roots, &w->limits, NULL, req, &g, &err) != LF_OK)
         goto done;
 
@@ -733,6 +764,8 @@ done:
         free(paths[i]);
     free(paths);
     free(jobdir);
+    if (updir) serve_remove_tree(updir);
+    free(updir);
     lf_run_destroy(run);
     lf_graph_destroy(g);
     json_object_put(req);

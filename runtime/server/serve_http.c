@@ -269,9 +269,6 @@ static int post_upload(struct serve_http *h, struct mg_connection *conn)
     char *body, id[33], text[2048], source[48];
     size_t size;
     struct lf_error err = {0};
-    if (serve_jobs_remote(h->jobs))
-        return reply_error(conn, 501,
-                           "uploads are not relayed to the farm's workers (serve --redis)");
     int status = read_body(conn, h->cfg->limits.upload_bytes, &body, &size);
     if (status) return reply_error(conn, status, "upload: %s", body_error(status));
     enum lf_status st = serve_upload_store(&h->cfg->roots, body, size, h->cfg->limits.max_side,
@@ -281,7 +278,7 @@ static int post_upload(struct serve_http *h, struct mg_connection *conn)
         return reply_error(conn, st == LF_ERR_IO ? 500 : 400, "%s",
                            lf_error_text(&err, text, sizeof text));
     struct json_object *o = json_object_new_object();
-    snprintf(source, sizeof source, "upload:%s", id);
+    snprintf(source, sizeof source, SERVE_UPLOAD_PREFIX "%s", id);
     json_object_object_add(o, "id", json_object_new_string(id));
     json_object_object_add(o, "source", json_object_new_string(source));
     return reply_json(conn, 201, o);

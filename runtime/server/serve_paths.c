@@ -16,8 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define UPLOAD_PREFIX "upload:"
-
 static enum lf_status add_root(char **slot, const char *dir, const char *what, struct lf_error *err)
 {
     struct stat st;
@@ -129,14 +127,14 @@ enum lf_status serve_resolve_path(const struct serve_roots *r, enum serve_path_k
     enum lf_status st;
     const char *root = NULL;
     *out = NULL;
-    if (kind == SERVE_PATH_READ && !strncmp(text, UPLOAD_PREFIX, strlen(UPLOAD_PREFIX))) {
-        const char *id = text + strlen(UPLOAD_PREFIX);
-        char name[64];
+    if (kind == SERVE_PATH_READ &&
+        !strncmp(text, SERVE_UPLOAD_PREFIX, strlen(SERVE_UPLOAD_PREFIX))) {
+        const char *id = text + strlen(SERVE_UPLOAD_PREFIX);
+        char path[PATH_MAX];
         if (!r->uploads || !serve_upload_id_ok(id))
             return lf_error_set(err, LF_ERR_INVALID, "param %s: '%s' is not an upload id", param,
                                 text);
-        snprintf(name, sizeof name, "%s.img", id);
-        if (!(*out = join(r->uploads, name)))
+        if (!serve_upload_file(r->uploads, id, path, sizeof path) || !(*out = strdup(path)))
             return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of memory");
         return LF_OK;
     }
@@ -172,12 +170,42 @@ enum lf_status serve_resolve_path(const struct serve_roots *r, enum serve_path_k
     return LF_OK;
 }
 
+static bool lower_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
 bool serve_upload_id_ok(const char *id)
 {
     size_t n = 0;
     for (; id[n]; n++)
-        if (!((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f'))) return false;
-    return n == 32;
+        if (!lower_hex(id[n])) return false;
+    return n == SERVE_UPLOAD_ID_LEN;
+}
+
+size_t serve_upload_ids(const char *text, char ids[][SERVE_UPLOAD_ID_LEN + 1], size_t max)
+{
+    size_t n = 0, plen = strlen(SERVE_UPLOAD_PREFIX);
+    for (const char *at = text; n < max && (at = strstr(at, SERVE_UPLOAD_PREFIX)); at += plen) {
+        const char *id = at + plen;
+        size_t len = 0;
+        while (len <= SERVE_UPLOAD_ID_LEN && lower_hex(id[len]))
+            len++;
+        if (len != SERVE_UPLOAD_ID_LEN) continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = !memcmp(ids[i], id, SERVE_UPLOAD_ID_LEN);
+        if (seen) continue;
+        memcpy(ids[n], id, SERVE_UPLOAD_ID_LEN);
+        ids[n++][SERVE_UPLOAD_ID_LEN] = 0;
+    }
+    return n;
+}
+
+bool serve_upload_file(const char *dir, const char *id, char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s/%s.img", dir, id);
+    return n > 0 && (size_t)n < size;
 }
 
 bool serve_host_is_loopback(const char *host)
@@ -243,7 +271,7 @@ enum lf_status serve_upload_store(const struct serve_roots *r, const void *data,
     if ((st = random_id(id, err)) != LF_OK) return st;
     prune_uploads(r->uploads, keep);
     char path[PATH_MAX], tmp[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.img", r->uploads, id);
+    serve_upload_file(r->uploads, id, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", r->uploads, id);
     FILE *f = fopen(tmp, "wb");
     bool ok = f && fwrite(data, 1, size, f) == size;

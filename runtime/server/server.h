@@ -78,8 +78,17 @@ enum lf_status serve_resolve_path(const struct serve_roots *r, enum serve_path_k
                                   const char *param, const char *text, char **out,
                                   struct lf_error *err);
 
+/* A path param naming an upload: SERVE_UPLOAD_PREFIX and its id. */
+#define SERVE_UPLOAD_PREFIX "upload:"
+#define SERVE_UPLOAD_ID_LEN 32
+
 /* True for an upload id as serve_upload_store makes them. */
 bool serve_upload_id_ok(const char *id);
+/* The upload ids named anywhere in text (a job's JSON: "upload:" and 32
+** hex digits), each once, at most max; returns how many. */
+size_t serve_upload_ids(const char *text, char ids[][SERVE_UPLOAD_ID_LEN + 1], size_t max);
+/* The file holding upload id inside folder dir; false when out is too short. */
+bool serve_upload_file(const char *dir, const char *id, char *out, size_t size);
 /* Stores an uploaded PNG or JPEG (checked: decodes, sides within max_side)
 ** in the upload folder under a random id (33 bytes with the NUL); keeps at
 ** most `keep` uploads, removing the oldest. */

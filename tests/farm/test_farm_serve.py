@@ -12,6 +12,7 @@ cancelled, in the farm's record too) and itself completes; a cancel through
 POST /api/jobs/ID/cancel ends a queued-on-the-farm job (no worker free) at
 once; uploads are refused with a message."""
 import json
+import glob
 import os
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "serve"))
 sys.path.insert(0, HERE)
-from serve_util import Server, WebSocket, fixtures, png_pixels, tempdir, tiny_graph  # noqa: E402
+from serve_util import (Server, WebSocket, fixtures, img2img_graph, png_pixels, tempdir,  # noqa: E402
+                        tiny_graph)
 import farm_util  # noqa: E402
 from farm_util import check  # noqa: E402
 
@@ -142,8 +144,27 @@ def main():
         s.json("POST", "/api/jobs/%d/cancel" % busy)
         check("the busy job is cancelled too", s.wait(busy, timeout=60)["state"] == "cancelled")
 
-        status, o = s.json("POST", "/api/uploads", b"\x89PNG", headers={"Content-Type": "image/png"})
-        check("uploads are refused in farm mode, saying why", status == 501 and "farm" in o["error"], o)
+        # 4. An upload is relayed: a job using it runs on the worker, and its
+        # PNG equals `lcmflow run`'s on the same image file.
+        sketch_file = os.path.join(FIX, "tiny-sd15", "ref", "pipe_c_sketch.png")
+        with open(sketch_file, "rb") as f:
+            status, o = s.json("POST", "/api/uploads", f.read(), headers={"Content-Type": "image/png"})
+        check("an upload gives an id in farm mode", status == 201, o)
+        oi = s.wait(s.submit({"graph": img2img_graph(o["source"])}), timeout=60)
+        check("a job on the upload is done on the worker", oi["state"] == "done", oi)
+        status, png = s.request("GET", oi["outputs"][0])
+        with open(graph, "w") as f:
+            f.write(img2img_graph(sketch_file, sink=os.path.join(TMP, "run2.png"))
+                    .replace("tiny-sd15/", FIX + "/tiny-sd15/", 1)
+                    .replace("tokenizer: clip", "tokenizer: " + FIX + "/clip"))
+        subprocess.run([EXE, "run", graph, "--quiet", "--threads", "1"], check=True, env=ENV,
+                       timeout=120, stdout=subprocess.DEVNULL)
+        with open(os.path.join(TMP, "run2.png"), "rb") as f:
+            want = png_pixels(f.read())
+        check("its PNG equals `lcmflow run`'s on the image file",
+              status == 200 and png_pixels(png) == want)
+        check("the worker removed the job's upload folder",
+              not glob.glob("/tmp/lcmflow-worker-*/uploads-*"))
         ws.close()
         code, err = s.stop()
         s = None

@@ -43,6 +43,17 @@ nodes:
     return g
 
 
+def img2img_graph(source, sink="preview"):
+    """tiny_graph with the latent encoded from the image at source (an
+    upload's "upload:ID" or a path) at denoise 0.5."""
+    return (tiny_graph(sink=sink)
+            .replace("  empty:  { type: EmptyLatent, params: { width: 64, height: 64 } }",
+                     "  img: { type: LoadImage, params: { path: \"%s\" } }\n"
+                     "  enc: { type: VaeEncode, inputs: { vae: ckpt.vae, image: img.image } }" % source)
+            .replace("latent: empty.latent", "latent: enc.latent")
+            .replace("cfg: 1.0", "cfg: 1.0, denoise: 0.5"))
+
+
 class Server:
     """`lcmflow serve` on 127.0.0.1 and a free port; stop() ends it (SIGTERM)."""
 

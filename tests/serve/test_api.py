@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Server, WebSocket, fixtures, png_pixels, tempdir, tiny_graph  # noqa: E402
+from serve_util import Server, WebSocket, fixtures, img2img_graph, png_pixels, tempdir, tiny_graph  # noqa: E402
 
 EXE = os.path.abspath(sys.argv[1])
 FIX = fixtures()
@@ -187,11 +187,7 @@ def test_upload(s):
         sketch = f.read()
     status, o = s.json("POST", "/api/uploads", sketch, headers={"Content-Type": "image/png"})
     check("an upload gives an id", status == 201 and o["source"].startswith("upload:"), o)
-    graph = (tiny_graph().replace("  empty:  { type: EmptyLatent, params: { width: 64, height: 64 } }",
-                                  "  img: { type: LoadImage, params: { path: \"%s\" } }\n"
-                                  "  enc: { type: VaeEncode, inputs: { vae: ckpt.vae, image: img.image } }"
-                                  % o["source"]).replace("latent: empty.latent", "latent: enc.latent")
-             .replace("cfg: 1.0", "cfg: 1.0, denoise: 0.5"))
+    graph = img2img_graph(o["source"])
     job = s.wait(s.submit({"graph": graph}))
     check("an upload is LoadImage's source", job["state"] == "done", job)
     status, o = s.json("POST", "/api/uploads", b"not an image")
