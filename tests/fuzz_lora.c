@@ -103,6 +103,26 @@ enum lf_status lf_op_copy(struct lf_tensor *dst, struct lf_tensor *src, struct l
 {
     abort();
 }
+bool lf_tensor_is_exclusive(const struct lf_tensor *t)
+{
+    abort();
+}
+size_t lf_cache_default_bytes(void)
+{
+    abort();
+}
+size_t lf_dtype_size(enum lf_dtype dtype)
+{
+    abort();
+}
+uint16_t lf_f32_to_f16(float value)
+{
+    abort();
+}
+uint16_t lf_f32_to_bf16(float value)
+{
+    abort();
+}
 
 /* ---- a safetensors file in memory ---- */
 
