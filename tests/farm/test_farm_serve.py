@@ -33,7 +33,9 @@ REDIS = farm_util.redis_or_skip()
 TMP = tempdir()
 ENV = farm_util.lcmflow_env()
 STREAM = "lcmflow:jobs"
-LONG = {"graph": tiny_graph(steps=50), "set": {"sample.seed": 5}}
+# Long enough that a cancel always finds it running: 50 steps at 64x64 can
+# end in under a second on a quiet machine (seen in CI), 256x256 cannot.
+LONG = {"graph": tiny_graph(size=256, steps=50), "set": {"sample.seed": 5}}
 
 
 
@@ -47,6 +49,22 @@ def farm_record(r, worker_name):
             break
     recs = [r.hgetall(k) for k in keys]
     return sorted(recs, key=lambda h: int(h.get("submitted", "0")))
+
+
+RUN_PNG = os.path.join(TMP, "run.png")
+
+
+def run_pixels(graph_text):
+    """The pixels `lcmflow run` makes of a graph on the tiny model whose sink
+    is RUN_PNG (its model and tokenizer paths made absolute)."""
+    graph = os.path.join(TMP, "run.yaml")
+    with open(graph, "w") as f:
+        f.write(graph_text.replace("tiny-sd15/", FIX + "/tiny-sd15/", 1)
+                .replace("tokenizer: clip", "tokenizer: " + FIX + "/clip"))
+    subprocess.run([EXE, "run", graph, "--quiet", "--threads", "1"], check=True, env=ENV,
+                   timeout=120, stdout=subprocess.DEVNULL)
+    with open(RUN_PNG, "rb") as f:
+        return png_pixels(f.read())
 
 
 def main():
@@ -101,15 +119,7 @@ def main():
         check("the profile is the worker's", sorted(p["node"] for p in o["profile"]) ==
               ["ckpt", "decode", "empty", "pos", "preview", "sample"], o["profile"])
         status, png = s.request("GET", o["outputs"][0])
-        graph = os.path.join(TMP, "run.yaml")
-        with open(graph, "w") as f:
-            f.write(tiny_graph(steps=3, sink=os.path.join(TMP, "run.png"))
-                    .replace("tiny-sd15/", FIX + "/tiny-sd15/")
-                    .replace("tokenizer: clip", "tokenizer: " + FIX + "/clip"))
-        subprocess.run([EXE, "run", graph, "--quiet", "--threads", "1"], check=True, env=ENV,
-                       timeout=120, stdout=subprocess.DEVNULL)
-        with open(os.path.join(TMP, "run.png"), "rb") as f:
-            want = png_pixels(f.read())
+        want = run_pixels(tiny_graph(steps=3, sink=RUN_PNG))
         check("the PNG equals `lcmflow run`'s for the same graph",
               status == 200 and png[:4] == b"\x89PNG" and png_pixels(png) == want)
 
@@ -142,7 +152,8 @@ def main():
         check("cancelling it ends it at once (%.2f s)" % (time.time() - t0),
               ow["state"] == "cancelled", ow)
         s.json("POST", "/api/jobs/%d/cancel" % busy)
-        check("the busy job is cancelled too", s.wait(busy, timeout=60)["state"] == "cancelled")
+        ob = s.wait(busy, timeout=60)
+        check("the busy job is cancelled too", ob["state"] == "cancelled", ob)
 
         # 4. An upload is relayed: a job using it runs on the worker, and its
         # PNG equals `lcmflow run`'s on the same image file.
@@ -153,14 +164,7 @@ def main():
         oi = s.wait(s.submit({"graph": img2img_graph(o["source"])}), timeout=60)
         check("a job on the upload is done on the worker", oi["state"] == "done", oi)
         status, png = s.request("GET", oi["outputs"][0])
-        with open(graph, "w") as f:
-            f.write(img2img_graph(sketch_file, sink=os.path.join(TMP, "run2.png"))
-                    .replace("tiny-sd15/", FIX + "/tiny-sd15/", 1)
-                    .replace("tokenizer: clip", "tokenizer: " + FIX + "/clip"))
-        subprocess.run([EXE, "run", graph, "--quiet", "--threads", "1"], check=True, env=ENV,
-                       timeout=120, stdout=subprocess.DEVNULL)
-        with open(os.path.join(TMP, "run2.png"), "rb") as f:
-            want = png_pixels(f.read())
+        want = run_pixels(img2img_graph(sketch_file, sink=RUN_PNG))
         check("its PNG equals `lcmflow run`'s on the image file",
               status == 200 and png_pixels(png) == want)
         check("the worker removed the job's upload folder",
