@@ -13,12 +13,22 @@ cd "$(dirname "$0")/.."
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false >/dev/null
 status=0
-ninja -C build -j2 >/dev/null || status=$?
+# A build quiet when it works; when it fails, the end of its output (ninja
+# prints compiler and linker errors on stdout), not just a test's "not found".
+build() {
+    log=$(mktemp)
+    if ninja "$@" >"$log" 2>&1; then rm -f "$log"; return 0; fi
+    echo "ninja $*: failed; the end of its output:"
+    tail -n 40 "$log"
+    rm -f "$log"
+    return 1
+}
+build -C build -j2 || status=$?
 full=0
 if [ $# -eq 0 ]; then full=1; fi
 meson test -C build --num-processes 2 --print-errorlogs "$@" || status=$?
 if [ $full -eq 1 ]; then
-    ninja -C build-asan -j2 >/dev/null || status=$?
+    build -C build-asan -j2 || status=$?
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --suite nodevice --num-processes 2 --print-errorlogs || status=$?
     # The libFuzzer harnesses, 10 s each (tests/fuzz/README.md).  Only the
@@ -29,7 +39,7 @@ if [ $full -eq 1 ]; then
         fuzzers="$fuzzers tests/fuzz-$h"
     done
     # shellcheck disable=SC2086
-    ninja -C build-fuzz -j2 $fuzzers >/dev/null || status=$?
+    build -C build-fuzz -j2 $fuzzers || status=$?
     meson test -C build-fuzz --suite fuzz --no-rebuild --num-processes 2 \
         --print-errorlogs || status=$?
 fi
