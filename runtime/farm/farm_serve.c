@@ -161,8 +161,8 @@ static enum lf_status finish(struct farm_serve *fs, struct farm_conn *fc,
 static enum lf_status relay_uploads(struct farm_serve *fs, struct farm_conn *fc,
                                     const char *request, struct lf_error *err)
 {
-    char ids[8][SERVE_UPLOAD_ID_LEN + 1], path[4200], key[512];
-    size_t n = fs->uploads ? serve_upload_ids(request, ids, 8) : 0;
+    char ids[SERVE_MAX_JOB_UPLOADS][SERVE_UPLOAD_ID_LEN + 1], path[4200], key[512];
+    size_t n = fs->uploads ? serve_upload_ids(request, ids, SERVE_MAX_JOB_UPLOADS) : 0;
     for (size_t i = 0; i < n; i++) {
         size_t size;
         unsigned char *data = NULL;

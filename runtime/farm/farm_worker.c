@@ -665,8 +665,9 @@ static double mono_ms(void)
 static enum lf_status fetch_uploads(struct worker *w, const struct entry *e, char **updir,
                                     struct lf_error *err)
 {
-    char ids[8][SERVE_UPLOAD_ID_LEN + 1], dir[PATH_MAX], path[PATH_MAX], key[512];
-    size_t n = serve_upload_ids(e->request, ids, 8);
+    char ids[SERVE_MAX_JOB_UPLOADS][SERVE_UPLOAD_ID_LEN + 1], dir[PATH_MAX], path[PATH_MAX],
+        key[512];
+    size_t n = serve_upload_ids(e->request, ids, SERVE_MAX_JOB_UPLOADS);
     *updir = NULL;
     if (n == 0) return LF_OK;
     snprintf(dir, sizeof dir, "%s/uploads-%s", w->workdir, e->job);

@@ -84,6 +84,8 @@ enum lf_status serve_resolve_path(const struct serve_roots *r, enum serve_path_k
 
 /* True for an upload id as serve_upload_store makes them. */
 bool serve_upload_id_ok(const char *id);
+/* The most uploads of one job that serve --redis relays to a worker. */
+#define SERVE_MAX_JOB_UPLOADS 8
 /* The upload ids named anywhere in text (a job's JSON: "upload:" and 32
 ** hex digits), each once, at most max; returns how many. */
 size_t serve_upload_ids(const char *text, char ids[][SERVE_UPLOAD_ID_LEN + 1], size_t max);

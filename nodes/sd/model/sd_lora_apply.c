@@ -215,15 +215,6 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
     return LF_OK;
 }
 
-static uint64_t item_bytes(const struct sd_weights *w, size_t index)
-{
-    const struct sd_weight *item = &w->items[index];
-    uint64_t n = lf_dtype_size(w->dtype);
-    for (int d = 0; d < item->rank; d++)
-        n *= (uint64_t)item->shape[d];
-    return n;
-}
-
 /* Whether the base keeps its copy of every touched layer beside the merged
 ** one.  Kept, a strength change copies from memory (about 1.3 s for SD 1.5's
 ** 278 layers on the CPU backend); held once, it loads them from the mapped
@@ -235,12 +226,11 @@ static bool keep_base(const struct sd_weights *in, const struct sd_lora_job *job
 {
     const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
     if (v && *v) return strcmp(v, "0") != 0;
-    uint64_t model = 0, touched = 0;
-    for (size_t i = 0; i < in->count; i++)
-        model += item_bytes(in, i);
+    uint64_t touched = 0;
     for (size_t i = 0; i < count; i++)
-        if (i == 0 || jobs[i].index != jobs[i - 1].index) touched += item_bytes(in, jobs[i].index);
-    return model + touched <= lf_cache_default_bytes();
+        if (i == 0 || jobs[i].index != jobs[i - 1].index)
+            touched += sd_weights_item_bytes(in, jobs[i].index);
+    return in->bytes + touched <= lf_cache_default_bytes();
 }
 
 /* The merged value of one weight, put into out in place of the shared one:

@@ -312,6 +312,15 @@ uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weight
     return bytes;
 }
 
+uint64_t sd_weights_item_bytes(const struct sd_weights *w, size_t index)
+{
+    const struct sd_weight *item = &w->items[index];
+    uint64_t bytes = lf_dtype_size(w->dtype);
+    for (int i = 0; i < item->rank; i++)
+        bytes *= (uint64_t)item->shape[i];
+    return bytes;
+}
+
 enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_tensor *tensor,
                                   struct lf_error *err)
 {
@@ -323,10 +332,7 @@ enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: %s: another shape",
                             item->name);
     /* bytes counts every item, dropped ones too (they come back when used) */
-    int64_t numel = 1;
-    for (int i = 0; i < item->rank; i++)
-        numel *= item->shape[i];
-    w->bytes = w->bytes - (uint64_t)numel * lf_dtype_size(w->dtype) + lf_tensor_nbytes(tensor);
+    w->bytes = w->bytes - sd_weights_item_bytes(w, index) + lf_tensor_nbytes(tensor);
     lf_tensor_release(item->tensor);
     item->tensor = tensor;
     item->from_source = false;
