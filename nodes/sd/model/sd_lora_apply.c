@@ -245,7 +245,7 @@ static bool keep_base(const struct sd_weights *in, const struct sd_lora_job *job
 ** picks how (runtime/cpu/, runtime/vulkan/). */
 static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
                                 const struct sd_lora_job *jobs, size_t count, bool keep,
-                                struct sd_scratch *scratch, struct lf_error *err)
+                                struct lf_error *err)
 {
     size_t index = jobs[0].index;
     struct sd_weight *item = &out->items[index];
@@ -257,7 +257,7 @@ static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
     lf_tensor_release(item->tensor);
     item->tensor = NULL;
     if (!in->items[index].tensor)
-        s = sd_weights_load_source(in, index, scratch, &base, err);
+        s = sd_weights_load_source(in, index, &base, err);
     else
         base = lf_tensor_retain(in->items[index].tensor);
     if (!s && acc_dtype == base->dtype && lf_tensor_is_exclusive(base)) {
@@ -314,18 +314,16 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         return LF_OK;
     }
     struct sd_weights *w;
-    struct sd_scratch scratch = {0};
     bool keep = keep_base(in, jobs, count); /* jobs are sorted by index */
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(in, w, jobs + i, j - i, keep, &scratch, err);
+        s = merge_one(in, w, jobs + i, j - i, keep, err);
         i = j;
     }
     free(jobs);
-    sd_scratch_clear(&scratch);
     if (s) {
         sd_weights_release(w);
         return s;
