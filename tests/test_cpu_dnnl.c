@@ -165,7 +165,7 @@ static void lora_merge_matches_reference(void **state)
     float *up = rnd((size_t)(n * r), -1, 1, 9), *down = rnd((size_t)(r * k), -1, 1, 10);
     memcpy(want, w, (size_t)(n * k) * 4);
     struct lf_error err = {0};
-    if (lf_cpu_lora_merge(w, up, down, n, k, r, 0.75f, &err) != LF_OK)
+    if (lf_cpu_lora_merge(w, LF_DTYPE_F32, up, down, n, k, r, 0.75f, &err) != LF_OK)
         fail_msg("lora: %s", err.message);
     ref_lora_merge(want, up, down, n, k, r, 0.75f);
     op_test_assert_close("lora merge 320 x 2880 rank 8", w, want, (size_t)(n * k), 1e-5, 1e-5);

@@ -315,9 +315,12 @@ enum lf_status lf_cpu_gemm(const struct lf_cpu_gemm *g, struct lf_error *err)
 /* {======================================================== LoRA merge */
 
 /* The merge's matmul up [n, r] @ down [r, k] -> [n, k], scaled by a value
-** given at run time (one primitive per shape, not one per strength);
-** accumulate: added to what dst holds (sum post-op). */
-static enum lf_status lora_matmul(struct entry *e, int64_t n, int64_t k, int64_t r, bool accumulate,
+** given at run time (one primitive per shape, not one per strength), into
+** scratch; the caller adds it to the weights.  Never a sum post-op: that
+** may fuse the add into the scale (one rounding instead of two), and a
+** weight merged plain (a strength change, before it is packed) must get
+** the bits of one merged packed (the first apply). */
+static enum lf_status lora_matmul(struct entry *e, int64_t n, int64_t k, int64_t r,
                                   struct lf_error *err)
 {
     matrix_md(&e->src_md, 1, n, r, 0, false, dnnl_f32);
@@ -327,20 +330,41 @@ static enum lf_status lora_matmul(struct entry *e, int64_t n, int64_t k, int64_t
     TRY(dnnl_matmul_desc_init(&desc, &e->src_md, &e->wei_md, NULL, &e->dst_md),
         "matmul description");
     dnnl_primitive_attr_t attr;
-    dnnl_post_ops_t po = NULL;
     TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
     const float runtime = DNNL_RUNTIME_F32_VAL;
     dnnl_status_t s = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &runtime);
-    if (s == dnnl_success && accumulate) s = dnnl_post_ops_create(&po);
-    if (s == dnnl_success && po) s = dnnl_post_ops_append_sum(po, 1.0f);
-    if (s == dnnl_success && po) s = dnnl_primitive_attr_set_post_ops(attr, po);
-    if (po) dnnl_post_ops_destroy(po);
     enum lf_status st = s == dnnl_success ? LF_OK : fail(s, "LoRA merge attributes", err);
     dnnl_primitive_desc_t pd;
     if (st == LF_OK) st = create_prim(&desc, attr, &pd, &e->prim, &e->pad_md, err);
     dnnl_primitive_attr_destroy(attr);
     if (st == LF_OK) dnnl_primitive_desc_destroy(pd);
     return st;
+}
+
+/* w += product, elementwise in f32 and rounded once into dtype (what the
+** reorder with a sum post-op does for packed weights: the same bits); a
+** 16-bit w goes through f32 in stretches on each thread's stack. */
+static void add_into(void *w, enum lf_dtype dtype, const float *product, int64_t count)
+{
+    enum { STRETCH = 4096 };
+#pragma omp parallel for schedule(static)
+    for (int64_t lo = 0; lo < count; lo += STRETCH) {
+        int64_t m = count - lo < STRETCH ? count - lo : STRETCH;
+        if (dtype == LF_DTYPE_F32) {
+            float *y = (float *)w + lo;
+            for (int64_t i = 0; i < m; i++)
+                y[i] += product[lo + i];
+            continue;
+        }
+        const struct lf_cpu_kernels *kern = lf_cpu_kernels();
+        bool bf16 = dtype == LF_DTYPE_BF16;
+        float v[STRETCH];
+        uint16_t *y = (uint16_t *)w + lo;
+        (bf16 ? kern->bf16_to_f32 : kern->f16_to_f32)(y, v, m);
+        for (int64_t i = 0; i < m; i++)
+            v[i] += product[lo + i];
+        (bf16 ? kern->f32_to_bf16 : kern->f32_to_f16)(v, y, m);
+    }
 }
 
 /* The reorder plain oihw -> wmd that adds to what the destination holds. */
@@ -375,26 +399,26 @@ static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, const dnnl_mem
     memcpy(e.key, key, sizeof e.key);
     e.key_packed = wmd != NULL;
     if (wmd) e.key_wmd = *wmd;
-    enum lf_status st = lora_matmul(&e, n, k, r, !wmd, err);
+    enum lf_status st = lora_matmul(&e, n, k, r, err);
     if (st == LF_OK && wmd) st = lora_reorder_add(&e, wmd, err);
     if (st == LF_OK && !(*out = keep(&e, err))) st = LF_ERR_OUT_OF_MEMORY;
     if (st != LF_OK) entry_free(&e);
     return st;
 }
 
-/* w += scale * up @ down; w plain [n, k], or packed in layout wmd (then the
-** product goes through conv scratch and is added while reordered in). */
-static enum lf_status lora_merge(void *w, const dnnl_memory_desc_t *wmd, const float *up,
-                                 const float *down, int64_t n, int64_t k, int64_t r, float scale,
-                                 struct lf_error *err)
+/* w += scale * up @ down: the product goes to scratch, then is added to w,
+** plain [n, k], or packed in layout wmd (added while reordered in). */
+static enum lf_status lora_merge(void *w, enum lf_dtype dtype, const dnnl_memory_desc_t *wmd,
+                                 const float *up, const float *down, int64_t n, int64_t k,
+                                 int64_t r, float scale, struct lf_error *err)
 {
     int64_t key[KEY_MAX] = {ENTRY_LORA, n, k, r};
     pthread_mutex_lock(&lock);
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
     if (st == LF_OK && !(e = find(key, wmd))) st = lora_entry(n, k, r, wmd, key, &e, err);
-    void *dst = w;
-    if (st == LF_OK && wmd && !(dst = scratch_get(SCRATCH_DST, &e->dst_md)))
+    void *dst = NULL;
+    if (st == LF_OK && !(dst = scratch_get(SCRATCH_DST, &e->dst_md)))
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a LoRA merge");
     if (st == LF_OK) {
         dnnl_memory_desc_t scale_md;
@@ -407,14 +431,15 @@ static enum lf_status lora_merge(void *w, const dnnl_memory_desc_t *wmd, const f
         st = run(e->prim, 4, args, mds, ptrs, &e->pad_md, err);
     }
     if (st == LF_OK && wmd) st = reorder(e->dst_out, &e->user_w, dst, wmd, w, err);
+    if (st == LF_OK && !wmd) add_into(w, dtype, dst, n * k);
     pthread_mutex_unlock(&lock);
     return st;
 }
 
-enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
-                                 int64_t r, float scale, struct lf_error *err)
+enum lf_status lf_cpu_lora_merge(void *w, enum lf_dtype dtype, const float *up, const float *down,
+                                 int64_t n, int64_t k, int64_t r, float scale, struct lf_error *err)
 {
-    return lora_merge(w, NULL, up, down, n, k, r, scale, err);
+    return lora_merge(w, dtype, NULL, up, down, n, k, r, scale, err);
 }
 
 enum lf_status lf_cpu_lora_merge_packed(void *w, const struct lf_cpu_wformat *fmt, const float *up,
@@ -422,7 +447,8 @@ enum lf_status lf_cpu_lora_merge_packed(void *w, const struct lf_cpu_wformat *fm
                                         struct lf_error *err)
 {
     const dnnl_dims_t *d = &fmt->md.dims;
-    return lora_merge(w, &fmt->md, up, down, (*d)[0], (*d)[1] * (*d)[2] * (*d)[3], r, scale, err);
+    return lora_merge(w, LF_DTYPE_F32, &fmt->md, up, down, (*d)[0], (*d)[1] * (*d)[2] * (*d)[3], r,
+                      scale, err);
 }
 
 /* {======================================================== convolution */

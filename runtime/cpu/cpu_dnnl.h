@@ -10,6 +10,7 @@
 #define LF_CPU_DNNL_H
 
 #include "lcmflow/error.h"
+#include "lcmflow/tensor.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -77,9 +78,11 @@ enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, 
 enum lf_status lf_cpu_conv_weight_unpack(const void *packed, const struct lf_cpu_wformat *fmt,
                                          float *w, struct lf_error *err);
 
-/* In place: w [n, k] += scale * up [n, r] @ down [r, k]. */
-enum lf_status lf_cpu_lora_merge(float *w, const float *up, const float *down, int64_t n, int64_t k,
-                                 int64_t r, float scale, struct lf_error *err);
+/* In place: w [n, k] += scale * up [n, r] @ down [r, k], w plain f32, f16
+** or bf16 (the sum in f32, rounded once into dtype). */
+enum lf_status lf_cpu_lora_merge(void *w, enum lf_dtype dtype, const float *up, const float *down,
+                                 int64_t n, int64_t k, int64_t r, float scale,
+                                 struct lf_error *err);
 
 /* The same on packed conv weights, in their layout (no unpacking): w
 ** [o, c, kh, kw] as fmt says, up [o, r], down [r, c * kh * kw]. */

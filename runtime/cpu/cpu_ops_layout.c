@@ -161,18 +161,10 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
             round_to(wb->logical, wb->data,
                      (int64_t)(dnnl_memory_desc_get_size(&wb->fmt.md) / sizeof(float)));
     } else if (s == LF_OK && wb->form == CPU_BUF_F32) {
-        s = lf_cpu_lora_merge(wb->data, fu, fd, n, k, r, scale, err);
+        s = lf_cpu_lora_merge(wb->data, LF_DTYPE_F32, fu, fd, n, k, r, scale, err);
         if (s == LF_OK) round_to(wb->logical, wb->data, n * k);
-    } else if (s == LF_OK && w->dtype == LF_DTYPE_F32) {
-        s = lf_cpu_lora_merge(lf_cpu_bytes(w), fu, fd, n, k, r, scale, err);
-    } else if (s == LF_OK) { /* a 16-bit plain weight: in f32 in an idle block, rounded back */
-        uint64_t cap = 0;
-        float *values = lf_cpu_block_take(w->device, (uint64_t)(n * k) * sizeof *values, &cap);
-        if (!values) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
-        if (s == LF_OK) lf_cpu_to_f32(w->dtype, lf_cpu_bytes(w), values, n * k);
-        if (s == LF_OK) s = lf_cpu_lora_merge(values, fu, fd, n, k, r, scale, err);
-        if (s == LF_OK) lf_cpu_from_f32(w->dtype, values, lf_cpu_bytes(w), n * k);
-        if (values) lf_cpu_block_idle(w->device, values, cap);
+    } else if (s == LF_OK) {
+        s = lf_cpu_lora_merge(lf_cpu_bytes(w), w->dtype, fu, fd, n, k, r, scale, err);
     }
     free(tu), free(td);
     lf_cpu_prof_add(LF_CPU_PROF_LORA, t0, 2.0 * (double)n * (double)k * (double)r);

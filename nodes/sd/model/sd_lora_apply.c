@@ -233,8 +233,10 @@ static bool keep_base(void)
 ** accumulation) into W's memory when in holds it alone and the file gives
 ** it back (sd_weights_take: the layer stays held once, and in loads it from
 ** the file when it is used again), into W loaded from the file when in's
-** copy was taken before (a strength change), else into a copy of W.  All
-** three start from the same bits, so the result does not depend on which.
+** copy was taken before (a strength change: loaded plain and prepared
+** after the merge, which saves packing it twice; backends add the product
+** the same way in either form), else into a copy of W.  All three start
+** from the same bits, so the result does not depend on which.
 ** Several LoRAs on a 16-bit weight sum in an f32 copy, rounded once at the
 ** end; one LoRA merges straight into W's dtype (one rounding).  The backend
 ** picks how (runtime/cpu/, runtime/vulkan/). */
@@ -252,7 +254,7 @@ static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
     lf_tensor_release(item->tensor);
     item->tensor = NULL;
     if (!in->items[index].tensor)
-        s = sd_weights_load_source(in, index, &base, err);
+        s = sd_weights_load_source(in, index, false, &base, err);
     else
         base = lf_tensor_retain(in->items[index].tensor);
     if (!s && acc_dtype == base->dtype && lf_tensor_is_exclusive(base)) {

@@ -128,8 +128,8 @@ static void note_shape(struct sd_weight *item)
 /* Reads a file tensor into a new device tensor of w's dtype; the device
 ** converts (sd_weights_load_source gives the same bits again). */
 static enum lf_status upload(const struct sd_weights *w, const struct lf_safetensors *st,
-                             const struct lf_safetensors_tensor *src, struct lf_tensor **out,
-                             struct lf_error *err)
+                             const struct lf_safetensors_tensor *src, bool prepare,
+                             struct lf_tensor **out, struct lf_error *err)
 {
     int64_t one = 1;
     const int64_t *shape = src->rank ? src->shape : &one;
@@ -139,7 +139,7 @@ static enum lf_status upload(const struct sd_weights *w, const struct lf_safeten
     if (s) {
         lf_tensor_release(*out);
         *out = NULL;
-    } else if (rank >= 2) {
+    } else if (prepare && rank >= 2) {
         lf_tensor_prepare_weight(*out); /* a hint; biases and norms stay as they are */
     }
     return s;
@@ -186,7 +186,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
             s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
-        if ((s = upload(w, st, src, &item->tensor, err))) {
+        if ((s = upload(w, st, src, true, &item->tensor, err))) {
             free(item->name);
             lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(st), src->name);
             break;
@@ -281,7 +281,7 @@ enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_
     return LF_OK;
 }
 
-enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
+enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index, bool prepare,
                                       struct lf_tensor **out, struct lf_error *err)
 {
     *out = NULL;
@@ -290,7 +290,7 @@ enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
         return lf_error_set(err, LF_ERR_INVALID, "weight %s has no source file", item->name);
     /* upload() as the first load did, so the bits are the same */
     struct lf_tensor *t = NULL;
-    enum lf_status s = upload(w, item->file, item->source, &t, err);
+    enum lf_status s = upload(w, item->file, item->source, prepare, &t, err);
     if (!s && (t->rank != item->rank ||
                memcmp(t->shape, item->shape, (size_t)item->rank * sizeof *item->shape))) {
         struct lf_tensor *shaped; /* stored as [C, C], used as [C, C, 1, 1] (the VAE's) */
@@ -315,7 +315,7 @@ enum lf_status sd_weights_get(const struct sd_weights *w, size_t index, struct l
     struct sd_weight *item = &w->items[index];
     if (!item->tensor) {
         /* w's values are unchanged by this: only whether they are in memory */
-        enum lf_status s = sd_weights_load_source(w, index, &item->tensor, err);
+        enum lf_status s = sd_weights_load_source(w, index, true, &item->tensor, err);
         if (s) return s;
     }
     *out = item->tensor;

@@ -89,8 +89,9 @@ struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name
 ** it, so that a touched layer is held once. */
 struct lf_tensor *sd_weights_take(struct sd_weights *w, size_t index);
 /* A new tensor with item index's base values, loaded from its source (not
-** shared with w).  Caller releases. */
-enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
+** shared with w), prepared as the first load did or left plain (a merge
+** into it prepares it after).  Caller releases. */
+enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index, bool prepare,
                                       struct lf_tensor **out, struct lf_error *err);
 
 /* FNV-1a of a name: the hash of the weights' index (and other name tables). */
