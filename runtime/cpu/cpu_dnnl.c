@@ -21,13 +21,22 @@
 
 enum entry_kind { ENTRY_MATMUL = 1, ENTRY_CONV, ENTRY_LORA };
 
+/* A reorder and the scratchpad it asks for (ours, as every primitive's:
+** oneDNN's own would be held by the primitive for its life, and the
+** reorder into Winograd's weight layout asks for as much as the weights'
+** transformed size, 225 MiB for a 1280 x 1280 kernel). */
+struct reorder {
+    dnnl_primitive_t prim; /* NULL: the layouts are equal */
+    dnnl_memory_desc_t pad;
+};
+
 struct entry {
     int64_t key[KEY_MAX];
     dnnl_memory_desc_t key_wmd; /* conv: the packed weight layout asked for */
     bool key_packed;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t src_md, wei_md, dst_md;     /* what prim takes */
-    dnnl_primitive_t src_in, dst_out, wei_in;      /* reorders (NULL: none) */
+    struct reorder src_in, dst_out, wei_in;        /* reorders (prim NULL: none) */
     dnnl_memory_desc_t user_src, user_dst, user_w; /* plain layouts */
     dnnl_memory_desc_t pad_md;                     /* prim's scratchpad (size 0: none) */
 };
@@ -99,9 +108,9 @@ const char *lf_cpu_dnnl_version(char *buf, size_t size)
 static void entry_free(struct entry *e)
 {
     dnnl_primitive_destroy(e->prim);
-    dnnl_primitive_destroy(e->src_in);
-    dnnl_primitive_destroy(e->dst_out);
-    dnnl_primitive_destroy(e->wei_in);
+    dnnl_primitive_destroy(e->src_in.prim);
+    dnnl_primitive_destroy(e->dst_out.prim);
+    dnnl_primitive_destroy(e->wei_in.prim);
 }
 
 void lf_cpu_dnnl_release(void)
@@ -173,18 +182,32 @@ static struct entry *keep(const struct entry *e, struct lf_error *err)
     return &cache[cache_count++];
 }
 
-/* A reorder from -> to, or NULL (and LF_OK) when the layouts are equal. */
+/* A reorder from -> to (adding to what the destination holds when sum is
+** set), or none (prim NULL, LF_OK) when the layouts are equal and sum is
+** not set. */
 static enum lf_status make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                   dnnl_primitive_t *out, struct lf_error *err)
+                                   bool sum, struct reorder *out, struct lf_error *err)
 {
-    *out = NULL;
-    if (dnnl_memory_desc_equal(from, to)) return LF_OK;
-    dnnl_primitive_desc_t pd;
-    TRY(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL), "reorder");
-    dnnl_status_t s = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success) return fail(s, "reorder creation", err);
-    return LF_OK;
+    memset(out, 0, sizeof *out);
+    if (!sum && dnnl_memory_desc_equal(from, to)) return LF_OK;
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po = NULL;
+    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
+    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && sum) s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success && po) s = dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success && po) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (s == dnnl_success) {
+        out->pad = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        s = dnnl_primitive_create(&out->prim, pd);
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return s == dnnl_success ? LF_OK : fail(s, sum ? "reorder with a sum" : "reorder", err);
 }
 
 static void *scratch_get(int slot, const dnnl_memory_desc_t *md);
@@ -219,14 +242,14 @@ static enum lf_status run(dnnl_primitive_t prim, int n, const int *args,
     return s == dnnl_success ? LF_OK : fail(s, "execution", err);
 }
 
-static enum lf_status reorder(dnnl_primitive_t prim, const dnnl_memory_desc_t *from,
+static enum lf_status reorder(const struct reorder *r, const dnnl_memory_desc_t *from,
                               const void *src, const dnnl_memory_desc_t *to, void *dst,
                               struct lf_error *err)
 {
     const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
     const dnnl_memory_desc_t *mds[2] = {from, to};
     void *ptrs[2] = {(void *)src, dst};
-    return run(prim, 2, args, mds, ptrs, NULL, err);
+    return run(r->prim, 2, args, mds, ptrs, &r->pad, err);
 }
 
 /* attr NULL: default attributes.  The scratchpad is ours (*pad says its
@@ -350,22 +373,7 @@ static enum lf_status lora_reorder_add(struct entry *e, const dnnl_memory_desc_t
     const dnnl_dims_t *d = &wmd->dims;
     dnnl_dims_t dims = {(*d)[0], (*d)[1], (*d)[2], (*d)[3]};
     TRY(dnnl_memory_desc_init_by_tag(&e->user_w, 4, dims, dnnl_f32, dnnl_oihw), "weight layout");
-    dnnl_primitive_attr_t attr;
-    dnnl_post_ops_t po;
-    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
-    dnnl_status_t s = dnnl_post_ops_create(&po);
-    if (s == dnnl_success) {
-        s = dnnl_post_ops_append_sum(po, 1.0f);
-        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
-        dnnl_post_ops_destroy(po);
-    }
-    dnnl_primitive_desc_t pd = NULL;
-    if (s == dnnl_success)
-        s = dnnl_reorder_primitive_desc_create(&pd, &e->user_w, engine, wmd, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (s == dnnl_success) s = dnnl_primitive_create(&e->dst_out, pd);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    return s == dnnl_success ? LF_OK : fail(s, "LoRA merge into packed weights", err);
+    return make_reorder(&e->user_w, wmd, true, &e->dst_out, err);
 }
 
 static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, const dnnl_memory_desc_t *wmd,
@@ -406,7 +414,7 @@ static enum lf_status lora_merge(void *w, const dnnl_memory_desc_t *wmd, const f
         void *ptrs[4] = {(void *)up, (void *)down, dst, &scale};
         st = run(e->prim, 4, args, mds, ptrs, &e->pad_md, err);
     }
-    if (st == LF_OK && wmd) st = reorder(e->dst_out, &e->user_w, dst, wmd, w, err);
+    if (st == LF_OK && wmd) st = reorder(&e->dst_out, &e->user_w, dst, wmd, w, err);
     pthread_mutex_unlock(&lock);
     return st;
 }
@@ -514,9 +522,9 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     e.wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     e.dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    st = make_reorder(&e.user_src, &e.src_md, &e.src_in, err);
-    if (st == LF_OK) st = make_reorder(&e.dst_md, &e.user_dst, &e.dst_out, err);
-    if (st == LF_OK && !wmd) st = make_reorder(&e.user_w, &e.wei_md, &e.wei_in, err);
+    st = make_reorder(&e.user_src, &e.src_md, false, &e.src_in, err);
+    if (st == LF_OK) st = make_reorder(&e.dst_md, &e.user_dst, false, &e.dst_out, err);
+    if (st == LF_OK && !wmd) st = make_reorder(&e.user_w, &e.wei_md, false, &e.wei_in, err);
     if (st == LF_OK && !(*out = keep(&e, err))) st = LF_ERR_OUT_OF_MEMORY;
     if (st != LF_OK) entry_free(&e);
     return st;
@@ -537,15 +545,16 @@ static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
 static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *p,
                                struct lf_error *err)
 {
-    void *xs = e->src_in ? scratch_get(SCRATCH_SRC, &e->src_md) : (void *)p->x;
-    void *ys = e->dst_out ? scratch_get(SCRATCH_DST, &e->dst_md) : p->y;
-    void *ws = e->wei_in ? scratch_get(SCRATCH_WEI, &e->wei_md) : (void *)p->weight;
+    void *xs = e->src_in.prim ? scratch_get(SCRATCH_SRC, &e->src_md) : (void *)p->x;
+    void *ys = e->dst_out.prim ? scratch_get(SCRATCH_DST, &e->dst_md) : p->y;
+    void *ws = e->wei_in.prim ? scratch_get(SCRATCH_WEI, &e->wei_md) : (void *)p->weight;
     enum lf_status st = LF_OK;
     if (!xs || !ys || !ws)
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a convolution");
-    if (st == LF_OK && e->src_in) st = reorder(e->src_in, &e->user_src, p->x, &e->src_md, xs, err);
-    if (st == LF_OK && e->wei_in)
-        st = reorder(e->wei_in, &e->user_w, p->weight, &e->wei_md, ws, err);
+    if (st == LF_OK && e->src_in.prim)
+        st = reorder(&e->src_in, &e->user_src, p->x, &e->src_md, xs, err);
+    if (st == LF_OK && e->wei_in.prim)
+        st = reorder(&e->wei_in, &e->user_w, p->weight, &e->wei_md, ws, err);
     if (st == LF_OK) {
         dnnl_memory_desc_t bias_md;
         dnnl_dims_t bias_dims = {p->o};
@@ -555,8 +564,8 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
         void *ptrs[4] = {xs, ws, ys, (void *)p->bias};
         st = run(e->prim, p->bias ? 4 : 3, args, mds, ptrs, &e->pad_md, err);
     }
-    if (st == LF_OK && e->dst_out)
-        st = reorder(e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
+    if (st == LF_OK && e->dst_out.prim)
+        st = reorder(&e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
     return st;
 }
 
@@ -636,7 +645,7 @@ enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, 
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
     if (st == LF_OK && !(e = find(key, NULL))) st = conv_entry(&p, key, NULL, false, &e, err);
-    if (st == LF_OK && !e->wei_in)
+    if (st == LF_OK && !e->wei_in.prim)
         st = lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: oihw is already the layout");
     if (st == LF_OK) {
         fmt->packed = true;
@@ -645,7 +654,7 @@ enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, 
         *out = lf_cpu_block_take(device, *bytes, cap);
         if (!*out) st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory to pack");
     }
-    if (st == LF_OK) st = reorder(e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
+    if (st == LF_OK) st = reorder(&e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
     pthread_mutex_unlock(&lock);
     if (st != LF_OK && *out) {
         lf_cpu_block_idle(device, *out, *cap);
@@ -662,12 +671,12 @@ static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat 
     dnnl_memory_desc_t plain;
     plain_md(&plain, (*d)[0], (*d)[1], (*d)[2], (*d)[3], dnnl_oihw, dt);
     pthread_mutex_lock(&lock);
-    dnnl_primitive_t prim = NULL;
+    struct reorder r = {0};
     enum lf_status st = init_locked(err);
-    if (st == LF_OK) st = make_reorder(&fmt->md, &plain, &prim, err);
-    if (st == LF_OK && prim) st = reorder(prim, &fmt->md, packed, &plain, w, err);
+    if (st == LF_OK) st = make_reorder(&fmt->md, &plain, false, &r, err);
+    if (st == LF_OK && r.prim) st = reorder(&r, &fmt->md, packed, &plain, w, err);
     pthread_mutex_unlock(&lock);
-    dnnl_primitive_destroy(prim);
+    dnnl_primitive_destroy(r.prim);
     return st;
 }
 
