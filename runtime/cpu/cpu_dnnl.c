@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define CACHE_MAX 512
-#define KEY_MAX   16
+#define KEY_MAX   18
 
 enum entry_kind { ENTRY_MATMUL = 1, ENTRY_CONV, ENTRY_LORA };
 
@@ -442,19 +442,38 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
     dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag);
 }
 
-/* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
-** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
-** the weights costs more than it saves) and WINO_MIN_CHANNELS inputs (the
-** VAE encoder's RGB conv_in: oneDNN's Winograd pads 3 channels to a block
-** of 16 and took 0.7-1.8 s at 512x512 where the direct kernel took 0.2 s,
-** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0.  f32 only:
-** oneDNN has no bf16 Winograd. */
-#define WINO_MIN_PIXELS   1024
+/* NCHW [n, c, h, w] whose channel planes are plane elements apart (0:
+** h * w, dense). */
+static void activation_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w,
+                          int64_t plane, dnnl_data_type_t dt)
+{
+    if (!plane) {
+        plain_md(md, n, c, h, w, dnnl_nchw, dt);
+        return;
+    }
+    dnnl_dims_t dims = {n, c, h, w}, strides = {c * plane, plane, w, 1};
+    dnnl_memory_desc_init_by_strides(md, 4, dims, dt, strides);
+}
+
+/* Whether p (a whole convolution or one band) runs as a Winograd F(4x4,
+** 3x3) convolution: 3x3, stride 1, at least WINO_MIN_PIXELS outputs and
+** WINO_MIN_CHANNELS inputs (the VAE encoder's RGB conv_in: oneDNN's
+** Winograd pads 3 channels to a block of 16 and took 0.7-1.8 s at 512x512
+** where the direct kernel took 0.2 s, one op too long to interrupt), unless
+** LCMFLOW_CPU_WINOGRAD=0.  f32 only: oneDNN has no bf16 Winograd.
+** Every call unpacks the packed weights and transforms them into
+** Winograd's layout (4x their size, through a scratchpad as large again):
+** for the UNet's convolutions at 512x512 (at most 64x64 = 4096 outputs)
+** that cost more than it saved, a step took 4.0-4.5 s with Winograd from
+** 1024 outputs and 2.6-3.1 s without; from 128x128 outputs (the VAE
+** decoder's upper levels) it pays (README.md, "Memory"). */
+#define WINO_MIN_PIXELS   16384
 #define WINO_MIN_CHANNELS 16
-/* Winograd's transformed input and output live in its scratchpad: at the
-** VAE decoder's 512x512 level that would be about 0.9 GiB, held for the
-** run.  Above this a convolution runs direct. */
-#define WINO_PAD_MAX ((size_t)256 << 20)
+/* Winograd's transformed input and output live in its scratchpad, about
+** 3x the band's blocked copies; a convolution whose scratchpad would be
+** larger than this runs direct. */
+#define WINO_PAD_MAX    ((size_t)128 << 20)
+#define CONV_BAND_BYTES ((size_t)32 << 20)
 static bool use_winograd(const struct lf_cpu_conv *p)
 {
     static int allowed = -1;
@@ -478,8 +497,8 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     e.key_packed = wmd != NULL;
     if (wmd) e.key_wmd = *wmd;
     dnnl_data_type_t dt = data_type(p->bf16);
-    plain_md(&e.user_src, p->batch, p->c, p->h, p->w, dnnl_nchw, dt);
-    plain_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, dnnl_nchw, dt);
+    activation_md(&e.user_src, p->batch, p->c, p->h, p->w, p->x_plane, dt);
+    activation_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, p->y_plane, dt);
     plain_md(&e.user_w, p->o, p->c, p->kh, p->kw, dnnl_oihw, dt);
     dnnl_memory_desc_t src_any, dst_any, w_any, bias_md;
     plain_md(&src_any, p->batch, p->c, p->h, p->w, dnnl_format_tag_any, dt);
@@ -572,6 +591,8 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
 static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat *fmt,
                                 dnnl_data_type_t dt, void *w, struct lf_error *err);
 
+static enum lf_status conv_one(const struct lf_cpu_conv *p, struct lf_error *err);
+
 static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf_error *err)
 {
     size_t bytes = (size_t)(p->o * p->c * p->kh * p->kw) * (p->bf16 ? 2 : sizeof(float));
@@ -587,17 +608,18 @@ static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf
     struct lf_cpu_conv q = *p;
     q.weight = unpacked;
     q.wformat = NULL;
-    if (st == LF_OK) st = lf_cpu_conv2d(&q, err);
+    if (st == LF_OK) st = conv_one(&q, err);
     pthread_mutex_unlock(&unpack_lock);
     return st;
 }
 
-enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
+/* One convolution (or one band of one) through oneDNN. */
+static enum lf_status conv_one(const struct lf_cpu_conv *p, struct lf_error *err)
 {
     int64_t key[KEY_MAX] = {
         ENTRY_CONV,   p->batch,        p->c,      p->h,       p->w,          p->o,
         p->kh,        p->kw,           p->stride, p->pad_top, p->pad_bottom, p->pad_left,
-        p->pad_right, p->bias != NULL, p->bf16};
+        p->pad_right, p->bias != NULL, p->bf16,   p->x_plane, p->y_plane};
     const dnnl_memory_desc_t *wmd = p->wformat && p->wformat->packed ? &p->wformat->md : NULL;
     /* Winograd takes its own weight layout, made per call from oihw. */
     bool wino = use_winograd(p);
@@ -612,6 +634,58 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
     pthread_mutex_unlock(&lock);
     /* No fast convolution takes this packed layout for this shape. */
     return unpack ? conv_plain_fallback(p, err) : st;
+}
+
+/* The blocked copies of a convolution's input and output (and Winograd's
+** transformed ones) grow with the image: at the VAE decoder's 512 x 512
+** level 256 MiB each in f32, and the scratch keeps its largest size for
+** the rest of the run.  Above CONV_BAND_BYTES the output is made in bands
+** of rows, each band a convolution of its own on the input rows it reads
+** (views into x and y, no copies), so the scratch holds a band.  A direct
+** convolution gives the same bits either way (test cpu-dnnl); Winograd's
+** may differ in the last bits (its tiles are scheduled per shape). */
+static size_t conv_band_bytes = CONV_BAND_BYTES;
+
+void lf_cpu_conv_set_band_bytes(size_t bytes)
+{
+    conv_band_bytes = bytes ? bytes : CONV_BAND_BYTES;
+}
+
+/* Output rows per band: all of them when the copies fit; else a multiple
+** of 4 (Winograd's output tiles stay where they are in the whole image). */
+static int64_t band_rows(const struct lf_cpu_conv *p)
+{
+    size_t es = p->bf16 ? 2 : sizeof(float);
+    size_t row = (size_t)(p->batch * (p->c * p->w * p->stride + p->o * p->ow)) * es;
+    int64_t rows = (int64_t)(conv_band_bytes / (row ? row : 1));
+    if (rows >= p->oh) return p->oh;
+    return rows < 4 ? 4 : rows / 4 * 4;
+}
+
+enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
+{
+    int64_t rows = band_rows(p);
+    if (rows >= p->oh) return conv_one(p, err);
+    size_t es = p->bf16 ? 2 : sizeof(float);
+    enum lf_status st = LF_OK;
+    for (int64_t y0 = 0; y0 < p->oh && st == LF_OK; y0 += rows) {
+        int64_t y1 = y0 + rows < p->oh ? y0 + rows : p->oh;
+        /* Input rows read, padding included: [top, bottom]. */
+        int64_t top = y0 * p->stride - p->pad_top,
+                bottom = (y1 - 1) * p->stride - p->pad_top + p->kh - 1;
+        int64_t first = top > 0 ? top : 0, last = bottom < p->h - 1 ? bottom : p->h - 1;
+        struct lf_cpu_conv q = *p;
+        q.x = (const char *)p->x + (size_t)(first * p->w) * es;
+        q.y = (char *)p->y + (size_t)(y0 * p->ow) * es;
+        q.h = last - first + 1;
+        q.oh = y1 - y0;
+        q.pad_top = first - top;
+        q.pad_bottom = bottom - last;
+        q.x_plane = p->x_plane ? p->x_plane : p->h * p->w;
+        q.y_plane = p->y_plane ? p->y_plane : p->oh * p->ow;
+        st = conv_one(&q, err);
+    }
+    return st;
 }
 
 /* {======================================================== weight packing */
