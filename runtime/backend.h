@@ -147,6 +147,14 @@ struct lf_backend {
     enum lf_status (*buffer_read)(struct lf_tensor_buffer *buffer, uint64_t offset, void *data,
                                   uint64_t size, struct lf_error *err);
 
+    /* (optional; NULL: widened on the host, then buffer_write) Writes count
+    ** values of dtype from (data aligned to its element size) into buffer +
+    ** offset as dtype to, both f32, f16 or bf16, from != to: widening is
+    ** exact, narrowing rounds to nearest even. */
+    enum lf_status (*buffer_write_convert)(struct lf_tensor_buffer *buffer, uint64_t offset,
+                                           const void *data, enum lf_dtype from, enum lf_dtype to,
+                                           uint64_t count, struct lf_error *err);
+
     void (*memory_stats)(const struct lf_device *device, struct lf_device_memory_stats *stats);
     void (*reset_peak)(struct lf_device *device);
 

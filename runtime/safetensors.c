@@ -24,6 +24,7 @@
 struct lf_safetensors {
     char *path;
     void *map; /* NULL when opened over a caller's buffer */
+    int fd;    /* the file, for lf_safetensors_read; -1 over a buffer */
     size_t map_size;
     const unsigned char *data; /* start of the data section */
     size_t data_size;
@@ -489,6 +490,7 @@ static enum lf_status open_common(const char *name, struct lf_safetensors **st_o
                                   struct lf_error *err)
 {
     struct lf_safetensors *st = calloc(1, sizeof *st);
+    if (st) st->fd = -1;
     if (st) st->path = strdup(name ? name : "");
     if (!st || !st->path) {
         free(st);
@@ -545,7 +547,7 @@ enum lf_status lf_safetensors_open(const char *path, struct lf_safetensors **out
     st->map_size = (size_t)sb.st_size;
     void *map = mmap(NULL, st->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd); /* the mapping keeps the file alive */
+    st->fd = fd; /* kept for lf_safetensors_read */
     if (map == MAP_FAILED) {
         lf_safetensors_close(st);
         return lf_error_set_at(err, LF_ERR_IO, path, 0, 0, "cannot map the file: %s", strerror(e));
@@ -560,34 +562,11 @@ enum lf_status lf_safetensors_open(const char *path, struct lf_safetensors **out
     return LF_OK;
 }
 
-void lf_safetensors_drop_pages(const struct lf_safetensors *st)
-{
-    if (st && st->map) madvise(st->map, st->map_size, MADV_DONTNEED);
-}
-
-void lf_safetensors_advise_tensor(const struct lf_safetensors *st,
-                                  const struct lf_safetensors_tensor *t, bool need)
-{
-    if (!st || !st->map || !t || !t->nbytes) return;
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t map = (uintptr_t)st->map, lo = (uintptr_t)t->data, hi = lo + t->nbytes;
-    if (page <= 0 || lo < map || hi > map + st->map_size) return;
-    lo = lo / (uintptr_t)page * (uintptr_t)page;
-    hi = (hi + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
-    if (hi > map + st->map_size) hi = map + st->map_size;
-        /* advice only: a kernel without MADV_POPULATE_READ faults the pages in */
-#ifdef MADV_POPULATE_READ
-    int advice = need ? MADV_POPULATE_READ : MADV_DONTNEED;
-#else
-    int advice = need ? MADV_WILLNEED : MADV_DONTNEED;
-#endif
-    madvise((void *)lo, hi - lo, advice);
-}
-
 void lf_safetensors_close(struct lf_safetensors *st)
 {
     if (!st) return;
     if (st->map) munmap(st->map, st->map_size);
+    if (st->fd >= 0) close(st->fd);
     json_object_put(st->root);
     free(st->tensors);
     free(st->shapes);
@@ -658,6 +637,37 @@ const char *lf_safetensors_metadata_get(const struct lf_safetensors *st, const c
     for (size_t i = 0; i < st->meta_count; i++)
         if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
     return NULL;
+}
+
+enum lf_status lf_safetensors_read(const struct lf_safetensors *st,
+                                   const struct lf_safetensors_tensor *t, size_t offset, void *dst,
+                                   size_t size, struct lf_error *err)
+{
+    if (offset > t->nbytes || size > t->nbytes - offset)
+        return lf_error_set_at(err, LF_ERR_INVALID, st->path, 0, 0,
+                               "tensor '%s': bytes %zu..%zu asked of %zu", t->name, offset,
+                               offset + size, t->nbytes);
+    if (st->fd < 0) {
+        memcpy(dst, (const unsigned char *)t->data + offset, size);
+        return LF_OK;
+    }
+    off_t at =
+        (off_t)((const unsigned char *)t->data - (const unsigned char *)st->map) + (off_t)offset;
+    for (size_t got = 0; got < size;) {
+        ssize_t n = pread(st->fd, (unsigned char *)dst + got, size - got, at);
+        if (n > 0) {
+            got += (size_t)n, at += n;
+        } else if (n == 0) {
+            return lf_error_set_at(err, LF_ERR_IO, st->path, 0, 0,
+                                   "tensor '%s': the file ends early (changed since it was "
+                                   "opened?)",
+                                   t->name);
+        } else if (errno != EINTR) {
+            return lf_error_set_at(err, LF_ERR_IO, st->path, 0, 0, "tensor '%s': %s", t->name,
+                                   strerror(errno));
+        }
+    }
+    return LF_OK;
 }
 
 /* IEEE half to float, exact (every half is a float). */

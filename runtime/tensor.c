@@ -262,6 +262,55 @@ enum lf_status lf_tensor_upload_f32(struct lf_tensor *tensor, const float *data,
     return s;
 }
 
+static bool is_float(enum lf_dtype dtype)
+{
+    return dtype == LF_DTYPE_F32 || dtype == LF_DTYPE_F16 || dtype == LF_DTYPE_BF16;
+}
+
+enum lf_status lf_tensor_upload_convert(struct lf_tensor *tensor, int64_t first, const void *data,
+                                        enum lf_dtype from, int64_t count, struct lf_error *err)
+{
+    int64_t numel = lf_tensor_numel(tensor);
+    if (first < 0 || count < 0 || first > numel || count > numel - first)
+        return lf_error_set(err, LF_ERR_INVALID,
+                            "upload of values %lld..%lld into a tensor of %lld", (long long)first,
+                            (long long)(first + count), (long long)numel);
+    if (!is_float(from) || !is_float(tensor->dtype))
+        return lf_error_set(err, LF_ERR_INVALID, "cannot upload %s values into a %s tensor",
+                            lf_dtype_name(from), lf_dtype_name(tensor->dtype));
+    const struct lf_backend *backend = tensor->device->backend;
+    size_t size = lf_dtype_size(from), to_size = lf_dtype_size(tensor->dtype);
+    uint64_t offset = tensor->offset + (uint64_t)first * to_size;
+    if (from == tensor->dtype)
+        return backend->buffer_write(tensor->buffer, offset, data, (uint64_t)count * size, err);
+    if (backend->buffer_write_convert && (uintptr_t)data % size == 0)
+        return backend->buffer_write_convert(tensor->buffer, offset, data, from, tensor->dtype,
+                                             (uint64_t)count, err);
+    /* on the host: through f32 into the tensor's dtype */
+    void *tmp = malloc((size_t)(count ? count : 1) * to_size);
+    if (!tmp) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
+    const unsigned char *bytes = data;
+    for (int64_t i = 0; i < count; i++) {
+        float f;
+        uint16_t h;
+        if (from == LF_DTYPE_F32) {
+            memcpy(&f, bytes + 4 * i, 4);
+        } else {
+            memcpy(&h, bytes + 2 * i, 2);
+            f = from == LF_DTYPE_F16 ? lf_f16_to_f32(h) : lf_bf16_to_f32(h);
+        }
+        if (tensor->dtype == LF_DTYPE_F32)
+            ((float *)tmp)[i] = f;
+        else
+            ((uint16_t *)tmp)[i] =
+                tensor->dtype == LF_DTYPE_F16 ? lf_f32_to_f16(f) : lf_f32_to_bf16(f);
+    }
+    enum lf_status s =
+        backend->buffer_write(tensor->buffer, offset, tmp, (uint64_t)count * to_size, err);
+    free(tmp);
+    return s;
+}
+
 enum lf_status lf_tensor_download_f32(struct lf_tensor *tensor, float *data, int64_t count,
                                       struct lf_error *err)
 {

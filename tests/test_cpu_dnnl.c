@@ -172,7 +172,7 @@ static void conv_case(const struct conv_case *cc, bool packed)
         assert_memory_equal(back, w, nw * 4);
         free(back);
     }
-    free(pw), free(x), free(w), free(b), free(y), free(want);
+    lf_cpu_block_free(pw), free(x), free(w), free(b), free(y), free(want);
 }
 
 static void conv_matches_reference(void **state)

@@ -129,6 +129,79 @@ static void reshape_shares_memory(void **state)
     lf_tensor_release(v);
 }
 
+/* Host conversion of one f32 value to dtype's bits (f32: its own bits). */
+static void store_as(enum lf_dtype dtype, float v, void *at)
+{
+    uint16_t h = dtype == LF_DTYPE_F16 ? lf_f32_to_f16(v) : lf_f32_to_bf16(v);
+    if (dtype == LF_DTYPE_F32)
+        memcpy(at, &v, 4);
+    else
+        memcpy(at, &h, 2);
+}
+
+static float load_as(enum lf_dtype dtype, const void *at)
+{
+    float f;
+    uint16_t h;
+    if (dtype == LF_DTYPE_F32) {
+        memcpy(&f, at, 4);
+        return f;
+    }
+    memcpy(&h, at, 2);
+    return dtype == LF_DTYPE_F16 ? lf_f16_to_f32(h) : lf_bf16_to_f32(h);
+}
+
+/* lf_tensor_upload_convert gives the bits of the host conversions (exact
+** widening, narrowing to nearest even, f16 subnormals and overflow), for
+** every pair of float dtypes, written in two parts (the first from an
+** unaligned pointer), with enough values for the backends' threaded
+** paths; a range past the end and an integer dtype are errors. */
+static void upload_convert_matches_host_conversion(void **state)
+{
+    struct lf_device *device = op_test_device();
+    struct lf_error err = {0};
+    enum { N = 70003, HEAD = 5 };
+    const float special[] = {1.0f,     -2.5f,   1.00390625f, 1.0029297f, 65504.0f, 70000.0f,
+                             1e-6f,    -3e-7f,  0.1f,        3.1415927f, -0.0f,    1e-30f,
+                             1.0e+30f, -1e-40f, 0.33333334f, 2049.0f};
+    const enum lf_dtype types[3] = {LF_DTYPE_F32, LF_DTYPE_F16, LF_DTYPE_BF16};
+    float *values = malloc(N * sizeof *values);
+    unsigned char *src = malloc(N * 4 + 1), *want = malloc(N * 4), *got = malloc(N * 4);
+    assert_non_null(values), assert_non_null(src), assert_non_null(want), assert_non_null(got);
+    for (int i = 0; i < N; i++)
+        values[i] = i % 3 ? special[i % 16] : (float)(i - N / 2) * 0.0123f;
+    for (int a = 0; a < 3; a++) {
+        for (int b = 0; b < 3; b++) {
+            enum lf_dtype from = types[a], to = types[b];
+            size_t fs = lf_dtype_size(from), ts = lf_dtype_size(to);
+            for (int i = 0; i < N; i++) {
+                store_as(from, values[i], src + 1 + i * fs); /* src + 1: unaligned */
+                store_as(to, load_as(from, src + 1 + i * fs), want + i * ts);
+            }
+            int64_t n = N;
+            struct lf_tensor *t;
+            assert_int_equal(lf_tensor_create(device, to, 1, &n, &t, &err), LF_OK);
+            assert_int_equal(lf_tensor_upload_convert(t, 0, src + 1, from, HEAD, &err), LF_OK);
+            memmove(src, src + 1, N * fs); /* the rest from an aligned pointer */
+            assert_int_equal(
+                lf_tensor_upload_convert(t, HEAD, src + HEAD * fs, from, N - HEAD, &err), LF_OK);
+            assert_int_equal(lf_tensor_download(t, got, N * ts, &err), LF_OK);
+            for (int i = 0; i < N; i++)
+                if (memcmp(got + i * ts, want + i * ts, ts)) {
+                    printf("%s -> %s: value %d (%g) differs\n", lf_dtype_name(from),
+                           lf_dtype_name(to), i, (double)values[i]);
+                    fail();
+                }
+            assert_int_equal(lf_tensor_upload_convert(t, N - 1, src, from, 2, &err),
+                             LF_ERR_INVALID);
+            assert_int_equal(lf_tensor_upload_convert(t, 0, src, LF_DTYPE_I32, 1, &err),
+                             LF_ERR_INVALID);
+            lf_tensor_release(t);
+        }
+    }
+    free(values), free(src), free(want), free(got);
+}
+
 /* More dispatches than one batch holds, each depending on the previous. */
 static void long_dependency_chains_are_ordered(void **state)
 {
@@ -228,6 +301,7 @@ int main(void)
         cmocka_unit_test(list_shows_the_chosen_device),
         cmocka_unit_test(memory_is_suballocated_and_counted),
         cmocka_unit_test(reshape_shares_memory),
+        cmocka_unit_test(upload_convert_matches_host_conversion),
         cmocka_unit_test(long_dependency_chains_are_ordered),
         cmocka_unit_test(too_large_a_tensor_is_an_error),
         cmocka_unit_test(pipeline_cache_is_saved),

@@ -575,14 +575,14 @@ static size_t dropped(const struct sd_weights *w)
 }
 
 /* The LoraLoader pattern on the CPU backend's two precisions (and f32 on
-** the others), held once (LCMFLOW_LORA_KEEP_BASE=0, what a machine without
-** room for both copies gets): the first merge takes the base's touched
+** the others), held once (the default; LCMFLOW_LORA_KEEP_BASE=0 says so
+** too): the first merge takes the base's touched
 ** layers over, a strength change while the first result is still held (a
 ** cached output) and one after it was released both give bit for bit the
 ** weights of a fresh apply at that strength on a fresh load, the first
 ** result never changes, and the base reads back as the file's values.
-** Without the variable the tiny model fits the budget: the base keeps its
-** layers, and the result is the same. */
+** With LCMFLOW_LORA_KEEP_BASE=1 the base keeps its layers, and the result
+** is the same. */
 static void strength_change_equals_fresh_apply(void **state)
 {
     struct sd_lora *lcm = load_lora("lcm_lora.safetensors");
@@ -625,13 +625,18 @@ static void strength_change_equals_fresh_apply(void **state)
         ** a fresh load (every item of both is read back). */
         assert_int_equal(assert_same_bits(ck.unet, fresh.unet), ck.unet->count);
         assert_int_equal(dropped(ck.unet), 0);
-        /* The default where the budget allows: the base keeps its layers,
-        ** same result */
-        unsetenv("LCMFLOW_LORA_KEEP_BASE");
+        /* Kept on request: the base keeps its layers, same result */
+        setenv("LCMFLOW_LORA_KEEP_BASE", "1", 1);
         struct sd_weights *kept = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
         assert_int_equal(dropped(ck.unet), 0);
         assert_int_equal(assert_same_bits(kept, want), want->count);
         sd_weights_release(kept);
+        /* The default holds them once */
+        unsetenv("LCMFLOW_LORA_KEEP_BASE");
+        struct sd_weights *held = apply(ck.unet, SD_LORA_PART_UNET, lcm, 0.7f, NULL, 0);
+        assert_int_equal(dropped(ck.unet), 278);
+        assert_int_equal(assert_same_bits(held, want), want->count);
+        sd_weights_release(held);
         sd_weights_release(want);
         sd_checkpoint_clear(&fresh);
         sd_checkpoint_clear(&ck);

@@ -355,6 +355,42 @@ static void rejects_truncated(void **state)
     unlink(path);
 }
 
+/* lf_safetensors_read copies a tensor's bytes from the file, refuses a
+** range outside the tensor, and names the file when it was cut short after
+** it was opened. */
+static void read_copies_bytes_and_names_a_short_file(void **state)
+{
+    char path[512];
+    struct lf_error err = {0};
+    struct lf_safetensors_writer *w;
+    struct lf_safetensors *st;
+    const struct lf_safetensors_tensor *t;
+    snprintf(path, sizeof path, "%s/read.safetensors", tmpdir);
+    float values[8] = {1, 2, 3, 4, 5, 6, 7, 8}, got[2] = {0, 0};
+    int64_t shape[1] = {8};
+    assert_int_equal(lf_safetensors_writer_create(&w, &err), LF_OK);
+    assert_int_equal(
+        lf_safetensors_writer_add(w, "x", LF_ST_DTYPE_F32, 1, shape, values, sizeof values, &err),
+        LF_OK);
+    assert_int_equal(lf_safetensors_writer_write(w, path, &err), LF_OK);
+    lf_safetensors_writer_free(w);
+    assert_int_equal(lf_safetensors_open(path, &st, &err), LF_OK);
+    assert_int_equal(lf_safetensors_get(st, "x", &t, &err), LF_OK);
+    assert_int_equal(lf_safetensors_read(st, t, 4 * sizeof(float), got, sizeof got, &err), LF_OK);
+    assert_true(got[0] == 5.0f && got[1] == 6.0f);
+    assert_int_equal(lf_safetensors_read(st, t, 7 * sizeof(float), got, sizeof got, &err),
+                     LF_ERR_INVALID);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size - 8), 0);
+    assert_int_equal(lf_safetensors_read(st, t, 6 * sizeof(float), got, sizeof got, &err),
+                     LF_ERR_IO);
+    assert_string_equal(err.path, path);
+    assert_non_null(strstr(err.message, "ends early"));
+    lf_safetensors_close(st);
+    unlink(path);
+}
+
 static void rejects_header_too_long(void **state)
 {
     expect_broken("{}", LF_SAFETENSORS_MAX_HEADER + 1, 0, "exceeds the limit", NULL);
@@ -524,6 +560,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(round_trips),
         cmocka_unit_test(writer_refuses_missing_folder),
         cmocka_unit_test(rejects_truncated),
+        cmocka_unit_test(read_copies_bytes_and_names_a_short_file),
         cmocka_unit_test(rejects_header_too_long),
         cmocka_unit_test(rejects_bad_json),
         cmocka_unit_test(rejects_unknown_dtype),

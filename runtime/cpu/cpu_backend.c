@@ -76,9 +76,9 @@ static enum lf_status cpu_open(uint32_t local_index, const struct lf_device_opti
     d->base.backend = &lf_cpu_backend;
     lf_cpu_set_threads(0);
     describe(&d->base.info);
-    /* Idle blocks kept: up to 1 GiB, at most 1/16 of the memory. */
-    d->pool.limit =
-        d->base.info.memory_size / 16 < (1ull << 30) ? d->base.info.memory_size / 16 : (1ull << 30);
+    /* Idle blocks kept: up to half the memory (they were in use, and go
+    ** before a fresh block is taken: block_get). */
+    d->pool.limit = d->base.info.memory_size / 2;
     *out = &d->base;
     return LF_OK;
 }
@@ -169,11 +169,11 @@ static void pool_give(struct lf_cpu_device *d, void *data, uint64_t cap)
 {
     struct lf_cpu_pool *p = &d->pool;
     if (cap > p->limit) {
-        free(data);
+        lf_cpu_block_free(data);
         return;
     }
     while (p->count > 0 && (p->count == LF_CPU_POOL_MAX || p->bytes + cap > p->limit)) {
-        free(p->idle[0].data);
+        lf_cpu_block_free(p->idle[0].data);
         p->bytes -= p->idle[0].cap;
         memmove(&p->idle[0], &p->idle[1], (size_t)(--p->count) * sizeof p->idle[0]);
     }
@@ -182,10 +182,24 @@ static void pool_give(struct lf_cpu_device *d, void *data, uint64_t cap)
     p->bytes += cap;
 }
 
+/* Lets go of the oldest idle blocks, at least bytes of them (or all). */
+static void pool_shed(struct lf_cpu_device *d, uint64_t bytes)
+{
+    struct lf_cpu_pool *p = &d->pool;
+    int n = 0;
+    for (uint64_t shed = 0; n < p->count && shed < bytes; n++) {
+        shed += p->idle[n].cap;
+        p->bytes -= p->idle[n].cap;
+        lf_cpu_block_free(p->idle[n].data);
+    }
+    memmove(&p->idle[0], &p->idle[n], (size_t)(p->count - n) * sizeof p->idle[0]);
+    p->count -= n;
+}
+
 static void pool_clear(struct lf_cpu_device *d)
 {
     for (int i = 0; i < d->pool.count; i++)
-        free(d->pool.idle[i].data);
+        lf_cpu_block_free(d->pool.idle[i].data);
     d->pool.count = 0;
     d->pool.bytes = 0;
 }
@@ -194,7 +208,22 @@ static void pool_clear(struct lf_cpu_device *d)
 
 static void *alloc64(uint64_t size)
 {
-    return lf_cpu_host_alloc((size_t)size);
+    return lf_cpu_block_new((size_t)size);
+}
+
+/* A block of at least size bytes (*cap: its size): an idle one, else a
+** fresh one once as many idle bytes are let go.  NULL: out of memory. */
+static void *block_get(struct lf_cpu_device *d, uint64_t size, uint64_t *cap)
+{
+    *cap = block_size(size);
+    pthread_mutex_lock(&d->lock);
+    void *data = pool_take(d, size, cap);
+    if (data)
+        count(d, 0, 0);
+    else
+        pool_shed(d, *cap);
+    pthread_mutex_unlock(&d->lock);
+    return data ? data : alloc64(*cap);
 }
 
 static enum lf_status cpu_buffer_alloc(struct lf_device *device, uint64_t size,
@@ -207,11 +236,8 @@ static enum lf_status cpu_buffer_alloc(struct lf_device *device, uint64_t size,
                             (unsigned long long)(size >> 20),
                             (unsigned long long)(device->info.memory_size >> 20));
     struct lf_cpu_buffer *b = calloc(1, sizeof *b);
-    uint64_t cap = block_size(size);
-    pthread_mutex_lock(&d->lock);
-    void *data = b ? pool_take(d, size, &cap) : NULL;
-    pthread_mutex_unlock(&d->lock);
-    if (b && !data) data = alloc64(cap);
+    uint64_t cap = 0;
+    void *data = b ? block_get(d, size, &cap) : NULL;
     if (!data) {
         free(b);
         return lf_error_set(err, LF_ERR_OUT_OF_DEVICE_MEMORY,
@@ -232,7 +258,7 @@ void lf_cpu_block_idle(struct lf_device *device, void *data, uint64_t cap)
 {
     struct lf_cpu_device *d = (struct lf_cpu_device *)device;
     if (!d) {
-        free(data);
+        lf_cpu_block_free(data);
         return;
     }
     pthread_mutex_lock(&d->lock);
@@ -244,13 +270,9 @@ void lf_cpu_block_idle(struct lf_device *device, void *data, uint64_t cap)
 void *lf_cpu_block_take(struct lf_device *device, uint64_t bytes, uint64_t *cap)
 {
     struct lf_cpu_device *d = (struct lf_cpu_device *)device;
+    if (d) return block_get(d, bytes, cap);
     *cap = block_size(bytes);
-    if (!d) return alloc64(*cap);
-    pthread_mutex_lock(&d->lock);
-    void *data = pool_take(d, bytes, cap);
-    if (data) count(d, 0, 0);
-    pthread_mutex_unlock(&d->lock);
-    return data ? data : alloc64(*cap);
+    return alloc64(*cap);
 }
 
 static void cpu_buffer_free(struct lf_tensor_buffer *buffer)
@@ -298,7 +320,7 @@ enum lf_status lf_cpu_buffer_unprepare(struct lf_cpu_buffer *b, struct lf_error 
     }
     int64_t delta = (int64_t)b->base.size - (int64_t)b->held;
     lf_cpu_account(b->base.device, delta, delta);
-    free(b->data);
+    lf_cpu_block_free(b->data);
     b->data = plain;
     b->held = b->base.size;
     b->form = CPU_BUF_PLAIN;
@@ -322,12 +344,7 @@ enum lf_status lf_cpu_buffer_copy_form(struct lf_cpu_buffer *dst, const struct l
     struct lf_cpu_device *d = (struct lf_cpu_device *)dst->base.device;
     void *data = dst->form == CPU_BUF_PLAIN && dst->held >= src->held ? dst->data : NULL;
     uint64_t cap = src->held;
-    if (!data) {
-        pthread_mutex_lock(&d->lock);
-        data = pool_take(d, src->held, &cap);
-        pthread_mutex_unlock(&d->lock);
-    }
-    if (!data && !(data = alloc64(src->held)))
+    if (!data && !(data = block_get(d, src->held, &cap)))
         return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of host memory");
     copy_bytes(data, src->data, src->held);
     if (data != dst->data) {
@@ -357,6 +374,36 @@ static enum lf_status cpu_buffer_write(struct lf_tensor_buffer *buffer, uint64_t
     enum lf_status s = lf_cpu_buffer_unprepare(b, err);
     if (s) return s;
     memcpy((char *)b->data + offset, data, size);
+    return LF_OK;
+}
+
+/* Converts on every thread straight into the buffer: loading a checkpoint
+** converts about a billion values.  16-bit to 16-bit goes through f32 in
+** stretches on each thread's stack. */
+static enum lf_status cpu_buffer_write_convert(struct lf_tensor_buffer *buffer, uint64_t offset,
+                                               const void *data, enum lf_dtype from,
+                                               enum lf_dtype to, uint64_t count,
+                                               struct lf_error *err)
+{
+    struct lf_cpu_buffer *b = (struct lf_cpu_buffer *)buffer;
+    enum lf_status s = lf_cpu_buffer_unprepare(b, err);
+    if (s) return s;
+    void *y = (char *)b->data + offset;
+    int64_t n = (int64_t)count;
+    if (to == LF_DTYPE_F32) {
+        lf_cpu_to_f32(from, data, y, n);
+    } else if (from == LF_DTYPE_F32) {
+        lf_cpu_from_f32(to, data, y, n);
+    } else {
+        enum { STRETCH = 16384 }; /* 64 KiB of f32 on each thread's stack */
+#pragma omp parallel for if (n > 4 * STRETCH) schedule(static)
+        for (int64_t lo = 0; lo < n; lo += STRETCH) {
+            float tmp[STRETCH];
+            int64_t m = n - lo < STRETCH ? n - lo : STRETCH;
+            lf_cpu_to_f32(from, (const uint16_t *)data + lo, tmp, m);
+            lf_cpu_from_f32(to, tmp, (uint16_t *)y + lo, m);
+        }
+    }
     return LF_OK;
 }
 
@@ -461,6 +508,7 @@ const struct lf_backend lf_cpu_backend = {
     .buffer_free = cpu_buffer_free,
     .buffer_write = cpu_buffer_write,
     .buffer_read = cpu_buffer_read,
+    .buffer_write_convert = cpu_buffer_write_convert,
     .memory_stats = cpu_memory_stats,
     .reset_peak = cpu_reset_peak,
     .gemm = lf_cpu_op_gemm,

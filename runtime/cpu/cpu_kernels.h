@@ -166,13 +166,18 @@ void lf_cpu_fill(float *x, int64_t n, float value);
 /* Host memory, 64-byte aligned (2 MiB and huge pages from 4 MiB); free()
 ** releases it (cpu_memory.c). */
 void *lf_cpu_host_alloc(size_t bytes);
+/* A block for a buffer or the pool: small ones carved from arenas in huge
+** pages.  Only lf_cpu_block_free releases it (it takes any host_alloc'd or
+** malloc'd memory too, so a block's origin need not be tracked). */
+void *lf_cpu_block_new(size_t bytes);
+void lf_cpu_block_free(void *p);
 struct lf_device;
 /* Gives a block no buffer holds any more (cap bytes, already uncounted) to
 ** the pool of idle blocks, for the next tensor to reuse. */
 void lf_cpu_block_idle(struct lf_device *device, void *data, uint64_t cap);
 /* An idle block of at least bytes (*cap bytes) or a new one; NULL when out
 ** of memory.  Not counted: the caller counts it when a buffer holds it.
-** device NULL: no pool (lf_cpu_host_alloc, free). */
+** device NULL: no pool (lf_cpu_block_new; lf_cpu_block_idle frees it). */
 void *lf_cpu_block_take(struct lf_device *device, uint64_t bytes, uint64_t *cap);
 
 #endif

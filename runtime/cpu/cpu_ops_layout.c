@@ -150,7 +150,7 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
     enum lf_status s = in_form ? LF_OK : lf_cpu_buffer_unprepare(wb, err);
     if (s) return s;
     const float *fu, *fd;
-    float *tu = NULL, *td = NULL, *tw = NULL;
+    float *tu = NULL, *td = NULL;
     s = lf_cpu_input(up, &fu, &tu, err);
     if (s == LF_OK) s = lf_cpu_input(down, &fd, &td, err);
     if (s == LF_OK && wb->form == CPU_BUF_PACKED) {
@@ -165,13 +165,16 @@ enum lf_status lf_cpu_op_lora_merge(struct lf_tensor *w, struct lf_tensor *up,
         if (s == LF_OK) round_to(wb->logical, wb->data, n * k);
     } else if (s == LF_OK && w->dtype == LF_DTYPE_F32) {
         s = lf_cpu_lora_merge(lf_cpu_bytes(w), fu, fd, n, k, r, scale, err);
-    } else if (s == LF_OK) {
-        const float *cw;
-        s = lf_cpu_input(w, &cw, &tw, err);
-        if (s == LF_OK) s = lf_cpu_lora_merge(tw, fu, fd, n, k, r, scale, err);
-        if (s == LF_OK) lf_cpu_from_f32(w->dtype, tw, lf_cpu_bytes(w), n * k);
+    } else if (s == LF_OK) { /* a 16-bit plain weight: in f32 in an idle block, rounded back */
+        uint64_t cap = 0;
+        float *values = lf_cpu_block_take(w->device, (uint64_t)(n * k) * sizeof *values, &cap);
+        if (!values) s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: out of memory");
+        if (s == LF_OK) lf_cpu_to_f32(w->dtype, lf_cpu_bytes(w), values, n * k);
+        if (s == LF_OK) s = lf_cpu_lora_merge(values, fu, fd, n, k, r, scale, err);
+        if (s == LF_OK) lf_cpu_from_f32(w->dtype, values, lf_cpu_bytes(w), n * k);
+        if (values) lf_cpu_block_idle(w->device, values, cap);
     }
-    free(tu), free(td), free(tw);
+    free(tu), free(td);
     lf_cpu_prof_add(LF_CPU_PROF_LORA, t0, 2.0 * (double)n * (double)k * (double)r);
     return s;
 }

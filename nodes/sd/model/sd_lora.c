@@ -194,16 +194,16 @@ static enum lf_status check_module(const struct lf_safetensors *st, struct sd_lo
     return LF_OK;
 }
 
-/* Copies a file tensor to a new f32 device tensor of its own shape. */
+/* Reads a file tensor into a new f32 device tensor of its own shape. */
 static enum lf_status upload(struct lf_device *device, const struct lf_safetensors *st,
                              const struct lf_safetensors_tensor *t, struct lf_tensor **out,
                              struct lf_error *err)
 {
-    float *tmp = malloc((size_t)t->numel * sizeof *tmp);
-    if (!tmp) return lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-    enum lf_status s = lf_safetensors_tensor_to_f32(st, t, tmp, t->numel, err);
-    if (!s) s = lf_tensor_from_f32(device, LF_DTYPE_F32, t->rank, t->shape, tmp, out, err);
-    free(tmp);
+    enum lf_status s = lf_tensor_create(device, LF_DTYPE_F32, t->rank, t->shape, out, err);
+    if (!s && (s = lf_safetensors_tensor_upload(st, t, *out, err))) {
+        lf_tensor_release(*out);
+        *out = NULL;
+    }
     return s;
 }
 

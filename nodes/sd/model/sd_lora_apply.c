@@ -216,21 +216,16 @@ static enum lf_status plan(const struct sd_weights *in, enum sd_lora_part part,
 }
 
 /* Whether the base keeps its copy of every touched layer beside the merged
-** one.  Kept, a strength change copies from memory (about 1.3 s for SD 1.5's
-** 278 layers on the CPU backend); held once, it loads them from the mapped
-** file again (6-9 s), but the touched layers take half the memory.  Kept
-** when the base and the merged copies fit in the default cache budget (half
-** the machine's memory: lf_cache_default_bytes), so that a live LoRA edit is
-** fast wherever there is room.  LCMFLOW_LORA_KEEP_BASE=1 / 0 decides. */
-static bool keep_base(const struct sd_weights *in, const struct sd_lora_job *jobs, size_t count)
+** one: only when LCMFLOW_LORA_KEEP_BASE=1.  By default a touched layer is
+** held once (the merge takes the base's memory) and a strength change reads
+** it from the file again; a kept base costs the touched layers' memory
+** twice and makes the first apply copy them into fresh memory, for a
+** strength change that copies from memory instead (figures:
+** runtime/cpu/README.md). */
+static bool keep_base(void)
 {
     const char *v = getenv("LCMFLOW_LORA_KEEP_BASE");
-    if (v && *v) return strcmp(v, "0") != 0;
-    uint64_t touched = 0;
-    for (size_t i = 0; i < count; i++)
-        if (i == 0 || jobs[i].index != jobs[i - 1].index)
-            touched += sd_weights_item_bytes(in, jobs[i].index);
-    return in->bytes + touched <= lf_cache_default_bytes();
+    return v && *v && strcmp(v, "0") != 0;
 }
 
 /* The merged value of one weight, put into out in place of the shared one:
@@ -245,7 +240,7 @@ static bool keep_base(const struct sd_weights *in, const struct sd_lora_job *job
 ** picks how (runtime/cpu/, runtime/vulkan/). */
 static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
                                 const struct sd_lora_job *jobs, size_t count, bool keep,
-                                struct sd_scratch *scratch, struct lf_error *err)
+                                struct lf_error *err)
 {
     size_t index = jobs[0].index;
     struct sd_weight *item = &out->items[index];
@@ -257,7 +252,7 @@ static enum lf_status merge_one(struct sd_weights *in, struct sd_weights *out,
     lf_tensor_release(item->tensor);
     item->tensor = NULL;
     if (!in->items[index].tensor)
-        s = sd_weights_load_source(in, index, scratch, &base, err);
+        s = sd_weights_load_source(in, index, &base, err);
     else
         base = lf_tensor_retain(in->items[index].tensor);
     if (!s && acc_dtype == base->dtype && lf_tensor_is_exclusive(base)) {
@@ -314,18 +309,16 @@ enum lf_status sd_lora_apply(struct sd_weights *in, enum sd_lora_part part,
         return LF_OK;
     }
     struct sd_weights *w;
-    struct sd_scratch scratch = {0};
-    bool keep = keep_base(in, jobs, count); /* jobs are sorted by index */
+    bool keep = keep_base();
     s = sd_weights_derive(in, &w, err);
     for (size_t i = 0; i < count && !s;) {
         size_t j = i;
         while (j < count && jobs[j].index == jobs[i].index)
             j++;
-        s = merge_one(in, w, jobs + i, j - i, keep, &scratch, err);
+        s = merge_one(in, w, jobs + i, j - i, keep, err);
         i = j;
     }
     free(jobs);
-    sd_scratch_clear(&scratch);
     if (s) {
         sd_weights_release(w);
         return s;

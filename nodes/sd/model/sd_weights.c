@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 enum lf_status sd_file_open(const char *path, struct sd_file **out, struct lf_error *err)
 {
@@ -126,60 +125,17 @@ static void note_shape(struct sd_weight *item)
     memcpy(item->shape, item->tensor->shape, sizeof item->shape);
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
-/* Fresh memory costs a page fault per 4 KiB page, very expensive in a VM:
-** the buffer is taken once per load and in 2 MiB pages where the kernel
-** allows (advice only). */
-static void *scratch_get(struct sd_scratch *s, size_t bytes)
-{
-    if (bytes <= s->size) return s->data;
-    free(s->data);
-    s->size = 0;
-    size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    if (posix_memalign(&s->data, HUGE_PAGE, rounded)) return s->data = NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(s->data, rounded, MADV_HUGEPAGE);
-#endif
-    s->size = rounded;
-    return s->data;
-}
-
-void sd_scratch_clear(struct sd_scratch *s)
-{
-    free(s->data);
-    s->data = NULL;
-    s->size = 0;
-}
-
-/* Copies a file tensor into a new device tensor of dtype, converting on the
-** host in scratch. */
+/* Reads a file tensor into a new device tensor of w's dtype; the device
+** converts (sd_weights_load_source gives the same bits again). */
 static enum lf_status upload(const struct sd_weights *w, const struct lf_safetensors *st,
-                             const struct lf_safetensors_tensor *src, struct sd_scratch *scratch,
-                             struct lf_tensor **out, struct lf_error *err)
+                             const struct lf_safetensors_tensor *src, struct lf_tensor **out,
+                             struct lf_error *err)
 {
     int64_t one = 1;
     const int64_t *shape = src->rank ? src->shape : &one;
     int rank = src->rank ? src->rank : 1;
     enum lf_status s = lf_tensor_create(w->device, w->dtype, rank, shape, out, err);
-    if (s) return s;
-    size_t n = (size_t)(src->numel ? src->numel : 1), half = w->dtype == LF_DTYPE_F32 ? 0 : 2;
-    float *tmp =
-        src->has_dtype && src->dtype == w->dtype ? NULL : scratch_get(scratch, n * (4 + half));
-    if (src->has_dtype && src->dtype == w->dtype) {
-        s = lf_tensor_upload(*out, src->data, src->nbytes, err);
-    } else if (!tmp) {
-        s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
-    } else if (!(s = lf_safetensors_tensor_to_f32(st, src, tmp, src->numel, err))) {
-        if (w->dtype == LF_DTYPE_F32) {
-            s = lf_tensor_upload(*out, tmp, n * 4, err);
-        } else { /* what lf_tensor_upload_f32 does, without a buffer per call */
-            uint16_t *h = (uint16_t *)(tmp + n);
-            for (size_t i = 0; i < n; i++)
-                h[i] = w->dtype == LF_DTYPE_F16 ? lf_f32_to_f16(tmp[i]) : lf_f32_to_bf16(tmp[i]);
-            s = lf_tensor_upload(*out, h, n * 2, err);
-        }
-    }
+    if (!s) s = lf_safetensors_tensor_upload(st, src, *out, err);
     if (s) {
         lf_tensor_release(*out);
         *out = NULL;
@@ -188,8 +144,6 @@ static enum lf_status upload(const struct sd_weights *w, const struct lf_safeten
     }
     return s;
 }
-
-#define DROP_EVERY ((size_t)256 << 20)
 
 enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, sd_name_map map,
                                    void *user, struct lf_error *err)
@@ -200,8 +154,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
     w->files[w->file_count++] = sd_file_retain(file);
 
     const struct lf_safetensors *st = file->st;
-    size_t n = lf_safetensors_count(st), mapped = 0;
-    struct sd_scratch scratch = {0};
+    size_t n = lf_safetensors_count(st);
     enum lf_status s = LF_OK;
     for (size_t i = 0; i < n && !s; i++) {
         const struct lf_safetensors_tensor *src = lf_safetensors_tensor_at(st, i);
@@ -233,7 +186,7 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
             s = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "out of host memory");
             break;
         }
-        if ((s = upload(w, st, src, &scratch, &item->tensor, err))) {
+        if ((s = upload(w, st, src, &item->tensor, err))) {
             free(item->name);
             lf_error_prefix(err, "%s: tensor %s", lf_safetensors_path(st), src->name);
             break;
@@ -243,22 +196,11 @@ enum lf_status sd_weights_add_file(struct sd_weights *w, struct sd_file *file, s
         item->from_source = true;
         note_shape(item);
         w->bytes += lf_tensor_nbytes(item->tensor);
-        /* The pages read so far are let go as the load goes, not at its
-        ** end: else the whole file is resident beside its tensors. */
-        if ((mapped += src->nbytes) >= DROP_EVERY) {
-            lf_safetensors_drop_pages(st);
-            mapped = 0;
-        }
         size_t slot = sd_hash_name(name) & (w->index_size - 1);
         while (w->index[slot] != SIZE_MAX)
             slot = (slot + 1) & (w->index_size - 1);
         w->index[slot] = w->count++;
     }
-    sd_scratch_clear(&scratch);
-    /* The device holds the values now; the mapping is the base copy, read
-    ** back from the file on demand.  Without this the file counts twice in
-    ** memory on CPU devices. */
-    lf_safetensors_drop_pages(st);
     return s;
 }
 
@@ -340,21 +282,15 @@ enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_
 }
 
 enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
-                                      struct sd_scratch *scratch, struct lf_tensor **out,
-                                      struct lf_error *err)
+                                      struct lf_tensor **out, struct lf_error *err)
 {
     *out = NULL;
     const struct sd_weight *item = &w->items[index];
     if (!item->source || !item->file)
         return lf_error_set(err, LF_ERR_INVALID, "weight %s has no source file", item->name);
-    /* upload() as the first load did, so the bits are the same; the pages
-    ** are mapped in one call and let go again after. */
-    lf_safetensors_advise_tensor(item->file, item->source, true);
+    /* upload() as the first load did, so the bits are the same */
     struct lf_tensor *t = NULL;
-    struct sd_scratch own = {0};
-    enum lf_status s = upload(w, item->file, item->source, scratch ? scratch : &own, &t, err);
-    sd_scratch_clear(&own);
-    lf_safetensors_advise_tensor(item->file, item->source, false);
+    enum lf_status s = upload(w, item->file, item->source, &t, err);
     if (!s && (t->rank != item->rank ||
                memcmp(t->shape, item->shape, (size_t)item->rank * sizeof *item->shape))) {
         struct lf_tensor *shaped; /* stored as [C, C], used as [C, C, 1, 1] (the VAE's) */
@@ -379,7 +315,7 @@ enum lf_status sd_weights_get(const struct sd_weights *w, size_t index, struct l
     struct sd_weight *item = &w->items[index];
     if (!item->tensor) {
         /* w's values are unchanged by this: only whether they are in memory */
-        enum lf_status s = sd_weights_load_source(w, index, NULL, &item->tensor, err);
+        enum lf_status s = sd_weights_load_source(w, index, &item->tensor, err);
         if (s) return s;
     }
     *out = item->tensor;

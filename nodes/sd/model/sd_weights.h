@@ -88,20 +88,10 @@ struct lf_tensor *sd_weights_tensor(const struct sd_weights *w, const char *name
 ** A LoRA merge uses it to merge into the base's memory instead of beside
 ** it, so that a touched layer is held once. */
 struct lf_tensor *sd_weights_take(struct sd_weights *w, size_t index);
-/* Host memory for converting file tensors, reused from one load to the
-** next (zero-initialise; sd_scratch_clear frees it). */
-struct sd_scratch {
-    void *data;
-    size_t size;
-};
-void sd_scratch_clear(struct sd_scratch *s);
-
 /* A new tensor with item index's base values, loaded from its source (not
-** shared with w), converting in scratch (NULL: a buffer of its own).
-** Caller releases. */
+** shared with w).  Caller releases. */
 enum lf_status sd_weights_load_source(const struct sd_weights *w, size_t index,
-                                      struct sd_scratch *scratch, struct lf_tensor **out,
-                                      struct lf_error *err);
+                                      struct lf_tensor **out, struct lf_error *err);
 
 /* FNV-1a of a name: the hash of the weights' index (and other name tables). */
 uint64_t sd_hash_name(const char *s);

@@ -103,16 +103,6 @@ enum lf_status lf_safetensors_open_buffer(const void *data, size_t size, const c
 
 void lf_safetensors_close(struct lf_safetensors *st); /* NULL allowed */
 
-/* Tells the kernel the mapped pages are not needed now (they stay valid and
-** are read back from the file on the next access): after the tensors were
-** copied to the device, this keeps the file from counting twice in memory. */
-void lf_safetensors_drop_pages(const struct lf_safetensors *st);
-/* The same for one tensor's pages (need false), or the opposite (need
-** true): map them all now, in one call, before reading the tensor, which
-** costs far less than a page fault per page. */
-void lf_safetensors_advise_tensor(const struct lf_safetensors *st,
-                                  const struct lf_safetensors_tensor *t, bool need);
-
 /* The path (or buffer name) given at open; borrowed. */
 const char *lf_safetensors_path(const struct lf_safetensors *st);
 
@@ -142,6 +132,22 @@ const char *lf_safetensors_metadata_get(const struct lf_safetensors *st, const c
 enum lf_status lf_safetensors_tensor_to_f32(const struct lf_safetensors *st,
                                             const struct lf_safetensors_tensor *tensor, float *dst,
                                             int64_t count, struct lf_error *err);
+
+/* Copies size bytes of tensor t, from byte offset on, into dst.  An opened
+** file is read with pread, not through the mapping: in a VM, reading the
+** page cache through a mapping was measured 3-4x slower (a TLB miss per
+** 4 KiB page).  A file cut short since it was opened is an LF_ERR_IO
+** naming it. */
+enum lf_status lf_safetensors_read(const struct lf_safetensors *st,
+                                   const struct lf_safetensors_tensor *t, size_t offset, void *dst,
+                                   size_t size, struct lf_error *err);
+
+/* Reads an F32, F16 or BF16 tensor into a device tensor of as many
+** elements and a float dtype, converting as lf_tensor_upload_convert does
+** (safetensors_upload.c). */
+enum lf_status lf_safetensors_tensor_upload(const struct lf_safetensors *st,
+                                            const struct lf_safetensors_tensor *t,
+                                            struct lf_tensor *tensor, struct lf_error *err);
 
 /* ---- writer ---- */
 

@@ -89,6 +89,14 @@ enum lf_status lf_tensor_upload_f32(struct lf_tensor *tensor, const float *data,
 enum lf_status lf_tensor_download_f32(struct lf_tensor *tensor, float *data, int64_t count,
                                       struct lf_error *err);
 
+/* Writes count values of dtype from (f32, f16 or bf16; data needs no
+** alignment) into elements [first, first + count) of a tensor of one of
+** those dtypes, converting: widening is exact, narrowing rounds to nearest
+** even.  The backend converts where it is cheapest (the CPU backend: on
+** every thread, straight into the tensor's memory). */
+enum lf_status lf_tensor_upload_convert(struct lf_tensor *tensor, int64_t first, const void *data,
+                                        enum lf_dtype from, int64_t count, struct lf_error *err);
+
 /* Convenience: download_f32 into a new array (*data malloc'd, caller
 ** frees; NULL on error). */
 enum lf_status lf_tensor_download_f32_alloc(struct lf_tensor *tensor, float **data,
