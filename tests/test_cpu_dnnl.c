@@ -103,7 +103,7 @@ static void conv_run(const struct conv_case *cc, bool packed, const float *x, co
                             .pad_left = cc->pl,
                             .pad_right = cc->pr};
     if (lf_cpu_conv2d(&p, &err) != LF_OK) fail_msg("conv: %s", err.message);
-    free(pw);
+    lf_cpu_block_free(pw);
 }
 
 static void conv_case(const struct conv_case *cc, bool packed)
