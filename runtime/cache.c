@@ -14,6 +14,7 @@ struct entry {
     uint64_t key;
     struct lf_value value;    /* a node output, or */
     struct lf_object *object; /* a plugin's object (value is NONE then) */
+    uint64_t owner;           /* lf_cache_put's; 0: none */
     size_t bytes;
     struct entry *chain;         /* next in bucket */
     struct entry *newer, *older; /* LRU list */
@@ -119,11 +120,20 @@ static struct entry *insert(struct lf_cache *c, uint64_t key, size_t bytes)
     return e;
 }
 
-void lf_cache_put(struct lf_cache *c, uint64_t key, const struct lf_value *v)
+void lf_cache_put(struct lf_cache *c, uint64_t key, uint64_t owner, const struct lf_value *v)
 {
     struct entry *e = insert(c, key, lf_value_nbytes(v));
+    if (e) e->owner = owner;
     if (e && lf_value_copy(&e->value, v, NULL) != LF_OK) remove_entry(c, e);
     trim(c);
+}
+
+void lf_cache_drop_owner(struct lf_cache *c, uint64_t owner, uint64_t key)
+{
+    for (struct entry *e = c->oldest, *next; e && owner; e = next) {
+        next = e->newer;
+        if (e->owner == owner && e->key != key) remove_entry(c, e);
+    }
 }
 
 bool lf_cache_put_object(struct lf_cache *c, uint64_t key, struct lf_object *object)

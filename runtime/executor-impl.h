@@ -24,8 +24,11 @@ void lf_cache_destroy(struct lf_cache *c); /* NULL allowed */
 bool lf_cache_get(struct lf_cache *c, uint64_t key, struct lf_value *out);
 /* Stores a copy of v under key (replacing any), then evicts least recently
 ** used values until the total fits the budget.  A value larger than the
-** whole budget is not stored. */
-void lf_cache_put(struct lf_cache *c, uint64_t key, const struct lf_value *v);
+** whole budget is not stored.  owner (0: none) names who made it, for
+** lf_cache_drop_owner. */
+void lf_cache_put(struct lf_cache *c, uint64_t key, uint64_t owner, const struct lf_value *v);
+/* Removes owner's values except the one under key (LF_NODE_REPLACES). */
+void lf_cache_drop_owner(struct lf_cache *c, uint64_t owner, uint64_t key);
 /* The same for a plugin's object (the host's cache_get/cache_put): get
 ** returns a new reference or NULL (also when key holds a value); put keeps
 ** a new reference, counts sizeof *object + nbytes, and returns whether the

@@ -460,6 +460,14 @@ static bool value_matches(enum lf_value_type declared, const struct lf_value *v)
     return declared == LF_TYPE_TENSOR && v->type >= LF_TYPE_TENSOR && v->type <= LF_TYPE_IMAGE;
 }
 
+/* Who made an output, across runs: its node's id and its index (never 0).
+** Graphs that share a node id share it: LF_NODE_REPLACES keeps one result
+** for both. */
+static uint64_t owner_of(const struct lf_gnode *n, size_t output)
+{
+    return lf_hash_u64(lf_hash_str(LF_HASH_INIT, n->id), (uint64_t)output) | 1u;
+}
+
 static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
                                    struct lf_error *err)
 {
@@ -497,6 +505,9 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
         .inputs = inputs,
         .outputs = outputs,
     };
+    if (n->type->flags & LF_NODE_REPLACES)
+        for (size_t o = 0; o < n->n_out; o++)
+            lf_cache_drop_owner(p->s->cache, owner_of(n, o), p->key[p->base[v] + o]);
     double t0 = now_ms();
     const atomic_int *outer = lf_interrupt_publish(&p->s->interrupted);
     st = n->type->execute(&call, err);
@@ -518,7 +529,8 @@ static enum lf_status execute_node(struct plan *p, size_t v, struct lf_run *run,
     for (size_t o = 0; o < n->n_out; o++) {
         size_t slot = p->base[v] + o;
         if (st == LF_OK) {
-            if (!p->volatile_[slot]) lf_cache_put(p->s->cache, p->key[slot], &outputs[o]);
+            if (!p->volatile_[slot])
+                lf_cache_put(p->s->cache, p->key[slot], owner_of(n, o), &outputs[o]);
             lf_value_clear(&p->slot[slot]);
             if (p->needed[slot])
                 p->slot[slot] = outputs[o]; /* moved */

@@ -288,6 +288,37 @@ static void test_lru_budget(void **state)
     assert_int_equal(executions("b2"), 2);
 }
 
+/* An LF_NODE_REPLACES node's earlier result leaves the cache before it runs
+** again (its memory can serve the new one); others keep every result. */
+static void test_replacing_node(void **state)
+{
+    struct fixture *f = *state;
+    size_t count, bytes;
+    void *h = dlopen(plugin_path, RTLD_NOW | RTLD_NOLOAD);
+    int (*alive_at_merge)(void);
+    *(void **)&alive_at_merge = dlsym(h, "lftest_blobs_alive_at_merge");
+    assert_non_null(alive_at_merge);
+    dlclose(h);
+    load(f, "version: 1\n"
+            "nodes:\n"
+            "  m: { type: TestMerged, params: { kb: 64, seed: 1 } }\n"
+            "  b: { type: TestBlob, params: { kb: 64, seed: 1 } }\n");
+    assert_int_equal(run(f, "m.blob", NULL), 1);
+    assert_int_equal(run(f, "b.blob", NULL), 1);
+    set(f, "m.seed=2");
+    set(f, "b.seed=2");
+    assert_int_equal(run(f, "m.blob", NULL), 1);
+    assert_int_equal(alive_at_merge(), 1); /* only b's: m's first result went first */
+    assert_int_equal(run(f, "b.blob", NULL), 1);
+    lf_session_cache_stats(f->session, &count, &bytes);
+    assert_int_equal(count, 3); /* m's newest, b's two */
+    set(f, "m.seed=1");
+    set(f, "b.seed=1");
+    assert_int_equal(run(f, "b.blob", NULL), 0); /* still cached */
+    assert_int_equal(run(f, "m.blob", NULL), 1); /* recomputed */
+    assert_int_equal(run(f, "m.blob", NULL), 0); /* the same key stays */
+}
+
 static void test_side_effects_and_nondeterminism(void **state)
 {
     struct fixture *f = *state;
@@ -532,6 +563,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_per_output_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lru_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replacing_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_side_effects_and_nondeterminism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),

@@ -142,7 +142,7 @@ const struct lf_node_type sd_lora_loader_type = {
     .name = "LoraLoader",
     .description = "Merges a LoRA (kohya, peft or diffusers file) into the model and text "
                    "encoder.",
-    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES,
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_READS_FILES | LF_NODE_REPLACES,
     .inputs =
         (const struct lf_input_desc[LORA_INPUTS + 1]){
             [LORA_IN_MODEL] = {"model", LF_TYPE_UNET, 0, NULL},

@@ -56,9 +56,22 @@ static struct arena {
 static int arena_count; /* the newest is arenas[arena_count - 1] */
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Under AddressSanitizer every block is its own allocation, so that an
+** overrun of one is caught rather than landing in the next. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENAS_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENAS_OFF 1
+#endif
+#endif
+#ifndef ARENAS_OFF
+#define ARENAS_OFF 0
+#endif
+
 void *lf_cpu_block_new(size_t bytes)
 {
-    if (bytes >= HUGE_FROM) return lf_cpu_host_alloc(bytes);
+    if (bytes >= HUGE_FROM || ARENAS_OFF) return lf_cpu_host_alloc(bytes);
     size_t need = bytes ? (bytes + 63) / 64 * 64 : 64;
     void *p = NULL;
     pthread_mutex_lock(&arena_lock);

@@ -269,9 +269,17 @@ struct blob {
     int64_t kb;
 };
 
+static int blobs_alive, alive_at_merge; /* blobs not destroyed; at TestMerged's start */
+
 static void blob_destroy(struct lf_object *o)
 {
+    blobs_alive--;
     free(o);
+}
+
+LF_EXPORT int lftest_blobs_alive_at_merge(void)
+{
+    return alive_at_merge;
 }
 
 static enum lf_status blob_exec(const struct lf_node_call *c, struct lf_error *err)
@@ -279,6 +287,7 @@ static enum lf_status blob_exec(const struct lf_node_call *c, struct lf_error *e
     struct blob *b = calloc(1, sizeof *b);
     count(c->node_id);
     if (!b) return oom(c, err);
+    blobs_alive++;
     b->base = (struct lf_object){.refcount = 1,
                                  .nbytes = (uint64_t)c->params[0].u.i * 1024,
                                  .kind = "lftest.blob",
@@ -302,6 +311,25 @@ static const struct lf_node_type blob_type = {
                                              {.name = "seed", .type = LF_TYPE_INT},
                                              {0}},
     .execute = blob_exec,
+};
+
+/* ---- TestMerged: a blob marked LF_NODE_REPLACES (as LoraLoader is) ---- */
+
+static enum lf_status merged_exec(const struct lf_node_call *c, struct lf_error *err)
+{
+    alive_at_merge = blobs_alive;
+    return blob_exec(c, err);
+}
+
+static const struct lf_node_type merged_type = {
+    .name = "TestMerged",
+    .description = "A blob whose earlier results leave the cache before it runs again.",
+    .flags = LF_NODE_DETERMINISTIC | LF_NODE_REPLACES,
+    .outputs = (const struct lf_output_desc[]){{.name = "blob", .type = LF_TYPE_UNET}, {0}},
+    .params = (const struct lf_param_desc[]){{.name = "kb", .type = LF_TYPE_INT, .default_int = 1},
+                                             {.name = "seed", .type = LF_TYPE_INT},
+                                             {0}},
+    .execute = merged_exec,
 };
 
 static enum lf_status blob_size_exec(const struct lf_node_call *c, struct lf_error *err)
@@ -622,7 +650,8 @@ static const struct lf_node_type *const types[] = {
     &number_type, &add_type,    &scale_type, &pair_type,       &inc_type,
     &read_type,   &concat_type, &text_type,  &blob_type,       &blob_size_type,
     &write_type,  &steps_type,  &clock_type, &fail_type,       &bad_output_type,
-    &grid_type,   &noise_type,  &seed_type,  &cache_user_type, NULL,
+    &grid_type,   &noise_type,  &seed_type,  &cache_user_type, &merged_type,
+    NULL,
 };
 
 static const struct lf_plugin_desc desc = {

@@ -48,7 +48,7 @@
 ** 1.2 exact 64-bit INT params (LF_PARAM_UNSIGNED, LF_PARAM_INT_RANGE), the
 ** host's cache_get/cache_put, lf_node_call.file_identity, and a defined
 ** meaning for purge; 1.3 the host's latent_preview; 1.4 the host's
-** image_preview.  Plugins check a host service appended
+** image_preview; 1.5 LF_NODE_REPLACES.  Plugins check a host service appended
 *after 1.0
 ** before calling it (LF_HOST_HAS, node.h); one that cannot work without it
 ** returns NULL from its entry.
@@ -250,6 +250,12 @@ enum lf_node_flags {
     /* Acts on the world (writes a file): never cached, always run when the
     ** run asks for it. */
     LF_NODE_SIDE_EFFECT = 1u << 2,
+    /* (ABI 1.5) Its outputs are large and made from its inputs (merged
+    ** weights): when it runs again with other params or inputs, its earlier
+    ** outputs leave the cache before it runs, so that their memory serves
+    ** the new ones (one cached result per node, as ComfyUI keeps).  A hint:
+    ** an older runtime ignores it. */
+    LF_NODE_REPLACES = 1u << 3,
 };
 
 /*
