@@ -3,9 +3,9 @@
 ** and its plain kernels (concat, resize, permute, timestep embedding)
 ** against the references: GEMM with every transpose, batch and broadcast
 ** combination and bias; convolutions of the SD shapes (3x3 same, stride 2
-** with asymmetric padding, 1x1, 4 and 3 channels; Winograd from 1024
-** outputs) with plain and packed
-** weights; the packed layout's round trip (bit exact); the LoRA merge.
+** with asymmetric padding, 1x1, 4 and 3 channels; Winograd from 16384
+** outputs) with plain and packed weights, whole and in bands of rows; the
+** packed layout's round trip (bit exact); the LoRA merge.
 */
 #include "cpu_dnnl.h"
 #include "cpu_kernels.h"
@@ -69,6 +69,43 @@ struct conv_case {
     bool bias;
 };
 
+/* cc through lf_cpu_conv2d into y (ny values): weights packed or plain. */
+static void conv_run(const struct conv_case *cc, bool packed, const float *x, const float *w,
+                     const float *b, float *y)
+{
+    int64_t oh = (cc->h + cc->pt + cc->pb - cc->k) / cc->stride + 1;
+    int64_t ow = (cc->w + cc->pl + cc->pr - cc->k) / cc->stride + 1;
+    struct lf_error err = {0};
+    struct lf_cpu_wformat fmt = {0};
+    void *pw = NULL;
+    size_t bytes = 0;
+    uint64_t cap = 0;
+    if (packed && lf_cpu_conv_weight_pack(NULL, w, cc->o, cc->c, cc->k, cc->k, false, &pw, &bytes,
+                                          &cap, &fmt, &err) != LF_OK)
+        fail_msg("pack: %s", err.message);
+    struct lf_cpu_conv p = {.x = x,
+                            .weight = packed ? pw : w,
+                            .wformat = packed ? &fmt : NULL,
+                            .bias = cc->bias ? b : NULL,
+                            .y = y,
+                            .batch = cc->batch,
+                            .c = cc->c,
+                            .h = cc->h,
+                            .w = cc->w,
+                            .o = cc->o,
+                            .kh = cc->k,
+                            .kw = cc->k,
+                            .oh = oh,
+                            .ow = ow,
+                            .stride = cc->stride,
+                            .pad_top = cc->pt,
+                            .pad_bottom = cc->pb,
+                            .pad_left = cc->pl,
+                            .pad_right = cc->pr};
+    if (lf_cpu_conv2d(&p, &err) != LF_OK) fail_msg("conv: %s", err.message);
+    lf_cpu_block_free(pw);
+}
+
 static void conv_case(const struct conv_case *cc, bool packed)
 {
     struct lf_conv2d_params prm = {(int)cc->stride, (int)cc->pt, (int)cc->pb, (int)cc->pl,
@@ -117,7 +154,9 @@ static void conv_case(const struct conv_case *cc, bool packed)
                             cc->pb,
                             cc->pl,
                             cc->pr,
-                            false};
+                            false,
+                            0,
+                            0};
     if (lf_cpu_conv2d(&p, &err) != LF_OK) fail_msg("conv: %s", err.message);
     ref_conv2d(x, w, cc->bias ? b : NULL, cc->batch, cc->c, cc->h, cc->w, cc->o, cc->k, cc->k, &prm,
                want);
@@ -147,14 +186,63 @@ static void conv_matches_reference(void **state)
         {1, 320, 8, 8, 4, 3, 1, 1, 1, 1, 1, true},
         {1, 3, 17, 19, 16, 3, 1, 1, 1, 1, 1, true},
         {1, 320, 24, 24, 320, 3, 1, 1, 1, 1, 1, true},
-        /* Winograd (3x3, stride 1, >= 1024 outputs) */
-        {1, 64, 40, 40, 64, 3, 1, 1, 1, 1, 1, true},
-        {2, 96, 24, 24, 32, 3, 1, 1, 1, 1, 1, false},
-        {1, 320, 32, 32, 320, 3, 1, 1, 1, 1, 1, true},
+        /* Winograd (3x3, stride 1, >= 16384 outputs) */
+        {1, 32, 128, 132, 32, 3, 1, 1, 1, 1, 1, true},
+        {2, 48, 96, 96, 16, 3, 1, 1, 1, 1, 1, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         conv_case(&cases[i], false);
         conv_case(&cases[i], true);
+    }
+}
+
+/* A convolution made in bands of output rows (lf_cpu_conv_set_band_bytes)
+** matches the reference, and a direct one gives the bits of the whole one:
+** each band sees the same input rows, padding only at the image's edges,
+** and the same kernel.  (Winograd schedules its tiles per shape: close.) */
+static void conv_in_bands_matches_whole(void **state)
+{
+    static const struct {
+        struct conv_case cc;
+        size_t band_bytes;
+        bool exact;
+    } cases[] = {
+        {{1, 32, 37, 20, 16, 3, 1, 1, 1, 1, 1, true}, 30000, true},   /* 37 rows: 4 bands */
+        {{2, 16, 29, 12, 48, 3, 1, 1, 1, 1, 1, false}, 30000, true},  /* batch 2 */
+        {{1, 32, 33, 16, 32, 3, 2, 0, 1, 0, 1, true}, 40000, true},   /* stride 2, padding 0/1 */
+        {{1, 64, 20, 8, 32, 1, 1, 0, 0, 0, 0, true}, 20000, true},    /* 1x1 */
+        {{1, 64, 72, 40, 64, 3, 1, 1, 1, 1, 1, true}, 1 << 20, true}, /* bands of 48 rows */
+        /* Winograd whole; a band of 128 rows (16384 outputs, Winograd) and
+        ** one of 12 (direct) */
+        {{1, 16, 140, 128, 16, 3, 1, 1, 1, 1, 1, true}, 2 << 20, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct conv_case *cc = &cases[i].cc;
+        int64_t oh = (cc->h + cc->pt + cc->pb - cc->k) / cc->stride + 1;
+        int64_t ow = (cc->w + cc->pl + cc->pr - cc->k) / cc->stride + 1;
+        size_t nx = (size_t)(cc->batch * cc->c * cc->h * cc->w),
+               nw = (size_t)(cc->o * cc->c * cc->k * cc->k),
+               ny = (size_t)(cc->batch * cc->o * oh * ow);
+        float *x = rnd(nx, -1, 1, 21), *w = rnd(nw, -0.3f, 0.3f, 22),
+              *b = rnd((size_t)cc->o, -1, 1, 23);
+        float *whole = malloc(ny * 4), *banded = malloc(ny * 4), *want = malloc(ny * 4);
+        struct lf_conv2d_params prm = {(int)cc->stride, (int)cc->pt, (int)cc->pb, (int)cc->pl,
+                                       (int)cc->pr};
+        ref_conv2d(x, w, cc->bias ? b : NULL, cc->batch, cc->c, cc->h, cc->w, cc->o, cc->k, cc->k,
+                   &prm, want);
+        for (int packed = 0; packed < 2; packed++) {
+            lf_cpu_conv_set_band_bytes(0);
+            conv_run(cc, packed, x, w, b, whole);
+            lf_cpu_conv_set_band_bytes(cases[i].band_bytes);
+            memset(banded, 0xff, ny * 4); /* NaN: a row no band wrote shows */
+            conv_run(cc, packed, x, w, b, banded);
+            lf_cpu_conv_set_band_bytes(0);
+            char label[128];
+            snprintf(label, sizeof label, "conv in bands, case %zu%s", i, packed ? " packed" : "");
+            op_test_assert_close(label, banded, want, ny, 1e-4, 1e-4);
+            if (cases[i].exact) assert_memory_equal(banded, whole, ny * 4);
+        }
+        free(x), free(w), free(b), free(whole), free(banded), free(want);
     }
 }
 
@@ -218,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_matches_reference),
         cmocka_unit_test(conv_matches_reference),
+        cmocka_unit_test(conv_in_bands_matches_whole),
         cmocka_unit_test(lora_merge_matches_reference),
         cmocka_unit_test(layout_kernels_match_reference),
     };

@@ -17,9 +17,18 @@
 #include <string.h>
 
 #define CACHE_MAX 512
-#define KEY_MAX   16
+#define KEY_MAX   18
 
 enum entry_kind { ENTRY_MATMUL = 1, ENTRY_CONV, ENTRY_LORA };
+
+/* A reorder and the scratchpad it asks for (ours, as every primitive's:
+** oneDNN's own would be held by the primitive for its life, and the
+** reorder into Winograd's weight layout asks for as much as the weights'
+** transformed size, 225 MiB for a 1280 x 1280 kernel). */
+struct reorder {
+    dnnl_primitive_t prim; /* NULL: the layouts are equal */
+    dnnl_memory_desc_t pad;
+};
 
 struct entry {
     int64_t key[KEY_MAX];
@@ -27,7 +36,7 @@ struct entry {
     bool key_packed;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t src_md, wei_md, dst_md;     /* what prim takes */
-    dnnl_primitive_t src_in, dst_out, wei_in;      /* reorders (NULL: none) */
+    struct reorder src_in, dst_out, wei_in;        /* reorders (prim NULL: none) */
     dnnl_memory_desc_t user_src, user_dst, user_w; /* plain layouts */
     dnnl_memory_desc_t pad_md;                     /* prim's scratchpad (size 0: none) */
 };
@@ -99,9 +108,9 @@ const char *lf_cpu_dnnl_version(char *buf, size_t size)
 static void entry_free(struct entry *e)
 {
     dnnl_primitive_destroy(e->prim);
-    dnnl_primitive_destroy(e->src_in);
-    dnnl_primitive_destroy(e->dst_out);
-    dnnl_primitive_destroy(e->wei_in);
+    dnnl_primitive_destroy(e->src_in.prim);
+    dnnl_primitive_destroy(e->dst_out.prim);
+    dnnl_primitive_destroy(e->wei_in.prim);
 }
 
 void lf_cpu_dnnl_release(void)
@@ -173,18 +182,32 @@ static struct entry *keep(const struct entry *e, struct lf_error *err)
     return &cache[cache_count++];
 }
 
-/* A reorder from -> to, or NULL (and LF_OK) when the layouts are equal. */
+/* A reorder from -> to (adding to what the destination holds when sum is
+** set), or none (prim NULL, LF_OK) when the layouts are equal and sum is
+** not set. */
 static enum lf_status make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                   dnnl_primitive_t *out, struct lf_error *err)
+                                   bool sum, struct reorder *out, struct lf_error *err)
 {
-    *out = NULL;
-    if (dnnl_memory_desc_equal(from, to)) return LF_OK;
-    dnnl_primitive_desc_t pd;
-    TRY(dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL), "reorder");
-    dnnl_status_t s = dnnl_primitive_create(out, pd);
-    dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success) return fail(s, "reorder creation", err);
-    return LF_OK;
+    memset(out, 0, sizeof *out);
+    if (!sum && dnnl_memory_desc_equal(from, to)) return LF_OK;
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po = NULL;
+    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
+    dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && sum) s = dnnl_post_ops_create(&po);
+    if (s == dnnl_success && po) s = dnnl_post_ops_append_sum(po, 1.0f);
+    if (s == dnnl_success && po) s = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (po) dnnl_post_ops_destroy(po);
+    dnnl_primitive_desc_t pd = NULL;
+    if (s == dnnl_success)
+        s = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (s == dnnl_success) {
+        out->pad = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        s = dnnl_primitive_create(&out->prim, pd);
+    }
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return s == dnnl_success ? LF_OK : fail(s, sum ? "reorder with a sum" : "reorder", err);
 }
 
 static void *scratch_get(int slot, const dnnl_memory_desc_t *md);
@@ -219,14 +242,14 @@ static enum lf_status run(dnnl_primitive_t prim, int n, const int *args,
     return s == dnnl_success ? LF_OK : fail(s, "execution", err);
 }
 
-static enum lf_status reorder(dnnl_primitive_t prim, const dnnl_memory_desc_t *from,
+static enum lf_status reorder(const struct reorder *r, const dnnl_memory_desc_t *from,
                               const void *src, const dnnl_memory_desc_t *to, void *dst,
                               struct lf_error *err)
 {
     const int args[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
     const dnnl_memory_desc_t *mds[2] = {from, to};
     void *ptrs[2] = {(void *)src, dst};
-    return run(prim, 2, args, mds, ptrs, NULL, err);
+    return run(r->prim, 2, args, mds, ptrs, &r->pad, err);
 }
 
 /* attr NULL: default attributes.  The scratchpad is ours (*pad says its
@@ -374,22 +397,7 @@ static enum lf_status lora_reorder_add(struct entry *e, const dnnl_memory_desc_t
     const dnnl_dims_t *d = &wmd->dims;
     dnnl_dims_t dims = {(*d)[0], (*d)[1], (*d)[2], (*d)[3]};
     TRY(dnnl_memory_desc_init_by_tag(&e->user_w, 4, dims, dnnl_f32, dnnl_oihw), "weight layout");
-    dnnl_primitive_attr_t attr;
-    dnnl_post_ops_t po;
-    TRY(dnnl_primitive_attr_create(&attr), "attribute creation");
-    dnnl_status_t s = dnnl_post_ops_create(&po);
-    if (s == dnnl_success) {
-        s = dnnl_post_ops_append_sum(po, 1.0f);
-        if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(attr, po);
-        dnnl_post_ops_destroy(po);
-    }
-    dnnl_primitive_desc_t pd = NULL;
-    if (s == dnnl_success)
-        s = dnnl_reorder_primitive_desc_create(&pd, &e->user_w, engine, wmd, engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (s == dnnl_success) s = dnnl_primitive_create(&e->dst_out, pd);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    return s == dnnl_success ? LF_OK : fail(s, "LoRA merge into packed weights", err);
+    return make_reorder(&e->user_w, wmd, true, &e->dst_out, err);
 }
 
 static enum lf_status lora_entry(int64_t n, int64_t k, int64_t r, const dnnl_memory_desc_t *wmd,
@@ -430,7 +438,7 @@ static enum lf_status lora_merge(void *w, enum lf_dtype dtype, const dnnl_memory
         void *ptrs[4] = {(void *)up, (void *)down, dst, &scale};
         st = run(e->prim, 4, args, mds, ptrs, &e->pad_md, err);
     }
-    if (st == LF_OK && wmd) st = reorder(e->dst_out, &e->user_w, dst, wmd, w, err);
+    if (st == LF_OK && wmd) st = reorder(&e->dst_out, &e->user_w, dst, wmd, w, err);
     if (st == LF_OK && !wmd) add_into(w, dtype, dst, n * k);
     pthread_mutex_unlock(&lock);
     return st;
@@ -460,19 +468,38 @@ static void plain_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, in
     dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag);
 }
 
-/* Whether p runs as a Winograd F(4x4, 3x3) convolution: 3x3, stride 1,
-** at least WINO_MIN_PIXELS outputs (below that the per-call transform of
-** the weights costs more than it saves) and WINO_MIN_CHANNELS inputs (the
-** VAE encoder's RGB conv_in: oneDNN's Winograd pads 3 channels to a block
-** of 16 and took 0.7-1.8 s at 512x512 where the direct kernel took 0.2 s,
-** one op too long to interrupt), unless LCMFLOW_CPU_WINOGRAD=0.  f32 only:
-** oneDNN has no bf16 Winograd. */
-#define WINO_MIN_PIXELS   1024
+/* NCHW [n, c, h, w] whose channel planes are plane elements apart (0:
+** h * w, dense). */
+static void activation_md(dnnl_memory_desc_t *md, int64_t n, int64_t c, int64_t h, int64_t w,
+                          int64_t plane, dnnl_data_type_t dt)
+{
+    if (!plane) {
+        plain_md(md, n, c, h, w, dnnl_nchw, dt);
+        return;
+    }
+    dnnl_dims_t dims = {n, c, h, w}, strides = {c * plane, plane, w, 1};
+    dnnl_memory_desc_init_by_strides(md, 4, dims, dt, strides);
+}
+
+/* Whether p (a whole convolution or one band) runs as a Winograd F(4x4,
+** 3x3) convolution: 3x3, stride 1, at least WINO_MIN_PIXELS outputs and
+** WINO_MIN_CHANNELS inputs (the VAE encoder's RGB conv_in: oneDNN's
+** Winograd pads 3 channels to a block of 16 and took 0.7-1.8 s at 512x512
+** where the direct kernel took 0.2 s, one op too long to interrupt), unless
+** LCMFLOW_CPU_WINOGRAD=0.  f32 only: oneDNN has no bf16 Winograd.
+** Every call unpacks the packed weights and transforms them into
+** Winograd's layout (4x their size, through a scratchpad as large again):
+** for the UNet's convolutions at 512x512 (at most 64x64 = 4096 outputs)
+** that cost more than it saved, a step took 4.0-4.5 s with Winograd from
+** 1024 outputs and 2.6-3.1 s without; from 128x128 outputs (the VAE
+** decoder's upper levels) it pays (README.md, "Memory"). */
+#define WINO_MIN_PIXELS   16384
 #define WINO_MIN_CHANNELS 16
-/* Winograd's transformed input and output live in its scratchpad: at the
-** VAE decoder's 512x512 level that would be about 0.9 GiB, held for the
-** run.  Above this a convolution runs direct. */
-#define WINO_PAD_MAX ((size_t)256 << 20)
+/* Winograd's transformed input and output live in its scratchpad, about
+** 3x the band's blocked copies; a convolution whose scratchpad would be
+** larger than this runs direct. */
+#define WINO_PAD_MAX    ((size_t)128 << 20)
+#define CONV_BAND_BYTES ((size_t)32 << 20)
 static bool use_winograd(const struct lf_cpu_conv *p)
 {
     static int allowed = -1;
@@ -496,8 +523,8 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     e.key_packed = wmd != NULL;
     if (wmd) e.key_wmd = *wmd;
     dnnl_data_type_t dt = data_type(p->bf16);
-    plain_md(&e.user_src, p->batch, p->c, p->h, p->w, dnnl_nchw, dt);
-    plain_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, dnnl_nchw, dt);
+    activation_md(&e.user_src, p->batch, p->c, p->h, p->w, p->x_plane, dt);
+    activation_md(&e.user_dst, p->batch, p->o, p->oh, p->ow, p->y_plane, dt);
     plain_md(&e.user_w, p->o, p->c, p->kh, p->kw, dnnl_oihw, dt);
     dnnl_memory_desc_t src_any, dst_any, w_any, bias_md;
     plain_md(&src_any, p->batch, p->c, p->h, p->w, dnnl_format_tag_any, dt);
@@ -540,9 +567,9 @@ static enum lf_status conv_entry(const struct lf_cpu_conv *p, const int64_t *key
     e.wei_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     e.dst_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     dnnl_primitive_desc_destroy(pd);
-    st = make_reorder(&e.user_src, &e.src_md, &e.src_in, err);
-    if (st == LF_OK) st = make_reorder(&e.dst_md, &e.user_dst, &e.dst_out, err);
-    if (st == LF_OK && !wmd) st = make_reorder(&e.user_w, &e.wei_md, &e.wei_in, err);
+    st = make_reorder(&e.user_src, &e.src_md, false, &e.src_in, err);
+    if (st == LF_OK) st = make_reorder(&e.dst_md, &e.user_dst, false, &e.dst_out, err);
+    if (st == LF_OK && !wmd) st = make_reorder(&e.user_w, &e.wei_md, false, &e.wei_in, err);
     if (st == LF_OK && !(*out = keep(&e, err))) st = LF_ERR_OUT_OF_MEMORY;
     if (st != LF_OK) entry_free(&e);
     return st;
@@ -563,15 +590,16 @@ static void *scratch_get(int slot, const dnnl_memory_desc_t *md)
 static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *p,
                                struct lf_error *err)
 {
-    void *xs = e->src_in ? scratch_get(SCRATCH_SRC, &e->src_md) : (void *)p->x;
-    void *ys = e->dst_out ? scratch_get(SCRATCH_DST, &e->dst_md) : p->y;
-    void *ws = e->wei_in ? scratch_get(SCRATCH_WEI, &e->wei_md) : (void *)p->weight;
+    void *xs = e->src_in.prim ? scratch_get(SCRATCH_SRC, &e->src_md) : (void *)p->x;
+    void *ys = e->dst_out.prim ? scratch_get(SCRATCH_DST, &e->dst_md) : p->y;
+    void *ws = e->wei_in.prim ? scratch_get(SCRATCH_WEI, &e->wei_md) : (void *)p->weight;
     enum lf_status st = LF_OK;
     if (!xs || !ys || !ws)
         st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory for a convolution");
-    if (st == LF_OK && e->src_in) st = reorder(e->src_in, &e->user_src, p->x, &e->src_md, xs, err);
-    if (st == LF_OK && e->wei_in)
-        st = reorder(e->wei_in, &e->user_w, p->weight, &e->wei_md, ws, err);
+    if (st == LF_OK && e->src_in.prim)
+        st = reorder(&e->src_in, &e->user_src, p->x, &e->src_md, xs, err);
+    if (st == LF_OK && e->wei_in.prim)
+        st = reorder(&e->wei_in, &e->user_w, p->weight, &e->wei_md, ws, err);
     if (st == LF_OK) {
         dnnl_memory_desc_t bias_md;
         dnnl_dims_t bias_dims = {p->o};
@@ -581,13 +609,15 @@ static enum lf_status conv_run(const struct entry *e, const struct lf_cpu_conv *
         void *ptrs[4] = {xs, ws, ys, (void *)p->bias};
         st = run(e->prim, p->bias ? 4 : 3, args, mds, ptrs, &e->pad_md, err);
     }
-    if (st == LF_OK && e->dst_out)
-        st = reorder(e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
+    if (st == LF_OK && e->dst_out.prim)
+        st = reorder(&e->dst_out, &e->dst_md, ys, &e->user_dst, p->y, err);
     return st;
 }
 
 static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat *fmt,
                                 dnnl_data_type_t dt, void *w, struct lf_error *err);
+
+static enum lf_status conv_one(const struct lf_cpu_conv *p, struct lf_error *err);
 
 static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf_error *err)
 {
@@ -604,17 +634,18 @@ static enum lf_status conv_plain_fallback(const struct lf_cpu_conv *p, struct lf
     struct lf_cpu_conv q = *p;
     q.weight = unpacked;
     q.wformat = NULL;
-    if (st == LF_OK) st = lf_cpu_conv2d(&q, err);
+    if (st == LF_OK) st = conv_one(&q, err);
     pthread_mutex_unlock(&unpack_lock);
     return st;
 }
 
-enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
+/* One convolution (or one band of one) through oneDNN. */
+static enum lf_status conv_one(const struct lf_cpu_conv *p, struct lf_error *err)
 {
     int64_t key[KEY_MAX] = {
         ENTRY_CONV,   p->batch,        p->c,      p->h,       p->w,          p->o,
         p->kh,        p->kw,           p->stride, p->pad_top, p->pad_bottom, p->pad_left,
-        p->pad_right, p->bias != NULL, p->bf16};
+        p->pad_right, p->bias != NULL, p->bf16,   p->x_plane, p->y_plane};
     const dnnl_memory_desc_t *wmd = p->wformat && p->wformat->packed ? &p->wformat->md : NULL;
     /* Winograd takes its own weight layout, made per call from oihw. */
     bool wino = use_winograd(p);
@@ -629,6 +660,58 @@ enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
     pthread_mutex_unlock(&lock);
     /* No fast convolution takes this packed layout for this shape. */
     return unpack ? conv_plain_fallback(p, err) : st;
+}
+
+/* The blocked copies of a convolution's input and output (and Winograd's
+** transformed ones) grow with the image: at the VAE decoder's 512 x 512
+** level 256 MiB each in f32, and the scratch keeps its largest size for
+** the rest of the run.  Above CONV_BAND_BYTES the output is made in bands
+** of rows, each band a convolution of its own on the input rows it reads
+** (views into x and y, no copies), so the scratch holds a band.  A direct
+** convolution gives the same bits either way (test cpu-dnnl); Winograd's
+** may differ in the last bits (its tiles are scheduled per shape). */
+static size_t conv_band_bytes = CONV_BAND_BYTES;
+
+void lf_cpu_conv_set_band_bytes(size_t bytes)
+{
+    conv_band_bytes = bytes ? bytes : CONV_BAND_BYTES;
+}
+
+/* Output rows per band: all of them when the copies fit; else a multiple
+** of 4 (Winograd's output tiles stay where they are in the whole image). */
+static int64_t band_rows(const struct lf_cpu_conv *p)
+{
+    size_t es = p->bf16 ? 2 : sizeof(float);
+    size_t row = (size_t)(p->batch * (p->c * p->w * p->stride + p->o * p->ow)) * es;
+    int64_t rows = (int64_t)(conv_band_bytes / (row ? row : 1));
+    if (rows >= p->oh) return p->oh;
+    return rows < 4 ? 4 : rows / 4 * 4;
+}
+
+enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err)
+{
+    int64_t rows = band_rows(p);
+    if (rows >= p->oh) return conv_one(p, err);
+    size_t es = p->bf16 ? 2 : sizeof(float);
+    enum lf_status st = LF_OK;
+    for (int64_t y0 = 0; y0 < p->oh && st == LF_OK; y0 += rows) {
+        int64_t y1 = y0 + rows < p->oh ? y0 + rows : p->oh;
+        /* Input rows read, padding included: [top, bottom]. */
+        int64_t top = y0 * p->stride - p->pad_top,
+                bottom = (y1 - 1) * p->stride - p->pad_top + p->kh - 1;
+        int64_t first = top > 0 ? top : 0, last = bottom < p->h - 1 ? bottom : p->h - 1;
+        struct lf_cpu_conv q = *p;
+        q.x = (const char *)p->x + (size_t)(first * p->w) * es;
+        q.y = (char *)p->y + (size_t)(y0 * p->ow) * es;
+        q.h = last - first + 1;
+        q.oh = y1 - y0;
+        q.pad_top = first - top;
+        q.pad_bottom = bottom - last;
+        q.x_plane = p->x_plane ? p->x_plane : p->h * p->w;
+        q.y_plane = p->y_plane ? p->y_plane : p->oh * p->ow;
+        st = conv_one(&q, err);
+    }
+    return st;
 }
 
 /* {======================================================== weight packing */
@@ -662,7 +745,7 @@ enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, 
     struct entry *e = NULL;
     enum lf_status st = init_locked(err);
     if (st == LF_OK && !(e = find(key, NULL))) st = conv_entry(&p, key, NULL, false, &e, err);
-    if (st == LF_OK && !e->wei_in)
+    if (st == LF_OK && !e->wei_in.prim)
         st = lf_error_set(err, LF_ERR_UNSUPPORTED, "cpu backend: oihw is already the layout");
     if (st == LF_OK) {
         fmt->packed = true;
@@ -671,7 +754,7 @@ enum lf_status lf_cpu_conv_weight_pack(struct lf_device *device, const void *w, 
         *out = lf_cpu_block_take(device, *bytes, cap);
         if (!*out) st = lf_error_set(err, LF_ERR_OUT_OF_MEMORY, "cpu backend: no memory to pack");
     }
-    if (st == LF_OK) st = reorder(e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
+    if (st == LF_OK) st = reorder(&e->wei_in, &e->user_w, w, &e->wei_md, *out, err);
     pthread_mutex_unlock(&lock);
     if (st != LF_OK && *out) {
         lf_cpu_block_idle(device, *out, *cap);
@@ -688,12 +771,12 @@ static enum lf_status unpack_as(const void *packed, const struct lf_cpu_wformat 
     dnnl_memory_desc_t plain;
     plain_md(&plain, (*d)[0], (*d)[1], (*d)[2], (*d)[3], dnnl_oihw, dt);
     pthread_mutex_lock(&lock);
-    dnnl_primitive_t prim = NULL;
+    struct reorder r = {0};
     enum lf_status st = init_locked(err);
-    if (st == LF_OK) st = make_reorder(&fmt->md, &plain, &prim, err);
-    if (st == LF_OK && prim) st = reorder(prim, &fmt->md, packed, &plain, w, err);
+    if (st == LF_OK) st = make_reorder(&fmt->md, &plain, false, &r, err);
+    if (st == LF_OK && r.prim) st = reorder(&r, &fmt->md, packed, &plain, w, err);
     pthread_mutex_unlock(&lock);
-    dnnl_primitive_destroy(prim);
+    dnnl_primitive_destroy(r.prim);
     return st;
 }
 

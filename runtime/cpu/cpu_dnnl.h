@@ -56,8 +56,14 @@ struct lf_cpu_conv {
     int64_t batch, c, h, w, o, kh, kw, oh, ow;
     int64_t stride, pad_top, pad_bottom, pad_left, pad_right;
     bool bf16;
+    int64_t x_plane, y_plane; /* elements from a channel's plane to the next (0: h*w, oh*ow) */
 };
+/* Large images run in bands of output rows (cpu_dnnl.c says why). */
 enum lf_status lf_cpu_conv2d(const struct lf_cpu_conv *p, struct lf_error *err);
+
+/* The bytes of blocked input and output copies above which a convolution
+** runs in bands (0: the default); for tests. */
+void lf_cpu_conv_set_band_bytes(size_t bytes);
 
 /* Packs plain weights [o, c, kh, kw] into the layout oneDNN prefers for
 ** this kernel size: f32 ones, or bf16 ones when bf16 is set (for bf16
