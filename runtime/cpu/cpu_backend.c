@@ -6,7 +6,6 @@
 */
 #include "cpu_impl.h"
 #include "cpu_kernels.h"
-#include "cpu_math.h"
 #include "cpu_profile.h"
 
 #include <stdio.h>
@@ -401,15 +400,8 @@ static enum lf_status cpu_buffer_write_convert(struct lf_tensor_buffer *buffer, 
         for (int64_t lo = 0; lo < n; lo += STRETCH) {
             float tmp[STRETCH];
             int64_t m = n - lo < STRETCH ? n - lo : STRETCH;
-            /* bf16 inline: the kernels open a parallel region each */
-            if (from == LF_DTYPE_BF16)
-                bf16_load((const uint16_t *)data + lo, tmp, m);
-            else
-                lf_cpu_to_f32(from, (const uint16_t *)data + lo, tmp, m);
-            if (to == LF_DTYPE_BF16)
-                bf16_store(tmp, (uint16_t *)y + lo, m);
-            else
-                lf_cpu_from_f32(to, tmp, (uint16_t *)y + lo, m);
+            lf_cpu_to_f32(from, (const uint16_t *)data + lo, tmp, m);
+            lf_cpu_from_f32(to, tmp, (uint16_t *)y + lo, m);
         }
     }
     return LF_OK;

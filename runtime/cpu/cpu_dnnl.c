@@ -10,7 +10,6 @@
 */
 #include "cpu_dnnl.h"
 #include "cpu_kernels.h"
-#include "cpu_math.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -380,23 +379,14 @@ static void add_into(void *w, enum lf_dtype dtype, const float *product, int64_t
                 y[i] += product[lo + i];
             continue;
         }
-        /* bf16 inline: the kernels' converters open a parallel region of
-        ** their own, which per stretch cost more than the work (0.7 s over
-        ** SD 1.5's UNet); f16 plain weights are rare (they are prepared) */
         const struct lf_cpu_kernels *kern = lf_cpu_kernels();
         bool bf16 = dtype == LF_DTYPE_BF16;
         float v[STRETCH];
         uint16_t *y = (uint16_t *)w + lo;
-        if (bf16)
-            bf16_load(y, v, m);
-        else
-            kern->f16_to_f32(y, v, m);
+        (bf16 ? kern->bf16_to_f32 : kern->f16_to_f32)(y, v, m);
         for (int64_t i = 0; i < m; i++)
             v[i] += product[lo + i];
-        if (bf16)
-            bf16_store(v, y, m);
-        else
-            kern->f32_to_f16(v, y, m);
+        (bf16 ? kern->f32_to_bf16 : kern->f32_to_f16)(v, y, m);
     }
 }
 

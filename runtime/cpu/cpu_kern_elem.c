@@ -159,33 +159,84 @@ void LF_ISA_FN(lf_cpu_geglu)(const float *x, float *y, int64_t rows, int64_t n)
     }
 }
 
+/* {======================================================== conversions
+** Each span function converts n values; convert() runs a call's spans in
+** chunks on every thread.  A call of at most four chunks (a stretch inside
+** a caller's own parallel loop) opens no parallel region: even one that
+** runs on one thread costs more than the work (0.5 s over SD 1.5's UNet in
+** the LoRA merge's 4096-value stretches). */
+
+typedef void (*span_fn)(const void *x, void *y, int64_t n);
+
+static void convert(span_fn span, size_t x_size, size_t y_size, const void *x, void *y, int64_t n)
+{
+    if (n <= 4 * LF_CPU_CHUNK) {
+        span(x, y, n);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK)
+        span((const char *)x + lo * (int64_t)x_size, (char *)y + lo * (int64_t)y_size,
+             n - lo < LF_CPU_CHUNK ? n - lo : LF_CPU_CHUNK);
+}
+
+static void f16_to_f32_span(const void *vx, void *vy, int64_t n)
+{
+    const uint16_t *x = vx;
+    float *y = vy;
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+#endif
+    for (; i < n; i++)
+        y[i] = lf_f16_to_f32(x[i]);
+}
+
+static void f32_to_f16_span(const void *vx, void *vy, int64_t n)
+{
+    const float *x = vx;
+    uint16_t *y = vy;
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; i++)
+        y[i] = lf_f32_to_f16(x[i]);
+}
+
+/* Plain integer code the compiler vectorises (a bf16 is the top half of an
+** f32; cpu_math.h). */
+static void bf16_to_f32_span(const void *x, void *y, int64_t n)
+{
+    bf16_load(x, y, n);
+}
+
+static void f32_to_bf16_span(const void *x, void *y, int64_t n)
+{
+    bf16_store(x, y, n);
+}
+
 void LF_ISA_FN(lf_cpu_f16_to_f32)(const uint16_t *x, float *y, int64_t n)
 {
-#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
-    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
-        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK, i = lo;
-#if defined(__F16C__)
-        for (; i + 8 <= hi; i += 8)
-            _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
-#endif
-        for (; i < hi; i++)
-            y[i] = lf_f16_to_f32(x[i]);
-    }
+    convert(f16_to_f32_span, sizeof *x, sizeof *y, x, y, n);
 }
 
 void LF_ISA_FN(lf_cpu_f32_to_f16)(const float *x, uint16_t *y, int64_t n)
 {
-#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
-    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
-        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK, i = lo;
-#if defined(__F16C__)
-        for (; i + 8 <= hi; i += 8)
-            _mm_storeu_si128((__m128i *)(y + i),
-                             _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-#endif
-        for (; i < hi; i++)
-            y[i] = lf_f32_to_f16(x[i]);
-    }
+    convert(f32_to_f16_span, sizeof *x, sizeof *y, x, y, n);
+}
+
+void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n)
+{
+    convert(bf16_to_f32_span, sizeof *x, sizeof *y, x, y, n);
+}
+
+void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n)
+{
+    convert(f32_to_bf16_span, sizeof *x, sizeof *y, x, y, n);
 }
 
 /* {======================================================== bf16 in, bf16 out
@@ -241,26 +292,6 @@ void LF_ISA_FN(lf_cpu_geglu_bf16)(const uint16_t *x, uint16_t *y, int64_t rows, 
         for (int64_t j = 0; j < len; j++)
             fa[j] = fa[j] * lf_cpu_gelu(fg[j]);
         bf16_store(fa, y + r * n + lo, len);
-    }
-}
-
-/* Plain integer code the compiler vectorises (a bf16 is the top half of an
-** f32; memcpy keeps the type punning defined). */
-void LF_ISA_FN(lf_cpu_bf16_to_f32)(const uint16_t *x, float *y, int64_t n)
-{
-#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
-    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
-        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
-        bf16_load(x + lo, y + lo, hi - lo);
-    }
-}
-
-void LF_ISA_FN(lf_cpu_f32_to_bf16)(const float *x, uint16_t *y, int64_t n)
-{
-#pragma omp parallel for if (n > 4 * LF_CPU_CHUNK) schedule(static)
-    for (int64_t lo = 0; lo < n; lo += LF_CPU_CHUNK) {
-        int64_t hi = n - lo < LF_CPU_CHUNK ? n : lo + LF_CPU_CHUNK;
-        bf16_store(x + lo, y + lo, hi - lo);
     }
 }
 
