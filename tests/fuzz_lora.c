@@ -114,10 +114,6 @@ bool lf_tensor_is_exclusive(const struct lf_tensor *t)
 {
     abort();
 }
-size_t lf_cache_default_bytes(void)
-{
-    abort();
-}
 size_t lf_dtype_size(enum lf_dtype dtype)
 {
     abort();

@@ -4,7 +4,6 @@
 */
 #include "sd_lora_internal.h"
 
-#include "lcmflow/executor.h"
 #include "lcmflow/ops.h"
 
 #include <stdio.h>

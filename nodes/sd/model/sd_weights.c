@@ -254,7 +254,9 @@ uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weight
     return bytes;
 }
 
-uint64_t sd_weights_item_bytes(const struct sd_weights *w, size_t index)
+/* The bytes item index takes in w's dtype, held or dropped (the unit of
+** w->bytes). */
+static uint64_t item_bytes(const struct sd_weights *w, size_t index)
 {
     const struct sd_weight *item = &w->items[index];
     uint64_t bytes = lf_dtype_size(w->dtype);
@@ -274,7 +276,7 @@ enum lf_status sd_weights_replace(struct sd_weights *w, size_t index, struct lf_
         return lf_error_set(err, LF_ERR_INVALID, "sd_weights_replace: %s: another shape",
                             item->name);
     /* bytes counts every item, dropped ones too (they come back when used) */
-    w->bytes = w->bytes - sd_weights_item_bytes(w, index) + lf_tensor_nbytes(tensor);
+    w->bytes = w->bytes - item_bytes(w, index) + lf_tensor_nbytes(tensor);
     lf_tensor_release(item->tensor);
     item->tensor = tensor;
     item->from_source = false;

@@ -106,10 +106,6 @@ bool sd_weights_lookup(const char *name, int *rank, int64_t shape[4], void *weig
 enum lf_status sd_weights_derive(const struct sd_weights *w, struct sd_weights **out,
                                  struct lf_error *err);
 
-/* The bytes item index takes in w's dtype, held or dropped (the unit of
-** w->bytes). */
-uint64_t sd_weights_item_bytes(const struct sd_weights *w, size_t index);
-
 /* Bytes of w's tensors that base does not hold too (w derived from base):
 ** what w adds to memory beside base, for the cache budget. */
 uint64_t sd_weights_own_bytes(const struct sd_weights *w, const struct sd_weights *base);
