@@ -703,31 +703,20 @@ enum lf_status lf_safetensors_tensor_to_f32(const struct lf_safetensors *st,
         return lf_error_set_at(err, LF_ERR_INVALID, st->path, 0, 0,
                                "tensor '%s' has %lld elements, not %lld", t->name,
                                (long long)t->numel, (long long)count);
-    /* One loop per dtype, written for the compiler to vectorise: loading a
-    ** checkpoint converts about a billion values. */
+    /* For small tensors and tests: weights are read and converted by the
+    ** device (lf_safetensors_tensor_upload). */
     uint32_t *bits = (uint32_t *)dst;
     switch (t->st_dtype) {
     case LF_ST_DTYPE_F32:
         memcpy(dst, src, (size_t)count * 4);
         break;
-    case LF_ST_DTYPE_F16: {
-        uint32_t subnormal = 0;
+    case LF_ST_DTYPE_F16:
         for (int64_t i = 0; i < count; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            uint32_t em = h & 0x7fffu, shifted = em << 13;
-            uint32_t b = em >= 0x7c00u ? shifted | 0x7f800000u : shifted + (112u << 23);
-            b = em < 0x400u ? 0 : b; /* zero here; subnormals below */
-            subnormal |= em - 1u < 0x3ffu;
-            bits[i] = b | (uint32_t)(h & 0x8000u) << 16;
-        }
-        for (int64_t i = 0; subnormal && i < count; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            if ((h & 0x7fffu) - 1u < 0x3ffu) dst[i] = half_to_float(h);
+            dst[i] = half_to_float(h);
         }
         break;
-    }
     case LF_ST_DTYPE_BF16:
         for (int64_t i = 0; i < count; i++) {
             uint16_t h;
