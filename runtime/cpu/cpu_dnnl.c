@@ -9,6 +9,7 @@
 ** (each already uses every core).
 */
 #include "cpu_dnnl.h"
+#include "cpu_impl.h"
 #include "cpu_kernels.h"
 
 #include <pthread.h>
@@ -379,14 +380,12 @@ static void add_into(void *w, enum lf_dtype dtype, const float *product, int64_t
                 y[i] += product[lo + i];
             continue;
         }
-        const struct lf_cpu_kernels *kern = lf_cpu_kernels();
-        bool bf16 = dtype == LF_DTYPE_BF16;
         float v[STRETCH];
         uint16_t *y = (uint16_t *)w + lo;
-        (bf16 ? kern->bf16_to_f32 : kern->f16_to_f32)(y, v, m);
+        lf_cpu_to_f32(dtype, y, v, m);
         for (int64_t i = 0; i < m; i++)
             v[i] += product[lo + i];
-        (bf16 ? kern->f32_to_bf16 : kern->f32_to_f16)(v, y, m);
+        lf_cpu_from_f32(dtype, v, y, m);
     }
 }
 
